@@ -1,0 +1,140 @@
+"""What every answerer shares: the interface, evidence checks, refusals and sentence units."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from .lexical import LexicalTokenizer
+from .text import language_of, split_sentences
+from .types import (
+    Answer,
+    AnswerDone,
+    AnswerEvent,
+    AnswerMode,
+    Citation,
+    Hit,
+    SearchResult,
+    Span,
+    TextDelta,
+    Timing,
+)
+
+
+class Answerer(ABC):
+    """Writes a cited answer from retrieved hits. Streams; ``answer`` collects the stream."""
+
+    mode: AnswerMode
+    model: str
+
+    @abstractmethod
+    def stream(self, question: str, result: SearchResult) -> Iterator[AnswerEvent]:
+        """Yield text and citations as they come, then exactly one ``AnswerDone``."""
+
+    def answer(self, question: str, result: SearchResult) -> Answer:
+        for event in self.stream(question, result):
+            if isinstance(event, AnswerDone):
+                return event.answer
+        raise RuntimeError("answerer ended without an answer")
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A sentence of a hit, the smallest thing an answer cites."""
+
+    hit_index: int
+    span: Span  # in the page text
+    text: str
+
+
+def sentence_units(hits: Sequence[Hit]) -> list[list[Unit]]:
+    """Each hit's sentences, with spans in its page's text."""
+    units: list[list[Unit]] = []
+    for index, hit in enumerate(hits):
+        chunk = hit.chunk
+        units.append(
+            [
+                Unit(
+                    index,
+                    Span(chunk.start + s.start, chunk.start + s.end),
+                    chunk.text[s.start : s.end],
+                )
+                for s in split_sentences(chunk.text)
+            ]
+        )
+    return units
+
+
+def citation_for(number: int, hit: Hit, span: Span, cited_text: str) -> Citation:
+    return Citation(
+        number=number,
+        chunk_id=hit.chunk.id,
+        doc_id=hit.chunk.doc_id,
+        doc_name=hit.doc_name,
+        page=hit.chunk.page,
+        cited_text=cited_text,
+        start=span.start,
+        end=span.end,
+    )
+
+
+def query_coverage(tokenizer: LexicalTokenizer, question: str, text: str) -> float:
+    """Share of the question's distinct searchable terms that occur in ``text``."""
+    wanted = set(tokenizer.tokenize(question))
+    if not wanted:
+        return 0.0
+    return len(wanted & set(tokenizer.tokenize(text))) / len(wanted)
+
+
+def refusal_text(question: str, result: SearchResult) -> str:
+    searched = result.trace.searched_query or question
+    scope = _scope(result)
+    if language_of(question) == "zh":
+        return (
+            f"在您的文档中未找到答案。已在{scope['zh']}中搜索“{searched}”，"
+            "没有找到能回答这个问题的内容。"
+        )
+    return (
+        f"Not found in your documents. I searched {scope['en']} for “{searched}” and found "
+        "nothing that answers it."
+    )
+
+
+def _scope(result: SearchResult) -> dict[str, str]:
+    if result.trace.filters.doc_ids:
+        n = len(result.trace.filters.doc_ids)
+        return {"en": f"{n} selected document{'s' if n != 1 else ''}", "zh": f"所选的 {n} 个文档"}
+    return {"en": "the whole library", "zh": "整个文档库"}
+
+
+def refusal(
+    question: str,
+    result: SearchResult,
+    mode: AnswerMode,
+    model: str,
+    timings: Sequence[Timing] = (),
+) -> Answer:
+    return Answer(
+        question=question,
+        text=refusal_text(question, result),
+        citations=(),
+        mode=mode,
+        model=model,
+        refused=True,
+        hits=result.hits,
+        trace=result.trace,
+        timings=tuple(timings),
+    )
+
+
+def stream_refusal(
+    question: str,
+    result: SearchResult,
+    mode: AnswerMode,
+    model: str,
+    timings: Sequence[Timing] = (),
+) -> Iterator[AnswerEvent]:
+    answer = refusal(question, result, mode, model, timings)
+    yield TextDelta(answer.text)
+    yield AnswerDone(answer)

@@ -1,0 +1,100 @@
+"""BM25 over pre-tokenised chunks with bm25s: eager sparse scores, saved, memory-mapped on load.
+
+``BM25Index(method="atire", idf_method="robertson")`` reproduces rank-bm25's
+``BM25Okapi(epsilon=0)`` (tests/test_bm25_index.py checks this against rank-bm25).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def top_k(scores: np.ndarray, k: int, offset: int = 0) -> list[tuple[int, float]]:
+    """Best ``k`` (row, score) with a positive score, best first; rows shifted by ``offset``."""
+    if k <= 0 or scores.size == 0:
+        return []
+    k = min(k, scores.size)
+    candidates = np.argpartition(-scores, k - 1)[:k]
+    candidates = candidates[scores[candidates] > 0]
+    order = candidates[np.lexsort((candidates, -scores[candidates]))]
+    return [(int(i) + offset, float(scores[i])) for i in order]
+
+
+class BM25Index:
+    def __init__(
+        self,
+        method: str = "lucene",
+        k1: float = 1.2,
+        b: float = 0.75,
+        idf_method: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        self.dtype = dtype
+        self.method = method
+        self.k1 = k1
+        self.b = b
+        self.idf_method = idf_method
+        self._bm25: Any = None
+        self.size = 0
+
+    def build(self, corpus_tokens: Sequence[Sequence[str]]) -> BM25Index:
+        import bm25s
+
+        bm25 = bm25s.BM25(
+            k1=self.k1, b=self.b, method=self.method, idf_method=self.idf_method, dtype=self.dtype
+        )
+        if corpus_tokens:
+            bm25.index([list(t) for t in corpus_tokens], show_progress=False)
+        self._bm25 = bm25
+        self.size = len(corpus_tokens)
+        return self
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.size:
+            self._bm25.save(str(folder), show_progress=False)
+        (folder / "bm25.size").write_text(str(self.size))
+
+    @classmethod
+    def load(cls, folder: Path, mmap: bool = True) -> BM25Index:
+        import bm25s
+
+        size = int((folder / "bm25.size").read_text())
+        if not size:
+            return cls().build([])
+        bm25 = bm25s.BM25.load(str(folder), mmap=mmap, show_progress=False)
+        index = cls(bm25.method, bm25.k1, bm25.b, bm25.idf_method)
+        index._bm25 = bm25
+        index.size = size
+        return index
+
+    def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
+        """BM25 score of every row for the query (0 for rows sharing no term)."""
+        if not self.size:
+            return np.zeros(0, dtype=np.float32)
+        vocab = self._bm25.vocab_dict
+        known = [t for t in query_tokens if t in vocab]
+        if not known:
+            return np.zeros(self.size, dtype=np.float32)
+        scores: np.ndarray = self._bm25.get_scores(known)
+        return scores
+
+    def search(
+        self,
+        query_tokens: Sequence[str],
+        k: int,
+        ranges: Sequence[tuple[int, int]] | None = None,
+    ) -> list[tuple[int, float]]:
+        """Top ``k`` rows, optionally only within ``ranges`` of rows ``[start, stop)``."""
+        scores = self.scores(query_tokens)
+        if ranges is None:
+            return top_k(scores, k)
+        if not ranges:
+            return []
+        rows = np.concatenate([np.arange(a, b) for a, b in ranges])
+        best = top_k(scores[rows], k)
+        return [(int(rows[i]), s) for i, s in best]

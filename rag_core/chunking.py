@@ -1,0 +1,153 @@
+"""Page-aware, sentence-aware chunking (pure functions).
+
+A chunk lies on one page and records its span in that page's text, so a citation can be
+highlighted. Chunks are packed from whole sentences up to ``max_tokens`` tokens of the
+embedding model, overlapping by up to ``overlap_tokens`` tokens of whole sentences; a
+sentence longer than a chunk is cut between words (or between characters in Chinese).
+Each chunk carries a short context (document title and current section heading) that is
+indexed with it, because a table row or a paragraph alone rarely says which company,
+year or section it belongs to.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .text import looks_like_heading, repeated_lines, split_sentences
+from .types import PageText, Span
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSpec:
+    page: int
+    ordinal: int
+    start: int
+    end: int
+    context: str
+
+
+def pack_spans(
+    spans: Sequence[Span], tokens: Sequence[int], max_tokens: int, overlap_tokens: int
+) -> list[Span]:
+    """Greedily pack consecutive spans into chunks of at most ``max_tokens`` tokens.
+
+    Each span must already fit (``tokens[i] <= max_tokens``). A new chunk starts with the
+    trailing spans of the previous one whose tokens add up to at most ``overlap_tokens``.
+    """
+    chunks: list[Span] = []
+    first = 0
+    while first < len(spans):
+        last = first
+        total = tokens[first]
+        while last + 1 < len(spans) and total + tokens[last + 1] <= max_tokens:
+            last += 1
+            total += tokens[last]
+        chunks.append(Span(spans[first].start, spans[last].end))
+        if last + 1 >= len(spans):
+            break
+        nxt = last + 1
+        carried = 0
+        while nxt - 1 > first and carried + tokens[nxt - 1] <= overlap_tokens:
+            nxt -= 1
+            carried += tokens[nxt]
+        if carried + tokens[last + 1] > max_tokens:
+            nxt = last + 1  # the overlap would not leave room for the next sentence
+        first = nxt
+    return chunks
+
+
+_PIECE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3400-\u4dbf\u4e00-\u9fff]+")
+
+
+def split_long(text: str, span: Span, n_tokens: int, max_tokens: int) -> list[Span]:
+    """Cut one over-long sentence into pieces of about ``max_tokens`` tokens.
+
+    Cuts fall between words, or between characters in Chinese; the token count of each
+    piece is estimated from the sentence's tokens per word.
+    """
+    pieces = [
+        (span.start + m.start(), span.start + m.end())
+        for m in _PIECE.finditer(text, span.start, span.end)
+    ]
+    if not pieces:
+        return [span]
+    per_piece = n_tokens / len(pieces)
+    size = max(1, int(max_tokens / max(per_piece, 1e-9) * 0.9))
+    return [
+        Span(pieces[i][0], pieces[min(i + size, len(pieces)) - 1][1])
+        for i in range(0, len(pieces), size)
+    ]
+
+
+def chunk_page(
+    text: str, count_tokens: TokenCounter, max_tokens: int, overlap_tokens: int
+) -> list[Span]:
+    """Chunk spans of one page's text."""
+    sentences = split_sentences(text)
+    if not sentences:
+        return []
+    counts = count_tokens([text[s.start : s.end] for s in sentences])
+    spans: list[Span] = []
+    tokens: list[int] = []
+    for sentence, n in zip(sentences, counts, strict=True):
+        if n <= max_tokens:
+            spans.append(sentence)
+            tokens.append(n)
+            continue
+        parts = split_long(text, sentence, n, max_tokens)
+        part_counts = count_tokens([text[p.start : p.end] for p in parts])
+        for part, m in zip(parts, part_counts, strict=True):
+            spans.append(part)
+            tokens.append(min(m, max_tokens))
+    return pack_spans(spans, tokens, max_tokens, min(overlap_tokens, max_tokens // 2))
+
+
+def chunk_document(
+    pages: Sequence[PageText],
+    count_tokens: TokenCounter,
+    *,
+    title: str,
+    max_tokens: int,
+    overlap_tokens: int,
+) -> list[ChunkSpec]:
+    """Chunk every page; the section heading in force carries over from page to page."""
+    furniture = repeated_lines([p.text for p in pages])
+    section = ""
+    specs: list[ChunkSpec] = []
+    for page in pages:
+        if not page.has_text:
+            continue
+        headings = _headings(page.text, furniture)
+        spans = chunk_page(page.text, count_tokens, max_tokens, overlap_tokens)
+        for ordinal, span in enumerate(spans):
+            before = [h for pos, h in headings if pos <= span.start]
+            inside = [h for pos, h in headings if span.start < pos < span.end]
+            current = before[-1] if before else (inside[0] if inside else section)
+            specs.append(
+                ChunkSpec(page.index, ordinal, span.start, span.end, _context(title, current))
+            )
+        if headings:
+            section = headings[-1][1]
+    return specs
+
+
+def _headings(text: str, furniture: frozenset[str]) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    pos = 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped and stripped not in furniture and looks_like_heading(stripped):
+            found.append((pos, stripped.lstrip("#").strip()))
+        pos += len(line) + 1
+    return found
+
+
+def _context(title: str, section: str) -> str:
+    parts = [p for p in (title.strip(), section.strip()) if p]
+    if len(parts) == 2 and parts[1].lower() in parts[0].lower():
+        parts = parts[:1]
+    return " — ".join(parts)

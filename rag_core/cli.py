@@ -1,0 +1,174 @@
+"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status``.
+
+The same ``Library`` API the web app uses. Pages print as a reader counts them (from 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from .config import DEFAULT_WORKSPACE, Settings
+from .errors import FolioError
+from .types import AnswerDone, CitationEvent, DocumentMetadata, Filters, TextDelta
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rag_core", description="Folio's library")
+    parser.add_argument(
+        "--workspace", default=DEFAULT_WORKSPACE, help="workspace (default: %(default)s)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    add = commands.add_parser("add", help="add files (PDF, Markdown, text, DOCX)")
+    add.add_argument("paths", nargs="+", type=Path)
+    add.add_argument("--title")
+    add.add_argument("--year", type=int)
+    add.add_argument("--category")
+    add.add_argument("--tag", action="append", default=[])
+
+    remove = commands.add_parser("remove", help="remove a document (by name or id)")
+    remove.add_argument("document")
+
+    commands.add_parser("list", help="list documents")
+    commands.add_parser("status", help="library summary and notices")
+
+    reindex = commands.add_parser("reindex", help="index a stored document again")
+    reindex.add_argument("document")
+
+    commands.add_parser("reembed", help="re-embed the library with FOLIO_EMBED_MODEL")
+
+    for name, help_text in (
+        ("search", "show the retrieved chunks"),
+        ("ask", "answer with citations"),
+    ):
+        cmd = commands.add_parser(name, help=help_text)
+        cmd.add_argument("query")
+        cmd.add_argument(
+            "--doc", action="append", default=[], help="restrict to a document (repeatable)"
+        )
+        cmd.add_argument("--year", type=int, action="append", default=[])
+        cmd.add_argument("--category", action="append", default=[])
+        cmd.add_argument("--tag", action="append", default=[])
+        if name == "search":
+            cmd.add_argument("-k", type=int, default=10)
+        else:
+            cmd.add_argument("--trace", action="store_true", help="print the retrieval trace")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return _run(args, settings, out)
+    except FolioError as exc:
+        print(f"error: {exc}", file=err)
+        return 1
+
+
+def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from .library import Library
+
+    if args.command == "reembed":
+        library = Library.open(settings, workspace=args.workspace, check_model=False)
+        count = library.reembed()
+        print(f"re-embedded {count} chunks with {library.embedder.name}", file=out)
+        return 0
+    library = Library.open(settings, workspace=args.workspace)
+    if args.command == "add":
+        meta = None
+        if args.title or args.year or args.category or args.tag:
+            meta = DocumentMetadata(args.title or "", args.year, args.category, tuple(args.tag))
+        report = library.add(args.paths, meta)
+        for r in report.results:
+            if r.status == "failed":
+                print(f"failed     {r.error}", file=out)
+            elif r.status == "unchanged":
+                print(f"unchanged  {r.name}: already in the library", file=out)
+            else:
+                print(
+                    f"{r.status:<10} {r.name}: {r.pages} pages ({r.pages_without_text} without "
+                    f"text), {r.chunks} chunks, {r.embedded} embedded, {r.reused} reused",
+                    file=out,
+                )
+        return 1 if report.failed else 0
+    if args.command == "remove":
+        doc = library.remove(library.find(args.document).id)
+        print(f"removed {doc.name}", file=out)
+        return 0
+    if args.command == "reindex":
+        r = library.reindex(library.find(args.document).id)
+        print(
+            f"{r.status} {r.name}: {r.chunks} chunks" + (f" ({r.error})" if r.error else ""),
+            file=out,
+        )
+        return 0 if r.status != "failed" else 1
+    if args.command == "list":
+        for d in library.documents():
+            line = (
+                f"{d.id[:12]}  {d.status:<8} {d.name}  {d.pages} pages, {d.chunks} chunks, "
+                f"{d.pages_without_text} without text"
+            )
+            print(line + (f"  [{d.error}]" if d.error else ""), file=out)
+        return 0
+    if args.command == "status":
+        s = library.status()
+        print(
+            f"{s.ready} ready / {s.documents} documents, {s.pages} pages, {s.chunks} chunks; "
+            f"embedder {s.embed_model}; answers: {s.answer_mode} ({s.answer_model})",
+            file=out,
+        )
+        for notice in s.notices:
+            print(f"notice: {notice}", file=out)
+        return 0
+    filters = Filters(
+        doc_ids=tuple(library.find(d).id for d in args.doc),
+        years=tuple(args.year),
+        categories=tuple(args.category),
+        tags=tuple(args.tag),
+    )
+    if args.command == "search":
+        result = library.search(args.query, k=args.k, filters=filters)
+        for note in result.trace.notes:
+            print(f"note: {note}", file=out)
+        for hit in result.hits:
+            legs = " ".join(f"{lr.leg}#{lr.rank}" for lr in hit.legs)
+            snippet = " ".join(hit.chunk.text.split())[:80]
+            print(
+                f"{hit.rank:>2}. {hit.doc_name}  page {hit.chunk.page_number}  "
+                f"score {hit.score:.4f}  [{legs}]  {snippet}",
+                file=out,
+            )
+        return 0
+    for event in library.ask_stream(args.query, filters=filters):
+        if isinstance(event, TextDelta):
+            out.write(event.text)
+            out.flush()
+        elif isinstance(event, CitationEvent):
+            continue
+        elif isinstance(event, AnswerDone):
+            answer = event.answer
+            out.write("\n\n")
+            if answer.mode == "extractive" and not answer.refused:
+                print("(extractive answer: no ANTHROPIC_API_KEY set)", file=out)
+            for c in answer.citations:
+                quote = " ".join(c.cited_text.split())[:100]
+                print(f"[{c.number}] {c.doc_name}, page {c.page_number}: “{quote}”", file=out)
+            if args.trace:
+                _print_trace(answer, out)
+    return 0
+
+
+def _print_trace(answer: object, out: TextIO) -> None:
+    trace = answer.trace  # type: ignore[attr-defined]
+    print(f"searched: {trace.searched_query}", file=out)
+    for leg in trace.legs:
+        print(f"leg {leg.leg}: {leg.status} weight {leg.weight:.2f} {leg.note}", file=out)
+    for t in (*trace.timings, *answer.timings):  # type: ignore[attr-defined]
+        print(f"{t.stage}: {t.ms:.1f} ms", file=out)

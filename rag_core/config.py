@@ -1,0 +1,145 @@
+"""Folio's settings: one frozen object, read from the environment in exactly one place.
+
+``Settings(...)`` takes values only from its arguments (tests build it that way);
+``Settings.from_env()`` reads ``FOLIO_*`` variables, the few conventional names
+(``ANTHROPIC_API_KEY``, ``DATABASE_URL``, ``CHROMA_HOST`` ...) and a ``.env`` file.
+Every field is documented in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+BUILTIN_EMBEDDER = "builtin:all-MiniLM-L6-v2"
+DEFAULT_WORKSPACE = "default"
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept both ``FOLIO_NAME`` and a conventional unprefixed name."""
+    return AliasChoices(name, f"FOLIO_{name}")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FOLIO_", frozen=True, extra="ignore", populate_by_name=True
+    )
+
+    # Where data lives.
+    data_dir: Path = Path("data")
+    db: Path = Path("feedback.db")
+    database_url: str | None = Field(default=None, validation_alias=_env("DATABASE_URL"))
+
+    # Documents.
+    max_upload_mb: float = 200.0
+    max_pages: int = 5000
+    render_dpi: int = 150
+    thumb_width: int = 240
+
+    # Chunking (sizes in tokens of the embedding model).
+    chunk_tokens: int = 200
+    chunk_overlap: int = 30
+
+    # Embeddings.
+    embed_model: str = BUILTIN_EMBEDDER
+    embed_device: str = "auto"
+    embed_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    embed_batch: int = 32
+
+    # Retrieval.
+    fusion: Literal["rrf", "score"] = "rrf"
+    rrf_k: int = 60
+    bm25_weight: float = 1.0
+    dense_weight: float = 1.0
+    candidates: int = 100
+    top_k: int = 8
+    bm25_method: str = "lucene"
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    # A query whose tokens the embedding model mostly cannot read (e.g. Chinese for MiniLM)
+    # skips the dense leg; above half this ratio the leg is down-weighted.
+    max_unknown_ratio: float = 0.3
+
+    # Answers.
+    anthropic_api_key: str | None = Field(
+        default=None, validation_alias=_env("ANTHROPIC_API_KEY"), repr=False
+    )
+    anthropic_base_url: str | None = Field(
+        default=None, validation_alias=_env("ANTHROPIC_BASE_URL")
+    )
+    claude_model: str = "claude-sonnet-4-5"
+    answer_max_tokens: int = 1024
+    # Below this support the answer is a refusal ("not found in your documents").
+    min_evidence: float = 0.2
+
+    # Scale-out.
+    chroma_host: str | None = Field(default=None, validation_alias=_env("CHROMA_HOST"))
+    chroma_port: int = Field(default=8000, validation_alias=_env("CHROMA_PORT"))
+
+    # Web app.
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    @field_validator("chunk_tokens")
+    @classmethod
+    def _chunk_tokens_positive(cls, value: int) -> int:
+        if value < 16:
+            raise ValueError("chunk_tokens must be at least 16")
+        return value
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("chunk_overlap must be 0 or more")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Plain construction reads nothing from the environment: values are passed in.
+        return (init_settings,)
+
+    @classmethod
+    def from_env(cls, env_file: str | Path | None = ".env") -> Settings:
+        """The one place Folio reads its configuration from the environment."""
+        return _EnvSettings(_env_file=env_file)  # type: ignore[call-arg]
+
+    # Derived locations -----------------------------------------------------------------
+    @property
+    def registry_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'library.db'}"
+
+    @property
+    def feedback_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.db}"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def has_claude(self) -> bool:
+        return bool(self.anthropic_api_key)
+
+
+class _EnvSettings(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, dotenv_settings)

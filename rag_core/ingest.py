@@ -1,0 +1,365 @@
+"""Adding one file: check, extract, render, chunk, embed, index; idempotent and crash-safe.
+
+The order of writes is what makes a crash harmless:
+1. the stored file and a document row in status ``indexing`` (with its pages);
+2. chunk rows in status ``pending`` (only for chunks the previous version did not have);
+3. vectors into the cache and the vector store (upserts: repeating them is harmless);
+4. one transaction that makes the chunks ``ready``, retires the previous version and queues
+   the ids no document uses any more in ``pending_deletes``;
+5. those ids leave the vector store and the queue.
+A restart finds a document still ``indexing`` and runs it again from its stored file, and
+drains ``pending_deletes``; the BM25 index and vector snapshot are rebuilt from ready
+chunks only, so they can never hold an orphan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .chunking import chunk_document
+from .dense_index import ChromaStore
+from .embeddings import Embedder, EmbeddingCache, text_hash
+from .errors import DocumentError
+from .lexical import LexicalTokenizer
+from .readers import KINDS, ExtractedDocument, read_document
+from .registry import ChunkRow, Registry
+from .rendering import PageImages, render_pdf
+from .types import Chunk, Document, DocumentMetadata, IngestResult, Timing
+
+log = logging.getLogger(__name__)
+
+StageCallback = Callable[[str, float], None]  # (stage, fraction of this file done)
+
+# Share of one file's work per stage, for progress bars.
+_STAGES = {"read": (0.0, 0.05), "render": (0.05, 0.3), "embed": (0.3, 0.9), "index": (0.9, 1.0)}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    max_bytes: int
+    max_pages: int
+    chunk_tokens: int
+    chunk_overlap: int
+    render_dpi: int
+    thumb_width: int
+    max_unknown_ratio: float = 0.5  # chunks above this are kept out of the dense leg
+
+
+def content_id(data: bytes) -> str:
+    """A document's identity: the hash of its bytes."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def chunk_id(workspace: str, name: str, page: int, indexed_text: str, occurrence: int) -> str:
+    key = f"{workspace}\0{name}\0{page}\0{occurrence}\0{indexed_text}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+class Ingestor:
+    def __init__(
+        self,
+        registry: Registry,
+        cache: EmbeddingCache,
+        embedder: Embedder,
+        chroma: ChromaStore,
+        tokenizer: LexicalTokenizer,
+        images: PageImages,
+        files_dir: Path,
+        config: IngestConfig,
+    ) -> None:
+        self.registry = registry
+        self.cache = cache
+        self.embedder = embedder
+        self.chroma = chroma
+        self.tokenizer = tokenizer
+        self.images = images
+        self.files_dir = files_dir
+        self.config = config
+
+    # Public -------------------------------------------------------------------------------
+    def add(
+        self,
+        name: str,
+        data: bytes,
+        metadata: DocumentMetadata | None = None,
+        on_stage: StageCallback | None = None,
+        force: bool = False,
+    ) -> IngestResult:
+        """Add one file. The same bytes again are a no-op unless ``force`` (re-index)."""
+        report = on_stage or (lambda stage, fraction: None)
+        doc_id = (
+            content_id(data) if data else "empty-" + hashlib.sha256(name.encode()).hexdigest()[:26]
+        )
+        existing = self.registry.document(doc_id)
+        if existing is not None and existing.status == "ready" and not force:
+            return IngestResult(
+                name,
+                "unchanged",
+                doc_id,
+                None,
+                existing.pages,
+                existing.chunks,
+                existing.pages_without_text,
+            )
+        kind = KINDS.get(Path(name).suffix.lower(), "unknown")
+        try:
+            if len(data) > self.config.max_bytes:
+                raise DocumentError(
+                    name,
+                    f"is {len(data) / 1e6:.1f} MB, over the upload limit of "
+                    f"{self.config.max_bytes / 1e6:.0f} MB (FOLIO_MAX_UPLOAD_MB)",
+                )
+            report("read", 0.0)
+            extracted = read_document(name, data, self.config.max_pages)
+        except DocumentError as exc:
+            self.registry.record_failure(_stub(doc_id, name, kind, len(data)), exc.reason)
+            return IngestResult(name, "failed", doc_id, str(exc))
+        return self._index(name, data, doc_id, extracted, metadata, report)
+
+    def resume(self, doc: Document) -> IngestResult:
+        """Finish a document a crash left in status ``indexing``, or roll it back."""
+        stored = self.registry.file_path(doc.id)
+        path = self.files_dir / stored if stored else None
+        if path is None or not path.exists():
+            self._rollback(doc.id, "indexing was interrupted and the uploaded file is missing")
+            return IngestResult(doc.name, "failed", doc.id, "interrupted; file missing")
+        data = path.read_bytes()
+        extracted = read_document(doc.name, data, self.config.max_pages)
+        return self._index(doc.name, data, doc.id, extracted, doc.metadata, lambda s, f: None)
+
+    def drain_deletes(self) -> int:
+        ids = self.registry.pending_deletes()
+        if ids:
+            self.chroma.delete(ids)
+            self.registry.clear_pending_deletes(ids)
+        return len(ids)
+
+    # Steps --------------------------------------------------------------------------------
+    def _index(
+        self,
+        name: str,
+        data: bytes,
+        doc_id: str,
+        extracted: ExtractedDocument,
+        metadata: DocumentMetadata | None,
+        report: StageCallback,
+    ) -> IngestResult:
+        timings: list[Timing] = []
+        started = time.perf_counter()
+        previous = self.registry.ready_document_named(name)
+        replaces = previous.id if previous is not None and previous.id != doc_id else None
+        meta = _merge_metadata(extracted.metadata, metadata)
+        doc = Document(
+            id=doc_id,
+            name=name,
+            kind=extracted.kind,
+            size_bytes=len(data),
+            pages=len(extracted.pages),
+            chunks=0,
+            pages_without_text=extracted.pages_without_text,
+            status="indexing",
+            error=None,
+            added_at=datetime.now(UTC),
+            metadata=meta,
+        )
+        stored = self._store_file(doc_id, name, data)
+        self.registry.begin_document(
+            doc, extracted.pages, [text_hash(p.text) for p in extracted.pages], stored, replaces
+        )
+        timings.append(Timing("extract", _ms(started)))
+        try:
+            if extracted.kind == "pdf":
+                lap = time.perf_counter()
+                lo, hi = _STAGES["render"]
+                render_pdf(
+                    data,
+                    doc_id,
+                    self.images,
+                    dpi=self.config.render_dpi,
+                    thumb_width=self.config.thumb_width,
+                    on_page=lambda done, total: report("render", lo + (hi - lo) * done / total),
+                )
+                timings.append(Timing("render", _ms(lap)))
+            lap = time.perf_counter()
+            rows = self._chunk_rows(doc_id, name, extracted, meta)
+            # Chunks the previous version (or this one, when re-indexed) already has ready
+            # need no vectors; pending rows of an interrupted try are stored again.
+            old_ids = self.registry.ready_chunk_ids(replaces) if replaces else set()
+            old_ids |= self.registry.ready_chunk_ids(doc_id)
+            new_rows = [r for r in rows if r.chunk.id not in old_ids]
+            self.registry.add_pending_chunks(new_rows)
+            timings.append(Timing("chunk", _ms(lap)))
+            lap = time.perf_counter()
+            embedded = self._embed_and_store(new_rows, report)
+            timings.append(Timing("embed", _ms(lap)))
+            lap = time.perf_counter()
+            report("index", _STAGES["index"][0])
+            gone = self.registry.finish_document(doc_id, rows, replaces)
+            if gone:
+                self.chroma.delete(gone)
+                self.registry.clear_pending_deletes(gone)
+            if replaces:
+                self.remove_files(replaces)
+            timings.append(Timing("index", _ms(lap)))
+        except Exception as exc:
+            log.exception("indexing %s failed", name)
+            reason = f"indexing failed: {exc}"
+            self._rollback(doc_id, reason)
+            return IngestResult(name, "failed", doc_id, f"{name}: {reason}")
+        report("index", 1.0)
+        return IngestResult(
+            name=name,
+            status="replaced" if replaces else "added",
+            doc_id=doc_id,
+            pages=doc.pages,
+            chunks=len(rows),
+            pages_without_text=doc.pages_without_text,
+            embedded=embedded,
+            reused=len(rows) - embedded,
+            timings=tuple(timings),
+        )
+
+    def _chunk_rows(
+        self, doc_id: str, name: str, extracted: ExtractedDocument, meta: DocumentMetadata
+    ) -> list[ChunkRow]:
+        budget = min(self.config.chunk_tokens, max(16, self.embedder.max_tokens - 48))
+        specs = chunk_document(
+            extracted.pages,
+            self.embedder.count_tokens,
+            title=meta.title or Path(name).stem,
+            max_tokens=budget,
+            overlap_tokens=self.config.chunk_overlap,
+        )
+        page_text = {p.index: p.text for p in extracted.pages}
+        chunks = [
+            Chunk(
+                "",
+                doc_id,
+                s.page,
+                s.ordinal,
+                s.start,
+                s.end,
+                page_text[s.page][s.start : s.end],
+                s.context,
+            )
+            for s in specs
+        ]
+        indexed = [c.indexed_text for c in chunks]
+        unknown = self.embedder.unknown_ratio(indexed)
+        tokens = self.tokenizer.tokenize_many(indexed)
+        seen: dict[tuple[int, str], int] = {}
+        rows: list[ChunkRow] = []
+        for chunk, text, unk, toks in zip(chunks, indexed, unknown, tokens, strict=True):
+            occurrence = seen.get((chunk.page, text), 0)
+            seen[(chunk.page, text)] = occurrence + 1
+            cid = chunk_id(self.registry.workspace, name, chunk.page, text, occurrence)
+            rows.append(
+                ChunkRow(
+                    replace(chunk, id=cid),
+                    text_hash(text),
+                    tuple(toks),
+                    unk <= self.config.max_unknown_ratio,
+                )
+            )
+        return rows
+
+    def _embed_and_store(self, rows: Sequence[ChunkRow], report: StageCallback) -> int:
+        """Vectors for the dense rows (cache first); returns how many had to be computed."""
+        lo, hi = _STAGES["embed"]
+        dense = [r for r in rows if r.dense]
+        if not dense:
+            return 0
+        model = self.embedder.name
+        cached = self.cache.get(model, [r.text_hash for r in dense])
+        missing = list(dict.fromkeys(r.text_hash for r in dense if r.text_hash not in cached))
+        texts = {r.text_hash: r.chunk.indexed_text for r in dense}
+        step = 64
+        for start in range(0, len(missing), step):
+            batch = missing[start : start + step]
+            vectors = self.embedder.embed([texts[h] for h in batch])
+            self.cache.put(model, batch, vectors)
+            cached.update(zip(batch, vectors, strict=True))
+            report("embed", lo + (hi - lo) * min(1.0, (start + len(batch)) / len(missing)))
+        import numpy as np
+
+        self.chroma.upsert(
+            [r.chunk.id for r in dense], np.stack([cached[r.text_hash] for r in dense])
+        )
+        return len(missing)
+
+    def reembed_all(self) -> int:
+        """Vectors of every ready chunk from this embedder (readability judged again)."""
+        total = 0
+        for doc in self.registry.documents():
+            if doc.status != "ready":
+                continue
+            rows = self.registry.chunk_rows(doc.id)
+            unknown = self.embedder.unknown_ratio([r.chunk.indexed_text for r in rows])
+            rows = [
+                replace(r, dense=u <= self.config.max_unknown_ratio)
+                for r, u in zip(rows, unknown, strict=True)
+            ]
+            self.registry.set_dense_flags({r.chunk.id: r.dense for r in rows})
+            total += self._embed_and_store(rows, lambda stage, fraction: None)
+        return total
+
+    def _rollback(self, doc_id: str, reason: str) -> None:
+        """Mark the document failed and drop its vectors; its stored file stays for a retry."""
+        ids = self.registry.fail_document(doc_id, reason)
+        if ids:
+            self.chroma.delete(ids)
+            self.registry.clear_pending_deletes(ids)
+        shutil.rmtree(self.images.folder(doc_id), ignore_errors=True)
+
+    def _store_file(self, doc_id: str, name: str, data: bytes) -> str:
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        stored = f"{doc_id}{Path(name).suffix.lower()}"
+        target = self.files_dir / stored
+        if not target.exists():
+            tmp = target.with_suffix(".part")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        return stored
+
+    def remove_files(self, doc_id: str) -> None:
+        shutil.rmtree(self.images.folder(doc_id), ignore_errors=True)
+        for path in self.files_dir.glob(f"{doc_id}.*"):
+            path.unlink(missing_ok=True)
+
+
+def _merge_metadata(derived: DocumentMetadata, given: DocumentMetadata | None) -> DocumentMetadata:
+    if given is None:
+        return derived
+    return DocumentMetadata(
+        title=given.title or derived.title,
+        year=given.year if given.year is not None else derived.year,
+        category=given.category or derived.category,
+        tags=given.tags or derived.tags,
+    )
+
+
+def _stub(doc_id: str, name: str, kind: str, size: int) -> Document:
+    return Document(
+        id=doc_id,
+        name=name,
+        kind=kind,
+        size_bytes=size,
+        pages=0,
+        chunks=0,
+        pages_without_text=0,
+        status="failed",
+        error=None,
+        added_at=datetime.now(UTC),
+    )
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -1,0 +1,414 @@
+"""``Library``: the API the CLI, the web app and the HTTP API all use.
+
+``Library.open(settings)`` builds the core's parts (cheaply: models load on first use),
+applies registry migrations and repairs whatever an earlier crash left half done.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .answering import Answerer, query_coverage, stream_refusal
+from .bm25_index import BM25Index
+from .claude import ClaudeAnswerer
+from .config import DEFAULT_WORKSPACE, Settings
+from .database import create_engine
+from .dense_index import ChromaStore, collection_name
+from .embeddings import Embedder, EmbeddingCache, SentenceTransformerEmbedder
+from .errors import ConfigurationError, DocumentError, NotFoundError
+from .extractive import ExtractiveAnswerer
+from .ingest import IngestConfig, Ingestor
+from .lexical import LexicalTokenizer
+from .registry import Registry
+from .rendering import PageImages
+from .retrieval import RetrievalConfig, Retriever
+from .snapshot import SnapshotStore, build_snapshot
+from .types import (
+    Answer,
+    AnswerDone,
+    AnswerEvent,
+    Document,
+    DocumentMetadata,
+    Filters,
+    IngestReport,
+    IngestResult,
+    Progress,
+    SearchResult,
+    Timing,
+)
+
+ProgressCallback = Callable[[Progress], None]
+Upload = Path | tuple[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryStatus:
+    documents: int
+    ready: int
+    failed: int
+    chunks: int
+    pages: int
+    embed_model: str
+    answer_mode: str
+    answer_model: str
+    notices: tuple[str, ...]
+
+
+class Library:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        ingestor: Ingestor,
+        retriever: Retriever,
+        answerer: Answerer,
+        images: PageImages,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.ingestor = ingestor
+        self.retriever = retriever
+        self.answerer = answerer
+        self.images = images
+        self._ingest_lock = threading.Lock()
+
+    # Construction -------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+        embedder: Embedder | None = None,
+        answerer: Answerer | None = None,
+        recover: bool = True,
+        check_model: bool = True,
+    ) -> Library:
+        embedder = embedder or SentenceTransformerEmbedder(
+            settings.embed_model,
+            device=settings.embed_device,
+            dtype=settings.embed_dtype,
+            batch_size=settings.embed_batch,
+        )
+        engine = create_engine(settings.registry_url)
+        registry = Registry(engine, workspace)
+        registry.migrate()
+        if check_model:
+            _check_model(registry, embedder.name)
+        data = settings.data_dir
+        chroma = ChromaStore(
+            path=None if settings.chroma_host else data / "chroma",
+            host=settings.chroma_host,
+            port=settings.chroma_port,
+            name=collection_name(workspace, embedder.name),
+            model=embedder.name,
+        )
+        tokenizer = LexicalTokenizer()
+        cache = EmbeddingCache(engine)
+        images = PageImages(data / "pages" / _safe(workspace))
+        ingestor = Ingestor(
+            registry,
+            cache,
+            embedder,
+            chroma,
+            tokenizer,
+            images,
+            data / "files" / _safe(workspace),
+            IngestConfig(
+                max_bytes=settings.max_upload_bytes,
+                max_pages=settings.max_pages,
+                chunk_tokens=settings.chunk_tokens,
+                chunk_overlap=settings.chunk_overlap,
+                render_dpi=settings.render_dpi,
+                thumb_width=settings.thumb_width,
+            ),
+        )
+
+        def build(folder: Path, generation: int) -> None:
+            rows = list(registry.iter_ready_chunks())
+            vectors = cache.get(embedder.name, [r[4] for r in rows if r[3]])
+            dim = len(next(iter(vectors.values()))) if vectors else 1
+            bm25 = BM25Index(settings.bm25_method, settings.bm25_k1, settings.bm25_b)
+            build_snapshot(folder, generation, embedder.name, dim, rows, vectors, bm25)
+
+        snapshots = SnapshotStore(data / "index" / _safe(workspace), build)
+        retriever = Retriever(
+            registry,
+            snapshots,
+            tokenizer,
+            embedder,
+            chroma,
+            RetrievalConfig(
+                fusion=settings.fusion,
+                rrf_k=settings.rrf_k,
+                bm25_weight=settings.bm25_weight,
+                dense_weight=settings.dense_weight,
+                candidates=settings.candidates,
+                max_unknown_ratio=settings.max_unknown_ratio,
+            ),
+        )
+        if answerer is None:
+            if settings.anthropic_api_key:
+                answerer = ClaudeAnswerer(
+                    settings.anthropic_api_key,
+                    model=settings.claude_model,
+                    base_url=settings.anthropic_base_url,
+                    max_tokens=settings.answer_max_tokens,
+                )
+            else:
+                answerer = ExtractiveAnswerer(
+                    tokenizer,
+                    embedder,
+                    min_support=settings.min_evidence,
+                    max_unknown_ratio=settings.max_unknown_ratio,
+                )
+        library = cls(settings, registry, ingestor, retriever, answerer, images)
+        if recover:
+            library.recover()
+        return library
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.retriever.embedder
+
+    # Documents ----------------------------------------------------------------------------
+    def add(
+        self,
+        files: Sequence[Upload],
+        metadata: DocumentMetadata | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Add files; each succeeds or fails on its own. The indexes are refreshed once."""
+        results: list[IngestResult] = []
+        total = max(1, len(files))
+        with self._ingest_lock:
+            for position, upload in enumerate(files):
+                try:
+                    name, data = _read_upload(upload)
+                except DocumentError as exc:
+                    results.append(IngestResult(exc.name, "failed", None, str(exc)))
+                    continue
+
+                def on_stage(
+                    stage: str, fraction: float, _name: str = name, _i: int = position
+                ) -> None:
+                    if progress is not None:
+                        progress(Progress(_name, stage, (_i + fraction) / total))
+
+                results.append(self.ingestor.add(name, data, metadata, on_stage))
+                if progress is not None:
+                    progress(Progress(name, "done", (position + 1) / total))
+            if any(r.status in ("added", "replaced") for r in results):
+                self.retriever.snapshot()  # rebuild BM25 and vectors now, not at the next query
+        return IngestReport(tuple(results))
+
+    def remove(self, doc_id: str) -> Document:
+        """Remove a document from the registry, every index and the data folder."""
+        doc = self.document(doc_id)
+        with self._ingest_lock:
+            ids = self.registry.start_removal(doc.id)
+            if ids:
+                self.ingestor.chroma.delete(ids)
+                self.registry.clear_pending_deletes(ids)
+            self.ingestor.remove_files(doc.id)
+        return doc
+
+    def reindex(self, doc_id: str) -> IngestResult:
+        """Index a document again from its stored file (after a failure or a settings change)."""
+        doc = self.document(doc_id)
+        stored = self.registry.file_path(doc.id)
+        path = self.ingestor.files_dir / stored if stored else None
+        if path is None or not path.exists():
+            raise NotFoundError(f"{doc.name}: the uploaded file is not stored; upload it again")
+        with self._ingest_lock:
+            result = self.ingestor.add(doc.name, path.read_bytes(), doc.metadata, force=True)
+            self.retriever.snapshot()
+        return result
+
+    def documents(self) -> list[Document]:
+        return self.registry.documents()
+
+    def document(self, doc_id: str) -> Document:
+        doc = self.registry.document(doc_id)
+        if doc is None:
+            raise NotFoundError(f"No document with id {doc_id} in this library")
+        return doc
+
+    def find(self, name_or_id: str) -> Document:
+        """A document by id, id prefix or exact file name."""
+        docs = self.documents()
+        for match in (
+            [d for d in docs if d.id == name_or_id],
+            [d for d in docs if d.name == name_or_id],
+            [d for d in docs if len(name_or_id) >= 6 and d.id.startswith(name_or_id)],
+        ):
+            if len(match) == 1:
+                return match[0]
+        raise NotFoundError(f"No single document matches '{name_or_id}'")
+
+    def page_text(self, doc_id: str, page: int) -> str:
+        text = self.registry.page_text(doc_id, page)
+        if text is None:
+            raise NotFoundError(f"Page {page + 1} of document {doc_id} is not in the library")
+        return text
+
+    def page_image(self, doc_id: str, page: int, thumbnail: bool = False) -> Path | None:
+        path = self.images.thumbnail(doc_id, page) if thumbnail else self.images.image(doc_id, page)
+        return path if path.exists() else None
+
+    # Questions ----------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        searched_query: str | None = None,
+    ) -> SearchResult:
+        if not query.strip():
+            raise ConfigurationError("The question is empty")
+        return self.retriever.search(query, k or self.settings.top_k, filters, searched_query)
+
+    def ask(
+        self, question: str, filters: Filters | None = None, searched_query: str | None = None
+    ) -> Answer:
+        for event in self.ask_stream(question, filters, searched_query):
+            if isinstance(event, AnswerDone):
+                return event.answer
+        raise RuntimeError("no answer produced")
+
+    def ask_stream(
+        self, question: str, filters: Filters | None = None, searched_query: str | None = None
+    ) -> Iterator[AnswerEvent]:
+        started = time.perf_counter()
+        result = self.search(question, filters=filters, searched_query=searched_query)
+        retrieve_ms = (time.perf_counter() - started) * 1000
+        answerer = self.answerer
+        if not self._has_evidence(result):
+            yield from stream_refusal(
+                question,
+                result,
+                answerer.mode,
+                answerer.model,
+                (Timing("retrieve", retrieve_ms),),
+            )
+            return
+        for event in answerer.stream(question, result):
+            if isinstance(event, AnswerDone):
+                answer = event.answer
+                event = AnswerDone(
+                    replace(answer, timings=(Timing("retrieve", retrieve_ms), *answer.timings))
+                )
+            yield event
+
+    def _has_evidence(self, result: SearchResult) -> bool:
+        """Some hit shares words with the query, or the dense leg found it close."""
+        if not result.hits:
+            return False
+        query = result.trace.searched_query
+        tokenizer = self.retriever.tokenizer
+        lexical = max(query_coverage(tokenizer, query, h.chunk.indexed_text) for h in result.hits)
+        dense = max(
+            (
+                score
+                for leg in result.trace.legs
+                if leg.leg == "dense"
+                for _, score in leg.ranked[:5]
+            ),
+            default=0.0,
+        )
+        return lexical >= self.settings.min_evidence or dense >= 0.35
+
+    def reembed(self) -> int:
+        """Embed every ready chunk with this library's embedder and make it the index's model.
+
+        Used after changing FOLIO_EMBED_MODEL (open with ``check_model=False``). Vectors go
+        to a collection of the new model; the old one is left as it was. Returns the number
+        of chunks embedded.
+        """
+        with self._ingest_lock:
+            count = self.ingestor.reembed_all()
+            self.registry.set_meta("embed_model", self.embedder.name)
+            self.registry.bump_generation()
+            self.retriever.snapshot()
+        return count
+
+    # Health -------------------------------------------------------------------------------
+    def status(self) -> LibraryStatus:
+        docs = self.documents()
+        ready = [d for d in docs if d.status == "ready"]
+        notices = []
+        if self.answerer.mode == "extractive":
+            notices.append(
+                "Extractive answers: no ANTHROPIC_API_KEY is set, so answers are the "
+                "best-supported sentences from your documents, not written by a language model."
+            )
+        return LibraryStatus(
+            documents=len(docs),
+            ready=len(ready),
+            failed=sum(1 for d in docs if d.status == "failed"),
+            chunks=sum(d.chunks for d in ready),
+            pages=sum(d.pages for d in ready),
+            embed_model=self.embedder.name,
+            answer_mode=self.answerer.mode,
+            answer_model=self.answerer.model,
+            notices=tuple(notices),
+        )
+
+    def recover(self) -> list[IngestResult]:
+        """Finish or roll back what a crash interrupted; drop vectors nobody owns."""
+        with self._ingest_lock:
+            self.ingestor.drain_deletes()
+            results = []
+            for doc in self.registry.unfinished():
+                try:
+                    results.append(self.ingestor.resume(doc))
+                except DocumentError as exc:
+                    self.ingestor._rollback(doc.id, exc.reason)
+            self._sweep_files()
+        return results
+
+    def _sweep_files(self) -> None:
+        known = {d.id for d in self.documents()}
+        for folder in (self.images.root, self.ingestor.files_dir):
+            if not folder.exists():
+                continue
+            for child in folder.iterdir():
+                if child.name.split(".")[0] not in known:
+                    if child.is_dir():
+                        import shutil
+
+                        shutil.rmtree(child, ignore_errors=True)
+                    else:
+                        child.unlink(missing_ok=True)
+
+
+def _check_model(registry: Registry, model: str) -> None:
+    built_with = registry.meta("embed_model")
+    if built_with is None:
+        registry.set_meta("embed_model", model)
+    elif built_with != model:
+        raise ConfigurationError(
+            f"This library's vectors were built with the embedding model '{built_with}', but "
+            f"FOLIO_EMBED_MODEL is '{model}'. Set FOLIO_EMBED_MODEL back to '{built_with}', or "
+            f"re-embed the library with: python -m rag_core reembed"
+        )
+
+
+def _read_upload(upload: Upload) -> tuple[str, bytes]:
+    if isinstance(upload, tuple):
+        return upload
+    path = Path(upload)
+    try:
+        return path.name, path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(path.name, f"cannot be read ({exc.strerror or exc})") from exc
+
+
+def _safe(workspace: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", workspace) or "default"

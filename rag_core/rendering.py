@@ -1,0 +1,72 @@
+"""Render PDF pages once to a JPEG image and a thumbnail, for the UI and the vision index."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class PageImages:
+    """Where a document's page images live: ``<root>/<doc_id>/<page>.jpg`` and ``.thumb.jpg``."""
+
+    root: Path
+
+    def image(self, doc_id: str, page: int) -> Path:
+        return self.root / doc_id / f"{page:05d}.jpg"
+
+    def thumbnail(self, doc_id: str, page: int) -> Path:
+        return self.root / doc_id / f"{page:05d}.thumb.jpg"
+
+    def folder(self, doc_id: str) -> Path:
+        return self.root / doc_id
+
+
+def render_pdf(
+    data: bytes,
+    doc_id: str,
+    images: PageImages,
+    *,
+    dpi: int,
+    thumb_width: int,
+    on_page: Callable[[int, int], None] | None = None,
+) -> int:
+    """Render every page; returns the number rendered. Existing images are kept (idempotent)."""
+    import pypdfium2 as pdfium
+
+    folder = images.folder(doc_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    pdf = pdfium.PdfDocument(data, password="")
+    try:
+        total = len(pdf)
+        for index in range(total):
+            full, thumb = images.image(doc_id, index), images.thumbnail(doc_id, index)
+            if not (full.exists() and thumb.exists()):
+                _render_page(pdf, index, full, thumb, dpi, thumb_width)
+            if on_page is not None:
+                on_page(index + 1, total)
+    finally:
+        pdf.close()
+    return total
+
+
+def _render_page(
+    pdf: object, index: int, full: Path, thumb: Path, dpi: int, thumb_width: int
+) -> None:
+    page = pdf[index]  # type: ignore[index]
+    try:
+        image = page.render(scale=dpi / 72).to_pil().convert("RGB")
+    finally:
+        page.close()
+    _save_atomically(image, full, quality=85)
+    ratio = thumb_width / image.width
+    small = image.resize((thumb_width, max(1, round(image.height * ratio))))
+    _save_atomically(small, thumb, quality=80)
+
+
+def _save_atomically(image: object, path: Path, quality: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    image.save(tmp, format="JPEG", quality=quality)  # type: ignore[attr-defined]
+    os.replace(tmp, path)

@@ -1,0 +1,197 @@
+"""Hybrid retrieval: BM25 and dense legs over one snapshot, fused, with a full trace."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .dense_index import ChromaStore
+from .embeddings import Embedder
+from .fusion import Fused, Ranking, reciprocal_rank_fusion, score_fusion
+from .lexical import LexicalTokenizer
+from .registry import Registry
+from .snapshot import Snapshot, SnapshotStore
+from .types import Filters, Hit, LegTrace, RetrievalTrace, SearchResult, Timing
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalConfig:
+    fusion: str = "rrf"
+    rrf_k: int = 60
+    bm25_weight: float = 1.0
+    dense_weight: float = 1.0
+    candidates: int = 100
+    max_unknown_ratio: float = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class DenseDecision:
+    """Whether the dense leg can read a query, and how much it counts."""
+
+    weight: float
+    status: Literal["on", "down-weighted", "off"]
+    note: str
+
+
+def dense_decision(
+    unknown_ratio: float, weight: float, max_ratio: float, model: str
+) -> DenseDecision:
+    """Skip the dense leg for queries its model cannot read; down-weight partly readable ones."""
+    share = f"{unknown_ratio:.0%}"
+    if unknown_ratio > max_ratio:
+        return DenseDecision(
+            0.0, "off", f"dense leg off: {model} cannot read {share} of the query's tokens"
+        )
+    if unknown_ratio > max_ratio / 2:
+        return DenseDecision(
+            weight * (1.0 - unknown_ratio),
+            "down-weighted",
+            f"dense leg down-weighted: {model} cannot read {share} of the query's tokens",
+        )
+    return DenseDecision(weight, "on", "")
+
+
+class Retriever:
+    def __init__(
+        self,
+        registry: Registry,
+        snapshots: SnapshotStore,
+        tokenizer: LexicalTokenizer,
+        embedder: Embedder,
+        chroma: ChromaStore,
+        config: RetrievalConfig,
+    ) -> None:
+        self.registry = registry
+        self.snapshots = snapshots
+        self.tokenizer = tokenizer
+        self.embedder = embedder
+        self.chroma = chroma
+        self.config = config
+
+    def snapshot(self) -> Snapshot:
+        return self.snapshots.current(self.registry.generation())
+
+    def search(
+        self, query: str, k: int, filters: Filters | None = None, searched_query: str | None = None
+    ) -> SearchResult:
+        filters = filters or Filters()
+        searched = (searched_query or query).strip()
+        timings: list[Timing] = []
+        clock = _Clock(timings)
+        snapshot = self.snapshot()
+        ranges = None
+        notes: list[str] = []
+        if not filters.empty:
+            ranges = snapshot.ranges_for(self.registry.filtered_doc_ids(filters))
+            if not ranges:
+                notes.append("no ready document matches the filters")
+        clock.lap("snapshot")
+        n = self.config.candidates
+        legs = [self._bm25_leg(snapshot, searched, n, ranges, clock)]
+        legs.append(self._dense_leg(snapshot, searched, n, ranges, clock))
+        rankings = {leg.leg: leg.ranked for leg in legs if leg.status != "off"}
+        weights = {leg.leg: leg.weight for leg in legs}
+        fused = self._fuse(rankings, weights)[: max(k * 3, k)]
+        clock.lap("fuse")
+        chunks = self.registry.ready_chunks([f.key for f in fused])
+        hits: list[Hit] = []
+        for f in fused:
+            if f.key in chunks and len(hits) < k:
+                chunk, doc_name = chunks[f.key]
+                hits.append(Hit(chunk, doc_name, f.score, len(hits) + 1, f.legs))
+        clock.lap("fetch")
+        notes.extend(leg.note for leg in legs if leg.note)
+        trace = RetrievalTrace(
+            query=query,
+            searched_query=searched,
+            filters=filters,
+            legs=tuple(legs),
+            fused=tuple((f.key, f.score) for f in fused),
+            timings=tuple(timings),
+            notes=tuple(notes),
+        )
+        return SearchResult(tuple(hits), trace)
+
+    def _fuse(self, rankings: Mapping[str, Ranking], weights: Mapping[str, float]) -> list[Fused]:
+        if self.config.fusion == "score":
+            return score_fusion(rankings, weights)
+        return reciprocal_rank_fusion(rankings, weights, k=self.config.rrf_k)
+
+    def _bm25_leg(
+        self,
+        snapshot: Snapshot,
+        query: str,
+        n: int,
+        ranges: list[tuple[int, int]] | None,
+        clock: _Clock,
+    ) -> LegTrace:
+        started = time.perf_counter()
+        tokens = self.tokenizer.tokenize(query)
+        found = snapshot.bm25.search(tokens, n, ranges)
+        ranked = tuple((snapshot.ids[row], score) for row, score in found)
+        clock.lap("bm25")
+        note = "" if tokens else "BM25 leg: the query has no searchable words"
+        return LegTrace("bm25", self.config.bm25_weight, "on", note, ranked, _ms_since(started))
+
+    def _dense_leg(
+        self,
+        snapshot: Snapshot,
+        query: str,
+        n: int,
+        ranges: list[tuple[int, int]] | None,
+        clock: _Clock,
+    ) -> LegTrace:
+        started = time.perf_counter()
+        model = self.embedder.name
+        if not snapshot.dense.any():
+            return LegTrace(
+                "dense",
+                0.0,
+                "off",
+                f"dense leg off: no chunk in the library is readable by {model}",
+                (),
+                0.0,
+            )
+        unknown = self.embedder.unknown_ratio([query])[0]
+        decision = dense_decision(
+            unknown, self.config.dense_weight, self.config.max_unknown_ratio, model
+        )
+        if decision.status == "off":
+            return LegTrace("dense", 0.0, "off", decision.note, (), _ms_since(started))
+        vector = self.embedder.embed_query([query])[0]
+        clock.lap("embed_query")
+        if ranges is None:
+            ranked = self._chroma_ranked(snapshot, vector, n)
+        else:
+            found = snapshot.dense_search(vector, n, ranges)
+            ranked = tuple((snapshot.ids[row], score) for row, score in found)
+        clock.lap("dense")
+        return LegTrace(
+            "dense", decision.weight, decision.status, decision.note, ranked, _ms_since(started)
+        )
+
+    def _chroma_ranked(
+        self, snapshot: Snapshot, vector: np.ndarray, n: int
+    ) -> tuple[tuple[str, float], ...]:
+        # Ids Chroma holds that the snapshot does not (a document still being indexed) drop out.
+        found = self.chroma.query(vector, n)
+        return tuple((cid, s) for cid, s in found if cid in snapshot.row_of)
+
+
+class _Clock:
+    def __init__(self, timings: list[Timing]) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings.append(Timing(stage, (now - self.last) * 1000))
+        self.last = now
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -1,0 +1,236 @@
+"""Pure text helpers: scripts, sentence spans (English and Chinese), headings, normalisation."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+
+from .types import Span
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+CJK_CHAR = re.compile(f"[{_CJK}]")
+
+# Sentence ends in Chinese need no space after them.
+_CJK_END = "。！？；!?…"
+_CLOSERS = "”’」』）)】》\"'"
+_WEST_END = ".!?"
+_ABBREVIATIONS = frozenset(
+    [
+        "e.g",
+        "i.e",
+        "etc",
+        "vs",
+        "al",
+        "fig",
+        "figs",
+        "no",
+        "nos",
+        "inc",
+        "corp",
+        "co",
+        "ltd",
+        "llc",
+        "plc",
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "st",
+        "jr",
+        "sr",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "approx",
+        "est",
+        "dept",
+        "u.s",
+        "u.k",
+        "e.u",
+    ]
+)
+_BULLET = re.compile(
+    r"^\s*(?:[-•*·▪●○◦]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)]|[一二三四五六七八九十]+[、.])\s"
+)
+_NUMBER = re.compile(r"[-(]?\$?\d[\d,.]*%?\)?")
+
+
+def cjk_ratio(text: str) -> float:
+    """Share of CJK characters among the letters and CJK characters of ``text``."""
+    letters = sum(1 for ch in text if ch.isalpha())
+    if not letters:
+        return 0.0
+    return len(CJK_CHAR.findall(text)) / letters
+
+
+def language_of(text: str) -> str:
+    """'zh' when the text is mostly Chinese (or Japanese/Korean script), else 'en'."""
+    return "zh" if cjk_ratio(text) >= 0.3 else "en"
+
+
+def normalize_page_text(raw: str) -> str:
+    """Clean extracted page text; spans of chunks and citations refer to the result."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    text = text.replace("\ufffe", "").replace("\u00ad", "")  # pdfium's soft hyphens
+    text = text.replace("\x02", "")
+    lines = [line.rstrip() for line in text.split("\n")]
+    text = "\n".join(lines)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip()
+
+
+def nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def _wrap_width(text: str) -> int:
+    """The length of a full line in this text (80th percentile), to tell wraps from breaks."""
+    lengths = sorted(len(line.strip()) for line in text.split("\n") if line.strip())
+    if not lengths:
+        return 0
+    return lengths[int(0.8 * (len(lengths) - 1))]
+
+
+def _line_is_structural(line: str, wrap_width: int) -> bool:
+    """A line that stands on its own: a table row, a heading, a list item, a short last line."""
+    stripped = line.strip()
+    if not stripped:
+        return True
+    if _BULLET.match(line) or stripped.endswith(":") or stripped.endswith("："):
+        return True
+    numbers = _NUMBER.findall(stripped)
+    words = len(stripped.split())
+    if len(numbers) >= 2 and (len(numbers) * 2 >= words - 2 or stripped.endswith(numbers[-1])):
+        return True  # a table row
+    if looks_like_heading(stripped):
+        return True
+    return len(stripped) < 0.7 * wrap_width and stripped[-1] not in ",;-，、"
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    start = dot
+    while start > 0 and (text[start - 1].isalpha() or text[start - 1] == "."):
+        start -= 1
+    word = text[start:dot].lower()
+    if not word:
+        return False
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+
+
+def _sentence_ends(text: str) -> list[int]:
+    """Offsets just past each sentence end (exclusive ends), in order."""
+    ends: list[int] = []
+    n = len(text)
+    wrap_width = _wrap_width(text)
+    i = 0
+    while i < n:
+        ch = text[i]
+        if ch in _CJK_END or (ch in _WEST_END and _western_end(text, i)):
+            j = i + 1
+            while j < n and (text[j] in _CLOSERS or text[j] in _CJK_END or text[j] in _WEST_END):
+                j += 1
+            if ch in _CJK_END or j >= n or text[j].isspace():
+                ends.append(j)
+            i = j
+            continue
+        if ch == "\n":
+            line_start = text.rfind("\n", 0, i) + 1
+            next_end = text.find("\n", i + 1)
+            next_line = text[i + 1 : next_end if next_end != -1 else n]
+            line = text[line_start:i]
+            if (
+                not next_line.strip()
+                or _line_is_structural(line, wrap_width)
+                or _BULLET.match(next_line)
+            ):
+                ends.append(i)
+        i += 1
+    return ends
+
+
+def _western_end(text: str, i: int) -> bool:
+    ch = text[i]
+    if ch == "." and _is_abbreviation(text, i):
+        return False
+    if ch == "." and i + 1 < len(text) and text[i + 1].isdigit():
+        return False  # decimal point
+    # Look past closers and spaces at the next visible character.
+    j = i + 1
+    while j < len(text) and text[j] in _CLOSERS:
+        j += 1
+    if j < len(text) and not text[j].isspace():
+        return False
+    while j < len(text) and text[j].isspace():
+        j += 1
+    if j >= len(text):
+        return True
+    nxt = text[j]
+    return nxt.isupper() or nxt.isdigit() or nxt in "\"'“‘(([" or CJK_CHAR.match(nxt) is not None
+
+
+def split_sentences(text: str) -> list[Span]:
+    """Sentence spans of ``text`` (English and Chinese), whitespace trimmed, none empty.
+
+    Table rows, headings and list items count as sentences of their own; soft line
+    wraps inside a paragraph do not end a sentence.
+    """
+    spans: list[Span] = []
+    start = 0
+    for end in [*_sentence_ends(text), len(text)]:
+        span = _trim(text, start, end)
+        if span is not None:
+            spans.append(span)
+        start = end
+    return spans
+
+
+def _trim(text: str, start: int, end: int) -> Span | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return Span(start, end) if end > start else None
+
+
+def looks_like_heading(line: str) -> bool:
+    """Short, unpunctuated lines in title/upper case (or short Chinese lines)."""
+    stripped = line.strip().strip("#").strip()
+    if not stripped or len(stripped) > 90:
+        return False
+    if line.lstrip().startswith("#"):
+        return True
+    if stripped[-1] in ".,;:!?。，；：！？" or _NUMBER.fullmatch(stripped):
+        return False
+    if CJK_CHAR.search(stripped):
+        return len(stripped) <= 24 and not re.search(r"[，。；]", stripped)
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'&-]*", stripped)]
+    if not words or len(words) > 12:
+        return False
+    if len(_NUMBER.findall(stripped)) > 1:
+        return False
+    minor = {"of", "and", "the", "for", "in", "on", "to", "a", "an", "or", "by", "with", "at"}
+    capitalised = sum(1 for w in words if w[0].isupper() or w.lower() in minor)
+    return capitalised == len(words)
+
+
+def repeated_lines(pages: Sequence[str], min_share: float = 0.3) -> frozenset[str]:
+    """Lines that recur on many pages (running headers, footers, 'Table of Contents' links)."""
+    if len(pages) < 4:
+        return frozenset()
+    counts: Counter[str] = Counter()
+    for page in pages:
+        counts.update({line.strip() for line in page.split("\n") if line.strip()})
+    threshold = max(3, int(min_share * len(pages)))
+    return frozenset(line for line, count in counts.items() if count >= threshold)

@@ -1,0 +1,240 @@
+"""The small, frozen values Folio's core passes around and returns.
+
+Pages are stored 0-based (``page``) like every PDF library; ``page_number`` is the reader's count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+DocumentStatus = Literal["indexing", "ready", "failed", "removing"]
+AnswerMode = Literal["claude", "extractive"]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A half-open character range ``[start, end)`` in a page's text."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class PageText:
+    """The text of one page as Folio stores it (normalised; spans refer to this text)."""
+
+    index: int
+    text: str
+
+    @property
+    def has_text(self) -> bool:
+        return sum(ch.isalnum() for ch in self.text) >= 3
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentMetadata:
+    """What a user may say about a document at upload, or what Folio derives from it."""
+
+    title: str = ""
+    year: int | None = None
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One document in the library (a row of the registry)."""
+
+    id: str
+    name: str
+    kind: str
+    size_bytes: int
+    pages: int
+    chunks: int
+    pages_without_text: int
+    status: DocumentStatus
+    error: str | None
+    added_at: datetime
+    metadata: DocumentMetadata = field(default_factory=DocumentMetadata)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A citable piece of one page: ``text == page_text[start:end]``."""
+
+    id: str
+    doc_id: str
+    page: int
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    context: str = ""
+
+    @property
+    def page_number(self) -> int:
+        return self.page + 1
+
+    @property
+    def indexed_text(self) -> str:
+        """What the embedder and BM25 see: the document/section context, then the text."""
+        return f"{self.context}\n{self.text}" if self.context else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class LegRank:
+    """Where one retrieval leg placed a chunk (rank counted from 1)."""
+
+    leg: str
+    rank: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved chunk with its fused score and the rank each leg gave it."""
+
+    chunk: Chunk
+    doc_name: str
+    score: float
+    rank: int
+    legs: tuple[LegRank, ...] = ()
+
+    def leg_rank(self, leg: str) -> int | None:
+        return next((lr.rank for lr in self.legs if lr.leg == leg), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Restrict a search. Empty means the whole library."""
+
+    doc_ids: tuple[str, ...] = ()
+    years: tuple[int, ...] = ()
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.doc_ids or self.years or self.categories or self.tags)
+
+
+@dataclass(frozen=True, slots=True)
+class LegTrace:
+    """What one leg did for a query."""
+
+    leg: str
+    weight: float
+    status: Literal["on", "down-weighted", "off"]
+    note: str
+    ranked: tuple[tuple[str, float], ...]  # (chunk id, score), best first
+    elapsed_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    stage: str
+    ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalTrace:
+    query: str
+    searched_query: str
+    filters: Filters
+    legs: tuple[LegTrace, ...]
+    fused: tuple[tuple[str, float], ...]
+    timings: tuple[Timing, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    hits: tuple[Hit, ...]
+    trace: RetrievalTrace
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """One numbered source of an answer: ``[number]`` in the text points here."""
+
+    number: int
+    chunk_id: str
+    doc_id: str
+    doc_name: str
+    page: int
+    cited_text: str
+    start: int  # span of the cited text in the page text
+    end: int
+
+    @property
+    def page_number(self) -> int:
+        return self.page + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    mode: AnswerMode
+    model: str
+    refused: bool
+    hits: tuple[Hit, ...]
+    trace: RetrievalTrace
+    timings: tuple[Timing, ...] = ()
+
+
+# Streaming: ``Library.ask_stream`` yields TextDelta and CitationEvent, then one AnswerDone.
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CitationEvent:
+    citation: Citation
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDone:
+    answer: Answer
+
+
+AnswerEvent = TextDelta | CitationEvent | AnswerDone
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What happened to one file of an ``add``."""
+
+    name: str
+    status: Literal["added", "replaced", "unchanged", "failed"]
+    doc_id: str | None = None
+    error: str | None = None
+    pages: int = 0
+    chunks: int = 0
+    pages_without_text: int = 0
+    embedded: int = 0  # chunks whose vectors had to be computed
+    reused: int = 0  # chunks whose vectors came from the cache or the previous version
+    timings: tuple[Timing, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    results: tuple[IngestResult, ...]
+
+    @property
+    def failed(self) -> tuple[IngestResult, ...]:
+        return tuple(r for r in self.results if r.status == "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Reported during ingest: ``fraction`` of the whole batch is done."""
+
+    file: str
+    stage: str  # read, extract, render, embed, index, done
+    fraction: float
+    message: str = ""

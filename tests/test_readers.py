@@ -1,0 +1,98 @@
+import io
+
+import pytest
+
+from rag_core.errors import DocumentError
+from rag_core.readers import derive_metadata, read_document
+
+from .pdfs import IMAGE_ONLY, corrupt, make_pdf
+
+
+def test_pdf_pages_text_and_image_only_pages_are_kept():
+    data = make_pdf(
+        ["First page about apples.", IMAGE_ONLY, "第三页讨论营业收入。"], title="Fruit Report"
+    )
+    doc = read_document("fruit_2021.pdf", data, max_pages=100)
+    assert doc.kind == "pdf"
+    assert [p.index for p in doc.pages] == [0, 1, 2]
+    assert doc.pages[0].text == "First page about apples."
+    assert doc.pages[1].text == ""
+    assert doc.pages[2].text == "第三页讨论营业收入。"
+    assert doc.pages_without_text == 1
+    assert doc.metadata.title == "Fruit Report" and doc.metadata.year == 2021
+
+
+def test_pdf_encrypted_with_empty_password_opens():
+    data = make_pdf(["Secret but readable."], user_password="")
+    assert read_document("open.pdf", data, 10).pages[0].text == "Secret but readable."
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("empty.pdf", b"", "the file is empty (0 bytes)"),
+        ("notes.pdf", b"hello, I am plain text", "is named .pdf but is not a PDF (no %PDF header)"),
+        (
+            "image.png",
+            b"\x89PNG\r\n\x1a\n",
+            "unsupported file type (.png); Folio accepts PDF (.pdf), Markdown (.md), text (.txt) and Word (.docx)",
+        ),
+        (
+            "noext",
+            b"abc",
+            "unsupported file type (no extension); Folio accepts PDF (.pdf), Markdown (.md), text (.txt) and Word (.docx)",
+        ),
+        ("bin.txt", b"\x00\x01\x02binary", "is named .txt but holds binary data, not text"),
+        ("fake.docx", b"PK\x03\x04 not really a zip", "is named .docx but is not a Word document"),
+    ],
+)
+def test_bad_inputs_name_the_file_and_the_reason(name, data, reason):
+    with pytest.raises(DocumentError) as info:
+        read_document(name, data, 10)
+    assert str(info.value) == f"{name}: {reason}"
+
+
+def test_pdf_with_a_real_password_is_refused():
+    data = make_pdf(["Locked."], user_password="s3cret")
+    with pytest.raises(DocumentError, match=r"locked\.pdf: is protected by a password"):
+        read_document("locked.pdf", data, 10)
+
+
+def test_corrupt_pdf_is_refused():
+    with pytest.raises(DocumentError, match=r"broken\.pdf: is not a readable PDF"):
+        read_document("broken.pdf", corrupt(make_pdf(["x"])), 10)
+
+
+def test_page_limit():
+    with pytest.raises(DocumentError, match="has 3 pages, over the limit of 2"):
+        read_document("long.pdf", make_pdf(["a", "b", "c"]), max_pages=2)
+
+
+def test_markdown_text_and_encodings():
+    md = read_document("guide.md", b"# Setup Guide\n\nInstall it.", 10)
+    assert md.kind == "markdown" and md.metadata.title == "Setup Guide"
+    assert md.pages[0].text == "# Setup Guide\n\nInstall it."
+    gb = read_document("中文.txt", "营业收入增长。".encode("gb18030"), 10)
+    assert gb.pages[0].text == "营业收入增长。"
+    utf16 = read_document("u.txt", "hello".encode("utf-16"), 10)
+    assert utf16.pages[0].text == "hello"
+
+
+def test_docx_paragraphs_and_tables():
+    docx = pytest.importorskip("docx")
+    document = docx.Document()
+    document.add_paragraph("Policy on travel.")
+    table = document.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text = "Hotel"
+    table.rows[0].cells[1].text = "200 USD"
+    buffer = io.BytesIO()
+    document.save(buffer)
+    doc = read_document("travel.docx", buffer.getvalue(), 10)
+    assert doc.kind == "docx"
+    assert doc.pages[0].text == "Policy on travel.\nHotel | 200 USD"
+
+
+def test_metadata_from_file_name():
+    meta = derive_metadata("3M_2018_10K.pdf")
+    assert meta.title == "3M 2018 10K" and meta.year == 2018
+    assert derive_metadata("notes.md").year is None

@@ -1,0 +1,78 @@
+from rag_core.text import (
+    language_of,
+    looks_like_heading,
+    normalize_page_text,
+    repeated_lines,
+    split_sentences,
+)
+
+
+def sentences(text: str) -> list[str]:
+    return [text[s.start : s.end] for s in split_sentences(text)]
+
+
+def test_english_sentences_respect_abbreviations_and_decimals():
+    text = "Revenue grew 12% in 2018. The U.S. market, e.g. retail, was strong! Net income was $5.3 billion."
+    assert sentences(text) == [
+        "Revenue grew 12% in 2018.",
+        "The U.S. market, e.g. retail, was strong!",
+        "Net income was $5.3 billion.",
+    ]
+
+
+def test_chinese_sentences_need_no_spaces():
+    text = (
+        "公司年度报告显示，营业收入增长了百分之十二。净利润为五十亿元！是否分红？董事会决定分红。"
+    )
+    assert sentences(text) == [
+        "公司年度报告显示，营业收入增长了百分之十二。",
+        "净利润为五十亿元！",
+        "是否分红？",
+        "董事会决定分红。",
+    ]
+
+
+def test_soft_wraps_join_but_table_rows_and_headings_stand_alone():
+    text = (
+        "Consolidated Statement of Cash Flows\n"
+        "(Millions) 2018 2017 2016\n"
+        "Net income including noncontrolling interest $ 5,363 $ 4,869 $ 5,058\n"
+        "Depreciation and amortization 1,488 1,544 1,474\n\n"
+        "This long paragraph wraps across\nseveral lines of the text layer and\nends here. Then one more."
+    )
+    assert sentences(text) == [
+        "Consolidated Statement of Cash Flows",
+        "(Millions) 2018 2017 2016",
+        "Net income including noncontrolling interest $ 5,363 $ 4,869 $ 5,058",
+        "Depreciation and amortization 1,488 1,544 1,474",
+        "This long paragraph wraps across\nseveral lines of the text layer and\nends here.",
+        "Then one more.",
+    ]
+
+
+def test_spans_are_exact_slices_without_surrounding_space():
+    text = "  One.  Two!\n\n  Three?  "
+    spans = split_sentences(text)
+    assert [(s.start, s.end) for s in spans] == [(2, 6), (8, 12), (16, 22)]
+
+
+def test_language_and_headings():
+    assert language_of("营业收入是多少？") == "zh"
+    assert language_of("What was revenue in 2018?") == "en"
+    assert language_of("3M 公司 2018 年的资本支出") == "zh"
+    assert looks_like_heading("Consolidated Statement of Cash Flows")
+    assert looks_like_heading("## Installation")
+    assert looks_like_heading("第三章 财务报告")
+    assert not looks_like_heading("Revenue grew strongly in all regions.")
+    assert not looks_like_heading("1,488 1,544 1,474")
+
+
+def test_normalize_and_repeated_lines():
+    assert normalize_page_text("a\r\nb  \r\n\n\n\nc\x00") == "a\nb\n\nc"
+    pages = [
+        "Table of Contents\nreal text one",
+        "Table of Contents\nreal two",
+        "Table of Contents\nthree",
+        "Table of Contents\nfour",
+    ]
+    assert repeated_lines(pages) == frozenset({"Table of Contents"})
