@@ -125,6 +125,7 @@ def refusal(
         hits=result.hits,
         trace=result.trace,
         timings=tuple(timings),
+        pages=result.pages,
     )
 
 

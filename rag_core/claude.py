@@ -200,6 +200,7 @@ class ClaudeAnswerer(Answerer):
                 hits=result.hits,
                 trace=result.trace,
                 timings=tuple(timings),
+                pages=result.pages,
             )
         )
 

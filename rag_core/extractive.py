@@ -138,6 +138,7 @@ class ExtractiveAnswerer(Answerer):
                 hits=result.hits,
                 trace=result.trace,
                 timings=timings,
+                pages=result.pages,
             )
         )
 

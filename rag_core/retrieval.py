@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,7 +15,16 @@ from .fusion import Fused, Ranking, reciprocal_rank_fusion, score_fusion
 from .lexical import LexicalTokenizer
 from .registry import Registry
 from .snapshot import Snapshot, SnapshotStore
-from .types import Filters, Hit, LegTrace, RetrievalTrace, SearchResult, Timing
+from .types import (
+    Filters,
+    Hit,
+    LegRank,
+    LegTrace,
+    PageHit,
+    RetrievalTrace,
+    SearchResult,
+    Timing,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +123,7 @@ class Retriever:
             timings=tuple(timings),
             notes=tuple(notes),
         )
-        return SearchResult(tuple(hits), trace)
+        return SearchResult(tuple(hits), trace, pages_of(hits))
 
     def _fuse(self, rankings: Mapping[str, Ranking], weights: Mapping[str, float]) -> list[Fused]:
         if self.config.fusion == "score":
@@ -180,6 +189,24 @@ class Retriever:
         # Ids Chroma holds that the snapshot does not (a document still being indexed) drop out.
         found = self.chroma.query(vector, n)
         return tuple((cid, s) for cid, s in found if cid in snapshot.row_of)
+
+
+def pages_of(hits: Sequence[Hit]) -> tuple[PageHit, ...]:
+    """Pages in the order of their best chunk; a page scores its chunks' fused scores summed."""
+    pages: dict[tuple[str, int], list[Hit]] = {}
+    for hit in hits:
+        pages.setdefault((hit.chunk.doc_id, hit.chunk.page), []).append(hit)
+    return tuple(
+        PageHit(
+            doc_id=doc_id,
+            doc_name=group[0].doc_name,
+            page=page,
+            score=sum(h.score for h in group),
+            rank=rank,
+            legs=(LegRank("text", group[0].rank, group[0].score),),
+        )
+        for rank, ((doc_id, page), group) in enumerate(pages.items(), start=1)
+    )
 
 
 class _Clock:

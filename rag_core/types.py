@@ -107,6 +107,22 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
+class PageHit:
+    """A retrieved page: text hits aggregated to their page, fused with any page-level leg."""
+
+    doc_id: str
+    doc_name: str
+    page: int
+    score: float
+    rank: int
+    legs: tuple[LegRank, ...] = ()
+
+    @property
+    def page_number(self) -> int:
+        return self.page + 1
+
+
+@dataclass(frozen=True, slots=True)
 class Filters:
     """Restrict a search. Empty means the whole library."""
 
@@ -153,6 +169,7 @@ class RetrievalTrace:
 class SearchResult:
     hits: tuple[Hit, ...]
     trace: RetrievalTrace
+    pages: tuple[PageHit, ...] = ()  # best pages first
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +201,7 @@ class Answer:
     hits: tuple[Hit, ...]
     trace: RetrievalTrace
     timings: tuple[Timing, ...] = ()
+    pages: tuple[PageHit, ...] = ()
 
 
 # Streaming: ``Library.ask_stream`` yields TextDelta and CitationEvent, then one AnswerDone.

@@ -1,9 +1,13 @@
 import io
 
+import pytest
+
 from rag_core.cli import main
 
 from .pdfs import make_pdf
 from .test_library import APPLES, ENGINES
+
+pytestmark = pytest.mark.slow
 
 
 def run(*args: str) -> tuple[int, str, str]:

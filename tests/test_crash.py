@@ -17,6 +17,8 @@ from .fakes import HashingEmbedder
 from .pdfs import make_pdf
 from .test_library import assert_consistent
 
+pytestmark = pytest.mark.slow
+
 PAGES = [
     f"Section {i}\n\n"
     + " ".join(f"Sentence {j} of page {i} mentions widget{i} and gadget{j}." for j in range(12))

@@ -216,3 +216,17 @@ def test_reindex_keeps_the_document_and_its_vectors_consistent(library: Library,
     assert result.status == "added" and result.embedded == 0
     assert embedder.embedded_count == before
     assert_consistent(library)
+
+
+def test_search_ranks_pages_by_their_best_chunk(library: Library):
+    library.add([("orchard.pdf", make_pdf(APPLES)), ("engine.pdf", make_pdf(ENGINES))])
+    result = library.search("pear frost oil engine", k=6)
+    pages = [(p.doc_name, p.page_number, p.rank) for p in result.pages]
+    expected, seen = [], set()
+    for hit in result.hits:
+        key = (hit.doc_name, hit.chunk.page_number)
+        if key not in seen:
+            seen.add(key)
+            expected.append((*key, len(expected) + 1))
+    assert pages == expected and len(pages) >= 2
+    assert result.pages[0].legs[0].leg == "text"
