@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("reembed", help="re-embed the library with FOLIO_EMBED_MODEL")
 
+    evaluate = commands.add_parser("eval", help="measure retrieval on a beir or pdfqa set")
+    evaluate.add_argument("set_dir", type=Path)
+    evaluate.add_argument("--legs", nargs="+", default=["bm25", "dense", "hybrid"])
+    evaluate.add_argument("--limit", type=int, help="only the first N questions")
+    evaluate.add_argument("--out", type=Path, help="folder for the JSON and markdown results")
+
     for name, help_text in (
         ("search", "show the retrieved chunks"),
         ("ask", "answer with citations"),
@@ -75,6 +81,22 @@ def main(
 def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from .library import Library
 
+    if args.command == "eval":
+        from .evaluate import run_eval, write_report
+
+        evaluation = run_eval(
+            args.set_dir,
+            settings,
+            args.legs,
+            args.limit,
+            progress=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+        json_path, md_path = write_report(
+            evaluation, args.out or settings.data_dir / "eval" / "runs"
+        )
+        print(evaluation.table(), file=out)
+        print(f"\nwritten: {json_path} and {md_path}", file=out)
+        return 0
     if args.command == "reembed":
         library = Library.open(settings, workspace=args.workspace, check_model=False)
         count = library.reembed()

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from .config import BUILTIN_EMBEDDER
 from .database import in_clause, writing
 from .errors import ConfigurationError
+from .text import language_of
 
 
 class Embedder(ABC):
@@ -47,6 +48,30 @@ class Embedder(ABC):
     @property
     def max_tokens(self) -> int:
         return 512
+
+
+# A sentence per script, to ask a model whether it can read that script at all.
+_PROBES = {
+    "zh": "公司本年度的营业收入和净利润均显著增长，董事会建议向全体股东派发现金股息。",
+}
+_probe_cache: dict[tuple[str, str], float] = {}
+
+
+def readable_unknown_ratio(embedder: Embedder, texts: Sequence[str]) -> list[float]:
+    """Unknown-token share of each text, raised to the model's share on a probe sentence of
+    the text's script: a model that cannot read Chinese in general is not trusted on a
+    Chinese text that happens to contain few unknown tokens."""
+    ratios = embedder.unknown_ratio(texts)
+    out: list[float] = []
+    for value, ratio in zip(texts, ratios, strict=True):
+        script = language_of(value)
+        if script in _PROBES:
+            key = (embedder.name, script)
+            if key not in _probe_cache:
+                _probe_cache[key] = embedder.unknown_ratio([_PROBES[script]])[0]
+            ratio = max(ratio, _probe_cache[key])
+        out.append(ratio)
+    return out
 
 
 def resolve_model_path(model: str) -> str:

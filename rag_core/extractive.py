@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from .answering import Answerer, Unit, citation_for, sentence_units, stream_refusal
-from .embeddings import Embedder
+from .embeddings import Embedder, readable_unknown_ratio
 from .lexical import LexicalTokenizer
 from .text import language_of
 from .types import (
@@ -94,7 +94,7 @@ class ExtractiveAnswerer(Answerer):
     def _semantic(self, question: str, units: Sequence[Unit]) -> list[float] | None:
         if self.embedder is None or not units:
             return None
-        if self.embedder.unknown_ratio([question])[0] > self.max_unknown_ratio:
+        if readable_unknown_ratio(self.embedder, [question])[0] > self.max_unknown_ratio:
             return None
         q = self.embedder.embed_query([question])[0]
         vectors = self.embedder.embed([u.text for u in units])

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .chunking import chunk_document
 from .dense_index import ChromaStore
-from .embeddings import Embedder, EmbeddingCache, text_hash
+from .embeddings import Embedder, EmbeddingCache, readable_unknown_ratio, text_hash
 from .errors import DocumentError
 from .lexical import LexicalTokenizer
 from .readers import KINDS, ExtractedDocument, read_document
@@ -63,7 +63,22 @@ def chunk_id(workspace: str, name: str, page: int, indexed_text: str, occurrence
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A document checked, extracted, rendered, chunked and registered, awaiting vectors."""
+
+    doc: Document
+    rows: tuple[ChunkRow, ...]
+    new_rows: tuple[ChunkRow, ...]  # rows whose vectors are not stored yet
+    replaces: str | None
+    timings: tuple[Timing, ...]
+    report: StageCallback
+
+
 class Ingestor:
+    """Adds documents in two phases, so many small files share embedding batches:
+    ``prepare`` (per file) and ``complete`` (per batch of prepared files)."""
+
     def __init__(
         self,
         registry: Registry,
@@ -94,10 +109,23 @@ class Ingestor:
         force: bool = False,
     ) -> IngestResult:
         """Add one file. The same bytes again are a no-op unless ``force`` (re-index)."""
+        prepared = self.prepare(name, data, metadata, on_stage, force)
+        if isinstance(prepared, IngestResult):
+            return prepared
+        return self.complete([prepared])[0]
+
+    def prepare(
+        self,
+        name: str,
+        data: bytes,
+        metadata: DocumentMetadata | None = None,
+        on_stage: StageCallback | None = None,
+        force: bool = False,
+    ) -> Prepared | IngestResult:
+        """Everything up to the vectors; an ``IngestResult`` when there is nothing more to do."""
         report = on_stage or (lambda stage, fraction: None)
-        doc_id = (
-            content_id(data) if data else "empty-" + hashlib.sha256(name.encode()).hexdigest()[:26]
-        )
+        started = time.perf_counter()
+        doc_id = content_id(data) if data else "empty-" + text_hash(name)[:26]
         existing = self.registry.document(doc_id)
         if existing is not None and existing.status == "ready" and not force:
             return IngestResult(
@@ -109,7 +137,7 @@ class Ingestor:
                 existing.chunks,
                 existing.pages_without_text,
             )
-        kind = KINDS.get(Path(name).suffix.lower(), "unknown")
+        report("read", 0.0)
         try:
             if len(data) > self.config.max_bytes:
                 raise DocumentError(
@@ -117,12 +145,58 @@ class Ingestor:
                     f"is {len(data) / 1e6:.1f} MB, over the upload limit of "
                     f"{self.config.max_bytes / 1e6:.0f} MB (FOLIO_MAX_UPLOAD_MB)",
                 )
-            report("read", 0.0)
             extracted = read_document(name, data, self.config.max_pages)
         except DocumentError as exc:
+            kind = KINDS.get(Path(name).suffix.lower(), "unknown")
             self.registry.record_failure(_stub(doc_id, name, kind, len(data)), exc.reason)
             return IngestResult(name, "failed", doc_id, str(exc))
-        return self._index(name, data, doc_id, extracted, metadata, report)
+        return self._prepare(name, data, doc_id, extracted, metadata, report, started)
+
+    def complete(self, batch: Sequence[Prepared]) -> list[IngestResult]:
+        """Embed the batch's new chunks together, store them, make each document live."""
+        if not batch:
+            return []
+        lap = time.perf_counter()
+        try:
+            computed = self._embed_and_store(batch)
+        except Exception as exc:
+            log.exception("embedding failed")
+            return [self._failed(p, f"embedding failed: {exc}") for p in batch]
+        embed_ms = _ms(lap)
+        total_new = sum(len(p.new_rows) for p in batch) or 1
+        results = []
+        for p in batch:
+            lap = time.perf_counter()
+            p.report("index", _STAGES["index"][0])
+            try:
+                gone = self.registry.finish_document(p.doc.id, p.rows, p.replaces)
+                if gone:
+                    self.chroma.delete(gone)
+                    self.registry.clear_pending_deletes(gone)
+                if p.replaces:
+                    self.remove_files(p.replaces)
+            except Exception as exc:
+                log.exception("indexing %s failed", p.doc.name)
+                results.append(self._failed(p, f"indexing failed: {exc}"))
+                continue
+            p.report("index", 1.0)
+            share = embed_ms * len(p.new_rows) / total_new
+            timings = (*p.timings, Timing("embed", share), Timing("index", _ms(lap)))
+            embedded = computed.get(p.doc.id, 0)
+            results.append(
+                IngestResult(
+                    name=p.doc.name,
+                    status="replaced" if p.replaces else "added",
+                    doc_id=p.doc.id,
+                    pages=p.doc.pages,
+                    chunks=len(p.rows),
+                    pages_without_text=p.doc.pages_without_text,
+                    embedded=embedded,
+                    reused=len(p.rows) - embedded,
+                    timings=timings,
+                )
+            )
+        return results
 
     def resume(self, doc: Document) -> IngestResult:
         """Finish a document a crash left in status ``indexing``, or roll it back."""
@@ -131,9 +205,7 @@ class Ingestor:
         if path is None or not path.exists():
             self._rollback(doc.id, "indexing was interrupted and the uploaded file is missing")
             return IngestResult(doc.name, "failed", doc.id, "interrupted; file missing")
-        data = path.read_bytes()
-        extracted = read_document(doc.name, data, self.config.max_pages)
-        return self._index(doc.name, data, doc.id, extracted, doc.metadata, lambda s, f: None)
+        return self.add(doc.name, path.read_bytes(), doc.metadata, force=True)
 
     def drain_deletes(self) -> int:
         ids = self.registry.pending_deletes()
@@ -143,7 +215,7 @@ class Ingestor:
         return len(ids)
 
     # Steps --------------------------------------------------------------------------------
-    def _index(
+    def _prepare(
         self,
         name: str,
         data: bytes,
@@ -151,9 +223,8 @@ class Ingestor:
         extracted: ExtractedDocument,
         metadata: DocumentMetadata | None,
         report: StageCallback,
-    ) -> IngestResult:
-        timings: list[Timing] = []
-        started = time.perf_counter()
+        started: float,
+    ) -> Prepared | IngestResult:
         previous = self.registry.ready_document_named(name)
         replaces = previous.id if previous is not None and previous.id != doc_id else None
         meta = _merge_metadata(extracted.metadata, metadata)
@@ -174,7 +245,7 @@ class Ingestor:
         self.registry.begin_document(
             doc, extracted.pages, [text_hash(p.text) for p in extracted.pages], stored, replaces
         )
-        timings.append(Timing("extract", _ms(started)))
+        timings = [Timing("extract", _ms(started))]
         try:
             if extracted.kind == "pdf":
                 lap = time.perf_counter()
@@ -197,34 +268,16 @@ class Ingestor:
             new_rows = [r for r in rows if r.chunk.id not in old_ids]
             self.registry.add_pending_chunks(new_rows)
             timings.append(Timing("chunk", _ms(lap)))
-            lap = time.perf_counter()
-            embedded = self._embed_and_store(new_rows, report)
-            timings.append(Timing("embed", _ms(lap)))
-            lap = time.perf_counter()
-            report("index", _STAGES["index"][0])
-            gone = self.registry.finish_document(doc_id, rows, replaces)
-            if gone:
-                self.chroma.delete(gone)
-                self.registry.clear_pending_deletes(gone)
-            if replaces:
-                self.remove_files(replaces)
-            timings.append(Timing("index", _ms(lap)))
         except Exception as exc:
-            log.exception("indexing %s failed", name)
-            reason = f"indexing failed: {exc}"
-            self._rollback(doc_id, reason)
-            return IngestResult(name, "failed", doc_id, f"{name}: {reason}")
-        report("index", 1.0)
+            log.exception("preparing %s failed", name)
+            self._rollback(doc_id, f"indexing failed: {exc}")
+            return IngestResult(name, "failed", doc_id, f"{name}: indexing failed: {exc}")
+        return Prepared(doc, tuple(rows), tuple(new_rows), replaces, tuple(timings), report)
+
+    def _failed(self, prepared: Prepared, reason: str) -> IngestResult:
+        self._rollback(prepared.doc.id, reason)
         return IngestResult(
-            name=name,
-            status="replaced" if replaces else "added",
-            doc_id=doc_id,
-            pages=doc.pages,
-            chunks=len(rows),
-            pages_without_text=doc.pages_without_text,
-            embedded=embedded,
-            reused=len(rows) - embedded,
-            timings=tuple(timings),
+            prepared.doc.name, "failed", prepared.doc.id, f"{prepared.doc.name}: {reason}"
         )
 
     def _chunk_rows(
@@ -253,7 +306,7 @@ class Ingestor:
             for s in specs
         ]
         indexed = [c.indexed_text for c in chunks]
-        unknown = self.embedder.unknown_ratio(indexed)
+        unknown = readable_unknown_ratio(self.embedder, indexed)
         tokens = self.tokenizer.tokenize_many(indexed)
         seen: dict[tuple[int, str], int] = {}
         rows: list[ChunkRow] = []
@@ -271,29 +324,39 @@ class Ingestor:
             )
         return rows
 
-    def _embed_and_store(self, rows: Sequence[ChunkRow], report: StageCallback) -> int:
-        """Vectors for the dense rows (cache first); returns how many had to be computed."""
-        lo, hi = _STAGES["embed"]
-        dense = [r for r in rows if r.dense]
-        if not dense:
-            return 0
+    def _embed_and_store(self, batch: Sequence[Prepared]) -> dict[str, int]:
+        """Vectors for the batch's new dense rows (cache first, then the embedder, in shared
+        batches); returns how many vectors each document had computed."""
+        rows = [(p, r) for p in batch for r in p.new_rows if r.dense]
+        if not rows:
+            return {}
         model = self.embedder.name
-        cached = self.cache.get(model, [r.text_hash for r in dense])
-        missing = list(dict.fromkeys(r.text_hash for r in dense if r.text_hash not in cached))
-        texts = {r.text_hash: r.chunk.indexed_text for r in dense}
-        step = 64
+        vectors = self.cache.get(model, [r.text_hash for _, r in rows])
+        owner: dict[str, str] = {}
+        for p, r in rows:
+            if r.text_hash not in vectors:
+                owner.setdefault(r.text_hash, p.doc.id)
+        missing = list(owner)
+        texts = {r.text_hash: r.chunk.indexed_text for _, r in rows}
+        lo, hi = _STAGES["embed"]
+        step = 128
         for start in range(0, len(missing), step):
-            batch = missing[start : start + step]
-            vectors = self.embedder.embed([texts[h] for h in batch])
-            self.cache.put(model, batch, vectors)
-            cached.update(zip(batch, vectors, strict=True))
-            report("embed", lo + (hi - lo) * min(1.0, (start + len(batch)) / len(missing)))
+            hashes = missing[start : start + step]
+            computed = self.embedder.embed([texts[h] for h in hashes])
+            self.cache.put(model, hashes, computed)
+            vectors.update(zip(hashes, computed, strict=True))
+            fraction = lo + (hi - lo) * min(1.0, (start + len(hashes)) / len(missing))
+            for p in batch:
+                p.report("embed", fraction)
         import numpy as np
 
         self.chroma.upsert(
-            [r.chunk.id for r in dense], np.stack([cached[r.text_hash] for r in dense])
+            [r.chunk.id for _, r in rows], np.stack([vectors[r.text_hash] for _, r in rows])
         )
-        return len(missing)
+        counts: dict[str, int] = {}
+        for doc_id in owner.values():
+            counts[doc_id] = counts.get(doc_id, 0) + 1
+        return counts
 
     def reembed_all(self) -> int:
         """Vectors of every ready chunk from this embedder (readability judged again)."""
@@ -302,13 +365,14 @@ class Ingestor:
             if doc.status != "ready":
                 continue
             rows = self.registry.chunk_rows(doc.id)
-            unknown = self.embedder.unknown_ratio([r.chunk.indexed_text for r in rows])
+            unknown = readable_unknown_ratio(self.embedder, [r.chunk.indexed_text for r in rows])
             rows = [
                 replace(r, dense=u <= self.config.max_unknown_ratio)
                 for r, u in zip(rows, unknown, strict=True)
             ]
             self.registry.set_dense_flags({r.chunk.id: r.dense for r in rows})
-            total += self._embed_and_store(rows, lambda stage, fraction: None)
+            batch = Prepared(doc, tuple(rows), tuple(rows), None, (), lambda s, f: None)
+            total += sum(self._embed_and_store([batch]).values())
         return total
 
     def _rollback(self, doc_id: str, reason: str) -> None:

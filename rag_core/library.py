@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from .dense_index import ChromaStore, collection_name
 from .embeddings import Embedder, EmbeddingCache, SentenceTransformerEmbedder
 from .errors import ConfigurationError, DocumentError, NotFoundError
 from .extractive import ExtractiveAnswerer
-from .ingest import IngestConfig, Ingestor
+from .ingest import IngestConfig, Ingestor, Prepared, content_id
 from .lexical import LexicalTokenizer
 from .registry import Registry
 from .rendering import PageImages
@@ -39,10 +39,12 @@ from .types import (
     Progress,
     SearchResult,
     Timing,
+    Upload,
 )
 
 ProgressCallback = Callable[[Progress], None]
-Upload = Path | tuple[str, bytes]
+EMBED_BATCH_CHUNKS = 256
+FileInput = Path | tuple[str, bytes] | Upload
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,33 +180,57 @@ class Library:
     # Documents ----------------------------------------------------------------------------
     def add(
         self,
-        files: Sequence[Upload],
+        files: Sequence[FileInput],
         metadata: DocumentMetadata | None = None,
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
-        """Add files; each succeeds or fails on its own. The indexes are refreshed once."""
-        results: list[IngestResult] = []
+        """Add files; each succeeds or fails on its own. The indexes are refreshed once.
+
+        ``metadata`` applies to every file that does not bring its own (``Upload.metadata``).
+        """
+        results: dict[int, IngestResult] = {}
         total = max(1, len(files))
+        pending: list[tuple[int, Prepared]] = []
+
+        def flush() -> None:
+            done = self.ingestor.complete([p for _, p in pending])
+            for (position, prepared), result in zip(pending, done, strict=True):
+                results[position] = result
+                if progress is not None:
+                    progress(Progress(prepared.doc.name, "done", (position + 1) / total))
+            pending.clear()
+
         with self._ingest_lock:
             for position, upload in enumerate(files):
                 try:
-                    name, data = _read_upload(upload)
+                    name, data, own = _read_upload(upload)
                 except DocumentError as exc:
-                    results.append(IngestResult(exc.name, "failed", None, str(exc)))
+                    results[position] = IngestResult(exc.name, "failed", None, str(exc))
+                    continue
+
+                doc_id = content_id(data)
+                if any(p.doc.id == doc_id for _, p in pending):  # the same bytes twice in a batch
+                    results[position] = IngestResult(name, "unchanged", doc_id)
                     continue
 
                 def on_stage(
-                    stage: str, fraction: float, _name: str = name, _i: int = position
+                    stage: str, fraction: float, _n: str = name, _i: int = position
                 ) -> None:
                     if progress is not None:
-                        progress(Progress(_name, stage, (_i + fraction) / total))
+                        progress(Progress(_n, stage, (_i + fraction) / total))
 
-                results.append(self.ingestor.add(name, data, metadata, on_stage))
-                if progress is not None:
-                    progress(Progress(name, "done", (position + 1) / total))
-            if any(r.status in ("added", "replaced") for r in results):
+                prepared = self.ingestor.prepare(name, data, own or metadata, on_stage)
+                if isinstance(prepared, IngestResult):
+                    results[position] = prepared
+                    continue
+                pending.append((position, prepared))
+                # Small files share embedding batches; a big one goes through on its own.
+                if sum(len(p.new_rows) for _, p in pending) >= EMBED_BATCH_CHUNKS:
+                    flush()
+            flush()
+            if any(r.status in ("added", "replaced") for r in results.values()):
                 self.retriever.snapshot()  # rebuild BM25 and vectors now, not at the next query
-        return IngestReport(tuple(results))
+        return IngestReport(tuple(results[i] for i in sorted(results)))
 
     def remove(self, doc_id: str) -> Document:
         """Remove a document from the registry, every index and the data folder."""
@@ -267,10 +293,11 @@ class Library:
         k: int | None = None,
         filters: Filters | None = None,
         searched_query: str | None = None,
+        legs: Collection[str] | None = None,
     ) -> SearchResult:
         if not query.strip():
             raise ConfigurationError("The question is empty")
-        return self.retriever.search(query, k or self.settings.top_k, filters, searched_query)
+        return self.retriever.search(query, k or self.settings.top_k, filters, searched_query, legs)
 
     def ask(
         self, question: str, filters: Filters | None = None, searched_query: str | None = None
@@ -398,12 +425,14 @@ def _check_model(registry: Registry, model: str) -> None:
         )
 
 
-def _read_upload(upload: Upload) -> tuple[str, bytes]:
+def _read_upload(upload: FileInput) -> tuple[str, bytes, DocumentMetadata | None]:
+    if isinstance(upload, Upload):
+        return upload.name, upload.data, upload.metadata
     if isinstance(upload, tuple):
-        return upload
+        return upload[0], upload[1], None
     path = Path(upload)
     try:
-        return path.name, path.read_bytes()
+        return path.name, path.read_bytes(), None
     except OSError as exc:
         raise DocumentError(path.name, f"cannot be read ({exc.strerror or exc})") from exc
 

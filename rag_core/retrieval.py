@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from .dense_index import ChromaStore
-from .embeddings import Embedder
+from .embeddings import Embedder, readable_unknown_ratio
 from .fusion import Fused, Ranking, reciprocal_rank_fusion, score_fusion
 from .lexical import LexicalTokenizer
 from .registry import Registry
@@ -85,8 +85,14 @@ class Retriever:
         return self.snapshots.current(self.registry.generation())
 
     def search(
-        self, query: str, k: int, filters: Filters | None = None, searched_query: str | None = None
+        self,
+        query: str,
+        k: int,
+        filters: Filters | None = None,
+        searched_query: str | None = None,
+        legs: Collection[str] | None = None,
     ) -> SearchResult:
+        """Top ``k`` chunks for ``query``; ``legs`` limits the legs used (default: all)."""
         filters = filters or Filters()
         searched = (searched_query or query).strip()
         timings: list[Timing] = []
@@ -99,11 +105,18 @@ class Retriever:
             if not ranges:
                 notes.append("no ready document matches the filters")
         clock.lap("snapshot")
-        n = self.config.candidates
-        legs = [self._bm25_leg(snapshot, searched, n, ranges, clock)]
-        legs.append(self._dense_leg(snapshot, searched, n, ranges, clock))
-        rankings = {leg.leg: leg.ranked for leg in legs if leg.status != "off"}
-        weights = {leg.leg: leg.weight for leg in legs}
+        n = max(self.config.candidates, k)
+        wanted = set(legs) if legs is not None else {"bm25", "dense"}
+        traces = [
+            self._bm25_leg(snapshot, searched, n, ranges, clock)
+            if "bm25" in wanted
+            else _disabled("bm25"),
+            self._dense_leg(snapshot, searched, n, ranges, clock)
+            if "dense" in wanted
+            else _disabled("dense"),
+        ]
+        rankings = {leg.leg: leg.ranked for leg in traces if leg.status != "off"}
+        weights = {leg.leg: leg.weight for leg in traces}
         fused = self._fuse(rankings, weights)[: max(k * 3, k)]
         clock.lap("fuse")
         chunks = self.registry.ready_chunks([f.key for f in fused])
@@ -113,12 +126,12 @@ class Retriever:
                 chunk, doc_name = chunks[f.key]
                 hits.append(Hit(chunk, doc_name, f.score, len(hits) + 1, f.legs))
         clock.lap("fetch")
-        notes.extend(leg.note for leg in legs if leg.note)
+        notes.extend(leg.note for leg in traces if leg.note)
         trace = RetrievalTrace(
             query=query,
             searched_query=searched,
             filters=filters,
-            legs=tuple(legs),
+            legs=tuple(traces),
             fused=tuple((f.key, f.score) for f in fused),
             timings=tuple(timings),
             notes=tuple(notes),
@@ -165,7 +178,7 @@ class Retriever:
                 (),
                 0.0,
             )
-        unknown = self.embedder.unknown_ratio([query])[0]
+        unknown = readable_unknown_ratio(self.embedder, [query])[0]
         decision = dense_decision(
             unknown, self.config.dense_weight, self.config.max_unknown_ratio, model
         )
@@ -189,6 +202,10 @@ class Retriever:
         # Ids Chroma holds that the snapshot does not (a document still being indexed) drop out.
         found = self.chroma.query(vector, n)
         return tuple((cid, s) for cid, s in found if cid in snapshot.row_of)
+
+
+def _disabled(leg: str) -> LegTrace:
+    return LegTrace(leg, 0.0, "off", "", (), 0.0)
 
 
 def pages_of(hits: Sequence[Hit]) -> tuple[PageHit, ...]:

@@ -44,6 +44,15 @@ class DocumentMetadata:
 
 
 @dataclass(frozen=True, slots=True)
+class Upload:
+    """A file to add, given as bytes, optionally with what the user says about it."""
+
+    name: str
+    data: bytes
+    metadata: DocumentMetadata | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     """One document in the library (a row of the registry)."""
 

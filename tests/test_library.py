@@ -70,7 +70,10 @@ def test_same_file_twice_is_a_no_op(library: Library, embedder: HashingEmbedder)
     assert [r.status for r in again.results] == ["unchanged", "unchanged"]
     assert embedder.embedded_count == calls
     assert library.registry.generation() == generation
-    assert len(library.documents()) == 1
+    engine = make_pdf(ENGINES)
+    twins = library.add([("engine.pdf", engine), ("engine-copy.pdf", engine)])
+    assert [r.status for r in twins.results] == ["added", "unchanged"]
+    assert [d.name for d in library.documents()] == ["orchard.pdf", "engine.pdf"]
 
 
 def test_changed_file_replaces_old_version_and_embeds_only_changed_pages(
