@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .text import looks_like_heading, repeated_lines, split_sentences
+from .text import looks_like_heading, repeated_lines, split_sentences, without_numbers
 from .types import PageText, Span
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -116,7 +116,7 @@ def chunk_document(
 ) -> list[ChunkSpec]:
     """Chunk every page; the section heading in force carries over from page to page."""
     furniture = repeated_lines([p.text for p in pages])
-    section = ""
+    carried: list[str] = []  # the last two headings seen, across pages
     specs: list[ChunkSpec] = []
     for page in pages:
         if not page.has_text:
@@ -126,12 +126,13 @@ def chunk_document(
         for ordinal, span in enumerate(spans):
             before = [h for pos, h in headings if pos <= span.start]
             inside = [h for pos, h in headings if span.start < pos < span.end]
-            current = before[-1] if before else (inside[0] if inside else section)
+            stack = (carried + before)[-2:] or inside[:1]
+            if not before and inside:
+                stack = (stack + inside[:1])[-2:]
             specs.append(
-                ChunkSpec(page.index, ordinal, span.start, span.end, _context(title, current))
+                ChunkSpec(page.index, ordinal, span.start, span.end, _context(title, stack))
             )
-        if headings:
-            section = headings[-1][1]
+        carried = (carried + [h for _, h in headings])[-2:]
     return specs
 
 
@@ -146,8 +147,20 @@ def _headings(text: str, furniture: frozenset[str]) -> list[tuple[int, str]]:
     return found
 
 
-def _context(title: str, section: str) -> str:
-    parts = [p for p in (title.strip(), section.strip()) if p]
-    if len(parts) == 2 and parts[1].lower() in parts[0].lower():
-        parts = parts[:1]
-    return " — ".join(parts)
+def _context(title: str, headings: Sequence[str]) -> str:
+    """``Title — Heading › Subheading``, leaving out headings the title already says."""
+    title = title.strip()
+    kept = [
+        h
+        for h in dict.fromkeys(h.strip() for h in headings)
+        if h and h.lower() not in title.lower()
+    ]
+    section = " › ".join(kept)
+    return " — ".join(p for p in (title, section) if p)
+
+
+def dense_text(context: str, text: str) -> str:
+    """What the embedder sees: the context, then the text with table numbers left out
+    (a sentence embedder gets no meaning from them; BM25 still indexes them)."""
+    body = without_numbers(text)
+    return f"{context}\n{body}" if context else body

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     bm25_method: str = "lucene"
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
+    # Document routing: also search inside the documents a question names.
+    route_docs: int = 3
+    route_weight: float = 1.0
+    route_min_chunks: int = 4
     # A query whose tokens the embedding model mostly cannot read (e.g. Chinese for MiniLM)
     # skips the dense leg; above half this ratio the leg is down-weighted.
     max_unknown_ratio: float = 0.3

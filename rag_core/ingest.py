@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .chunking import chunk_document
+from .chunking import chunk_document, dense_text
 from .dense_index import ChromaStore
 from .embeddings import Embedder, EmbeddingCache, readable_unknown_ratio, text_hash
 from .errors import DocumentError
@@ -306,20 +306,23 @@ class Ingestor:
             for s in specs
         ]
         indexed = [c.indexed_text for c in chunks]
-        unknown = readable_unknown_ratio(self.embedder, indexed)
+        embedded = [dense_text(c.context, c.text) for c in chunks]
+        unknown = readable_unknown_ratio(self.embedder, embedded)
         tokens = self.tokenizer.tokenize_many(indexed)
         seen: dict[tuple[int, str], int] = {}
         rows: list[ChunkRow] = []
-        for chunk, text, unk, toks in zip(chunks, indexed, unknown, tokens, strict=True):
+        for chunk, text, vector_text, unk, toks in zip(
+            chunks, indexed, embedded, unknown, tokens, strict=True
+        ):
             occurrence = seen.get((chunk.page, text), 0)
             seen[(chunk.page, text)] = occurrence + 1
             cid = chunk_id(self.registry.workspace, name, chunk.page, text, occurrence)
             rows.append(
                 ChunkRow(
                     replace(chunk, id=cid),
-                    text_hash(text),
+                    text_hash(vector_text),
                     tuple(toks),
-                    unk <= self.config.max_unknown_ratio,
+                    unk <= self.config.max_unknown_ratio and bool(vector_text.strip()),
                 )
             )
         return rows
@@ -337,7 +340,7 @@ class Ingestor:
             if r.text_hash not in vectors:
                 owner.setdefault(r.text_hash, p.doc.id)
         missing = list(owner)
-        texts = {r.text_hash: r.chunk.indexed_text for _, r in rows}
+        texts = {r.text_hash: dense_text(r.chunk.context, r.chunk.text) for _, r in rows}
         lo, hi = _STAGES["embed"]
         step = 128
         for start in range(0, len(missing), step):
@@ -365,7 +368,9 @@ class Ingestor:
             if doc.status != "ready":
                 continue
             rows = self.registry.chunk_rows(doc.id)
-            unknown = readable_unknown_ratio(self.embedder, [r.chunk.indexed_text for r in rows])
+            unknown = readable_unknown_ratio(
+                self.embedder, [dense_text(r.chunk.context, r.chunk.text) for r in rows]
+            )
             rows = [
                 replace(r, dense=u <= self.config.max_unknown_ratio)
                 for r, u in zip(rows, unknown, strict=True)

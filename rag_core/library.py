@@ -26,6 +26,7 @@ from .lexical import LexicalTokenizer
 from .registry import Registry
 from .rendering import PageImages
 from .retrieval import RetrievalConfig, Retriever
+from .routing import profile_text, routing_terms
 from .snapshot import SnapshotStore, build_snapshot
 from .types import (
     Answer,
@@ -134,8 +135,19 @@ class Library:
             rows = list(registry.iter_ready_chunks())
             vectors = cache.get(embedder.name, [r[4] for r in rows if r[3]])
             dim = len(next(iter(vectors.values()))) if vectors else 1
-            bm25 = BM25Index(settings.bm25_method, settings.bm25_k1, settings.bm25_b)
-            build_snapshot(folder, generation, embedder.name, dim, rows, vectors, bm25)
+            firsts = registry.first_pages()
+            route_tokens = {
+                d.id: routing_terms(tokenizer, profile_text(d, firsts.get(d.id, "")))
+                for d in registry.documents()
+                if d.status == "ready"
+            }
+
+            def bm25() -> BM25Index:
+                return BM25Index(settings.bm25_method, settings.bm25_k1, settings.bm25_b)
+
+            build_snapshot(
+                folder, generation, embedder.name, dim, rows, vectors, bm25(), bm25(), route_tokens
+            )
 
         snapshots = SnapshotStore(data / "index" / _safe(workspace), build)
         retriever = Retriever(
@@ -151,6 +163,9 @@ class Library:
                 dense_weight=settings.dense_weight,
                 candidates=settings.candidates,
                 max_unknown_ratio=settings.max_unknown_ratio,
+                route_docs=settings.route_docs,
+                route_weight=settings.route_weight,
+                route_min_chunks=settings.route_min_chunks,
             ),
         )
         if answerer is None:

@@ -198,6 +198,15 @@ class Registry:
             docs = [d for d in docs if tags & {t.lower() for t in d.metadata.tags}]
         return [d.id for d in docs]
 
+    def first_pages(self) -> dict[str, str]:
+        """The text of each ready document's first page (for routing profiles)."""
+        rows = self._rows(
+            "SELECT p.doc_id, p.text FROM pages p JOIN documents d "
+            "ON d.workspace = p.workspace AND d.id = p.doc_id "
+            "WHERE p.workspace = :ws AND p.page = 0 AND d.status = 'ready'"
+        )
+        return {r.doc_id: r.text for r in rows}
+
     def pending_deletes(self) -> list[str]:
         rows = self._rows("SELECT chunk_id FROM pending_deletes WHERE workspace = :ws")
         return [r.chunk_id for r in rows]

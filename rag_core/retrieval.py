@@ -14,6 +14,7 @@ from .embeddings import Embedder, readable_unknown_ratio
 from .fusion import Fused, Ranking, reciprocal_rank_fusion, score_fusion
 from .lexical import LexicalTokenizer
 from .registry import Registry
+from .routing import routing_terms
 from .snapshot import Snapshot, SnapshotStore
 from .types import (
     Filters,
@@ -35,6 +36,9 @@ class RetrievalConfig:
     dense_weight: float = 1.0
     candidates: int = 100
     max_unknown_ratio: float = 0.3
+    route_docs: int = 3
+    route_weight: float = 1.0
+    route_min_chunks: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,16 @@ def dense_decision(
             f"dense leg down-weighted: {model} cannot read {share} of the query's tokens",
         )
     return DenseDecision(weight, "on", "")
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """What a query turns into, computed once and shared by every leg."""
+
+    text: str
+    tokens: tuple[str, ...]
+    dense: DenseDecision
+    vector: np.ndarray | None
 
 
 class Retriever:
@@ -95,26 +109,37 @@ class Retriever:
         """Top ``k`` chunks for ``query``; ``legs`` limits the legs used (default: all)."""
         filters = filters or Filters()
         searched = (searched_query or query).strip()
+        wanted = set(legs) if legs is not None else {"bm25", "dense"}
         timings: list[Timing] = []
         clock = _Clock(timings)
         snapshot = self.snapshot()
-        ranges = None
+        allowed: list[str] | None = None
         notes: list[str] = []
         if not filters.empty:
-            ranges = snapshot.ranges_for(self.registry.filtered_doc_ids(filters))
-            if not ranges:
+            allowed = [
+                d for d in self.registry.filtered_doc_ids(filters) if d in snapshot.doc_ranges
+            ]
+            if not allowed:
                 notes.append("no ready document matches the filters")
+        ranges = None if allowed is None else snapshot.ranges_for(allowed)
         clock.lap("snapshot")
+        q = self._prepare(snapshot, searched, "dense" in wanted, clock)
         n = max(self.config.candidates, k)
-        wanted = set(legs) if legs is not None else {"bm25", "dense"}
         traces = [
-            self._bm25_leg(snapshot, searched, n, ranges, clock)
-            if "bm25" in wanted
-            else _disabled("bm25"),
-            self._dense_leg(snapshot, searched, n, ranges, clock)
+            self._bm25_leg("bm25", snapshot, q, n, ranges) if "bm25" in wanted else _off("bm25"),
+            self._dense_leg("dense", snapshot, q, n, ranges)
             if "dense" in wanted
-            else _disabled("dense"),
+            else _off("dense"),
         ]
+        clock.lap("legs")
+        route = self._route(snapshot, q, allowed)
+        if route.ranked:
+            scoped = snapshot.ranges_for(doc for doc, _ in route.ranked)
+            if "bm25" in wanted:
+                traces.append(self._bm25_leg("bm25@route", snapshot, q, n, scoped))
+            if "dense" in wanted:
+                traces.append(self._dense_leg("dense@route", snapshot, q, n, scoped))
+            clock.lap("route")
         rankings = {leg.leg: leg.ranked for leg in traces if leg.status != "off"}
         weights = {leg.leg: leg.weight for leg in traces}
         fused = self._fuse(rankings, weights)[: max(k * 3, k)]
@@ -131,12 +156,32 @@ class Retriever:
             query=query,
             searched_query=searched,
             filters=filters,
-            legs=tuple(traces),
+            legs=(*traces, route),
             fused=tuple((f.key, f.score) for f in fused),
             timings=tuple(timings),
             notes=tuple(notes),
         )
         return SearchResult(tuple(hits), trace, pages_of(hits))
+
+    def _prepare(self, snapshot: Snapshot, text: str, dense: bool, clock: _Clock) -> _Query:
+        tokens = tuple(self.tokenizer.tokenize(text))
+        model = self.embedder.name
+        if not dense:
+            decision = DenseDecision(0.0, "off", "")
+        elif not snapshot.dense.any():
+            decision = DenseDecision(
+                0.0, "off", f"dense leg off: no chunk in the library is readable by {model}"
+            )
+        else:
+            unknown = readable_unknown_ratio(self.embedder, [text])[0]
+            decision = dense_decision(
+                unknown, self.config.dense_weight, self.config.max_unknown_ratio, model
+            )
+        vector = None
+        if decision.status != "off":
+            vector = self.embedder.embed_query([text])[0]
+            clock.lap("embed_query")
+        return _Query(text, tokens, decision, vector)
 
     def _fuse(self, rankings: Mapping[str, Ranking], weights: Mapping[str, float]) -> list[Fused]:
         if self.config.fusion == "score":
@@ -144,56 +189,54 @@ class Retriever:
         return reciprocal_rank_fusion(rankings, weights, k=self.config.rrf_k)
 
     def _bm25_leg(
-        self,
-        snapshot: Snapshot,
-        query: str,
-        n: int,
-        ranges: list[tuple[int, int]] | None,
-        clock: _Clock,
+        self, name: str, snapshot: Snapshot, q: _Query, n: int, ranges: list[tuple[int, int]] | None
     ) -> LegTrace:
         started = time.perf_counter()
-        tokens = self.tokenizer.tokenize(query)
-        found = snapshot.bm25.search(tokens, n, ranges)
+        found = snapshot.bm25.search(q.tokens, n, ranges)
         ranked = tuple((snapshot.ids[row], score) for row, score in found)
-        clock.lap("bm25")
-        note = "" if tokens else "BM25 leg: the query has no searchable words"
-        return LegTrace("bm25", self.config.bm25_weight, "on", note, ranked, _ms_since(started))
+        note = "" if q.tokens or name != "bm25" else "BM25 leg: the query has no searchable words"
+        weight = self.config.bm25_weight * (self.config.route_weight if "@" in name else 1.0)
+        return LegTrace(name, weight, "on", note, ranked, _ms_since(started))
 
     def _dense_leg(
-        self,
-        snapshot: Snapshot,
-        query: str,
-        n: int,
-        ranges: list[tuple[int, int]] | None,
-        clock: _Clock,
+        self, name: str, snapshot: Snapshot, q: _Query, n: int, ranges: list[tuple[int, int]] | None
     ) -> LegTrace:
         started = time.perf_counter()
-        model = self.embedder.name
-        if not snapshot.dense.any():
-            return LegTrace(
-                "dense",
-                0.0,
-                "off",
-                f"dense leg off: no chunk in the library is readable by {model}",
-                (),
-                0.0,
-            )
-        unknown = readable_unknown_ratio(self.embedder, [query])[0]
-        decision = dense_decision(
-            unknown, self.config.dense_weight, self.config.max_unknown_ratio, model
-        )
-        if decision.status == "off":
-            return LegTrace("dense", 0.0, "off", decision.note, (), _ms_since(started))
-        vector = self.embedder.embed_query([query])[0]
-        clock.lap("embed_query")
+        if q.vector is None:
+            return LegTrace(name, 0.0, "off", q.dense.note if name == "dense" else "", (), 0.0)
         if ranges is None:
-            ranked = self._chroma_ranked(snapshot, vector, n)
+            ranked = self._chroma_ranked(snapshot, q.vector, n)
         else:
-            found = snapshot.dense_search(vector, n, ranges)
+            found = snapshot.dense_search(q.vector, n, ranges)
             ranked = tuple((snapshot.ids[row], score) for row, score in found)
-        clock.lap("dense")
+        weight = q.dense.weight * (self.config.route_weight if "@" in name else 1.0)
+        note = q.dense.note if name == "dense" else ""
+        return LegTrace(name, weight, q.dense.status, note, ranked, _ms_since(started))
+
+    def _route(self, snapshot: Snapshot, q: _Query, allowed: list[str] | None) -> LegTrace:
+        """The documents the query names, best first (documents with few chunks are left
+        out: routing cannot help where a document is a chunk or two)."""
+        started = time.perf_counter()
+        limit = self.config.route_docs
+        if (
+            limit <= 0
+            or not snapshot.router_docs
+            or (allowed is not None and len(allowed) <= limit)
+        ):
+            return _off("route")
+        scores = snapshot.router.scores(routing_terms(self.tokenizer, q.text))
+        keep = set(allowed) if allowed is not None else None
+        ranked: list[tuple[str, float]] = []
+        for row in np.argsort(-scores, kind="stable"):
+            doc, score = snapshot.router_docs[row], float(scores[row])
+            if score <= 0 or len(ranked) >= limit:
+                break
+            start, stop = snapshot.doc_ranges[doc]
+            if (keep is None or doc in keep) and stop - start >= self.config.route_min_chunks:
+                ranked.append((doc, score))
+        status: Literal["on", "off"] = "on" if ranked else "off"
         return LegTrace(
-            "dense", decision.weight, decision.status, decision.note, ranked, _ms_since(started)
+            "route", self.config.route_weight, status, "", tuple(ranked), _ms_since(started)
         )
 
     def _chroma_ranked(
@@ -204,7 +247,7 @@ class Retriever:
         return tuple((cid, s) for cid, s in found if cid in snapshot.row_of)
 
 
-def _disabled(leg: str) -> LegTrace:
+def _off(leg: str) -> LegTrace:
     return LegTrace(leg, 0.0, "off", "", (), 0.0)
 
 

@@ -38,6 +38,8 @@ class Snapshot:
     bm25: BM25Index
     vectors: np.ndarray  # (rows, dim) float32, zero rows where ``dense`` is False
     dense: np.ndarray  # (rows,) bool: the embedding model can read this chunk
+    router: BM25Index  # over document profiles, one row per entry of ``router_docs``
+    router_docs: tuple[str, ...]
 
     @property
     def size(self) -> int:
@@ -68,8 +70,11 @@ def build_snapshot(
     rows: Iterable[tuple[str, str, str, bool, str]],
     vectors_by_hash: dict[str, np.ndarray],
     bm25: BM25Index,
+    router: BM25Index,
+    route_tokens: dict[str, list[str]],
 ) -> Path:
-    """Write a snapshot folder from (chunk id, doc id, tokens, dense, text hash) rows."""
+    """Write a snapshot folder from (chunk id, doc id, tokens, dense, text hash) rows, with
+    a routing index over the documents' profile tokens (``route_tokens``)."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"gen-{generation:08d}-{uuid.uuid4().hex[:8]}"
     target.mkdir()
@@ -95,12 +100,15 @@ def build_snapshot(
     del matrix
     np.save(target / "dense.npy", np.asarray(dense, dtype=bool))
     bm25.build(tokens).save(target / "bm25")
+    router_docs = [d for d in doc_ranges if d in route_tokens]
+    router.build([route_tokens[d] for d in router_docs]).save(target / "router")
     manifest = {
         "generation": generation,
         "model": model,
         "dim": dim,
         "ids": ids,
         "doc_ranges": doc_ranges,
+        "router_docs": router_docs,
     }
     (target / "manifest.json").write_text(json.dumps(manifest))
     pointer = folder / f"CURRENT.{uuid.uuid4().hex[:8]}"
@@ -137,6 +145,7 @@ def load_snapshot(folder: Path) -> Snapshot | None:
         vectors = np.load(target / "vectors.npy", mmap_mode="r")
         dense = np.load(target / "dense.npy")
         bm25 = BM25Index.load(target / "bm25", mmap=True)
+        router = BM25Index.load(target / "router", mmap=False)
     except FileNotFoundError:
         return None  # replaced by a newer snapshot while we read; the caller retries
     ids = tuple(manifest["ids"])
@@ -149,6 +158,8 @@ def load_snapshot(folder: Path) -> Snapshot | None:
         bm25=bm25,
         vectors=vectors,
         dense=dense,
+        router=router,
+        router_docs=tuple(manifest["router_docs"]),
     )
 
 

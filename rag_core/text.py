@@ -65,6 +65,7 @@ _BULLET = re.compile(
     r"^\s*(?:[-•*·▪●○◦]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)]|[一二三四五六七八九十]+[、.])\s"
 )
 _NUMBER = re.compile(r"[-(]?\$?\d[\d,.]*%?\)?")
+_NUMERIC_WORD = re.compile(r"[-–—(]*[$€£¥]?[\d,.]*\d[\d,.]*%?\)?|[$€£¥%—–-]")
 
 
 def cjk_ratio(text: str) -> float:
@@ -103,6 +104,26 @@ def _wrap_width(text: str) -> int:
     return lengths[int(0.8 * (len(lengths) - 1))]
 
 
+def is_table_row(line: str) -> bool:
+    """A line of a table: two or more numbers, which dominate it or end it."""
+    stripped = line.strip()
+    numbers = _NUMBER.findall(stripped)
+    if len(numbers) < 2 or stripped.endswith((".", "!", "?", "。", ";", ":")):
+        return False
+    return len(numbers) * 2 >= len(stripped.split()) - 2 or stripped.endswith(numbers[-1])
+
+
+def without_numbers(text: str) -> str:
+    """``text`` with the numbers of its table rows removed (labels kept); other lines as is."""
+    lines = []
+    for line in text.split("\n"):
+        if is_table_row(line):
+            line = " ".join(w for w in line.split() if not _NUMERIC_WORD.fullmatch(w))
+        if line.strip():
+            lines.append(line)
+    return "\n".join(lines)
+
+
 def _line_is_structural(line: str, wrap_width: int) -> bool:
     """A line that stands on its own: a table row, a heading, a list item, a short last line."""
     stripped = line.strip()
@@ -110,10 +131,8 @@ def _line_is_structural(line: str, wrap_width: int) -> bool:
         return True
     if _BULLET.match(line) or stripped.endswith(":") or stripped.endswith("："):
         return True
-    numbers = _NUMBER.findall(stripped)
-    words = len(stripped.split())
-    if len(numbers) >= 2 and (len(numbers) * 2 >= words - 2 or stripped.endswith(numbers[-1])):
-        return True  # a table row
+    if is_table_row(stripped):
+        return True
     if looks_like_heading(stripped):
         return True
     return len(stripped) < 0.7 * wrap_width and stripped[-1] not in ",;-，、"

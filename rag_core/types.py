@@ -88,7 +88,7 @@ class Chunk:
 
     @property
     def indexed_text(self) -> str:
-        """What the embedder and BM25 see: the document/section context, then the text."""
+        """What BM25 sees: the document/section context, then the text."""
         return f"{self.context}\n{self.text}" if self.context else self.text
 
 

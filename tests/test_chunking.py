@@ -59,8 +59,24 @@ def test_chunk_document_keeps_pages_and_carries_the_section_heading():
     assert [s.context for s in specs] == [
         "ACME 2020 Annual Report — Risk Factors",
         "ACME 2020 Annual Report — Risk Factors",
-        "ACME 2020 Annual Report — Legal Proceedings",
+        "ACME 2020 Annual Report — Risk Factors › Legal Proceedings",
     ]
     for spec in specs:
         text = pages[spec.page].text
         assert text[spec.start : spec.end].strip() == text[spec.start : spec.end]
+
+
+def test_dense_text_leaves_table_numbers_out_but_keeps_sentences():
+    from rag_core.chunking import dense_text
+
+    text = (
+        "(Millions) 2018 2017 2016\n"
+        "Purchases of property, plant and equipment (PP&E) (1,577) (1,373) (1,420)\n"
+        "Other — net 9 (6) (4)\n"
+        "Revenue grew 12% in 2018 and 2019."
+    )
+    assert dense_text("3M 2018 10K — Cash Flows", text) == (
+        "3M 2018 10K — Cash Flows\n(Millions)\n"
+        "Purchases of property, plant and equipment (PP&E)\nOther net\n"
+        "Revenue grew 12% in 2018 and 2019."
+    )
