@@ -277,7 +277,7 @@ def _english_parts(word: str) -> list[str]:
         return []
     if re.fullmatch(r"[0-9][0-9,]*(?:\.[0-9]+)?", word):
         return [word.replace(",", "")]  # a number: 1,577.00 -> 1577.00
-    word = word.replace("'", "")
+    word = re.sub(r"'s$", "", word).replace("'", "")  # possessive: "mgm's" -> "mgm"
     parts: list[str] = []
     for piece in re.split(r"[.,]", word):
         if not piece or piece in ENGLISH_STOPWORDS:

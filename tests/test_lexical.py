@@ -30,3 +30,9 @@ def test_mixed_text_and_full_width_forms():
     tok = LexicalTokenizer(stem=False)
     tokens = tok.tokenize("３Ｍ公司2018年revenue")
     assert "3m" in tokens and "revenue" in tokens and "公司" in tokens and "2018" in tokens
+
+
+def test_possessives_keep_the_name():
+    tok = LexicalTokenizer()
+    assert tok.tokenize("MGM's margin") == ["mgm", "margin"]
+    assert tok.tokenize("MGM’s margin") == ["mgm", "margin"]
