@@ -1,7 +1,8 @@
 """``python -m rag_core eval SET_DIR``: retrieval quality of every leg on a beir or pdfqa set.
 
-Each set is indexed once into its own library under ``<data_dir>/eval/<set>-<fingerprint>``
-(the fingerprint covers the settings that change the index) and reused by later runs.
+Each set is indexed once into its own workspace ``<set>-<fingerprint>`` of the evaluation
+library under ``<data_dir>/eval`` (the fingerprint covers the settings that change the
+index) and reused by later runs.
 Results are written as JSON and a markdown table under ``<data_dir>/eval/runs/``.
 """
 
@@ -77,16 +78,19 @@ def fingerprint(settings: Settings, set_dir: Path) -> str:
 
 
 def eval_library(settings: Settings, set_dir: Path) -> Library:
-    folder = settings.data_dir / "eval" / f"{set_dir.name}-{fingerprint(settings, set_dir)}"
+    """The set's library: a workspace of one shared evaluation registry, so every index
+    version and set reuses one embedding cache (vectors are keyed by model and text)."""
+    root = settings.data_dir / "eval"
     child = settings.model_copy(
         update={
-            "data_dir": folder,
-            "db": folder / "feedback.db",
+            "data_dir": root,
+            "db": root / "feedback.db",
             "database_url": None,
             "candidates": max(settings.candidates, 200),
         }
     )
-    return Library.open(child, answerer=None)
+    workspace = f"{set_dir.name}-{fingerprint(settings, set_dir)}"
+    return Library.open(child, workspace=workspace)
 
 
 def run_eval(

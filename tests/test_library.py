@@ -57,7 +57,12 @@ def test_add_search_and_page_numbers(library: Library):
     assert library.page_text(top.chunk.doc_id, 2)[top.chunk.start : top.chunk.end] == top.chunk.text
     assert {lr.leg for lr in top.legs} == {"bm25", "dense"}
     assert library.page_image(top.chunk.doc_id, 1) is not None  # the image-only page is rendered
-    assert library.page_image(top.chunk.doc_id, 1, thumbnail=True) is not None
+    from PIL import Image
+
+    with Image.open(library.page_image(top.chunk.doc_id, 1, thumbnail=True)) as thumb:
+        assert thumb.width == library.settings.thumb_width and thumb.format == "JPEG"
+    with Image.open(library.page_image(top.chunk.doc_id, 1)) as full:
+        assert full.width == round(595.27 * library.settings.render_dpi / 72)  # A4 at 150 dpi
     assert_consistent(library)
 
 
