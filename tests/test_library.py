@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from rag_core.errors import ConfigurationError
@@ -62,7 +64,7 @@ def test_add_search_and_page_numbers(library: Library):
     with Image.open(library.page_image(top.chunk.doc_id, 1, thumbnail=True)) as thumb:
         assert thumb.width == library.settings.thumb_width and thumb.format == "JPEG"
     with Image.open(library.page_image(top.chunk.doc_id, 1)) as full:
-        assert full.width == round(595.27 * library.settings.render_dpi / 72)  # A4 at 150 dpi
+        assert full.width == math.ceil(595.2756 * library.settings.render_dpi / 72)  # A4
     assert_consistent(library)
 
 
