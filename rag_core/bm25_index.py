@@ -90,11 +90,17 @@ class BM25Index:
         ranges: Sequence[tuple[int, int]] | None = None,
     ) -> list[tuple[int, float]]:
         """Top ``k`` rows, optionally only within ``ranges`` of rows ``[start, stop)``."""
-        scores = self.scores(query_tokens)
-        if ranges is None:
-            return top_k(scores, k)
-        if not ranges:
-            return []
-        rows = np.concatenate([np.arange(a, b) for a, b in ranges])
-        best = top_k(scores[rows], k)
-        return [(int(rows[i]), s) for i, s in best]
+        return top_in_ranges(self.scores(query_tokens), k, ranges)
+
+
+def top_in_ranges(
+    scores: np.ndarray, k: int, ranges: Sequence[tuple[int, int]] | None
+) -> list[tuple[int, float]]:
+    """``top_k`` over all rows, or over the rows of ``ranges`` only."""
+    if ranges is None:
+        return top_k(scores, k)
+    if not ranges:
+        return []
+    rows = np.concatenate([np.arange(a, b) for a, b in ranges])
+    best = top_k(scores[rows], k)
+    return [(int(rows[i]), s) for i, s in best]

@@ -9,6 +9,7 @@ from typing import Literal
 
 import numpy as np
 
+from .bm25_index import top_in_ranges
 from .dense_index import ChromaStore
 from .embeddings import Embedder, readable_unknown_ratio
 from .fusion import Fused, Ranking, reciprocal_rank_fusion, score_fusion
@@ -74,6 +75,7 @@ class _Query:
 
     text: str
     tokens: tuple[str, ...]
+    bm25_scores: np.ndarray  # BM25 score of every snapshot row, computed once
     dense: DenseDecision
     vector: np.ndarray | None
 
@@ -123,7 +125,7 @@ class Retriever:
                 notes.append("no ready document matches the filters")
         ranges = None if allowed is None else snapshot.ranges_for(allowed)
         clock.lap("snapshot")
-        q = self._prepare(snapshot, searched, "dense" in wanted, clock)
+        q = self._prepare(snapshot, searched, wanted, clock)
         n = max(self.config.candidates, k)
         traces = [
             self._bm25_leg("bm25", snapshot, q, n, ranges) if "bm25" in wanted else _off("bm25"),
@@ -163,10 +165,13 @@ class Retriever:
         )
         return SearchResult(tuple(hits), trace, pages_of(hits))
 
-    def _prepare(self, snapshot: Snapshot, text: str, dense: bool, clock: _Clock) -> _Query:
+    def _prepare(
+        self, snapshot: Snapshot, text: str, wanted: Collection[str], clock: _Clock
+    ) -> _Query:
         tokens = tuple(self.tokenizer.tokenize(text))
+        scores = snapshot.bm25.scores(tokens) if "bm25" in wanted else np.zeros(0)
         model = self.embedder.name
-        if not dense:
+        if "dense" not in wanted:
             decision = DenseDecision(0.0, "off", "")
         elif not snapshot.dense.any():
             decision = DenseDecision(
@@ -181,7 +186,7 @@ class Retriever:
         if decision.status != "off":
             vector = self.embedder.embed_query([text])[0]
             clock.lap("embed_query")
-        return _Query(text, tokens, decision, vector)
+        return _Query(text, tokens, scores, decision, vector)
 
     def _fuse(self, rankings: Mapping[str, Ranking], weights: Mapping[str, float]) -> list[Fused]:
         if self.config.fusion == "score":
@@ -192,7 +197,7 @@ class Retriever:
         self, name: str, snapshot: Snapshot, q: _Query, n: int, ranges: list[tuple[int, int]] | None
     ) -> LegTrace:
         started = time.perf_counter()
-        found = snapshot.bm25.search(q.tokens, n, ranges)
+        found = top_in_ranges(q.bm25_scores, n, ranges)
         ranked = tuple((snapshot.ids[row], score) for row, score in found)
         note = "" if q.tokens or name != "bm25" else "BM25 leg: the query has no searchable words"
         weight = self.config.bm25_weight * (self.config.route_weight if "@" in name else 1.0)
