@@ -5,6 +5,15 @@ enabled: it picks the search result sharing the most words with the question and
 best-matching text block with a ``search_result_location``. A question sharing no word with
 any result gets ``NOT_FOUND``. Every request body is recorded for assertions.
 
+It also answers *judge* requests, as ragas sends them through instructor: a request with
+``tools`` and a ``tool_choice`` naming one tool gets a ``tool_use`` block whose input is
+valid for that tool's ``input_schema``. ragas' prompts end with ``input: {json}`` and the
+reply is computed from that input by a small rule per ragas output model (statements are
+the answer's sentences; a statement is supported when all its words are in the context;
+see ``JUDGE_RULES``). Folio's correctness prompt (``Gold answer:`` / ``Answer to grade:``)
+is graded by word containment. Any other tool gets a minimal instance of its schema. A
+judge prompt without tools that asks for JSON output gets that JSON as text.
+
 Run it alone with ``python tests/fake_anthropic.py PORT`` (the benchmarks and the browser
 test start it that way or in-process).
 """
@@ -47,6 +56,8 @@ _STOP = {
     "means",
     "context",
     "conversation",
+    "according",  # the lead of the fake's own answers, which is no claim to check
+    "documents",
 }
 
 
@@ -58,6 +69,7 @@ class FakeAnthropic:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, delay: float = 0.0) -> None:
         self.requests: list[dict[str, Any]] = []
         self.fail_with: tuple[int, str] | None = None  # (status, error type) for the next call
+        self.fail_count = 1  # ... and for this many calls in a row
         self.delay = delay  # seconds between streamed events
         server = self
 
@@ -98,17 +110,20 @@ class FakeAnthropic:
             return
         if self.fail_with is not None:
             status, kind = self.fail_with
-            self.fail_with = None
+            self.fail_count -= 1
+            if self.fail_count <= 0:
+                self.fail_with, self.fail_count = None, 1
             self._error(handler, status, kind, "simulated failure")
             return
-        blocks = self.answer_blocks(body)
+        blocks = judge_blocks(body) or self.answer_blocks(body)
+        tool_call = any(b["type"] == "tool_use" for b in blocks)
         message = {
             "id": f"msg_{len(self.requests)}",
             "type": "message",
             "role": "assistant",
             "model": body.get("model", "claude-test"),
             "content": blocks,
-            "stop_reason": "end_turn",
+            "stop_reason": "tool_use" if tool_call else "end_turn",
             "stop_sequence": None,
             "usage": {
                 "input_tokens": 100,
@@ -191,6 +206,28 @@ class FakeAnthropic:
         start = {**message, "content": [], "stop_reason": None}
         yield "message_start", {"type": "message_start", "message": start}
         for index, block in enumerate(message["content"]):
+            if block["type"] == "tool_use":
+                yield (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {**block, "input": {}},
+                    },
+                )
+                yield (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {
+                            "type": "input_json_delta",
+                            "partial_json": json.dumps(block["input"]),
+                        },
+                    },
+                )
+                yield "content_block_stop", {"type": "content_block_stop", "index": index}
+                continue
             yield (
                 "content_block_start",
                 {
@@ -222,11 +259,156 @@ class FakeAnthropic:
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
                 "usage": {"output_tokens": 20},
             },
         )
         yield "message_stop", {"type": "message_stop"}
+
+
+# Judge requests ----------------------------------------------------------------------------
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_MARKER = re.compile(r"\[\d+\]")
+_NONCOMMITTAL = ("not found", "i don't know", "i do not know", "not sure")
+
+
+def _sentences(text: str) -> list[str]:
+    text = _MARKER.sub("", text)
+    return [s.strip() for s in _SENTENCE_END.split(text) if _words(s)]
+
+
+def _supported(statement: str, context: str) -> int:
+    return int(_words(statement) <= _words(context))
+
+
+def _statements(data: dict[str, Any]) -> dict[str, Any]:
+    return {"statements": _sentences(data["answer"])}
+
+
+def _claims(data: dict[str, Any]) -> dict[str, Any]:
+    return {"claims": _sentences(data["response"])}
+
+
+def _verdicts(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statements": [
+            {
+                "statement": statement,
+                "reason": "all its words are in the context"
+                if _supported(statement, data["context"])
+                else "some of its words are not in the context",
+                "verdict": _supported(statement, data["context"]),
+            }
+            for statement in data["statements"]
+        ]
+    }
+
+
+def _relevance(data: dict[str, Any]) -> dict[str, Any]:
+    response = _MARKER.sub("", data["response"]).strip()
+    lowered = response.lower()
+    return {
+        "question": response,
+        "noncommittal": int(any(p in lowered for p in _NONCOMMITTAL)),
+    }
+
+
+# ragas output model (the tool's name) -> rule computing the reply from the prompt's input.
+JUDGE_RULES = {
+    "StatementGeneratorOutput": _statements,
+    "ClaimDecompositionOutput": _claims,
+    "NLIStatementOutput": _verdicts,
+    "AnswerRelevanceOutput": _relevance,
+}
+
+
+def _prompt_input(prompt: str) -> dict[str, Any] | None:
+    """The JSON after ragas' final ``input:`` line."""
+    marker = prompt.rfind("\ninput: ")
+    if marker < 0:
+        return None
+    text = prompt[marker + len("\ninput: ") :]
+    text = text[: text.rfind("}") + 1]
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _grade(prompt: str, allowed: list[str]) -> dict[str, Any]:
+    """Folio's correctness prompt: correct when every gold word is in the answer."""
+    gold = re.search(r"Gold answer:(.*?)\n(?:Answer to grade:|$)", prompt, re.S)
+    graded = re.search(r"Answer to grade:(.*)$", prompt, re.S)
+    if gold is None or graded is None:
+        return {"reason": "no gold answer in the prompt", "value": allowed[0]}
+    answer = graded.group(1).lower()
+    if "refusal" in allowed and ("not found" in answer or "does not" in answer):
+        return {"reason": "the answer declines", "value": "refusal"}
+    ok = _words(gold.group(1)) <= _words(answer)
+    value = "correct" if ok and "correct" in allowed else "incorrect"
+    return {"reason": "gold words all present" if ok else "gold words missing", "value": value}
+
+
+def minimal_instance(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
+    """The smallest value valid for a JSON schema (enums take their first value)."""
+    defs = defs if defs is not None else schema.get("$defs", {})
+    if "$ref" in schema:
+        return minimal_instance(defs[schema["$ref"].split("/")[-1]], defs)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            return minimal_instance(schema[key][0], defs)
+    kind = schema.get("type", "object")
+    if kind == "object":
+        return {
+            name: minimal_instance(sub, defs)
+            for name, sub in schema.get("properties", {}).items()
+            if name in schema.get("required", [])
+        }
+    if kind == "array":
+        return [minimal_instance(schema["items"], defs)] * schema.get("minItems", 1)
+    return {"string": "", "integer": 0, "number": 0.0, "boolean": False, "null": None}[kind]
+
+
+def _prompt_text(body: dict[str, Any]) -> str:
+    content = body["messages"][-1]["content"]
+    if isinstance(content, str):
+        return content
+    return "\n".join(b.get("text", "") for b in content if b.get("type") == "text")
+
+
+def judge_reply(name: str, schema: dict[str, Any], prompt: str) -> dict[str, Any]:
+    data = _prompt_input(prompt)
+    if name in JUDGE_RULES and data is not None:
+        return JUDGE_RULES[name](data)
+    values = schema.get("properties", {}).get("value", {}).get("enum")
+    if values and "Answer to grade:" in prompt:
+        return _grade(prompt, values)
+    return minimal_instance(schema)
+
+
+def judge_blocks(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Reply blocks for a judge request, or None when the request is a question to answer."""
+    content = body["messages"][-1]["content"]
+    if not isinstance(content, str) and any(b.get("type") == "search_result" for b in content):
+        return None
+    prompt = _prompt_text(body)
+    choice = body.get("tool_choice") or {}
+    if choice.get("type") == "tool":
+        tool = next(t for t in body.get("tools", []) if t["name"] == choice["name"])
+        reply = judge_reply(tool["name"], tool["input_schema"], prompt)
+        return [{"type": "tool_use", "id": "toolu_fake", "name": tool["name"], "input": reply}]
+    schema_at = prompt.find("Please return the output in a JSON format")
+    if schema_at >= 0:
+        line = prompt[schema_at:].split("\n")[1]
+        schema = json.loads(line[: line.rfind("}") + 1])
+        reply = judge_reply(schema.get("title", ""), schema, prompt)
+        return [{"type": "text", "text": json.dumps(reply), "citations": None}]
+    return None
 
 
 if __name__ == "__main__":
