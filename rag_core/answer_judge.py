@@ -186,6 +186,15 @@ def key_quantities(gold: str, question: str = "") -> list[Quantity]:
     return keys
 
 
+def number_recall(question: str, gold: str, answer: str, rel_tol: float = 0.01) -> float | None:
+    """Share of the gold answer's key numbers the answer states; None when it has none."""
+    keys = key_quantities(gold, question)
+    if not keys:
+        return None
+    stated = [q for q in extract_quantities(answer) if not (q.is_year or q.period)]
+    return sum(any(quantities_match(k, a, rel_tol) for a in stated) for k in keys) / len(keys)
+
+
 def is_refusal(answer: str) -> bool:
     """Whether the answer declines, judged on its opening and its conclusion."""
     text = answer.strip()

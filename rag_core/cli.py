@@ -1,4 +1,4 @@
-"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status``.
+"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status|eval ...``.
 
 The same ``Library`` API the web app uses. Pages print as a reader counts them (from 1).
 """
@@ -13,6 +13,14 @@ from typing import TextIO
 
 from .config import DEFAULT_WORKSPACE, Settings
 from .errors import FolioError
+from .eval_cli import (
+    EVAL_COMMANDS,
+    add_answer_arguments,
+    add_answers,
+    add_eval_commands,
+    check_answer_arguments,
+    run_eval_command,
+)
 from .types import AnswerDone, CitationEvent, DocumentMetadata, Filters, TextDelta
 
 
@@ -46,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--legs", nargs="+", default=["bm25", "dense", "hybrid"])
     evaluate.add_argument("--limit", type=int, help="only the first N questions")
     evaluate.add_argument("--out", type=Path, help="folder for the JSON and markdown results")
+    add_answer_arguments(evaluate)
+    add_eval_commands(commands)
 
     for name, help_text in (
         ("search", "show the retrieved chunks"),
@@ -81,9 +91,12 @@ def main(
 def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from .library import Library
 
+    if args.command in EVAL_COMMANDS:
+        return run_eval_command(args, settings, out)
     if args.command == "eval":
         from .evaluate import run_eval, write_report
 
+        check_answer_arguments(args, settings)
         evaluation = run_eval(
             args.set_dir,
             settings,
@@ -95,6 +108,8 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             evaluation, args.out or settings.data_dir / "eval" / "runs"
         )
         print(evaluation.table(), file=out)
+        if args.answers:
+            add_answers(args, settings, json_path, md_path, out)
         print(f"\nwritten: {json_path} and {md_path}", file=out)
         return 0
     if args.command == "reembed":

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     # Below this support the answer is a refusal ("not found in your documents").
     min_evidence: float = 0.2
 
+    # Evaluation.
+    eval_root: Path = Path("../shared/data")  # folders of evaluation sets (beir or pdfqa)
+    judge_model: str | None = None  # the Claude model judging answers; default claude_model
+
     # Scale-out.
     chroma_host: str | None = Field(default=None, validation_alias=_env("CHROMA_HOST"))
     chroma_port: int = Field(default=8000, validation_alias=_env("CHROMA_PORT"))

@@ -15,9 +15,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .answer_judge import LABELS, Label, judge_answer
-from .errors import ConfigurationError
+from .errors import AnswerError, ConfigurationError
+
+if TYPE_CHECKING:
+    from .ragas_metrics import ClaudeJudge
 
 HUMAN_LABELS: dict[str, Label] = {
     "Correct Answer": "correct",
@@ -198,6 +202,25 @@ def offline_judge(items: Sequence[GradedAnswer]) -> list[Judgement]:
     return judgements
 
 
+def claude_judge_fn(judge: ClaudeJudge) -> JudgeFn:
+    """Claude's correctness labels through ragas; answers whose call failed are left out."""
+
+    def run(items: Sequence[GradedAnswer]) -> list[Judgement]:
+        from .ragas_metrics import claude_grades
+
+        grades = claude_grades([(i.question, i.gold_answer, i.model_answer) for i in items], judge)
+        failed = [g.reason for g in grades if g.label is None]
+        if items and len(failed) == len(items):
+            raise AnswerError(f"Claude could not judge any answer (first error: {failed[0]})")
+        return [
+            Judgement(item, g.label, "claude", g.reason)
+            for item, g in zip(items, grades, strict=True)
+            if g.label is not None
+        ]
+
+    return run
+
+
 def run_agreement(
     folder: Path,
     judge: str,
@@ -221,7 +244,10 @@ def run_agreement(
         raise ConfigurationError(f"{folder}: no labelled answers to judge")
     say(f"judging {len(items)} answers with the {judge} judge")
     judgements = judge_fn(items)
-    return summarise(judge, judgements, time.perf_counter() - started)
+    notes = []
+    if len(judgements) < len(items):
+        notes.append(f"{len(items) - len(judgements)} of {len(items)} answers could not be judged")
+    return summarise(judge, judgements, time.perf_counter() - started, notes)
 
 
 def write_agreement(report: AgreementReport, out_dir: Path) -> tuple[Path, Path]:

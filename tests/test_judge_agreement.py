@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 
-from rag_core.errors import ConfigurationError
+from rag_core.cli import main
+from rag_core.errors import AnswerError, ConfigurationError
 from rag_core.judge_agreement import (
     agreement,
+    claude_judge_fn,
     cohen_kappa,
     confusion_matrix,
     load_results,
@@ -17,6 +20,9 @@ from rag_core.judge_agreement import (
     run_agreement,
     write_agreement,
 )
+from rag_core.ragas_metrics import ClaudeJudge
+
+from .fake_anthropic import FakeAnthropic
 
 
 def test_cohen_kappa_matches_the_textbook_example():
@@ -110,3 +116,49 @@ def test_bad_rows_and_folders_are_named(tmp_path):
         load_results(folder)
     with pytest.raises(ConfigurationError, match="no FinanceBench results folder"):
         results_dir(tmp_path / "nowhere")
+
+
+def test_judge_agreement_command(tmp_path):
+    folder = _write_results(tmp_path / "results")
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["judge-agreement", "--results", str(folder), "--out", str(tmp_path / "runs")],
+        out=out,
+        err=err,
+    )
+    assert code == 0, err.getvalue()
+    lines = out.getvalue().splitlines()
+    assert lines[2] == "| model-a_oracle | 4 | 0.750 | 0.636 |"
+    [written] = sorted((tmp_path / "runs").glob("judge-agreement-offline-*.json"))
+    assert json.loads(written.read_text())["overall"]["n"] == 4
+    code = main(
+        ["judge-agreement", "--judge", "claude", "--results", str(folder)], out=out, err=err
+    )
+    assert code == 1 and "ANTHROPIC_API_KEY" in err.getvalue()
+
+
+def test_claude_judge_agreement_against_the_fake_server(tmp_path):
+    folder = _write_results(tmp_path / "results")
+    with FakeAnthropic() as fake:
+        judge = ClaudeJudge("test-key", "claude-judge-1", base_url=fake.url)
+        report = run_agreement(folder, "claude", claude_judge_fn(judge))
+        prompts = [b["messages"][0]["content"] for b in fake.requests]
+    # The fake grades by word containment: "1577" is not a word of "$1,577 million".
+    assert [j.predicted for j in report.judgements] == [
+        "incorrect",
+        "incorrect",
+        "refusal",
+        "incorrect",
+    ]
+    assert {j.basis for j in report.judgements} == {"claude"}
+    assert report.overall.accuracy == 0.5 and report.notes == ()
+    assert any("Answer to grade: Capex was $1,577 million." in p for p in prompts)
+
+
+def test_claude_judge_that_cannot_judge_anything_says_so(tmp_path):
+    folder = _write_results(tmp_path / "results")
+    with FakeAnthropic() as fake:
+        fake.fail_with, fake.fail_count = (500, "api_error"), 100
+        judge = ClaudeJudge("test-key", "claude-judge-1", base_url=fake.url)
+        with pytest.raises(AnswerError, match="could not judge any answer"):
+            run_agreement(folder, "claude", claude_judge_fn(judge), limit=1)

@@ -1,0 +1,175 @@
+"""Answer quality on a pdfqa set: real library (hashing embedder), generated PDFs, the
+extractive answerer offline, Claude (answers and judge) against the local Messages API."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from rag_core.answer_eval import add_answers_to_report, plain_answer, run_answer_eval
+from rag_core.claude import ClaudeAnswerer
+from rag_core.cli import main
+from rag_core.config import Settings
+from rag_core.errors import ConfigurationError
+from rag_core.evaluate import EvalReport, write_report
+from rag_core.library import Library
+
+from .fake_anthropic import FakeAnthropic
+from .fakes import HashingEmbedder
+from .pdfs import make_pdf
+from .test_library import APPLES, ENGINES
+
+QUESTIONS = [
+    {
+        "id": "q1",
+        "question": "How many tonnes was the apple harvest in 2020?",
+        "answer": "120 tonnes",
+        "doc": "orchard",
+        "pages": [0],
+        "answerable": True,
+        "type": "metrics",
+    },
+    {
+        "id": "q2",
+        "question": "How often should the engine oil be changed?",
+        "answer": "Change the engine oil every 5000 kilometres.",
+        "doc": "engine",
+        "pages": [0],
+        "answerable": True,
+        "type": "text",
+    },
+    {
+        "id": "q3",
+        "question": "Who won the 1998 football world cup?",
+        "answer": "",
+        "doc": "engine",
+        "pages": [],
+        "answerable": False,
+        "type": "unanswerable",
+    },
+]
+
+
+def make_set(root: Path) -> Path:
+    folder = root / "tiny"
+    (folder / "pdfs").mkdir(parents=True)
+    (folder / "pdfs" / "orchard.pdf").write_bytes(make_pdf(APPLES))
+    (folder / "pdfs" / "engine.pdf").write_bytes(make_pdf(ENGINES))
+    (folder / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    return folder
+
+
+def test_plain_answer_drops_markers_and_the_extractive_lead():
+    assert plain_answer("From your documents:\n\nOil every 5000 km. [1] Grade 5W-30.[2]") == (
+        "Oil every 5000 km. Grade 5W-30."
+    )
+
+
+def test_offline_answer_eval(tmp_path, settings, library):
+    report = run_answer_eval(make_set(tmp_path), settings, library=library)
+    assert (report.set_name, report.judge, report.answer_mode) == ("tiny", "offline", "extractive")
+    by = {(i.setting, i.id): i for i in report.items}
+    assert len(by) == 6
+    q1 = by[("own document", "q1")]
+    assert q1.answer == "From your documents:\n\nApple harvest rose to 120 tonnes in 2020. [1]"
+    assert (q1.verdict, q1.verdict_basis, q1.cited_pages, q1.gold_pages) == (
+        "correct",
+        "numbers",
+        ("orchard.pdf p.1",),
+        ("orchard.pdf p.1",),
+    )
+    v = q1.values
+    assert v["numbers"] == v["correct"] == v["context_recall"] == v["citation_recall"] == 1.0
+    assert v["refused"] == 0.0
+    assert v["rouge_l"] == pytest.approx(0.4)  # "120 tonnes" in a 8-token sentence
+    q3 = by[("shared store", "q3")]
+    assert q3.refused and (q3.verdict, q3.verdict_reason) == (
+        "correct",
+        "unanswerable: declined",
+    )
+    assert q3.values == {"correct": 1.0, "refused": 1.0}
+    [own, shared] = report.rows
+    assert (own.setting, own.leg, own.queries) == ("own document", "extractive", 3)
+    assert (shared.setting, shared.metrics) == ("shared store", own.metrics)
+    assert own.metrics["correct"] == 1.0 and own.metrics["refused"] == pytest.approx(1 / 3)
+    assert own.metrics["numbers"] == 1.0  # over the two questions with numbers
+    assert "| own document | extractive |" in report.table()
+
+
+def test_limit_indexes_only_the_pdfs_asked_about(tmp_path, settings, library):
+    report = run_answer_eval(
+        make_set(tmp_path), settings, limit=1, settings_to_run=("own document",), library=library
+    )
+    assert [d.name for d in library.documents()] == ["orchard.pdf"]
+    assert [i.id for i in report.items] == ["q1"]
+
+
+def test_answers_are_added_to_the_written_report(tmp_path, settings, library):
+    answers = run_answer_eval(make_set(tmp_path), settings, library=library)
+    retrieval = EvalReport("tiny", "pdfqa", (), {}, "2025-01-01T00:00:00+00:00", 1.0)
+    json_path, md_path = write_report(retrieval, tmp_path / "runs")
+    add_answers_to_report(answers, json_path, md_path)
+    payload = json.loads(json_path.read_text())
+    assert payload["set_name"] == "tiny" and payload["rows"] == []
+    assert [r["setting"] for r in payload["answers"]["rows"]] == ["own document", "shared store"]
+    assert len(payload["answers"]["items"]) == 6
+    assert "## Answer quality (offline judge; answers: extractive, extractive)" in (
+        md_path.read_text()
+    )
+
+
+def test_answer_quality_needs_a_pdfqa_set(tmp_path, settings, library):
+    beir = tmp_path / "beir"
+    beir.mkdir()
+    (beir / "corpus.jsonl").write_text("")
+    (beir / "queries.jsonl").write_text("")
+    with pytest.raises(ConfigurationError, match="needs a pdfqa set"):
+        run_answer_eval(beir, settings, library=library)
+
+
+def test_claude_judge_without_a_key_is_refused_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("FOLIO_DATA_DIR", str(tmp_path / "lib"))
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["eval", str(make_set(tmp_path)), "--answers", "--judge", "claude"], out=out, err=err
+    )
+    assert code == 1 and "ANTHROPIC_API_KEY" in err.getvalue()
+    assert not (tmp_path / "lib").exists()  # nothing indexed
+    code = main(["eval", str(tmp_path / "tiny"), "--judge", "claude"], out=out, err=err)
+    assert code == 1 and "add --answers" in err.getvalue()
+
+
+def test_claude_answers_judged_by_claude(tmp_path):
+    with FakeAnthropic() as fake:
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            db=tmp_path / "feedback.db",
+            anthropic_api_key="test-key",
+            anthropic_base_url=fake.url,
+            judge_model="claude-judge-1",
+        )
+        answerer = ClaudeAnswerer("test-key", model="claude-test-1", base_url=fake.url)
+        library = Library.open(settings, embedder=HashingEmbedder(), answerer=answerer)
+        report = run_answer_eval(
+            make_set(tmp_path),
+            settings,
+            judge="claude",
+            settings_to_run=("own document",),
+            library=library,
+        )
+        judge_calls = [b for b in fake.requests if "tools" in b]
+    assert report.judge == "claude (claude-judge-1)" and report.answer_mode == "claude"
+    q1, q2, q3 = report.items
+    assert q1.answer == "According to the documents, Apple harvest rose to 120 tonnes in 2020.[1]"
+    # Every sentence of the answer is in the chunk it cites; the gold words are in the answer.
+    assert q1.values["faithfulness"] == 1.0
+    assert q1.claude_verdict == "correct" and q1.values["claude_correct"] == 1.0
+    assert 0.0 < q1.values["answer_relevancy"] <= 1.0
+    assert q2.values["factual_correctness"] == 1.0
+    assert q3.refused and q3.claude_verdict == "refusal" and q3.values["claude_correct"] == 1.0
+    assert "faithfulness" not in q3.values  # refusals have no claims
+    assert all(i.errors == () for i in report.items)
+    assert {b["model"] for b in judge_calls} == {"claude-judge-1"}
