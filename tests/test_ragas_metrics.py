@@ -125,10 +125,13 @@ def test_claude_correctness_labels(fake):
         judge_for(fake),
     )
     assert [g.label for g in grades] == ["correct", "incorrect", "refusal"]
-    prompt = fake.requests[0]["messages"][0]["content"]
-    assert "Gold answer: 120 tonnes" in prompt and prompt.endswith(
-        "Answer to grade: Apple harvest rose to 120 tonnes in 2020."
-    )
+    prompts = sorted(body["messages"][0]["content"] for body in fake.requests)  # concurrent
+    assert all("Question: How much?\nGold answer: 120 tonnes\n" in p for p in prompts)
+    assert [p.rsplit("Answer to grade: ", 1)[1] for p in prompts] == [
+        "Apple harvest rose to 120 tonnes in 2020.",
+        "It was 90 tonnes.",
+        "Not found in your documents.",
+    ]
 
 
 def test_a_rejected_key_stops_the_run(fake):
