@@ -173,6 +173,14 @@ def quantities_match(gold: Quantity, answer: Quantity, rel_tol: float = 0.01) ->
     return False
 
 
+def first_sentence(text: str) -> str:
+    """The text up to its first sentence end ("36%. The answer here assumes..." -> "36%.")."""
+    from .text import split_sentences
+
+    spans = split_sentences(text)
+    return text[spans[0].start : spans[0].end] if spans else text
+
+
 def key_quantities(gold: str, question: str = "") -> list[Quantity]:
     """The gold answer's numbers that carry the answer: not years, dates or durations, not
     restated from the question ("FY2018", "the 12 months ended January 28" give nothing)."""
@@ -266,8 +274,12 @@ def judge_answer(
             return Verdict("correct", "numbers", f"{len(found)}/{len(keys)} gold numbers", share)
         if refused:
             return Verdict("refusal", "refusal", "declines and states no gold number", share)
-        if len(set(tokenize(gold))) >= TEXT_WORDS and overlap >= min_overlap:
-            return Verdict("correct", "overlap", f"{overlap:.0%} of the gold words", overlap)
+        lead = first_sentence(gold)  # the answer; what follows explains or qualifies it
+        lead_overlap = word_recall(lead, answer, question, tokenize)
+        if len(set(tokenize(lead))) >= TEXT_WORDS and lead_overlap >= min_overlap:
+            return Verdict(
+                "correct", "overlap", f"{lead_overlap:.0%} of the gold words", lead_overlap
+            )
         missing = ", ".join(k.text for k in keys if k not in found)
         return Verdict("incorrect", "numbers", f"missing {missing}", share)
     if refused:

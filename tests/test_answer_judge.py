@@ -6,6 +6,7 @@ import pytest
 
 from rag_core.answer_judge import (
     extract_quantities,
+    first_sentence,
     is_refusal,
     judge_answer,
     key_quantities,
@@ -147,3 +148,18 @@ def test_text_heavy_gold_with_derived_numbers_falls_back_to_words():
     answer = "In MGM China revenue declined most, to $674 million; it experienced the worst."
     verdict = judge_answer("Which region had the worst topline performance for MGM?", gold, answer)
     assert (verdict.label, verdict.basis) == ("correct", "overlap")
+
+
+def test_only_the_gold_answers_first_sentence_can_stand_in_for_its_numbers():
+    question = "What percent of total repurchases occurred in Q4 of FY2023?"
+    gold = (
+        "36%. The answer here assumes FY2023 refers to the 12 months ended on January 28, "
+        "2023 (although the company refers to this period as its fiscal 2022)."
+    )
+    answer = (
+        "The company refers to fiscal 2022 as the 12 months ended January 28, 2023; it "
+        "repurchased shares for $328.1 million in the period."
+    )
+    assert first_sentence(gold) == "36%."
+    verdict = judge_answer(question, gold, answer)
+    assert (verdict.label, verdict.basis) == ("incorrect", "numbers")
