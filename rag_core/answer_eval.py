@@ -125,7 +125,7 @@ def _page_texts(library: Library, pages: Sequence[tuple[str, int]]) -> tuple[str
 def answer_sample(library: Library, item: AnsweredQuestion) -> AnswerSample:
     """What ragas needs from one answer; page texts are read from the library."""
     answer = item.answer
-    hits = answer.hits[: library.settings.top_k]
+    hits = answer.hits  # what retrieval handed the answerer (top_k chunks)
     return AnswerSample(
         id=item.id,
         question=answer.question,

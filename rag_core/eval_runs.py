@@ -210,6 +210,11 @@ def compare(current: EvalRun, previous: EvalRun | None) -> list[MetricDelta]:
     return [MetricDelta(*key, before.get(key), now.get(key)) for key in keys]
 
 
+def compare_with_previous(run: EvalRun, folder: Path) -> list[MetricDelta]:
+    """``compare`` with the latest earlier run of the same set saved in ``folder``."""
+    return compare(run, previous_run(list_runs(folder, run.set_name), run))
+
+
 def chart_points(runs: Sequence[EvalRun]) -> list[ChartPoint]:
     """Tidy rows (run, set, kind, setting, leg, metric, value) over the runs, for plotting."""
     return [

@@ -17,6 +17,7 @@ from rag_core.eval_runs import (
     MetricDelta,
     chart_points,
     compare,
+    compare_with_previous,
     list_runs,
     list_sets,
     load_run,
@@ -91,6 +92,7 @@ def test_runs_load_in_order_and_compare_with_the_previous_one(tmp_path):
     ]
     assert deltas[0].delta == pytest.approx(0.2) and deltas[2].delta is None
     assert [d.previous for d in compare(current, None)] == [None, None, None]
+    assert compare_with_previous(current, runs_dir) == deltas
 
 
 def test_chart_points_are_tidy_rows(tmp_path):
