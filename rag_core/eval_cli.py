@@ -104,6 +104,8 @@ def _judge_agreement(args: argparse.Namespace, settings: Settings, out: TextIO) 
     report = run_agreement(folder, name, judge_fn, args.limit, progress=_say)
     json_path, md_path = write_agreement(report, args.out or settings.data_dir / "eval" / "runs")
     print(report.table(), file=out)
+    both = report.correct_or_not
+    print(f"\ncorrect or not: accuracy {both.accuracy:.3f}, kappa {both.kappa:.3f}", file=out)
     print(f"\n{report.confusion_table()}", file=out)
     for note in report.notes:
         print(f"note: {note}", file=out)

@@ -92,6 +92,16 @@ def _lines(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
+def _test_queries(folder: Path) -> int:
+    """Queries with judgements in qrels/test.tsv: the ones ``eval`` asks."""
+    path = folder / "qrels" / "test.tsv"
+    if not path.exists():
+        return 0
+    with path.open(encoding="utf-8") as handle:
+        next(handle, None)
+        return len({line.split("\t", 1)[0] for line in handle if line.strip()})
+
+
 def list_sets(root: Path) -> list[EvalSetInfo]:
     """The evaluation sets in ``root``'s sub-folders (FOLIO_EVAL_ROOT), by name."""
     if not root.is_dir():
@@ -110,7 +120,7 @@ def list_sets(root: Path) -> list[EvalSetInfo]:
                 folder.name,
                 folder,
                 fmt,
-                _lines(folder / "queries.jsonl"),
+                _test_queries(folder),
                 _lines(folder / "corpus.jsonl"),
                 False,
             )

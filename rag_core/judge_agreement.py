@@ -66,6 +66,7 @@ class Agreement:
 class AgreementReport:
     judge: str
     overall: Agreement
+    correct_or_not: Agreement  # the two-way question the answer metric "correct" asks
     per_file: dict[str, Agreement]
     per_basis: dict[str, Agreement]
     started_at: str
@@ -97,8 +98,13 @@ class AgreementReport:
 
 # Statistics (pure) ------------------------------------------------------------------------
 def confusion_matrix(
-    human: Sequence[str], predicted: Sequence[str], labels: Sequence[str] = LABELS
+    human: Sequence[str], predicted: Sequence[str], labels: Sequence[str] | None = None
 ) -> dict[str, dict[str, int]]:
+    """Counts by human label, then predicted label: over the three verdicts, or over the
+    labels seen when others are used."""
+    labels = labels or (
+        LABELS if set(human) | set(predicted) <= set(LABELS) else sorted({*human, *predicted})
+    )
     counts = Counter(zip(human, predicted, strict=True))
     return {h: {p: counts[(h, p)] for p in labels} for h in labels}
 
@@ -136,9 +142,16 @@ def summarise(
 
     files = sorted({j.item.file for j in judgements})
     bases = sorted({j.basis for j in judgements})
+
+    def two_way(label: str) -> str:
+        return "correct" if label == "correct" else "not correct"
+
     return AgreementReport(
         judge=judge,
         overall=agree(judgements),
+        correct_or_not=agreement(
+            [two_way(j.item.label) for j in judgements], [two_way(j.predicted) for j in judgements]
+        ),
         per_file={f: agree(j for j in judgements if j.item.file == f) for f in files},
         per_basis={b: agree(j for j in judgements if j.basis == b) for b in bases},
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -274,7 +287,9 @@ def write_agreement(report: AgreementReport, out_dir: Path) -> tuple[Path, Path]
     )
     md_path.write_text(
         f"# Judge agreement with FinanceBench's human labels ({report.judge} judge)\n\n"
-        f"{report.table()}\n\nConfusion matrix (all files):\n\n{report.confusion_table()}\n\n"
+        f"{report.table()}\n\nCorrect or not (two labels): accuracy "
+        f"{report.correct_or_not.accuracy:.3f}, Cohen's kappa {report.correct_or_not.kappa:.3f}."
+        f"\n\nConfusion matrix (all files):\n\n{report.confusion_table()}\n\n"
         "By what the judge decided on:\n\n| basis | answers | accuracy | Cohen's kappa |\n"
         f"|---|---|---|---|\n{basis}\n\n{report.seconds:.0f} s.\n"
         + "".join(f"\nNote: {note}\n" for note in report.notes)

@@ -33,7 +33,8 @@ def test_list_sets_finds_beir_and_pdfqa_folders(tmp_path):
     beir = tmp_path / "scifact"
     (beir / "qrels").mkdir(parents=True)
     (beir / "corpus.jsonl").write_text('{"_id": "1"}\n{"_id": "2"}\n\n')
-    (beir / "queries.jsonl").write_text('{"_id": "q"}\n')
+    (beir / "queries.jsonl").write_text('{"_id": "q"}\n{"_id": "train-only"}\n')
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\t1\t1\nq\t2\t1\n")
     pdfqa = make_set(tmp_path)
     (tmp_path / "notes").mkdir()
     (tmp_path / "README.md").write_text("not a set")

@@ -85,6 +85,12 @@ def test_run_and_write_agreement(tmp_path):
         "incorrect",
     ]
     assert report.overall.n == 4 and report.overall.accuracy == 0.75
+    assert report.correct_or_not.accuracy == 0.75
+    assert report.correct_or_not.kappa == pytest.approx(0.5)
+    assert report.correct_or_not.confusion == {
+        "correct": {"correct": 1, "not correct": 1},
+        "not correct": {"correct": 0, "not correct": 2},
+    }
     assert report.per_file["model-a_oracle"].accuracy == 0.75
     assert set(report.per_basis) == {"numbers", "refusal", "yes/no"}
     json_path, md_path = write_agreement(report, tmp_path / "out")
