@@ -268,7 +268,7 @@ class FakeAnthropic:
 
 # Judge requests ----------------------------------------------------------------------------
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_MARKER = re.compile(r"\[\d+\]")
+_MARKER = re.compile(r"\s*\[\d+\]")
 _NONCOMMITTAL = ("not found", "i don't know", "i do not know", "not sure")
 
 
