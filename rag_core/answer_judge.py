@@ -8,15 +8,19 @@ labels of FinanceBench's human graders: correct, incorrect, refusal.
 
 What it looks at, in order:
 
-1. *Key numbers* of the gold answer: its quantities, less years and less numbers the
-   question already states. Each must appear in the answer, up to a power of 1000 when one
-   side gives no scale ("1,577" million vs "$1.577 billion") and as a fraction or in points
-   for percentages ("4.19%" vs 0.042).
-2. A gold answer starting with *yes* or *no*: the answer's first yes/no word must agree.
-3. Otherwise the share of the gold answer's words (stemmed, stopwords out) the answer has.
+1. An explicit yes or no opening both the gold answer and the answer: they must agree.
+2. *Key numbers* of the gold answer: its quantities less years, dates, durations and numbers
+   the question already states. Correct when at least half appear in the answer, compared as
+   magnitudes, up to a power of 1000 when one side gives no scale ("1,577" in a table in
+   millions vs "$1.577 billion") and as a fraction or in points for percentages ("4.19%" vs
+   0.042). When they do not, a gold answer whose first sentence has enough words is still
+   matched on those words (its later sentences explain or qualify).
+3. Otherwise the share of the gold answer's words (Folio's BM25 tokens, less the question's
+   words) found in the answer: correct from one half.
 
 An answer that declines ("not found in your documents", "the context does not provide")
-and matches no key number is a refusal.
+and does not state the key numbers is a refusal. Agreement with FinanceBench's human labels is
+measured by ``judge_agreement`` (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -273,7 +277,8 @@ def judge_answer(
         if share >= 0.5:
             return Verdict("correct", "numbers", f"{len(found)}/{len(keys)} gold numbers", share)
         if refused:
-            return Verdict("refusal", "refusal", "declines and states no gold number", share)
+            reason = f"declines; states {len(found)}/{len(keys)} gold numbers"
+            return Verdict("refusal", "refusal", reason, share)
         lead = first_sentence(gold)  # the answer; what follows explains or qualifies it
         lead_overlap = word_recall(lead, answer, question, tokenize)
         if len(set(tokenize(lead))) >= TEXT_WORDS and lead_overlap >= min_overlap:
