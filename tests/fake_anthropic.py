@@ -5,6 +5,9 @@ enabled: it picks the search result sharing the most words with the question and
 best-matching text block with a ``search_result_location``. A question sharing no word with
 any result gets ``NOT_FOUND``. Every request body is recorded for assertions.
 
+Run it alone with ``python tests/fake_anthropic.py PORT`` (the benchmarks and the browser
+test start it that way or in-process).
+
 It also answers *judge* requests, as ragas sends them through instructor: a request with
 ``tools`` and a ``tool_choice`` naming one tool gets a ``tool_use`` block whose input is
 valid for that tool's ``input_schema``. ragas' prompts end with ``input: {json}`` and the
@@ -13,9 +16,6 @@ the answer's sentences; a statement is supported when all its words are in the c
 see ``JUDGE_RULES``). Folio's correctness prompt (``Gold answer:`` / ``Answer to grade:``)
 is graded by word containment. Any other tool gets a minimal instance of its schema. A
 judge prompt without tools that asks for JSON output gets that JSON as text.
-
-Run it alone with ``python tests/fake_anthropic.py PORT`` (the benchmarks and the browser
-test start it that way or in-process).
 """
 
 from __future__ import annotations
@@ -115,15 +115,14 @@ class FakeAnthropic:
                 self.fail_with, self.fail_count = None, 1
             self._error(handler, status, kind, "simulated failure")
             return
-        blocks = judge_blocks(body) or self.answer_blocks(body)
-        tool_call = any(b["type"] == "tool_use" for b in blocks)
+        blocks = self.answer_blocks(body)
         message = {
             "id": f"msg_{len(self.requests)}",
             "type": "message",
             "role": "assistant",
             "model": body.get("model", "claude-test"),
             "content": blocks,
-            "stop_reason": "tool_use" if tool_call else "end_turn",
+            "stop_reason": "tool_use" if blocks[0]["type"] == "tool_use" else "end_turn",
             "stop_sequence": None,
             "usage": {
                 "input_tokens": 100,
@@ -163,7 +162,11 @@ class FakeAnthropic:
 
     @staticmethod
     def answer_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
-        """Content blocks of the reply, with citations, from the request's search results."""
+        """Content blocks of the reply, with citations, from the request's search results
+        (or a judge's reply: see ``judge_blocks``)."""
+        judged = judge_blocks(body)
+        if judged is not None:
+            return judged
         content = body["messages"][-1]["content"]
         if isinstance(content, str):
             content = [{"type": "text", "text": content}]
