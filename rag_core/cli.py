@@ -1,4 +1,4 @@
-"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status|eval ...``.
+"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status``.
 
 The same ``Library`` API the web app uses. Pages print as a reader counts them (from 1).
 """
