@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # Web app.
     host: str = "127.0.0.1"
     port: int = 7860
+    # Answers streamed at once through the Gradio queue; more wait their turn.
+    chat_concurrency: int = 8
 
     @field_validator("chunk_tokens")
     @classmethod
