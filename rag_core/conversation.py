@@ -65,10 +65,12 @@ _EN_DEMONSTRATIVE = re.compile(
     re.IGNORECASE,
 )
 _EN_OPENERS = re.compile(
-    r"^\s*(?:and|also|then|so|but|what about|how about|what of|same for|why|why not|"
-    r"in|for|compared to|versus|vs\.?)\b",
+    r"^\s*(?:and|also|then|so|but|what about|how about|what of|same for|why not|"
+    r"compared to|versus|vs\.?)\b",
     re.IGNORECASE,
 )
+# Openers that start standalone questions too: a follow-up only when little else is said.
+_EN_WEAK_OPENERS = re.compile(r"^\s*(?:in|for|why|during|from|since)\b", re.IGNORECASE)
 _ZH_REFERENCES = (
     "它们",
     "它",
@@ -150,7 +152,8 @@ def is_follow_up(question: str) -> bool:
         return True
     if _EN_OPENERS.match(text):
         return True
-    return not [w for w in _content_words(text) if not _YEAR.fullmatch(w)]
+    content = [w for w in _content_words(text) if not _YEAR.fullmatch(w)]
+    return not content or (bool(_EN_WEAK_OPENERS.match(text)) and len(content) <= 2)
 
 
 def rule_rewrite(question: str, history: Sequence[Turn]) -> Rewrite:

@@ -23,7 +23,7 @@ from rag_core.feedback import Rating
 from rag_core.types import Answer, AnswerDone, Citation, CitationEvent, Filters, TextDelta, Timing
 
 from . import formatting as fmt
-from .errors import ui_error, ui_errors
+from .errors import error, info, ui_error, ui_errors, warn
 from .i18n import Lang, t
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ def respond(
     skip = gr.skip()
     question = (question or "").strip()
     if not question:
-        gr.Warning(t("empty_question", lang))
+        warn(t("empty_question", lang))
         yield (skip,) * 7
         return
     started = time.perf_counter()
@@ -237,12 +237,12 @@ def rate(
     """
     turn = state.turn_at(message_index)
     if turn is None or turn.answer is None:
-        gr.Warning(t("cannot_rate", lang))
+        warn(t("cannot_rate", lang))
         return state, gr.update(), gr.update()
     if liked in ("", None):
         with ui_errors(lang):
             feedback.withdraw(session_id, turn.message_id)
-        gr.Info(t("vote_withdrawn", lang))
+        info(t("vote_withdrawn", lang))
         return replace(state, comment_for=None), gr.update(visible=False), ""
     vote = 1 if liked is True else -1
     with ui_errors(lang):
@@ -258,7 +258,7 @@ def rate(
                 language=lang,
             )
         )
-    gr.Info(t("rated_up" if vote > 0 else "rated_down", lang))
+    info(t("rated_up" if vote > 0 else "rated_down", lang))
     return replace(state, comment_for=turn.message_id), gr.update(visible=True), ""
 
 
@@ -267,11 +267,11 @@ def send_comment(
 ) -> tuple[Any, Any]:
     """Attach the comment to the last rated answer; hides the comment row."""
     if not (comment or "").strip():
-        gr.Warning(t("comment_empty", lang))
+        warn(t("comment_empty", lang))
         return gr.update(), gr.update()
     if state.comment_for is None:
-        raise gr.Error(t("cannot_rate", lang))
+        raise error(t("cannot_rate", lang))
     with ui_errors(lang):
         feedback.comment(session_id, state.comment_for, comment)
-    gr.Info(t("comment_saved", lang))
+    info(t("comment_saved", lang))
     return gr.update(visible=False), ""

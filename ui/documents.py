@@ -13,7 +13,7 @@ import pandas as pd
 from rag_core.types import Progress
 
 from . import formatting as fmt
-from .errors import ui_errors
+from .errors import info, ui_errors, warn
 from .i18n import Lang, t
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def upload(
 ) -> tuple[str, LibraryView]:
     """Add the uploaded files; each one goes in or fails on its own. Returns the summary."""
     if not paths:
-        gr.Warning(t("up_none", lang))
+        warn(t("up_none", lang))
         return "", library_view(library, lang)
     files = [Path(p) for p in paths]
     names = [f.name for f in files]
@@ -81,16 +81,16 @@ def upload(
         result = library.add(files, progress=report)
     for r in result.results:
         if r.status == "unchanged":
-            gr.Info(t("up_unchanged", lang, name=r.name))
+            info(t("up_unchanged", lang, name=r.name))
     if result.failed:
-        gr.Warning(t("up_some_failed", lang, failed=len(result.failed), total=len(files)))
+        warn(t("up_some_failed", lang, failed=len(result.failed), total=len(files)))
     return fmt.upload_summary(result, lang), library_view(library, lang)
 
 
 def ask_to_confirm(library: Library, action: Action, doc_id: str | None, lang: Lang) -> Any:
     """The confirmation text for ``action`` on a document (an update of the confirm row)."""
     if not doc_id:
-        gr.Warning(t("select_first", lang))
+        warn(t("select_first", lang))
         return gr.update(visible=False), "", None
     with ui_errors(lang):
         doc = library.document(doc_id)
@@ -103,21 +103,21 @@ def run_action(
 ) -> tuple[str, LibraryView]:
     """Delete or re-index the selected document, once confirmed. Returns a message."""
     if not action or not doc_id:
-        gr.Warning(t("select_first", lang))
+        warn(t("select_first", lang))
         return "", library_view(library, lang)
     with ui_errors(lang):
         if action == "delete":
             doc = library.remove(doc_id)
             message = t("deleted", lang, name=doc.name)
-            gr.Info(message)
+            info(message)
         else:
             result = library.reindex(doc_id)
             if result.status == "failed":
                 message = t("reindex_failed", lang, name=result.name, error=result.error or "")
-                gr.Warning(message)
+                warn(message)
             else:
                 message = t("reindexed", lang, name=result.name)
-                gr.Info(message)
+                info(message)
     return fmt.md_escape(message), library_view(library, lang)
 
 

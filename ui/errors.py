@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import uuid
 from collections.abc import Iterator
@@ -16,15 +17,28 @@ from .i18n import Lang, t
 log = logging.getLogger("folio.ui")
 
 
+def info(message: str) -> None:
+    """A toast; Gradio renders toasts as HTML, and messages name user files: escape."""
+    gr.Info(html.escape(message))
+
+
+def warn(message: str) -> None:
+    gr.Warning(html.escape(message))
+
+
+def error(message: str) -> gr.Error:
+    return gr.Error(html.escape(message))
+
+
 def ui_error(exc: BaseException, lang: Lang) -> gr.Error:
     """``gr.Error`` for an exception: a FolioError's own message, else a short id to look up."""
     if isinstance(exc, gr.Error):
         return exc
     if isinstance(exc, FolioError):
-        return gr.Error(str(exc))
+        return error(str(exc))
     error_id = uuid.uuid4().hex[:8]
     log.error("unexpected error %s", error_id, exc_info=exc)
-    return gr.Error(t("error_unexpected", lang, id=error_id))
+    return error(t("error_unexpected", lang, id=error_id))
 
 
 @contextmanager
