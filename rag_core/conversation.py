@@ -110,13 +110,13 @@ def _english_words(text: str) -> list[str]:
 
 
 def _chinese_words(text: str) -> list[str]:
+    runs = _CJK_RUN.findall(text)
+    if not runs:
+        return []  # no need to load jieba's dictionary
     from .lexical import _get_jieba
 
     jieba = _get_jieba()
-    words: list[str] = []
-    for run in _CJK_RUN.findall(text):
-        words.extend(jieba.lcut(run, HMM=True))
-    return words
+    return [word for run in runs for word in jieba.lcut(run, HMM=True)]
 
 
 def _content_words(text: str) -> list[str]:

@@ -127,7 +127,7 @@ def build_app(
             with gr.Tab(label("tab_analytics"), id="analytics") as analytics_tab:
                 refresh = gr.Button(label("refresh_button"), size="sm")
                 an_summary = gr.Markdown(elem_id="analytics-summary")
-                plot = gr.BarPlot(
+                plot = gr.ScatterPlot(
                     x="day",
                     y="satisfaction",
                     y_lim=[0, 1],
@@ -137,7 +137,11 @@ def build_app(
                 )
                 with gr.Row():
                     by_document = gr.Dataframe(
-                        label=label("by_document_label"), interactive=False, elem_id="by-document"
+                        label=label("by_document_label"),
+                        interactive=False,
+                        wrap=True,
+                        column_widths=["40%", "15%", "15%", "15%", "15%"],
+                        elem_id="by-document",
                     )
                     by_mode = gr.Dataframe(
                         label=label("by_mode_label"), interactive=False, elem_id="by-mode"
@@ -146,7 +150,11 @@ def build_app(
                     label=label("causes_label"), interactive=False, elem_id="causes"
                 )
                 disliked = gr.Dataframe(
-                    label=label("disliked_label"), interactive=False, wrap=True, elem_id="disliked"
+                    label=label("disliked_label"),
+                    interactive=False,
+                    wrap=True,
+                    column_widths=["50%", "9%", "9%", "18%", "14%"],
+                    elem_id="disliked",
                 )
                 disliked_ids = gr.State(())
                 disliked_trace = gr.Markdown(elem_id="disliked-trace")
@@ -214,7 +222,7 @@ def build_app(
             lang = lang_of(request)
             with ui_errors(lang):
                 view = analytics.analytics_view(feedback.records(), lang)
-            chart = gr.BarPlot(
+            chart = gr.ScatterPlot(
                 value=view.by_day,
                 x_title=t("col_day", lang),
                 y_title=t("col_satisfaction", lang),
