@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 StageCallback = Callable[[str, float], None]  # (stage, fraction of this file done)
 
 # Share of one file's work per stage, for progress bars.
-_STAGES = {"extract": (0.0, 0.05), "render": (0.05, 0.3), "embed": (0.3, 0.9), "index": (0.9, 1.0)}
+_STAGES = {"read": (0.0, 0.05), "render": (0.05, 0.3), "embed": (0.3, 0.9), "index": (0.9, 1.0)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,7 @@ class Ingestor:
                     f"is {len(data) / 1e6:.1f} MB, over the upload limit of "
                     f"{self.config.max_bytes / 1e6:.0f} MB (FOLIO_MAX_UPLOAD_MB)",
                 )
-            report("extract", 0.0)
+            report("read", 0.0)
             extracted = read_document(name, data, self.config.max_pages)
         except DocumentError as exc:
             self.registry.record_failure(_stub(doc_id, name, kind, len(data)), exc.reason)

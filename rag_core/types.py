@@ -256,6 +256,6 @@ class Progress:
     """Reported during ingest: ``fraction`` of the whole batch is done."""
 
     file: str
-    stage: str  # extract, render, embed, index, done
+    stage: str  # read, extract, render, embed, index, done
     fraction: float
     message: str = ""

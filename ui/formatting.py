@@ -72,6 +72,7 @@ def upload_summary(report: IngestReport, lang: Lang) -> str:
 
 
 def progress_text(file: str, position: int, count: int, stage: str, lang: Lang) -> str:
+    stage = "extract" if stage == "read" else stage  # the core reads and extracts in one go
     known = stage in ("extract", "render", "embed", "index", "done")
     stage_text = t(f"stage_{stage}", lang) if known else stage
     return t("progress", lang, file=file, i=position, n=count, stage=stage_text)

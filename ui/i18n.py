@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 import gradio as gr
+from gradio.i18n import I18nData
 
 Lang = Literal["en", "zh"]
 
@@ -341,6 +342,6 @@ def t(key: str, lang: Lang, **values: object) -> str:
     return table.get(key, EN[key]).format(**values)
 
 
-def label(key: str) -> gr.I18nData:
+def label(key: str) -> I18nData:
     """A fixed label translated by the browser."""
     return I18N(key)
