@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .errors import ConfigurationError
 from .lexical import CHINESE_STOPWORDS, ENGLISH_STOPWORDS
 from .text import nfkc
 
@@ -222,10 +223,8 @@ class ClaudeRewriter(QueryRewriter):
         *,
         model: str,
         base_url: str | None = None,
-        timeout: float = 15.0,
+        timeout: float = 10.0,
     ) -> None:
-        from .errors import ConfigurationError
-
         if not api_key:
             raise ConfigurationError("ClaudeRewriter needs an API key (ANTHROPIC_API_KEY)")
         self.api_key = api_key

@@ -257,6 +257,8 @@ def test_upload_ask_cite_rate_and_analyse(server: Server, browser, artifacts: Pa
     assert "0 liked · 1 disliked" in steps.text("#analytics-summary")
     assert "Cited but wrong\n1" in steps.text("#causes").replace("\t", "")
     steps.shot("analytics")
+    page.get_by_role("button", name="Export CSV").click()
+    steps.wait_text("#csv-export", ".csv")
     with sqlite3.connect(server.feedback_db) as db:
         db.row_factory = sqlite3.Row
         rows = db.execute("SELECT * FROM feedback").fetchall()

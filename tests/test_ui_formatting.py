@@ -121,7 +121,7 @@ def test_documents_table_in_both_languages():
         "Pages",
         "Chunks",
         "Pages without text",
-        "Added",
+        "Added (UTC)",
         "Status",
         "Error",
     ]

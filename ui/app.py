@@ -36,6 +36,12 @@ def session_of(request: gr.Request | None) -> str:
     return str(getattr(request, "session_hash", None) or "anonymous")
 
 
+def row_of(event: gr.EventData) -> int:
+    """The message index of a chatbot event, or the row of a table cell event."""
+    index = getattr(event, "index", 0)
+    return int(index[0] if isinstance(index, (list, tuple)) else index)
+
+
 def launch_options(library: Library) -> dict[str, Any]:
     """What ``launch`` needs besides host and port: translations, styles, the page images."""
     pages = library.images.root.resolve()
@@ -160,7 +166,9 @@ def build_app(
                 disliked_trace = gr.Markdown(elem_id="disliked-trace")
                 with gr.Row():
                     export = gr.Button(label("export_button"), size="sm")
-                    csv_file = gr.File(label=label("csv_label"), interactive=False)
+                    csv_file = gr.File(
+                        label=label("csv_label"), interactive=False, elem_id="csv-export"
+                    )
 
         # Events ----------------------------------------------------------------------------
         library_outputs = [table, row_ids, selected, doc_filter, summary]
@@ -182,8 +190,7 @@ def build_app(
             return (text, *view.outputs(), None)
 
         def on_row(ids: tuple[str, ...], event: gr.SelectData) -> Any:
-            row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
-            return documents.selected_row(ids, row)
+            return documents.selected_row(ids, row_of(event))
 
         def on_delete(doc_id: str | None, request: gr.Request) -> Any:
             return documents.ask_to_confirm(library, "delete", doc_id, lang_of(request))
@@ -203,14 +210,12 @@ def build_app(
             yield from chat.respond(library, rewriter, state, text, doc_ids, lang_of(request))
 
         def on_like(state: chat.ChatState, event: gr.LikeData, request: gr.Request) -> Any:
-            index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
             return chat.rate(
-                feedback, state, int(index), event.liked, session_of(request), lang_of(request)
+                feedback, state, row_of(event), event.liked, session_of(request), lang_of(request)
             )
 
         def on_select(state: chat.ChatState, event: gr.SelectData, request: gr.Request) -> Any:
-            index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
-            return chat.show_turn(library, state, int(index), lang_of(request))
+            return chat.show_turn(library, state, row_of(event), lang_of(request))
 
         def on_clear() -> tuple[Any, ...]:
             return chat.ChatState(), "", [], "", gr.update(visible=False)
@@ -239,10 +244,9 @@ def build_app(
             )
 
         def on_disliked(ids: Any, event: gr.SelectData, request: gr.Request) -> str:
-            row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
             lang = lang_of(request)
             with ui_errors(lang):
-                return analytics.disliked_trace(feedback, ids, int(row), lang)
+                return analytics.disliked_trace(feedback, ids, row_of(event), lang)
 
         def on_export(request: gr.Request) -> str:
             with ui_errors(lang_of(request)):
