@@ -153,12 +153,19 @@ class Steps:
     def text(self, selector: str) -> str:
         return str(self.page.inner_text(selector))
 
-    def wait_text(self, selector: str, text: str, timeout: float = 60_000) -> None:
-        self.page.wait_for_function(
-            "([s, t]) => { const e = document.querySelector(s); return !!e && e.innerText.includes(t); }",
-            arg=[selector, text],
-            timeout=timeout,
-        )
+    def wait_text(self, selector: str, text: str, timeout: float = 120_000) -> None:
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            self.page.wait_for_function(
+                "([s, t]) => { const e = document.querySelector(s); return !!e && e.innerText.includes(t); }",
+                arg=[selector, text],
+                timeout=timeout,
+            )
+        except PlaywrightTimeout:
+            self.shot("timed-out")
+            found = self.page.locator(selector).all_inner_texts()
+            raise AssertionError(f"{selector} never showed {text!r}; it shows {found!r}") from None
 
     def ask(self, question: str, answers_before: int) -> None:
         self.page.fill("#question textarea", question)
