@@ -176,7 +176,7 @@ def test_trace_and_notices_from_a_real_answer(library: Library):
     assert "**Searched:** `Why did pear output fall?` (as asked)" in trace
     assert "**Filter:** whole library" in trace
     assert "| 1 | orchard.pdf | 3 |" in trace
-    assert "ui.first_token 12" in trace and "retrieve.bm25" in trace
+    assert "ui.first_token 12" in trace and "retrieve.fuse" in trace
     assert fmt.answer_notices(answer, rewrite, "en") == []
 
     chinese = library.ask("净利润是多少？")

@@ -72,10 +72,14 @@ def upload(
         return "", library_view(library, lang)
     files = [Path(p) for p in paths]
     names = [f.name for f in files]
+    done = [0.0]
 
     def report(p: Progress) -> None:
+        # The bar only moves forward, even if the core reports a file's stages out of order
+        # (files that share an embedding batch finish together).
+        done[0] = max(done[0], p.fraction)
         position = names.index(p.file) + 1 if p.file in names else 1
-        progress(p.fraction, fmt.progress_text(p.file, position, len(files), p.stage, lang))
+        progress(done[0], fmt.progress_text(p.file, position, len(files), p.stage, lang))
 
     with ui_errors(lang):
         result = library.add(files, progress=report)

@@ -182,6 +182,8 @@ def answer_notices(answer: Answer, rewrite: Rewrite, lang: Lang) -> list[str]:
     """What the reader should know about how this answer was found."""
     notices = []
     for leg in answer.trace.legs:
+        if not leg.note:
+            continue  # a leg that has nothing to say was not expected to run
         if leg.status == "off":
             notices.append(
                 t("notice_leg_off", lang, leg=leg_name(leg.leg, lang), note=md_escape(leg.note))
