@@ -347,3 +347,16 @@ def test_ui_never_imports_chromadb_torch_or_anthropic():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_composition_root_builds_the_app_from_settings(settings):
+    import app
+    from rag_core.config import Settings
+
+    demo, library = app.create(settings)
+    assert isinstance(demo, gr.Blocks) and library.settings is settings
+    assert (settings.db).exists()  # the feedback store was opened (and migrated)
+    assert isinstance(app.rewriter_for(settings), RuleRewriter)
+    keyed = Settings(anthropic_api_key="k", rewrite_model="claude-rewrite-9")
+    rewriter = app.rewriter_for(keyed)
+    assert isinstance(rewriter, ClaudeRewriter) and rewriter.model == "claude-rewrite-9"

@@ -8,6 +8,7 @@ places components and connects events, all in one place.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -248,9 +249,13 @@ def build_app(
             with ui_errors(lang):
                 return analytics.disliked_trace(feedback, ids, row_of(event), lang)
 
+        exports: list[Path] = []  # one temp folder for this app's CSV files, made on first use
+
         def on_export(request: gr.Request) -> str:
             with ui_errors(lang_of(request)):
-                return str(analytics.export_csv(feedback.records()))
+                if not exports:
+                    exports.append(Path(tempfile.mkdtemp(prefix="folio-feedback-")))
+                return str(analytics.export_csv(feedback.records(), exports[0]))
 
         analytics_outputs = [
             an_summary,
