@@ -114,6 +114,7 @@ def refusal(
     mode: AnswerMode,
     model: str,
     timings: Sequence[Timing] = (),
+    evidence_found: bool = True,
 ) -> Answer:
     return Answer(
         question=question,
@@ -126,6 +127,7 @@ def refusal(
         trace=result.trace,
         timings=tuple(timings),
         pages=result.pages,
+        evidence_found=evidence_found and bool(result.hits),
     )
 
 
@@ -135,7 +137,8 @@ def stream_refusal(
     mode: AnswerMode,
     model: str,
     timings: Sequence[Timing] = (),
+    evidence_found: bool = True,
 ) -> Iterator[AnswerEvent]:
-    answer = refusal(question, result, mode, model, timings)
+    answer = refusal(question, result, mode, model, timings, evidence_found)
     yield TextDelta(answer.text)
     yield AnswerDone(answer)

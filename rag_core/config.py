@@ -75,6 +75,8 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("ANTHROPIC_BASE_URL")
     )
     claude_model: str = "claude-sonnet-4-5"
+    # Rewrites follow-up questions into standalone queries (only with an API key).
+    rewrite_model: str = "claude-haiku-4-5"
     answer_max_tokens: int = 1024
     # Below this support the answer is a refusal ("not found in your documents").
     min_evidence: float = 0.2
@@ -90,6 +92,8 @@ class Settings(BaseSettings):
     # Web app.
     host: str = "127.0.0.1"
     port: int = 7860
+    # Answers streamed at once through the Gradio queue; more wait their turn.
+    chat_concurrency: int = 8
 
     @field_validator("chunk_tokens")
     @classmethod

@@ -176,13 +176,16 @@ class SentenceTransformerEmbedder(Embedder):
 
     def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         tokenizer = self._load().tokenizer
-        encoded = tokenizer(
-            list(texts),
-            add_special_tokens=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            verbose=False,
-        )
+        # Under the encode lock: encoding sets truncation and padding on this same fast
+        # tokenizer, so counting beside it (ingest next to a query) could count truncated.
+        with self._lock:
+            encoded = tokenizer(
+                list(texts),
+                add_special_tokens=False,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+                verbose=False,
+            )
         ids: list[list[int]] = encoded["input_ids"]
         return ids
 

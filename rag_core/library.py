@@ -336,6 +336,7 @@ class Library:
                 answerer.mode,
                 answerer.model,
                 (Timing("retrieve", retrieve_ms),),
+                evidence_found=False,
             )
             return
         for event in answerer.stream(question, result):

@@ -211,6 +211,9 @@ class Answer:
     trace: RetrievalTrace
     timings: tuple[Timing, ...] = ()
     pages: tuple[PageHit, ...] = ()
+    # False when retrieval found nothing the answerer could use (no hit, or no hit sharing
+    # enough of the question's words): the refusal was decided before any answerer ran.
+    evidence_found: bool = True
 
 
 # Streaming: ``Library.ask_stream`` yields TextDelta and CitationEvent, then one AnswerDone.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages for the browser tier (chromium) and the PostgreSQL tests; idempotent.
+# Debian packages for the browser tier (chromium, and a CJK font so screenshots of the Chinese
+# interface are legible) and the PostgreSQL tests; idempotent.
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 command -v pg_ctlcluster >/dev/null 2>&1 || [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

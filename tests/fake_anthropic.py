@@ -5,6 +5,11 @@ enabled: it picks the search result sharing the most words with the question and
 best-matching text block with a ``search_result_location``. A question sharing no word with
 any result gets ``NOT_FOUND``. Every request body is recorded for assertions.
 
+A request without search results whose system prompt asks for a "standalone search query"
+(Folio's follow-up rewriter) gets a deterministic rewrite: the previous question with its
+year replaced by the year of the last question, or else the previous question followed by
+the last one.
+
 Run it alone with ``python tests/fake_anthropic.py PORT`` (the benchmarks and the browser
 test start it that way or in-process).
 
@@ -115,7 +120,7 @@ class FakeAnthropic:
                 self.fail_with, self.fail_count = None, 1
             self._error(handler, status, kind, "simulated failure")
             return
-        blocks = self.answer_blocks(body)
+        blocks = self.rewrite_blocks(body) if self.is_rewrite(body) else self.answer_blocks(body)
         message = {
             "id": f"msg_{len(self.requests)}",
             "type": "message",
@@ -159,6 +164,36 @@ class FakeAnthropic:
         handler.send_header("content-length", str(len(payload)))
         handler.end_headers()
         handler.wfile.write(payload)
+
+    @staticmethod
+    def is_rewrite(body: dict[str, Any]) -> bool:
+        system = body.get("system", "")
+        if isinstance(system, list):
+            system = " ".join(b.get("text", "") for b in system)
+        content = body["messages"][-1]["content"]
+        has_results = isinstance(content, list) and any(
+            b.get("type") == "search_result" for b in content
+        )
+        return "standalone search query" in system and not has_results
+
+    @staticmethod
+    def rewrite_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
+        """A standalone query from the conversation in the prompt (deterministic)."""
+        content = body["messages"][-1]["content"]
+        if isinstance(content, list):
+            content = " ".join(b.get("text", "") for b in content)
+        previous = re.findall(r"^User: (.*)$", content, re.MULTILINE)
+        last = re.search(r"^Last question: (.*)$", content, re.MULTILINE)
+        question = last.group(1).strip() if last else ""
+        if not previous:
+            return [{"type": "text", "text": question, "citations": None}]
+        before = previous[-1].strip()
+        year = re.search(r"(?:19|20)\d{2}", question)
+        if year and re.search(r"(?:19|20)\d{2}", before):
+            text = re.sub(r"(?:19|20)\d{2}", year.group(0), before)
+        else:
+            text = f"{before} {question}"
+        return [{"type": "text", "text": text, "citations": None}]
 
     @staticmethod
     def answer_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,78 +1,318 @@
-"""The Gradio app: built from a ready ``Library``; ``app.py`` composes and launches it."""
+"""The Gradio app: layout and event wiring. Built from ready objects; ``app.py`` launches it.
+
+Tabs: Library (upload with progress, documents table, delete and re-index), Chat
+(streaming cited answers, sources, retrieved pages, trace, ratings) and Feedback analytics.
+Handlers live in ``ui/documents.py``, ``ui/chat.py`` and ``ui/analytics.py``; this module only
+places components and connects events, all in one place.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from rag_core import FolioError, TextDelta
-from rag_core.library import Library
-from rag_core.types import AnswerDone
+from rag_core.conversation import QueryRewriter
+
+from . import analytics, chat, documents
+from .errors import ui_errors
+from .i18n import I18N, Lang, label, language, t
+
+if TYPE_CHECKING:
+    from rag_core.feedback import FeedbackStore
+    from rag_core.library import Library
+
+CSS_PATH = Path(__file__).with_name("folio.css")
+FILE_TYPES = [".pdf", ".md", ".markdown", ".txt", ".text", ".docx"]
 
 
-def documents_table(library: Library) -> list[list[Any]]:
-    return [
-        [
-            d.name,
-            d.pages,
-            d.chunks,
-            d.pages_without_text,
-            d.added_at.strftime("%Y-%m-%d %H:%M"),
-            d.status,
-            d.error or "",
-        ]
-        for d in library.documents()
-    ]
+def lang_of(request: gr.Request | None) -> Lang:
+    headers = getattr(request, "headers", None)
+    return language(headers.get("accept-language") if headers is not None else None)
 
 
-def build_app(library: Library) -> gr.Blocks:
-    def upload(files: list[str] | None) -> tuple[list[list[Any]], str]:
-        if not files:
-            return documents_table(library), ""
-        report = library.add([Path(f) for f in files])
-        lines = [
-            f"{r.name}: {r.status}" + (f" — {r.error}" if r.error else "") for r in report.results
-        ]
-        return documents_table(library), "\n".join(lines)
+def session_of(request: gr.Request | None) -> str:
+    return str(getattr(request, "session_hash", None) or "anonymous")
 
-    def chat(message: str, history: list[dict[str, Any]]) -> Iterator[str]:
-        text = ""
-        try:
-            for event in library.ask_stream(message):
-                if isinstance(event, TextDelta):
-                    text += event.text
-                    yield text
-                elif isinstance(event, AnswerDone):
-                    sources = "\n".join(
-                        f"[{c.number}] {c.doc_name}, page {c.page_number}"
-                        for c in event.answer.citations
-                    )
-                    yield text + (f"\n\n{sources}" if sources else "")
-        except FolioError as exc:
-            raise gr.Error(str(exc)) from exc
 
+def row_of(event: gr.EventData) -> int:
+    """The message index of a chatbot event, or the row of a table cell event."""
+    index = getattr(event, "index", 0)
+    return int(index[0] if isinstance(index, (list, tuple)) else index)
+
+
+def launch_options(library: Library) -> dict[str, Any]:
+    """What ``launch`` needs besides host and port: translations, styles, the page images."""
+    pages = library.images.root.resolve()
+    pages.mkdir(parents=True, exist_ok=True)
+    return {"i18n": I18N, "css_paths": [CSS_PATH], "allowed_paths": [str(pages)]}
+
+
+def build_app(
+    library: Library,
+    feedback: FeedbackStore,
+    rewriter: QueryRewriter,
+    *,
+    chat_concurrency: int = 8,
+) -> gr.Blocks:
     with gr.Blocks(title="Folio") as demo:
         gr.Markdown("# Folio")
-        with gr.Tab("Library"):
-            files = gr.File(file_count="multiple", file_types=[".pdf", ".md", ".txt", ".docx"])
-            status = gr.Textbox(label="Upload result", interactive=False)
-            table = gr.Dataframe(
-                headers=[
-                    "Name",
-                    "Pages",
-                    "Chunks",
-                    "Pages without text",
-                    "Added",
-                    "Status",
-                    "Error",
-                ],
-                value=lambda: documents_table(library),
-                interactive=False,
+        gr.Markdown(label("app_tagline"))
+        with gr.Tabs():
+            with gr.Tab(label("tab_library"), id="library"):
+                summary = gr.Markdown(elem_id="library-summary")
+                files = gr.File(
+                    label=label("upload_label"),
+                    file_count="multiple",
+                    file_types=FILE_TYPES,
+                    elem_id="upload",
+                )
+                upload_result = gr.Markdown(elem_id="upload-result")
+                table = gr.Dataframe(
+                    label=label("documents_label"),
+                    interactive=False,
+                    wrap=True,
+                    column_widths=["22%", "7%", "7%", "9%", "14%", "8%", "33%"],
+                    elem_id="documents",
+                )
+                row_ids = gr.State(())
+                with gr.Row():
+                    selected = gr.Dropdown(
+                        label=label("doc_select_label"), choices=[], scale=4, elem_id="doc-select"
+                    )
+                    with gr.Column(scale=1, min_width=160):
+                        delete = gr.Button(label("delete_button"), variant="stop", size="sm")
+                        reindex = gr.Button(label("reindex_button"), size="sm")
+                with gr.Row(visible=False, elem_id="confirm-row") as confirm_row:
+                    confirm_text = gr.Markdown()
+                    confirm = gr.Button(label("confirm_button"), variant="stop", elem_id="confirm")
+                    cancel = gr.Button(label("cancel_button"))
+                pending = gr.State(None)
+                action_result = gr.Markdown(elem_id="action-result")
+
+            with gr.Tab(label("tab_chat"), id="chat"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        notices = gr.Markdown(elem_id="notices")
+                        doc_filter = gr.Dropdown(
+                            label=label("filter_label"),
+                            choices=[],
+                            multiselect=True,
+                            elem_id="doc-filter",
+                        )
+                        chatbot = gr.Chatbot(
+                            label=label("chatbot_label"), height=520, elem_id="chatbot"
+                        )
+                        with gr.Row(equal_height=True):
+                            question = gr.Textbox(
+                                placeholder=label("question_placeholder"),
+                                show_label=False,
+                                scale=5,
+                                elem_id="question",
+                            )
+                            send = gr.Button(label("send_button"), variant="primary", scale=1)
+                        with gr.Row(visible=False, elem_id="comment-row") as comment_row:
+                            comment = gr.Textbox(
+                                label=label("comment_label"), scale=5, elem_id="comment"
+                            )
+                            comment_send = gr.Button(label("comment_button"), scale=1)
+                    with gr.Column(scale=2):
+                        sources = gr.HTML(elem_id="sources")
+                        gallery = gr.Gallery(
+                            label=label("gallery_label"),
+                            columns=3,
+                            height=280,
+                            object_fit="contain",
+                            elem_id="pages",
+                        )
+                        with gr.Accordion(label("trace_label"), open=False, elem_id="trace-box"):
+                            trace = gr.Markdown(elem_id="trace")
+                chat_state = gr.State(chat.ChatState())
+
+            with gr.Tab(label("tab_analytics"), id="analytics") as analytics_tab:
+                refresh = gr.Button(label("refresh_button"), size="sm")
+                an_summary = gr.Markdown(elem_id="analytics-summary")
+                plot = gr.ScatterPlot(
+                    x="day",
+                    y="satisfaction",
+                    y_lim=[0, 1],
+                    label=label("plot_label"),
+                    height=260,
+                    elem_id="satisfaction-plot",
+                )
+                with gr.Row():
+                    by_document = gr.Dataframe(
+                        label=label("by_document_label"),
+                        interactive=False,
+                        wrap=True,
+                        column_widths=["40%", "15%", "15%", "15%", "15%"],
+                        elem_id="by-document",
+                    )
+                    by_mode = gr.Dataframe(
+                        label=label("by_mode_label"), interactive=False, elem_id="by-mode"
+                    )
+                causes = gr.Dataframe(
+                    label=label("causes_label"), interactive=False, elem_id="causes"
+                )
+                disliked = gr.Dataframe(
+                    label=label("disliked_label"),
+                    interactive=False,
+                    wrap=True,
+                    column_widths=["50%", "9%", "9%", "18%", "14%"],
+                    elem_id="disliked",
+                )
+                disliked_ids = gr.State(())
+                disliked_trace = gr.Markdown(elem_id="disliked-trace")
+                with gr.Row():
+                    export = gr.Button(label("export_button"), size="sm")
+                    csv_file = gr.File(
+                        label=label("csv_label"), interactive=False, elem_id="csv-export"
+                    )
+
+        # Events ----------------------------------------------------------------------------
+        library_outputs = [table, row_ids, selected, doc_filter, summary]
+
+        def on_load(request: gr.Request) -> tuple[Any, ...]:
+            lang = lang_of(request)
+            with ui_errors(lang):
+                view = documents.library_view(library, lang)
+                mode = chat.mode_notices(library, lang)
+            return (*view.outputs(), "\n\n".join(mode))
+
+        def on_upload(
+            paths: list[str] | None, request: gr.Request, progress: Any = gr.Progress()
+        ) -> tuple[Any, ...]:
+            lang = lang_of(request)
+            text, view = documents.upload(
+                library, paths, lang, lambda fraction, desc: progress(fraction, desc=desc)
             )
-            files.upload(upload, files, [table, status])
-        with gr.Tab("Chat"):
-            gr.ChatInterface(chat)
+            return (text, *view.outputs(), None)
+
+        def on_row(ids: tuple[str, ...], event: gr.SelectData) -> Any:
+            return documents.selected_row(ids, row_of(event))
+
+        def on_delete(doc_id: str | None, request: gr.Request) -> Any:
+            return documents.ask_to_confirm(library, "delete", doc_id, lang_of(request))
+
+        def on_reindex(doc_id: str | None, request: gr.Request) -> Any:
+            return documents.ask_to_confirm(library, "reindex", doc_id, lang_of(request))
+
+        def on_confirm(
+            action: documents.Action | None, doc_id: str | None, request: gr.Request
+        ) -> tuple[Any, ...]:
+            text, view = documents.run_action(library, action, doc_id, lang_of(request))
+            return (gr.update(visible=False), None, text, *view.outputs())
+
+        def on_chat(
+            state: chat.ChatState, text: str, doc_ids: list[str] | None, request: gr.Request
+        ) -> Any:
+            yield from chat.respond(library, rewriter, state, text, doc_ids, lang_of(request))
+
+        def on_like(state: chat.ChatState, event: gr.LikeData, request: gr.Request) -> Any:
+            return chat.rate(
+                feedback, state, row_of(event), event.liked, session_of(request), lang_of(request)
+            )
+
+        def on_select(state: chat.ChatState, event: gr.SelectData, request: gr.Request) -> Any:
+            return chat.show_turn(library, state, row_of(event), lang_of(request))
+
+        def on_clear() -> tuple[Any, ...]:
+            return chat.ChatState(), "", [], "", gr.update(visible=False)
+
+        def on_comment(state: chat.ChatState, text: str, request: gr.Request) -> Any:
+            return chat.send_comment(feedback, state, text, session_of(request), lang_of(request))
+
+        def on_analytics(request: gr.Request) -> tuple[Any, ...]:
+            lang = lang_of(request)
+            with ui_errors(lang):
+                view = analytics.analytics_view(feedback.records(), lang)
+            chart = gr.ScatterPlot(
+                value=view.by_day,
+                x_title=t("col_day", lang),
+                y_title=t("col_satisfaction", lang),
+            )
+            return (
+                view.summary,
+                chart,
+                view.by_document,
+                view.by_mode,
+                view.causes,
+                view.disliked,
+                view.disliked_ids,
+                t("an_pick", lang),
+            )
+
+        def on_disliked(ids: Any, event: gr.SelectData, request: gr.Request) -> str:
+            lang = lang_of(request)
+            with ui_errors(lang):
+                return analytics.disliked_trace(feedback, ids, row_of(event), lang)
+
+        exports: list[Path] = []  # one temp folder for this app's CSV files, made on first use
+
+        def on_export(request: gr.Request) -> str:
+            with ui_errors(lang_of(request)):
+                if not exports:
+                    exports.append(Path(tempfile.mkdtemp(prefix="folio-feedback-")))
+                return str(analytics.export_csv(feedback.records(), exports[0]))
+
+        analytics_outputs = [
+            an_summary,
+            plot,
+            by_document,
+            by_mode,
+            causes,
+            disliked,
+            disliked_ids,
+            disliked_trace,
+        ]
+        demo.load(on_load, None, [*library_outputs, notices], api_visibility="private")
+        # Ingest, delete and re-index share one slot: CPU-bound, and one writer at a time.
+        files.upload(
+            on_upload,
+            files,
+            [upload_result, *library_outputs, files],
+            concurrency_limit=1,
+            concurrency_id="library-writes",
+            api_name="upload",
+        )
+        table.select(on_row, row_ids, selected, api_visibility="private")
+        delete.click(on_delete, selected, [confirm_row, confirm_text, pending])
+        reindex.click(on_reindex, selected, [confirm_row, confirm_text, pending])
+        cancel.click(lambda: (gr.update(visible=False), None), None, [confirm_row, pending])
+        confirm.click(
+            on_confirm,
+            [pending, selected],
+            [confirm_row, pending, action_result, *library_outputs],
+            concurrency_limit=1,
+            concurrency_id="library-writes",
+            api_visibility="private",
+        )
+        chat_outputs = [chatbot, chat_state, question, sources, gallery, trace, notices]
+        for trigger, name in ((question.submit, "chat"), (send.click, "chat_button")):
+            trigger(
+                on_chat,
+                [chat_state, question, doc_filter],
+                chat_outputs,
+                api_name=name,
+                api_visibility="public" if name == "chat" else "private",
+                concurrency_limit=chat_concurrency,
+                concurrency_id="chat",
+                show_progress="minimal",
+            )
+        chatbot.like(on_like, chat_state, [chat_state, comment_row, comment])
+        chatbot.select(on_select, chat_state, [sources, gallery, trace], api_visibility="private")
+        chatbot.clear(
+            on_clear,
+            None,
+            [chat_state, sources, gallery, trace, comment_row],
+            api_visibility="private",
+        )
+        comment_send.click(on_comment, [chat_state, comment], [comment_row, comment])
+        comment.submit(on_comment, [chat_state, comment], [comment_row, comment])
+        analytics_tab.select(on_analytics, None, analytics_outputs, api_visibility="private")
+        refresh.click(on_analytics, None, analytics_outputs, api_name="analytics")
+        disliked.select(on_disliked, disliked_ids, disliked_trace, api_visibility="private")
+        export.click(on_export, None, csv_file, api_name="export_csv")
     return demo

@@ -1,0 +1,277 @@
+"""The Chat tab's handlers: streaming cited answers, follow-ups, sources, ratings.
+
+Handlers are plain functions of ready objects and plain values; ``ui/app.py`` wires them to
+components. Per-session state is a ``ChatState`` (kept in ``gr.State``): the turns of the
+conversation with their answers, so a rating can store the answer's whole trace.
+Turn ``k`` is shown as chatbot messages ``2k`` (question) and ``2k + 1`` (answer).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from rag_core.conversation import QueryRewriter, Rewrite, Turn
+from rag_core.errors import NotFoundError
+from rag_core.feedback import Rating
+from rag_core.types import Answer, AnswerDone, Citation, CitationEvent, Filters, TextDelta, Timing
+
+from . import formatting as fmt
+from .errors import error, info, ui_error, ui_errors, warn
+from .i18n import Lang, t
+
+if TYPE_CHECKING:
+    from rag_core.feedback import FeedbackStore
+    from rag_core.library import Library
+
+STREAM_INTERVAL = 0.05  # seconds between streamed chatbot updates after the first token
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    message_id: str
+    question: str
+    rewrite: Rewrite
+    asked_at: datetime
+    text: str = ""
+    citations: tuple[Citation, ...] = ()
+    answer: Answer | None = None
+    error: str | None = None
+    timings: tuple[Timing, ...] = ()  # ui.rewrite, ui.first_token, ui.total
+
+
+@dataclass(frozen=True, slots=True)
+class ChatState:
+    turns: tuple[ChatTurn, ...] = ()
+    comment_for: str | None = None  # message id the comment box belongs to
+
+    def history(self) -> list[Turn]:
+        return [
+            Turn(turn.question, turn.answer.trace.searched_query, turn.answer.text)
+            for turn in self.turns
+            if turn.answer is not None
+        ]
+
+    def with_last(self, turn: ChatTurn) -> ChatState:
+        return replace(self, turns=(*self.turns[:-1], turn))
+
+    def turn_at(self, message_index: int) -> ChatTurn | None:
+        """The turn whose answer is chatbot message ``message_index``."""
+        if message_index % 2 != 1 or not 0 <= message_index // 2 < len(self.turns):
+            return None
+        return self.turns[message_index // 2]
+
+    def turn(self, message_id: str) -> ChatTurn | None:
+        return next((turn for turn in self.turns if turn.message_id == message_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerView:
+    """The side panels for one answer."""
+
+    sources: str
+    gallery: list[tuple[str, str]] = field(default_factory=list)
+    trace: str = ""
+    notices: str = ""
+
+
+def messages(state: ChatState) -> list[dict[str, Any]]:
+    """The chatbot's value: a question and (once something arrived) its answer per turn."""
+    out: list[dict[str, Any]] = []
+    for turn in state.turns:
+        out.append({"role": "user", "content": turn.question})
+        if turn.error is not None:
+            out.append({"role": "assistant", "content": turn.error})
+        elif turn.text:
+            titles = {
+                c.number: f"{c.doc_name}, page {c.page_number}"
+                for c in (turn.answer.citations if turn.answer else turn.citations)
+            }
+            out.append(
+                {"role": "assistant", "content": fmt.linkify(turn.text, turn.message_id, titles)}
+            )
+    return out
+
+
+def answer_view(library: Library, turn: ChatTurn, notices: Sequence[str], lang: Lang) -> AnswerView:
+    answer = turn.answer
+    if answer is None:
+        return AnswerView(sources="", notices=fmt.notices_markdown(notices))
+    cards = [source_card(library, c) for c in answer.citations]
+    gallery = []
+    for page in answer.pages:
+        image = library.page_image(page.doc_id, page.page)
+        if image is not None:
+            gallery.append(
+                (str(image), f"{page.doc_name} · {t('page', lang, page=page.page_number)}")
+            )
+    return AnswerView(
+        sources=fmt.source_cards_html(cards, turn.message_id, turn.question, lang),
+        gallery=gallery,
+        trace=fmt.trace_markdown(answer, turn.rewrite, turn.timings, lang),
+        notices=fmt.notices_markdown([*notices, *fmt.answer_notices(answer, turn.rewrite, lang)]),
+    )
+
+
+def source_card(library: Library, citation: Citation) -> fmt.SourceCard:
+    try:
+        page_text = library.page_text(citation.doc_id, citation.page)
+    except NotFoundError:  # the document left the library since
+        page_text = ""
+    before, cited, after = fmt.passage(page_text, citation.start, citation.end)
+    if not cited:
+        before, cited, after = "", citation.cited_text, ""
+    thumb = library.page_image(citation.doc_id, citation.page, thumbnail=True)
+    image = library.page_image(citation.doc_id, citation.page)
+    return fmt.SourceCard(
+        number=citation.number,
+        doc_name=citation.doc_name,
+        page_number=citation.page_number,
+        before=before,
+        cited=cited,
+        after=after,
+        thumb_url=fmt.file_url(thumb) if thumb else None,
+        image_url=fmt.file_url(image) if image else None,
+    )
+
+
+def mode_notices(library: Library, lang: Lang) -> list[str]:
+    return [t("notice_extractive", lang)] if library.answerer.mode == "extractive" else []
+
+
+ChatOutputs = tuple[Any, ...]  # chatbot, state, question box, sources, gallery, trace, notices
+
+
+def respond(
+    library: Library,
+    rewriter: QueryRewriter,
+    state: ChatState,
+    question: str,
+    doc_ids: Sequence[str] | None,
+    lang: Lang,
+) -> Iterator[ChatOutputs]:
+    """Stream an answer to ``question``; the last update fills sources, pages and trace."""
+    skip = gr.skip()
+    question = (question or "").strip()
+    if not question:
+        warn(t("empty_question", lang))
+        yield (skip,) * 7
+        return
+    started = time.perf_counter()
+    turn = ChatTurn(uuid.uuid4().hex[:12], question, Rewrite(question, "none"), datetime.now(UTC))
+    state = replace(state, turns=(*state.turns, turn))
+    yield messages(state), state, "", skip, skip, skip, skip
+    try:
+        rewrite = rewriter.rewrite(question, state.history())
+        rewrite_ms = (time.perf_counter() - started) * 1000
+        turn = replace(turn, rewrite=rewrite)
+        filters = Filters(doc_ids=tuple(doc_ids or ()))
+        first_token_ms: float | None = None
+        last_yield = 0.0
+        answer: Answer | None = None
+        for event in library.ask_stream(question, filters, searched_query=rewrite.query):
+            if isinstance(event, TextDelta):
+                turn = replace(turn, text=turn.text + event.text)
+                state = state.with_last(turn)
+                now = time.perf_counter()
+                if first_token_ms is None:
+                    first_token_ms = (now - started) * 1000
+                elif now - last_yield < STREAM_INTERVAL:
+                    continue
+                last_yield = now
+                yield messages(state), state, skip, skip, skip, skip, skip
+            elif isinstance(event, CitationEvent):
+                turn = replace(turn, citations=(*turn.citations, event.citation))
+                state = state.with_last(turn)
+            elif isinstance(event, AnswerDone):
+                answer = event.answer
+        if answer is None:
+            raise RuntimeError("the answer stream ended without an answer")
+        timings = [Timing("ui.rewrite", rewrite_ms)]
+        if first_token_ms is not None:
+            timings.append(Timing("ui.first_token", first_token_ms))
+        timings.append(Timing("ui.total", (time.perf_counter() - started) * 1000))
+        turn = replace(turn, text=answer.text, answer=answer, timings=tuple(timings))
+        state = state.with_last(turn)
+        view = answer_view(library, turn, mode_notices(library, lang), lang)
+    except Exception as exc:
+        error = ui_error(exc, lang)
+        failed = state.with_last(
+            replace(
+                state.turns[-1], error=t("answer_failed", lang, error=error.message), answer=None
+            )
+        )
+        yield messages(failed), failed, skip, skip, skip, skip, skip
+        raise error from None
+    yield messages(state), state, skip, view.sources, view.gallery, view.trace, view.notices
+
+
+def show_turn(
+    library: Library, state: ChatState, message_index: int, lang: Lang
+) -> tuple[Any, ...]:
+    """The side panels for the answer a click selected (sources, pages, trace)."""
+    turn = state.turn_at(message_index)
+    if turn is None or turn.answer is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    view = answer_view(library, turn, (), lang)
+    return view.sources, view.gallery, view.trace
+
+
+def rate(
+    feedback: FeedbackStore,
+    state: ChatState,
+    message_index: int,
+    liked: bool | str | None,
+    session_id: str,
+    lang: Lang,
+) -> tuple[ChatState, Any, Any]:
+    """Store (or take back) a thumbs up/down with the answer's trace.
+
+    Returns the state, the comment row's visibility and the comment box's value.
+    """
+    turn = state.turn_at(message_index)
+    if turn is None or turn.answer is None:
+        warn(t("cannot_rate", lang))
+        return state, gr.update(), gr.update()
+    if liked in ("", None):
+        with ui_errors(lang):
+            feedback.withdraw(session_id, turn.message_id)
+        info(t("vote_withdrawn", lang))
+        return replace(state, comment_for=None), gr.update(visible=False), ""
+    vote = 1 if liked is True else -1
+    with ui_errors(lang):
+        feedback.rate(
+            Rating(
+                session_id=session_id,
+                message_id=turn.message_id,
+                vote=vote,
+                answer=turn.answer,
+                asked_at=turn.asked_at,
+                rewrite=turn.rewrite.method,
+                timings=turn.timings,
+                language=lang,
+            )
+        )
+    info(t("rated_up" if vote > 0 else "rated_down", lang))
+    return replace(state, comment_for=turn.message_id), gr.update(visible=True), ""
+
+
+def send_comment(
+    feedback: FeedbackStore, state: ChatState, comment: str, session_id: str, lang: Lang
+) -> tuple[Any, Any]:
+    """Attach the comment to the last rated answer; hides the comment row."""
+    if not (comment or "").strip():
+        warn(t("comment_empty", lang))
+        return gr.update(), gr.update()
+    if state.comment_for is None:
+        raise error(t("cannot_rate", lang))
+    with ui_errors(lang):
+        feedback.comment(session_id, state.comment_for, comment)
+    info(t("comment_saved", lang))
+    return gr.update(visible=False), ""

@@ -1,0 +1,281 @@
+"""Pure formatting: core values in, table rows, Markdown and escaped HTML out. No I/O."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
+
+from rag_core.conversation import Rewrite
+from rag_core.types import Answer, Document, IngestReport, Timing
+
+from .i18n import Lang, t
+
+_MARKER = re.compile(r"\[(\d+)\]")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def md_escape(text: str) -> str:
+    """Text shown literally inside Markdown (tables included)."""
+    return _MD_SPECIAL.sub(r"\\\1", re.sub(r"\s+", " ", text)).strip()
+
+
+def file_url(path: Path) -> str:
+    """The URL Gradio serves a file under (relative, so it works under a root path too)."""
+    return "gradio_api/file=" + quote(str(path.resolve()))
+
+
+# Library ---------------------------------------------------------------------------------
+def documents_frame(docs: Sequence[Document], lang: Lang) -> pd.DataFrame:
+    columns = ["col_name", "col_pages", "col_chunks", "col_no_text", "col_added"]
+    columns += ["col_status", "col_error"]
+    rows = [
+        [
+            d.name,
+            d.pages,
+            d.chunks,
+            d.pages_without_text,
+            d.added_at.strftime("%Y-%m-%d %H:%M"),
+            t(f"status_{d.status}", lang),
+            d.error or "",
+        ]
+        for d in docs
+    ]
+    return pd.DataFrame(rows, columns=[t(c, lang) for c in columns])
+
+
+def document_choices(docs: Sequence[Document], ready_only: bool) -> list[tuple[str, str]]:
+    """(label, doc id) pairs for dropdowns; names repeat rarely, so a short id follows them."""
+    names = [d.name for d in docs]
+    return [
+        (d.name if names.count(d.name) == 1 else f"{d.name} ({d.id[:8]})", d.id)
+        for d in docs
+        if d.status == "ready" or not ready_only
+    ]
+
+
+def upload_summary(report: IngestReport, lang: Lang) -> str:
+    lines = []
+    for r in report.results:
+        if r.status == "failed":
+            lines.append("✗ " + md_escape(t("up_failed", lang, error=r.error or r.name)))
+            continue
+        key = {"added": "up_added", "replaced": "up_replaced", "unchanged": "up_unchanged"}
+        text = t(key[r.status], lang, name=r.name, pages=r.pages, chunks=r.chunks)
+        lines.append(("＝ " if r.status == "unchanged" else "✓ ") + md_escape(text))
+    return "  \n".join(lines)
+
+
+def progress_text(file: str, position: int, count: int, stage: str, lang: Lang) -> str:
+    stage = "extract" if stage == "read" else stage  # the core reads and extracts in one go
+    known = stage in ("extract", "render", "embed", "index", "done")
+    stage_text = t(f"stage_{stage}", lang) if known else stage
+    return t("progress", lang, file=file, i=position, n=count, stage=stage_text)
+
+
+# Chat ------------------------------------------------------------------------------------
+def linkify(text: str, message_id: str, titles: dict[int, str]) -> str:
+    """``[n]`` markers that have a citation become links to the source card (pure)."""
+
+    def link(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        if number not in titles:
+            return match.group(0)
+        title = titles[number].replace('"', "'")
+        return f'[[{number}]](#cite-{message_id}-{number} "{title}")'
+
+    return _MARKER.sub(link, text)
+
+
+def passage(page_text: str, start: int, end: int, radius: int = 280) -> tuple[str, str, str]:
+    """(before, cited, after) around a span of the page text, cut at word boundaries."""
+    if not 0 <= start < end <= len(page_text):
+        return "", "", ""
+    lo, hi = max(0, start - radius), min(len(page_text), end + radius)
+    before, after = page_text[lo:start], page_text[end:hi]
+    if lo > 0:
+        cut = re.search(r"\s", before)
+        before = "…" + (before[cut.end() :] if cut and cut.end() < len(before) else before)
+    if hi < len(page_text):
+        cut = re.search(r"\s\S*$", after)
+        after = (after[: cut.start()] if cut and cut.start() > 0 else after) + "…"
+    return before, page_text[start:end], after
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCard:
+    """What a citation card shows. ``overlay_url``: an image of where on the page (optional)."""
+
+    number: int
+    doc_name: str
+    page_number: int
+    before: str
+    cited: str
+    after: str
+    thumb_url: str | None
+    image_url: str | None
+    overlay_url: str | None = None
+
+
+def _text(value: str) -> str:
+    return html.escape(re.sub(r"\s+", " ", value))
+
+
+def source_cards_html(
+    cards: Sequence[SourceCard], message_id: str, question: str, lang: Lang
+) -> str:
+    title = _text(t("sources_for", lang, question=question))
+    parts = ['<div class="folio-sources">', f'<div class="folio-sources-title">{title}</div>']
+    if not cards:
+        parts.append(f'<p class="folio-empty">{_text(t("no_sources", lang))}</p>')
+    for card in cards:
+        anchor = f"cite-{message_id}-{card.number}"
+        full = f"full-{message_id}-{card.number}"
+        page = _text(t("page", lang, page=card.page_number))
+        alt = html.escape(f"{card.doc_name}, {t('page', lang, page=card.page_number)}", quote=True)
+        parts.append(f'<div class="folio-card" id="{anchor}">')
+        parts.append(
+            f'<div class="folio-card-head"><span class="folio-num">[{card.number}]</span> '
+            f'<span class="folio-doc">{_text(card.doc_name)}</span> · '
+            f'<span class="folio-page">{page}</span></div>'
+        )
+        parts.append('<div class="folio-card-body">')
+        if card.thumb_url and card.image_url:
+            tip = html.escape(t("open_full_page", lang), quote=True)
+            parts.append(
+                f'<a class="folio-thumb" href="#{full}" title="{tip}">'
+                f'<img src="{html.escape(card.thumb_url, quote=True)}" alt="{alt}"></a>'
+            )
+        else:
+            parts.append(f'<div class="folio-noimg">{_text(t("no_image", lang))}</div>')
+        parts.append(
+            f'<blockquote class="folio-passage">{_text(card.before)}'
+            f"<mark>{_text(card.cited)}</mark>{_text(card.after)}</blockquote>"
+        )
+        parts.append("</div>")
+        if card.overlay_url:
+            parts.append(
+                f'<div class="folio-overlay"><span>{_text(t("overlay", lang))}</span>'
+                f'<img src="{html.escape(card.overlay_url, quote=True)}" alt="{alt}"></div>'
+            )
+        if card.image_url:
+            parts.append(
+                f'<a class="folio-lightbox" id="{full}" href="#{anchor}">'
+                f'<img src="{html.escape(card.image_url, quote=True)}" alt="{alt}" '
+                'loading="lazy"></a>'
+            )
+        parts.append("</div>")
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def leg_name(leg: str, lang: Lang) -> str:
+    return t(f"leg_{leg}", lang) if leg in ("bm25", "dense") else leg
+
+
+def answer_notices(answer: Answer, rewrite: Rewrite, lang: Lang) -> list[str]:
+    """What the reader should know about how this answer was found."""
+    notices = []
+    for leg in answer.trace.legs:
+        if not leg.note:
+            continue  # a leg that has nothing to say was not expected to run
+        if leg.status == "off":
+            notices.append(
+                t("notice_leg_off", lang, leg=leg_name(leg.leg, lang), note=md_escape(leg.note))
+            )
+        elif leg.status == "down-weighted":
+            notices.append(
+                t("notice_leg_down", lang, leg=leg_name(leg.leg, lang), note=md_escape(leg.note))
+            )
+    if rewrite.note:
+        notices.append(t("notice_rewrite_failed", lang, note=md_escape(rewrite.note)))
+    return notices
+
+
+def notices_markdown(notices: Sequence[str]) -> str:
+    return "\n\n".join(notices)
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def trace_markdown(
+    answer: Answer, rewrite: Rewrite, ui_timings: Sequence[Timing], lang: Lang
+) -> str:
+    """The retrieval trace of one answer: query searched, legs, hits with leg ranks, timings."""
+    trace = answer.trace
+    how = t(f"tr_rewrite_{rewrite.method}", lang)
+    scope = (
+        t("tr_documents", lang, n=len(trace.filters.doc_ids))
+        if trace.filters.doc_ids
+        else t("tr_whole_library", lang)
+    )
+    mode = t(f"mode_{answer.mode}", lang)
+    searched = trace.searched_query.replace("`", "'")
+    lines = [
+        f"**{t('tr_question', lang)}:** {md_escape(answer.question)}",
+        f"**{t('tr_searched', lang)}:** `{searched}` ({how})",
+        f"**{t('tr_filter', lang)}:** {scope}",
+        f"**{t('tr_answer', lang)}:** {mode} · `{answer.model}`"
+        + (f" · {t('tr_refused', lang)}" if answer.refused else ""),
+    ]
+    lines = ["  \n".join(lines)]
+    lines += [
+        "",
+        f"**{t('tr_legs', lang)}**",
+        "",
+        f"| {t('tr_leg', lang)} | {t('tr_status', lang)} | {t('tr_weight', lang)} "
+        f"| {t('tr_time', lang)} | {t('tr_note', lang)} |",
+        "|---|---|---|---|---|",
+    ]
+    for leg in trace.legs:
+        lines.append(
+            f"| {leg_name(leg.leg, lang)} | {t(f'leg_status_{leg.status}', lang)} "
+            f"| {leg.weight:.2f} | {_ms(leg.elapsed_ms)} | {md_escape(leg.note)} |"
+        )
+    legs = [leg.leg for leg in trace.legs]
+    rank_heads = " | ".join(t("tr_leg_rank", lang, leg=leg) for leg in legs)
+    lines += [
+        "",
+        f"**{t('tr_hits', lang)}**",
+        "",
+        f"| {t('tr_rank', lang)} | {t('tr_document', lang)} | {t('tr_page', lang)} "
+        f"| {t('tr_score', lang)} | {rank_heads} |",
+        "|---|---|---|---|" + "---|" * len(legs),
+    ]
+    for hit in answer.hits:
+        ranks = " | ".join(str(hit.leg_rank(leg) or "–") for leg in legs)
+        lines.append(
+            f"| {hit.rank} | {md_escape(hit.doc_name)} | {hit.chunk.page_number} "
+            f"| {hit.score:.4f} | {ranks} |"
+        )
+    stages = [
+        *ui_timings,
+        *answer.timings,
+        *(Timing(f"retrieve.{s.stage}", s.ms) for s in trace.timings),
+    ]
+    lines += [
+        "",
+        f"**{t('tr_timings', lang)}:** " + " · ".join(f"{s.stage} {_ms(s.ms)}" for s in stages),
+    ]
+    if trace.notes:
+        lines += ["", f"**{t('tr_notes', lang)}:** " + "; ".join(md_escape(n) for n in trace.notes)]
+    return "\n".join(lines)
+
+
+def library_summary(ready: int, chunks: int, pages: int, model: str, mode: str, lang: Lang) -> str:
+    return t(
+        "library_summary",
+        lang,
+        ready=ready,
+        chunks=chunks,
+        pages=pages,
+        model=md_escape(model),
+        mode=t(f"mode_{mode}", lang),
+    )
