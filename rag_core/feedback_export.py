@@ -9,9 +9,8 @@ be asked again; ``answer`` is empty, ``answerable`` null and ``type`` "feedback"
 person writes the right answer and confirms the pages. The PDFs can be copied next to it
 (``pdfs/``) from the library, which makes the folder a set ``eval`` runs as it is.
 
-The exporter takes ``FeedbackRecord``s, this module's own small interface. ``read_feedback``
-is the one adapter that knows the feedback table (``record_from_row``): point it at the
-real table's columns if they differ.
+The exporter takes the feedback store's ``FeedbackRecord``s (``rag_core.feedback``);
+``read_feedback`` reads the thumbs-down ones of a workspace through ``FeedbackStore``.
 """
 
 from __future__ import annotations
@@ -19,48 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
-
-from .database import create_engine
-from .errors import ConfigurationError, NotFoundError
-
-
-@dataclass(frozen=True, slots=True)
-class CitedPage:
-    doc_name: str
-    page: int  # 0-based
-
-
-@dataclass(frozen=True, slots=True)
-class RetrievedHit:
-    doc_name: str
-    page: int  # 0-based
-    rank: int
-    legs: tuple[tuple[str, int], ...] = ()  # (leg, rank in that leg)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackRecord:
-    """A rated answer with what is needed to ask it again and to see what went wrong."""
-
-    question: str
-    searched_query: str
-    answer: str
-    citations: tuple[CitedPage, ...]
-    hits: tuple[RetrievedHit, ...]
-    mode: str
-    model: str
-    vote: int  # +1 thumbs up, -1 thumbs down
-    comment: str
-    created_at: datetime
-    session: str
+from .errors import NotFoundError
+from .feedback import FeedbackRecord, FeedbackStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +61,7 @@ def evidence_pages(record: FeedbackRecord) -> tuple[str, tuple[int, ...], str]:
 def question_item(record: FeedbackRecord) -> dict[str, Any]:
     """One ``questions.jsonl`` line for a rated answer (pure)."""
     doc, pages, source = evidence_pages(record)
-    key = f"{record.session}\n{record.created_at.isoformat()}\n{record.question}"
+    key = f"{record.session_id}\n{record.created_at.isoformat()}\n{record.question}"
     return {
         "id": "feedback-" + hashlib.sha256(key.encode()).hexdigest()[:12],
         "question": record.question,
@@ -113,11 +78,16 @@ def question_item(record: FeedbackRecord) -> dict[str, Any]:
             "model": record.model,
             "vote": record.vote,
             "created_at": record.created_at.isoformat(),
-            "session": record.session,
+            "session": record.session_id,
             "pages_from": source,
             "citations": [{"doc": c.doc_name, "page": c.page} for c in record.citations],
             "hits": [
-                {"doc": h.doc_name, "page": h.page, "rank": h.rank, "legs": dict(h.legs)}
+                {
+                    "doc": h.doc_name,
+                    "page": h.page,
+                    "rank": h.rank,
+                    "legs": {lr.leg: lr.rank for lr in h.legs},
+                }
                 for h in record.hits
             ],
         },
@@ -190,64 +160,10 @@ def export_feedback(
     return ExportReport(path, len(items), duplicates, tuple(copied), tuple(missing))
 
 
-# The adapter to the feedback table -----------------------------------------------------------
-# The shape of the UI's ``feedback`` table (branch ui, rag_core/feedback.py): one row per
-# rated answer, JSON in TEXT columns. Only this query and ``record_from_row`` know it.
-FEEDBACK_QUERY = (
-    "SELECT session_id, question, searched_query, answer, citations, hits, mode, model, "
-    "vote, comment, created_at FROM feedback WHERE workspace = :workspace AND vote < 0 "
-    "ORDER BY created_at"
-)
-
-
-def _moment(value: Any) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def record_from_row(row: Mapping[str, Any]) -> FeedbackRecord:
-    """A ``FeedbackRecord`` from one row of the feedback table."""
-    citations = json.loads(row["citations"] or "[]")
-    hits = json.loads(row["hits"] or "[]")
-    return FeedbackRecord(
-        question=row["question"],
-        searched_query=row["searched_query"] or row["question"],
-        answer=row["answer"],
-        citations=tuple(CitedPage(c["doc_name"], int(c["page"])) for c in citations),
-        hits=tuple(
-            RetrievedHit(
-                h["doc_name"],
-                int(h["page"]),
-                int(h["rank"]),
-                tuple((lr["leg"], int(lr["rank"])) for lr in h.get("legs", [])),
-            )
-            for h in hits
-        ),
-        mode=row["mode"],
-        model=row["model"],
-        vote=int(row["vote"]),
-        comment=row["comment"] or "",
-        created_at=_moment(row["created_at"]),
-        session=row["session_id"],
-    )
-
-
 def read_feedback(url: str, workspace: str) -> list[FeedbackRecord]:
-    """The thumbs-down rows of ``workspace`` in the feedback database at ``url``."""
+    """The thumbs-down answers of ``workspace`` in the feedback database at ``url``."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if not path.exists():
             raise NotFoundError(f"No feedback database at {path} (FOLIO_DB): nothing rated yet")
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(text(FEEDBACK_QUERY), {"workspace": workspace}).mappings()
-            return [record_from_row(dict(r)) for r in rows]
-    except (SQLAlchemyError, KeyError, ValueError, TypeError) as exc:
-        raise ConfigurationError(
-            f"Could not read thumbs-down answers from the feedback table at {url} ({exc}); "
-            "rag_core/feedback_export.py FEEDBACK_QUERY and record_from_row say which columns "
-            "it expects"
-        ) from exc
-    finally:
-        engine.dispose()
+    return [r for r in FeedbackStore.open(url, workspace).records() if r.vote < 0]
