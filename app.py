@@ -15,6 +15,8 @@ from ui.app import build_app
 
 def create(settings: Settings) -> object:
     library = Library.open(settings)
+    if library.vision is not None:
+        library.vision.start()  # index page images in the background (no-op when it is off)
     return build_app(library)
 
 
