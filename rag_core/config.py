@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     vision_batch: int = 4
     vision_pool_factor: int = 3
     vision_max_image_tokens: int = 768
-    vision_candidates: int = 200
+    vision_candidates: int = 128
     vision_weight: float = 1.0
     vision_answer_pages: int = 2
 

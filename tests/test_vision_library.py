@@ -39,7 +39,7 @@ def test_without_the_model_the_index_is_off_and_everything_else_works(settings):
     assert (
         "Vision index off: model 'vidore/colqwen2-v1.0-hf' is not available offline; download "
         "it once (huggingface-cli download vidore/colqwen2-v1.0-hf --local-dir "
-        "models/colqwen2) and set FOLIO_VISION_MODEL to that folder"
+        "models/colqwen2-v1.0-hf) and set FOLIO_VISION_MODEL to that folder"
     ) in notices
     doc_id = library.add([("orchard.pdf", make_pdf(APPLES))]).results[0].doc_id
     result = library.search("pear frost", k=3)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from ..errors import ConfigurationError
 from ..registry import Registry
 from ..rendering import PageImages
@@ -38,7 +40,7 @@ LEG = "vision"
 class VisionConfig:
     enabled: Literal["auto", "on", "off"] = "auto"
     pool_factor: int = 3
-    candidates: int = 200  # pages re-scored exactly after the first stage
+    candidates: int = 128  # pages re-scored exactly after the first stage
     representatives: int = 16  # vectors per page in the first stage
     batch_size: int = 4
     weight: float = 1.0  # of the vision leg in page-level fusion
@@ -190,7 +192,9 @@ class VisionIndex:
         except ConfigurationError as exc:
             self._fail(exc)
             return LegTrace(LEG, 0.0, "off", f"vision leg off: {exc}", (), _ms(started))
-        rows = matrix.rows_for(doc_ids)
+        rows: np.ndarray | None = matrix.rows_for(doc_ids)
+        if rows is not None and len(rows) == len(matrix.keys):
+            rows = None  # every page: no copy of the representatives
         found = search_pages(
             embedding.vectors, matrix.reps, matrix.fetch, n, self.config.candidates, rows
         )

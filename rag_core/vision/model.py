@@ -83,8 +83,8 @@ def locate_model(model: str) -> Path:
     except Exception as exc:
         raise ConfigurationError(
             f"model '{model}' is not available offline; download it once "
-            f"(huggingface-cli download {model} --local-dir models/colqwen2) and set "
-            "FOLIO_VISION_MODEL to that folder"
+            f"(huggingface-cli download {model} --local-dir models/{model.split('/')[-1]}) "
+            "and set FOLIO_VISION_MODEL to that folder"
         ) from exc
     if not (folder / "config.json").is_file():
         raise ConfigurationError(f"model '{model}' is only partly downloaded (no config.json)")

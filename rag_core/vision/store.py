@@ -5,8 +5,8 @@ Layout of a store folder:
 - ``tokens-<gen>.f16``: every stored page's vectors, float16 rows of ``dim`` values, page
   after page (a page is a contiguous run of rows);
 - ``reps-<gen>.f16``: each page's ``m`` representative vectors for the first search stage;
-- ``index.db``: one row per page (where its rows are, its patch grid and patch labels) and
-  a few settings (model, dimension, file generation, version, paused).
+- ``index.db``: one row per page (where its rows are, its patch grid and patch labels as
+  int16) and a few settings (model, dimension, file generation, version, paused).
 
 Writes append to the files, ``fsync`` them, then commit the page rows: a crash leaves at
 most unreferenced bytes at the end of a file, never a row pointing at missing data.
@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
@@ -74,9 +75,20 @@ class VisionMatrix:
     reps: np.ndarray  # (pages, m, dim) float32
     tokens: np.ndarray  # (rows, dim) float16, memory-mapped
 
+    @cached_property
+    def doc_rows(self) -> dict[str, tuple[int, int]]:
+        """Each document's rows ``[start, stop)``: rows are sorted by document, then page."""
+        spans: dict[str, tuple[int, int]] = {}
+        for row, (doc_id, _) in enumerate(self.keys):
+            start = spans.get(doc_id, (row, row))[0]
+            spans[doc_id] = (start, row + 1)
+        return spans
+
     def rows_for(self, doc_ids: Iterable[str]) -> np.ndarray:
-        wanted = set(doc_ids)
-        return np.asarray([i for i, (d, _) in enumerate(self.keys) if d in wanted], dtype=np.int64)
+        spans = sorted(self.doc_rows[d] for d in set(doc_ids) if d in self.doc_rows)
+        if not spans:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([np.arange(start, stop) for start, stop in spans])
 
     def fetch(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The vectors of pages ``rows`` back to back (float32) and their counts."""
@@ -96,7 +108,8 @@ class VisionStore:
         self.folder = folder
         self.model = model
         self.m = reps
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # writers of this process
+        self._matrix_lock = threading.Lock()  # the cached search view (never waits on writers)
         self._matrix: VisionMatrix | None = None
         self.cleared_reason = ""  # why ``open`` emptied the store, if it did
 
@@ -165,7 +178,12 @@ class VisionStore:
         tokens = self._read_rows(f"tokens-{generation}.f16", dim, start, count)
         reps = self._read_rows(f"reps-{generation}.f16", dim, slot * self.m, self.m)
         return PageVectors(
-            doc_id, page, tokens, reps, np.frombuffer(labels, dtype=np.int32).copy(), (rows, cols)
+            doc_id,
+            page,
+            tokens,
+            reps,
+            np.frombuffer(labels, dtype=np.int16).astype(np.int32),
+            (rows, cols),
         )
 
     def _read_rows(self, name: str, dim: int, start: int, count: int) -> np.ndarray:
@@ -189,7 +207,7 @@ class VisionStore:
 
     def matrix(self) -> VisionMatrix:
         """The current view for searching (cached until the store changes)."""
-        with self._lock:
+        with self._matrix_lock:
             cached = self._matrix
             if cached is not None and cached.version == self.version():
                 return cached
@@ -240,6 +258,8 @@ class VisionStore:
         for p in pages:
             if p.vectors.shape[1] != dim or p.reps.shape != (self.m, dim):
                 raise ValueError(f"page {p.page} of {p.doc_id}: vectors of the wrong shape")
+            if len(p.vectors) > np.iinfo(np.int16).max:
+                raise ValueError(f"page {p.page} of {p.doc_id}: more than 32767 vectors")
         with self._writing() as db:
             stored_dim = _meta(db, "dim")
             if stored_dim is not None and int(stored_dim) != dim:
@@ -262,7 +282,7 @@ class VisionStore:
                         slot // self.m,
                         p.grid[0],
                         p.grid[1],
-                        np.asarray(p.labels, dtype=np.int32).tobytes(),
+                        np.asarray(p.labels, dtype=np.int16).tobytes(),
                     )
                 )
                 start += len(p.vectors)
