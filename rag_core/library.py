@@ -417,8 +417,9 @@ class Library:
                 "Extractive answers: no ANTHROPIC_API_KEY is set, so answers are the "
                 "best-supported sentences from your documents, not written by a language model."
             )
-        if self.vision is not None and self.vision.status().notice:
-            notices.append(self.vision.status().notice)
+        vision = self.vision.status().notice if self.vision is not None else ""
+        if vision:
+            notices.append(vision)
         return LibraryStatus(
             documents=len(docs),
             ready=len(ready),

@@ -125,7 +125,7 @@ class Retriever:
         clock.lap("fetch")
         pages = pages_of(hits)
         if self.page_leg is not None:
-            page_leg = self._page_leg(searched, n, filters)
+            page_leg = self._page_leg(searched, max(k * 3, 10), filters)
             clock.lap("vision")
             legs.append(page_leg)
             if page_leg.status != "off":

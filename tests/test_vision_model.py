@@ -92,3 +92,19 @@ def test_a_model_that_is_not_colqwen2_or_colpali_is_refused(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(ConfigurationError, match="is a bert model"):
         ColVisionEmbedder(str(tmp_path)).load()
+
+
+@pytest.mark.gpu
+def test_the_embedder_runs_on_cuda_like_on_cpu(tiny_colqwen2):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    options = {"dtype": "float32", "max_image_tokens": TINY_MAX_IMAGE_TOKENS}
+    cpu = ColVisionEmbedder(str(tiny_colqwen2), device="cpu", **options)
+    gpu = ColVisionEmbedder(str(tiny_colqwen2), device="cuda", **options)
+    image = Image.new("RGB", (620, 877), "white")
+    [a], [b] = cpu.embed_pages([image]), gpu.embed_pages([image])
+    assert a.grid == b.grid
+    np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-3)
+    [qa], [qb] = cpu.embed_queries(["apple harvest"]), gpu.embed_queries(["apple harvest"])
+    np.testing.assert_allclose(qa.vectors, qb.vectors, atol=1e-3)

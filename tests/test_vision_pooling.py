@@ -58,6 +58,22 @@ def test_cluster_labels_are_numbered_by_first_member():
     assert labels[0] == 0 and firsts == sorted(firsts) and labels.max() == 6
 
 
+def test_clusters_are_those_of_the_published_procedure():
+    """Ward linkage with the rows of the cosine-distance matrix as points (colpali-engine's
+    HierarchicalTokenPooler), computed here without pdist: the same partition."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    rng = np.random.default_rng(6)
+    for n, clusters in ((120, 40), (300, 100)):
+        vectors = normalise(rng.standard_normal((n, 32)))
+        distances = 1.0 - vectors.astype(np.float64) @ vectors.T.astype(np.float64)
+        raw = fcluster(linkage(distances, method="ward", metric="euclidean"), clusters, "maxclust")
+        ours = cluster_tokens(vectors, clusters)
+        pairs_ours = ours[:, None] == ours[None, :]
+        pairs_published = raw[:, None] == raw[None, :]
+        assert (pairs_ours == pairs_published).all()
+
+
 def test_bad_inputs_are_refused():
     rng = np.random.default_rng(4)
     vectors, mask = page(rng, prompt=1, grid=(2, 2))

@@ -128,3 +128,22 @@ def test_top_rows_orders_best_first_and_breaks_ties_by_row():
     assert top_rows(scores, 3).tolist() == [1, 4, 0]
     assert top_rows(scores, 10).tolist() == [1, 4, 0, 2, 3]
     assert top_rows(scores, 0).tolist() == []
+
+
+def test_fuse_pages_by_hand():
+    from rag_core.retrieval import fuse_pages
+    from rag_core.types import LegTrace, PageHit
+
+    text = (PageHit("a", "a.pdf", 0, 0.9, 1), PageHit("b", "b.pdf", 3, 0.5, 2))
+    vision = LegTrace("vision", 2.0, "on", "", (("c:1", 14.0), ("a:0", 12.5)), 1.0)
+    pages = fuse_pages(text, vision, {"a": "a.pdf", "b": "b.pdf", "c": "scan.pdf"}, k=10)
+    assert [(p.doc_id, p.page, p.doc_name, p.rank) for p in pages] == [
+        ("a", 0, "a.pdf", 1),  # 1/11 + 2/12
+        ("c", 1, "scan.pdf", 2),  # 2/11
+        ("b", 3, "b.pdf", 3),  # 1/12
+    ]
+    assert [p.score for p in pages] == pytest.approx([1 / 11 + 2 / 12, 2 / 11, 1 / 12])
+    assert [(lr.leg, lr.rank, lr.score) for lr in pages[0].legs] == [
+        ("text", 1, 0.9),
+        ("vision", 2, 12.5),
+    ]
