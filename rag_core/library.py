@@ -79,6 +79,8 @@ class Library:
         self.images = images
         self.vision = vision
         self._ingest_lock = threading.Lock()
+        if vision is not None:  # background vision indexing waits for text indexing
+            vision.indexer.busy = self._ingest_lock.locked
 
     # Construction -------------------------------------------------------------------------
     @classmethod

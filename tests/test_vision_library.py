@@ -189,6 +189,20 @@ def test_pause_survives_a_restart_and_the_background_worker_finishes(vision_sett
     assert not reopened.vision.indexer._thread.is_alive()
 
 
+def test_the_background_worker_waits_for_text_indexing(vision_settings):
+    library = open_library(vision_settings)
+    library.add([("orchard.pdf", make_pdf(APPLES))])
+    with library._ingest_lock:  # as during an upload
+        library.vision.start()
+        time.sleep(1.5)
+        assert stored(library) == set()
+    deadline = time.monotonic() + 60
+    while len(stored(library)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    library.vision.stop(timeout=10)
+    assert len(stored(library)) == 3
+
+
 def test_a_model_that_fails_to_load_turns_the_index_off(vision_settings, tmp_path):
     broken = tmp_path / "broken-model"
     broken.mkdir()

@@ -55,6 +55,8 @@ class VisionIndexer:
         self.embedder = embedder
         self.pool_factor = pool_factor
         self.batch_size = batch_size
+        # The background worker waits while this says so (the library: text ingest running).
+        self.busy: Callable[[], bool] = lambda: False
         self.error = ""  # the last batch failed (retried)
         self.fatal = ""  # the model cannot be used: indexing stopped
         self._skipped: set[tuple[str, int]] = set()
@@ -161,7 +163,8 @@ class VisionIndexer:
 
     # Background ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Index in a daemon thread; it sleeps when nothing is pending until ``wake``."""
+        """Index in a daemon thread; it sleeps when nothing is pending until ``wake``, and
+        waits while ``busy()`` (text indexing goes first)."""
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
@@ -186,6 +189,9 @@ class VisionIndexer:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if self.busy():
+                self._stop.wait(1.0)
+                continue
             try:
                 done = 0 if self.store.paused() else self.step()
             except ConfigurationError as exc:  # the model cannot load: nothing to retry
