@@ -34,6 +34,11 @@ def random_pages(rng: np.random.Generator, count: int, dim: int = 16) -> list[np
     ]
 
 
+def numpy_coarse(reps: np.ndarray):
+    """The float32 first stage, as ``search_pages`` calls it."""
+    return lambda query, rows: coarse_scores(query, reps if rows is None else reps[rows])
+
+
 class Pages:
     """The ``fetch`` side of the store for in-memory pages."""
 
@@ -80,7 +85,9 @@ def test_search_with_every_page_as_candidate_is_exactly_brute_force():
         query = normalise(rng.standard_normal((5, 16)))
         reference = brute_force(query, pages)
         expected = sorted(range(len(pages)), key=lambda i: (-reference[i], i))[:10]
-        found = search_pages(query, reps, Pages(pages), k=10, candidates=len(pages))
+        found = search_pages(
+            query, numpy_coarse(reps), Pages(pages), len(pages), k=10, candidates=len(pages)
+        )
         assert [row for row, _ in found] == expected
         np.testing.assert_allclose(
             [s for _, s in found], [reference[i] for i in expected], rtol=0, atol=1e-5
@@ -93,7 +100,7 @@ def test_first_stage_keeps_candidates_and_rescoring_is_exact():
     reps = np.stack([representatives(p.astype(np.float32), 4) for p in pages])
     query = normalise(rng.standard_normal((6, 16)))
     fetch = Pages(pages)
-    found = search_pages(query, reps, fetch, k=5, candidates=12)
+    found = search_pages(query, numpy_coarse(reps), fetch, len(pages), k=5, candidates=12)
     [rows] = fetch.fetched
     coarse = coarse_scores(query, reps)
     assert sorted(rows.tolist()) == sorted(top_rows(coarse, 12).tolist())  # only these were read
@@ -109,9 +116,24 @@ def test_search_respects_the_allowed_rows():
     reps = np.stack([representatives(p.astype(np.float32), 4) for p in pages])
     query = normalise(rng.standard_normal((4, 16)))
     allowed = np.array([3, 7, 11, 20])
-    found = search_pages(query, reps, Pages(pages), k=10, candidates=2, rows=allowed)
+    coarse, n = numpy_coarse(reps), len(pages)
+    found = search_pages(query, coarse, Pages(pages), n, k=10, candidates=2, rows=allowed)
     assert len(found) == 2 and {row for row, _ in found} <= set(allowed.tolist())
-    assert search_pages(query, reps, Pages(pages), k=10, candidates=5, rows=np.array([])) == []
+    subset = coarse_scores(query, reps[allowed])  # the two best of the allowed rows
+    assert sorted(r for r, _ in found) == sorted(allowed[top_rows(subset, 2)].tolist())
+    assert search_pages(query, coarse, Pages(pages), n, 10, 5, rows=np.array([])) == []
+
+
+def test_the_column_layout_computes_the_same_first_stage():
+    from rag_core.vision.search import coarse_scores_columns
+
+    rng = np.random.default_rng(8)
+    reps = normalise(rng.standard_normal((40, 4, 8)))
+    query = normalise(rng.standard_normal((5, 8)))
+    columns = np.ascontiguousarray(reps.reshape(-1, 8).T)
+    np.testing.assert_allclose(
+        coarse_scores_columns(query, columns, 4), coarse_scores(query, reps), atol=1e-6
+    )
 
 
 def test_coarse_scores_equal_maxsim_when_representatives_are_the_page():
@@ -121,6 +143,21 @@ def test_coarse_scores_equal_maxsim_when_representatives_are_the_page():
     np.testing.assert_allclose(
         coarse_scores(query, np.stack(pages)), [maxsim(query, p) for p in pages], atol=1e-6
     )
+
+
+def test_the_first_stage_may_use_part_of_the_query_and_scores_stay_exact():
+    rng = np.random.default_rng(7)
+    pages = random_pages(rng, 50)
+    reps = np.stack([representatives(p.astype(np.float32), 4) for p in pages])
+    query = normalise(rng.standard_normal((6, 16)))
+    fetch = Pages(pages)
+    found = search_pages(
+        query, numpy_coarse(reps), fetch, 50, k=3, candidates=10, first_stage_query=query[:2]
+    )
+    [rows] = fetch.fetched
+    assert sorted(rows.tolist()) == sorted(top_rows(coarse_scores(query[:2], reps), 10).tolist())
+    reference = brute_force(query, pages)  # the final scores use every query token
+    np.testing.assert_allclose([s for _, s in found], [reference[r] for r, _ in found], atol=1e-5)
 
 
 def test_top_rows_orders_best_first_and_breaks_ties_by_row():

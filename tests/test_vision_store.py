@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rag_core.vision.pooling import normalise
+from rag_core.vision.search import coarse_scores
 from rag_core.vision.store import PageVectors, VisionStore
 
 DIM, M = 8, 4
@@ -54,7 +55,12 @@ def test_round_trip_and_restart(store, tmp_path):
     assert counts.tolist() == [1, 5]
     expected = np.concatenate([pages[2].vectors, pages[0].vectors]).astype(np.float16)
     np.testing.assert_array_equal(tokens, expected.astype(np.float32))
-    np.testing.assert_array_equal(matrix.reps[1], pages[1].reps.astype(np.float16))
+    query = normalise(np.random.default_rng(9).standard_normal((3, DIM)))
+    reps = np.stack([p.reps.astype(np.float16).astype(np.float32) for p in pages])
+    np.testing.assert_allclose(matrix.coarse(query, None), coarse_scores(query, reps), atol=1e-6)
+    subset = matrix.coarse(query, np.array([2, 0]))
+    np.testing.assert_allclose(subset, coarse_scores(query, reps[[2, 0]]), atol=1e-6)
+    np.testing.assert_array_equal(matrix.page_reps(1), reps[1])
     assert matrix.rows_for(["doc2", "nope"]).tolist() == [2]
 
 
@@ -93,7 +99,7 @@ def test_a_torn_write_and_orphan_files_are_repaired(store, tmp_path):
     for doc_id, page in (("a", 0), ("a", 1), ("b", 0)):
         same(reopened.get(doc_id, page), vectors(doc_id, page))
     matrix = reopened.matrix()
-    np.testing.assert_array_equal(matrix.reps[2], vectors("b", 0).reps.astype(np.float16))
+    np.testing.assert_array_equal(matrix.page_reps(2), vectors("b", 0).reps.astype(np.float16))
 
 
 def test_another_model_empties_the_store(store, tmp_path):

@@ -196,7 +196,14 @@ class VisionIndex:
         if rows is not None and len(rows) == len(matrix.keys):
             rows = None  # every page: no copy of the representatives
         found = search_pages(
-            embedding.vectors, matrix.reps, matrix.fetch, n, self.config.candidates, rows
+            embedding.vectors,
+            matrix.coarse,
+            matrix.fetch,
+            len(matrix.keys),
+            n,
+            self.config.candidates,
+            rows,
+            embedding.vectors[embedding.content] if embedding.content.any() else None,
         )
         ranked = tuple((page_key(*matrix.keys[row]), score) for row, score in found)
         note = ""

@@ -5,6 +5,10 @@ The first stage scores every page against a handful of representative vectors pe
 (the same formula, over ``m`` vectors instead of ~250), keeps the best ``candidates`` pages,
 and only those are scored exactly in float32 from their stored vectors. With ``candidates``
 at least the number of pages the result is exactly the brute-force ranking.
+
+The first stage only chooses candidates, so it may use just the query's word tokens (not
+the prompt and padding tokens every query shares): about half the work. The final scores
+always use every query token, exact in float32.
 """
 
 from __future__ import annotations
@@ -12,6 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+# First-stage scores of the allowed rows (all rows when ``None``), in that order.
+Coarse = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
+Fetch = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def maxsim(query: np.ndarray, page: np.ndarray) -> float:
@@ -47,6 +55,19 @@ def coarse_scores(query: np.ndarray, reps: np.ndarray) -> np.ndarray:
     return np.asarray(sims.reshape(pages, m, -1).max(axis=1).sum(axis=1), dtype=np.float32)
 
 
+def coarse_scores_columns(query: np.ndarray, columns: np.ndarray, m: int) -> np.ndarray:
+    """``coarse_scores`` with the representatives stored as columns: ``(dim, pages * m)``.
+
+    Same arithmetic; the query-by-columns product packs the small operand, not the large
+    one, and the maximum runs over contiguous memory (about 40% less CPU here).
+    """
+    width = columns.shape[1]
+    if width == 0:
+        return np.zeros(0, dtype=np.float32)
+    sims = np.asarray(query, np.float32) @ columns  # (nq, pages * m)
+    return np.asarray(sims.reshape(len(sims), width // m, m).max(axis=2).sum(axis=0), np.float32)
+
+
 def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` best scores, best first (ties: lower index first)."""
     k = min(k, len(scores))
@@ -65,26 +86,30 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
 
 def search_pages(
     query: np.ndarray,
-    reps: np.ndarray,
-    fetch: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    coarse: Coarse,
+    fetch: Fetch,
+    pages: int,
     k: int,
     candidates: int,
     rows: np.ndarray | None = None,
+    first_stage_query: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
-    """The ``k`` best pages as ``(row, exact MaxSim)``, best first.
+    """The ``k`` best of ``pages`` pages as ``(row, exact MaxSim)``, best first.
 
-    ``reps`` is ``(pages, m, dim)`` float32; ``fetch(rows)`` returns the stored vectors of
-    those pages back to back and their counts; ``rows`` restricts the search (a filter).
+    ``coarse(query, rows)`` gives first-stage scores (for ``first_stage_query`` when given,
+    e.g. the word tokens only); ``fetch(rows)`` returns the stored vectors of those pages
+    back to back and their counts; ``rows`` restricts the search (a filter).
     """
     query = np.asarray(query, np.float32)
-    allowed = np.arange(len(reps)) if rows is None else np.asarray(rows, dtype=np.int64)
+    allowed = np.arange(pages) if rows is None else np.asarray(rows, dtype=np.int64)
     if len(allowed) == 0 or k <= 0:
         return []
-    subset = reps if rows is None else reps[allowed]
     if candidates >= len(allowed):
         chosen = allowed
     else:
-        chosen = np.sort(allowed[top_rows(coarse_scores(query, subset), candidates)])
+        first = query if first_stage_query is None else np.asarray(first_stage_query, np.float32)
+        scores = coarse(first, None if rows is None else allowed)
+        chosen = np.sort(allowed[top_rows(scores, candidates)])
     tokens, counts = fetch(chosen)
     exact = maxsim_pages(query, tokens, counts)
     order = top_rows(exact, k)

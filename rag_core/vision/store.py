@@ -31,6 +31,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .search import coarse_scores_columns
+
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS pages (doc_id TEXT NOT NULL, page INTEGER NOT NULL, "
     "start INTEGER NOT NULL, count INTEGER NOT NULL, slot INTEGER NOT NULL, "
@@ -72,8 +74,20 @@ class VisionMatrix:
     keys: tuple[tuple[str, int], ...]  # (doc id, page) per row
     starts: np.ndarray  # (pages,) first token row of each page
     counts: np.ndarray  # (pages,) token rows of each page
-    reps: np.ndarray  # (pages, m, dim) float32
+    reps: np.ndarray  # (dim, pages * m) float32: page i's representatives are columns i*m...
     tokens: np.ndarray  # (rows, dim) float16, memory-mapped
+    m: int = 16
+
+    def coarse(self, query: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+        """First-stage scores of ``rows`` (all pages when ``None``)."""
+        if rows is None:
+            return coarse_scores_columns(query, self.reps, self.m)
+        columns = (np.asarray(rows, np.int64)[:, None] * self.m + np.arange(self.m)).ravel()
+        return coarse_scores_columns(query, self.reps[:, columns], self.m)
+
+    def page_reps(self, row: int) -> np.ndarray:
+        """The ``(m, dim)`` representatives of one page."""
+        return np.asarray(self.reps[:, row * self.m : (row + 1) * self.m].T)
 
     @cached_property
     def doc_rows(self) -> dict[str, tuple[int, int]]:
@@ -233,8 +247,9 @@ class VisionStore:
                 (),
                 np.zeros(0, np.int64),
                 np.zeros(0, np.int64),
-                np.zeros((0, self.m, max(dim, 1)), np.float32),
+                np.zeros((max(dim, 1), 0), np.float32),
                 np.zeros((0, max(dim, 1)), np.float16),
+                self.m,
             )
         tokens = _memmap(self.folder / f"tokens-{generation}.f16", dim)
         reps_rows = _memmap(self.folder / f"reps-{generation}.f16", dim)
@@ -245,8 +260,9 @@ class VisionStore:
             keys=tuple((r[0], r[1]) for r in rows),
             starts=np.asarray([r[2] for r in rows], dtype=np.int64),
             counts=np.asarray([r[3] for r in rows], dtype=np.int64),
-            reps=np.asarray(reps[slots], dtype=np.float32),
+            reps=np.ascontiguousarray(np.asarray(reps[slots], dtype=np.float32).reshape(-1, dim).T),
             tokens=tokens,
+            m=self.m,
         )
 
     # Writing --------------------------------------------------------------------------------
