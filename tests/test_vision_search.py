@@ -145,21 +145,6 @@ def test_coarse_scores_equal_maxsim_when_representatives_are_the_page():
     )
 
 
-def test_the_first_stage_may_use_part_of_the_query_and_scores_stay_exact():
-    rng = np.random.default_rng(7)
-    pages = random_pages(rng, 50)
-    reps = np.stack([representatives(p.astype(np.float32), 4) for p in pages])
-    query = normalise(rng.standard_normal((6, 16)))
-    fetch = Pages(pages)
-    found = search_pages(
-        query, numpy_coarse(reps), fetch, 50, k=3, candidates=10, first_stage_query=query[:2]
-    )
-    [rows] = fetch.fetched
-    assert sorted(rows.tolist()) == sorted(top_rows(coarse_scores(query[:2], reps), 10).tolist())
-    reference = brute_force(query, pages)  # the final scores use every query token
-    np.testing.assert_allclose([s for _, s in found], [reference[r] for r, _ in found], atol=1e-5)
-
-
 def test_top_rows_orders_best_first_and_breaks_ties_by_row():
     scores = np.array([0.5, 0.9, 0.5, 0.1, 0.9])
     assert top_rows(scores, 3).tolist() == [1, 4, 0]

@@ -203,7 +203,6 @@ class VisionIndex:
             n,
             self.config.candidates,
             rows,
-            embedding.vectors[embedding.content] if embedding.content.any() else None,
         )
         ranked = tuple((page_key(*matrix.keys[row]), score) for row, score in found)
         note = ""

@@ -5,10 +5,6 @@ The first stage scores every page against a handful of representative vectors pe
 (the same formula, over ``m`` vectors instead of ~250), keeps the best ``candidates`` pages,
 and only those are scored exactly in float32 from their stored vectors. With ``candidates``
 at least the number of pages the result is exactly the brute-force ranking.
-
-The first stage only chooses candidates, so it may use just the query's word tokens (not
-the prompt and padding tokens every query shares): about half the work. The final scores
-always use every query token, exact in float32.
 """
 
 from __future__ import annotations
@@ -92,13 +88,12 @@ def search_pages(
     k: int,
     candidates: int,
     rows: np.ndarray | None = None,
-    first_stage_query: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
     """The ``k`` best of ``pages`` pages as ``(row, exact MaxSim)``, best first.
 
-    ``coarse(query, rows)`` gives first-stage scores (for ``first_stage_query`` when given,
-    e.g. the word tokens only); ``fetch(rows)`` returns the stored vectors of those pages
-    back to back and their counts; ``rows`` restricts the search (a filter).
+    ``coarse(query, rows)`` gives first-stage scores; ``fetch(rows)`` returns the stored
+    vectors of those pages back to back and their counts; ``rows`` restricts the search
+    (a filter).
     """
     query = np.asarray(query, np.float32)
     allowed = np.arange(pages) if rows is None else np.asarray(rows, dtype=np.int64)
@@ -107,8 +102,7 @@ def search_pages(
     if candidates >= len(allowed):
         chosen = allowed
     else:
-        first = query if first_stage_query is None else np.asarray(first_stage_query, np.float32)
-        scores = coarse(first, None if rows is None else allowed)
+        scores = coarse(query, None if rows is None else allowed)
         chosen = np.sort(allowed[top_rows(scores, candidates)])
     tokens, counts = fetch(chosen)
     exact = maxsim_pages(query, tokens, counts)
