@@ -213,6 +213,10 @@ def test_a_model_that_fails_to_load_turns_the_index_off(vision_settings, tmp_pat
         library.vision.run()
     assert library.vision.status().state == "failed"
     assert any(n.startswith("Vision index off: Vision model") for n in library.status().notices)
+    background = open_library(vision_settings.model_copy(update={"vision_model": str(broken)}))
+    background.vision.start()  # the worker loads the model first, fails, and stops
+    background.vision.indexer._thread.join(timeout=30)
+    assert background.vision.status().state == "failed"
     result = library.search("pear frost", k=3)  # text search carries on
     assert (
         result.hits

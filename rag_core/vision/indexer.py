@@ -188,6 +188,12 @@ class VisionIndexer:
         self.wake()
 
     def _loop(self) -> None:
+        try:
+            self.embedder.load()  # now, so that the first query does not wait for it
+        except ConfigurationError as exc:
+            self.fatal = str(exc)
+            log.error("vision indexing stopped: %s", exc)
+            return
         while not self._stop.is_set():
             if self.busy():
                 self._stop.wait(1.0)

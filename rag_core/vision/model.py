@@ -54,6 +54,9 @@ class PageEmbedder(ABC):
     def check(self) -> None:  # noqa: B027 - optional hook, nothing to check by default
         """Raise ``ConfigurationError`` when the model cannot be used (without loading it)."""
 
+    def load(self) -> None:  # noqa: B027 - optional hook for models that load lazily
+        """Load the model now rather than on first use."""
+
     @abstractmethod
     def embed_pages(self, images: Sequence[Any]) -> list[PageEmbedding]:
         """One embedding per PIL image."""
