@@ -13,7 +13,7 @@ pooled by 3 (245 vectors) as the indexer does, so a stored page is 256 float16 v
   almost the same, so its top-10 is nearly a coin toss and recall there means little).
 
     python bench/vision_maxsim.py                 # 10,000 pages, 50 queries, both kinds
-    python bench/vision_maxsim.py --pages 2000 --data structured
+    python bench/vision_maxsim.py --pages 2000 --data structured --sweep 64 128 200
 """
 
 from __future__ import annotations
@@ -123,7 +123,9 @@ def pooling_cost(pages: int = 20) -> None:
     )
 
 
-def run(kind: str, pages: int, queries: int, folder: Path, candidates: int) -> dict[str, float]:
+def run(
+    kind: str, pages: int, queries: int, folder: Path, candidates: int, sweep: list[int]
+) -> dict[str, float]:
     vectors = Vectors(kind, seed=1)
     store = VisionStore(folder / kind, "bench", reps=REPS).open()
     started = time.perf_counter()
@@ -217,6 +219,27 @@ def run(kind: str, pages: int, queries: int, folder: Path, candidates: int) -> d
     )
     verdict = "PASS" if result["p95"] <= 100 and result["kb_per_page"] <= 90 else "FAIL"
     print(f"targets (p95 <= 100 ms, <= 90 KB per page): {verdict}")
+    if sweep:
+        print("candidates re-scored | recall@10 (worst) | CPU ms p50 / p95 | wall ms p50 / p95")
+        tests = []
+        for _ in range(queries):
+            query = vectors.query()
+            scores = np.empty(len(counts), np.float32)
+            scores[order] = maxsim_pages(query, exact, counts[order])
+            tests.append((query, set(top_rows(scores, K).tolist())))
+        for n in sweep:
+            hits, cpu, wall = [], [], []
+            for query, best_set in tests:
+                c0, t0 = time.process_time(), time.perf_counter()
+                found = search_pages(query, matrix.coarse, matrix.fetch, pages, K, n)
+                cpu.append(time.process_time() - c0)
+                wall.append(time.perf_counter() - t0)
+                hits.append(len({r for r, _ in found} & best_set) / K)
+            print(
+                f"{n:>20} | {np.mean(hits):.3f} ({np.min(hits):.1f}) | "
+                f"{np.median(cpu) * 1000:.0f} / {np.percentile(cpu, 95) * 1000:.0f} | "
+                f"{np.median(wall) * 1000:.0f} / {np.percentile(wall, 95) * 1000:.0f}"
+            )
     return result
 
 
@@ -226,13 +249,16 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--data", choices=["structured", "random", "both"], default="both")
     parser.add_argument("--candidates", type=int, default=CANDIDATES)
+    parser.add_argument(
+        "--sweep", type=int, nargs="*", default=[], help="also try these candidate counts"
+    )
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     pooling_cost()
     kinds = ["structured", "random"] if args.data == "both" else [args.data]
     with tempfile.TemporaryDirectory() as folder:
         for kind in kinds:
-            run(kind, args.pages, args.queries, Path(folder), args.candidates)
+            run(kind, args.pages, args.queries, Path(folder), args.candidates, args.sweep)
     print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
