@@ -82,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=4)
     parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--queries", type=int, default=5, help="also time query embedding")
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"]
@@ -123,6 +124,20 @@ def main() -> None:
     embedder = ColVisionEmbedder("random-colqwen2", batch_size=args.batch, max_image_tokens=768)
     embedder._loaded = _Loaded(model, processor, "colqwen2", device)
 
+    texts = [f"What was the revenue of segment {i} in 2023 compared to 2022?" for i in range(6)]
+    embedder.embed_queries(texts[:1])  # warm-up
+    times = []
+    for i in range(args.queries):
+        started = time.perf_counter()
+        [query] = embedder.embed_queries([texts[i % len(texts)]])
+        times.append(time.perf_counter() - started)
+    if times:
+        print(
+            f"query embedding ({len(query.vectors)} tokens): median "
+            f"{sorted(times)[len(times) // 2] * 1000:.0f} ms, worst {max(times) * 1000:.0f} ms"
+        )
+    if args.pages == 0:
+        return
     images = page_images(args.pages + args.batch)
     warm = embedder.embed_pages(images[: args.batch])  # first batch: allocations, kernels
     page = warm[0]
