@@ -30,6 +30,8 @@ def rewriter_for(settings: Settings) -> QueryRewriter:
 
 def create(settings: Settings) -> tuple[gr.Blocks, Library]:
     library = Library.open(settings)
+    if library.vision is not None:
+        library.vision.start()  # index page images in the background (no-op when it is off)
     feedback = FeedbackStore.open(settings.feedback_url)
     demo = build_app(
         library, feedback, rewriter_for(settings), chat_concurrency=settings.chat_concurrency

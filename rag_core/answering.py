@@ -14,7 +14,9 @@ from .types import (
     AnswerEvent,
     AnswerMode,
     Citation,
+    CitationEvent,
     Hit,
+    PageImage,
     SearchResult,
     Span,
     TextDelta,
@@ -23,17 +25,26 @@ from .types import (
 
 
 class Answerer(ABC):
-    """Writes a cited answer from retrieved hits. Streams; ``answer`` collects the stream."""
+    """Writes a cited answer from retrieved hits. Streams; ``answer`` collects the stream.
+
+    ``images`` are pages the vision index found that no text hit covers (scans, charts):
+    an answerer that ``reads_images`` looks at them, the others point the reader to them.
+    """
 
     mode: AnswerMode
     model: str
+    reads_images: bool = False
 
     @abstractmethod
-    def stream(self, question: str, result: SearchResult) -> Iterator[AnswerEvent]:
+    def stream(
+        self, question: str, result: SearchResult, images: Sequence[PageImage] = ()
+    ) -> Iterator[AnswerEvent]:
         """Yield text and citations as they come, then exactly one ``AnswerDone``."""
 
-    def answer(self, question: str, result: SearchResult) -> Answer:
-        for event in self.stream(question, result):
+    def answer(
+        self, question: str, result: SearchResult, images: Sequence[PageImage] = ()
+    ) -> Answer:
+        for event in self.stream(question, result, images):
             if isinstance(event, AnswerDone):
                 return event.answer
         raise RuntimeError("answerer ended without an answer")
@@ -79,6 +90,37 @@ def citation_for(number: int, hit: Hit, span: Span, cited_text: str) -> Citation
     )
 
 
+def page_citation(number: int, image: PageImage) -> Citation:
+    """A citation of a whole page found by its image (no chunk, no cited text)."""
+    return Citation(
+        number=number,
+        chunk_id="",
+        doc_id=image.doc_id,
+        doc_name=image.doc_name,
+        page=image.page,
+        cited_text="",
+        start=0,
+        end=0,
+        kind="page",
+    )
+
+
+def page_pointers(
+    question: str, images: Sequence[PageImage], first_number: int
+) -> tuple[str, tuple[Citation, ...]]:
+    """ "See page N of X" for pages found by their image, which Folio cannot read itself."""
+    if not images:
+        return "", ()
+    citations = tuple(page_citation(first_number + i, im) for i, im in enumerate(images))
+    if language_of(question) == "zh":
+        lead = "按页面图像找到、但没有语言模型无法读取的页面："
+        items = "；".join(f"见 {c.doc_name} 第 {c.page_number} 页 [{c.number}]" for c in citations)
+        return f"{lead}{items}。", citations
+    lead = "Pages found by their image, which Folio cannot read without a language model: "
+    items = "; ".join(f"see page {c.page_number} of {c.doc_name} [{c.number}]" for c in citations)
+    return f"{lead}{items}.", citations
+
+
 def query_coverage(tokenizer: LexicalTokenizer, question: str, text: str) -> float:
     """Share of the question's distinct searchable terms that occur in ``text``."""
     wanted = set(tokenizer.tokenize(question))
@@ -114,12 +156,16 @@ def refusal(
     mode: AnswerMode,
     model: str,
     timings: Sequence[Timing] = (),
+    images: Sequence[PageImage] = (),
     evidence_found: bool = True,
 ) -> Answer:
+    """No answer from the text; pages found by their image are pointed to, if any."""
+    text = refusal_text(question, result)
+    pointers, citations = page_pointers(question, images, 1)
     return Answer(
         question=question,
-        text=refusal_text(question, result),
-        citations=(),
+        text=f"{text}\n\n{pointers}" if pointers else text,
+        citations=citations,
         mode=mode,
         model=model,
         refused=True,
@@ -137,8 +183,13 @@ def stream_refusal(
     mode: AnswerMode,
     model: str,
     timings: Sequence[Timing] = (),
+    images: Sequence[PageImage] = (),
     evidence_found: bool = True,
 ) -> Iterator[AnswerEvent]:
-    answer = refusal(question, result, mode, model, timings, evidence_found)
+    answer = refusal(
+        question, result, mode, model, timings, images=images, evidence_found=evidence_found
+    )
     yield TextDelta(answer.text)
+    for citation in answer.citations:
+        yield CitationEvent(citation)
     yield AnswerDone(answer)

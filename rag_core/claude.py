@@ -2,17 +2,31 @@
 ``search_result`` blocks: each citation names a search result and a range of its text
 blocks, which Folio maps back to chunk, document, page and character span.
 
+Pages the vision index found that no text hit covers (scans, charts) are sent as images,
+each labelled ``Page image P<n>: <document>, page <n>``; Claude marks statements drawn from
+one with ``[P<n>]``, which become page-level citations.
+
 The system prompt is stable across questions and marked for prompt caching; answers
 stream. A reply of exactly ``NOT_FOUND`` becomes Folio's refusal.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import re
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .answering import Answerer, Unit, citation_for, sentence_units, stream_refusal
+from .answering import (
+    Answerer,
+    Unit,
+    citation_for,
+    page_citation,
+    sentence_units,
+    stream_refusal,
+)
 from .errors import AnswerError, ConfigurationError
 from .text import language_of
 from .types import (
@@ -22,6 +36,7 @@ from .types import (
     Citation,
     CitationEvent,
     Hit,
+    PageImage,
     SearchResult,
     Span,
     TextDelta,
@@ -68,6 +83,41 @@ def search_result_blocks(
     return blocks
 
 
+IMAGE_INSTRUCTION = (
+    "Some pages above are images, each introduced by a label 'Page image P<n>: ...'. You may "
+    "answer from what they show (charts, tables, scans). Right after each statement based on "
+    "a page image, write its marker, for example [P1]."
+)
+MAX_IMAGE_EDGE = 1568  # Claude scales larger images down; sending them smaller saves time
+
+
+def image_data(image: PageImage) -> str:
+    """The page image as base64 JPEG, its longer edge at most ``MAX_IMAGE_EDGE`` pixels."""
+    from PIL import Image
+
+    with Image.open(image.path) as source:
+        picture = source.convert("RGB")
+    picture.thumbnail((MAX_IMAGE_EDGE, MAX_IMAGE_EDGE))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=85)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def page_image_blocks(images: Sequence[PageImage]) -> list[dict[str, Any]]:
+    """A label and an image block per page image, numbered P1, P2 ..."""
+    blocks: list[dict[str, Any]] = []
+    for number, image in enumerate(images, start=1):
+        label = f"Page image P{number}: {image.doc_name}, page {image.page_number}"
+        blocks.append({"type": "text", "text": label})
+        blocks.append(
+            {
+                "type": "image",
+                "source": {"type": "base64", "media_type": "image/jpeg", "data": image_data(image)},
+            }
+        )
+    return blocks
+
+
 def user_prompt(question: str, searched_query: str) -> str:
     language = "Simplified Chinese" if language_of(question) == "zh" else "English"
     lines = [f"Question: {question}"]
@@ -79,6 +129,7 @@ def user_prompt(question: str, searched_query: str) -> str:
 
 class ClaudeAnswerer(Answerer):
     mode = "claude"
+    reads_images = True
 
     def __init__(
         self,
@@ -109,9 +160,16 @@ class ClaudeAnswerer(Answerer):
         return self._client
 
     def request(
-        self, question: str, result: SearchResult, units: Sequence[Sequence[Unit]]
+        self,
+        question: str,
+        result: SearchResult,
+        units: Sequence[Sequence[Unit]],
+        images: Sequence[PageImage] = (),
     ) -> dict[str, Any]:
         """The Messages API request body (without ``stream``)."""
+        prompt = user_prompt(question, result.trace.searched_query)
+        if images:
+            prompt = f"{prompt}\n{IMAGE_INSTRUCTION}"
         return {
             "model": self.model,
             "max_tokens": self.max_tokens,
@@ -123,26 +181,43 @@ class ClaudeAnswerer(Answerer):
                     "role": "user",
                     "content": [
                         *search_result_blocks(result.hits, units),
-                        {
-                            "type": "text",
-                            "text": user_prompt(question, result.trace.searched_query),
-                        },
+                        *page_image_blocks(images),
+                        {"type": "text", "text": prompt},
                     ],
                 }
             ],
         }
 
-    def stream(self, question: str, result: SearchResult) -> Iterator[AnswerEvent]:
+    def stream(
+        self, question: str, result: SearchResult, images: Sequence[PageImage] = ()
+    ) -> Iterator[AnswerEvent]:
         started = time.perf_counter()
-        if not result.hits:
+        if not result.hits and not images:
             yield from stream_refusal(question, result, "claude", self.model)
             return
         units = sentence_units(result.hits)
-        request = self.request(question, result, units)
-        numbers: dict[tuple[int, int, int], int] = {}
+        request = self.request(question, result, units, images)
+        numbers: dict[tuple[Any, ...], int] = {}
         citations: list[Citation] = []
         parts: list[str] = []
         holdback = _Holdback(NOT_FOUND)
+        markers = _PageMarkers(len(images))
+
+        def released(pieces: list[str | int]) -> Iterator[AnswerEvent]:
+            """Text as it may be shown: [P<n>] markers become numbered page citations."""
+            for piece in pieces:
+                if isinstance(piece, str):
+                    parts.append(piece)
+                    yield TextDelta(piece)
+                    continue
+                key = ("page", piece)
+                number = numbers.setdefault(key, len(numbers) + 1)
+                if number > len(citations):
+                    citations.append(page_citation(number, images[piece]))
+                    yield CitationEvent(citations[-1])
+                parts.append(f"[{number}]")
+                yield TextDelta(f"[{number}]")
+
         block_numbers: list[int] = []
         first_token_ms: float | None = None
         import anthropic
@@ -153,10 +228,7 @@ class ClaudeAnswerer(Answerer):
                     if event.type == "text":
                         if first_token_ms is None:
                             first_token_ms = (time.perf_counter() - started) * 1000
-                        released = holdback.feed(event.text)
-                        if released:
-                            parts.append(released)
-                            yield TextDelta(released)
+                        yield from released(markers.feed(holdback.feed(event.text)))
                     elif event.type == "citation":
                         citation = self._citation(event.citation, result.hits, units, numbers)
                         if citation is None:
@@ -167,6 +239,7 @@ class ClaudeAnswerer(Answerer):
                             citations.append(citation)
                             yield CitationEvent(citation)
                     elif event.type == "content_block_stop" and block_numbers:
+                        yield from released(markers.flush())
                         marker = "".join(f"[{n}]" for n in block_numbers)
                         parts.append(marker)
                         yield TextDelta(marker)
@@ -181,10 +254,8 @@ class ClaudeAnswerer(Answerer):
         if holdback.matched:
             yield from stream_refusal(question, result, "claude", model, timings)
             return
-        rest = holdback.flush()
-        if rest:
-            parts.append(rest)
-            yield TextDelta(rest)
+        yield from released(markers.feed(holdback.flush()))
+        yield from released(markers.flush())
         text = "".join(parts).strip()
         if not text:
             yield from stream_refusal(question, result, "claude", model, timings)
@@ -209,7 +280,7 @@ class ClaudeAnswerer(Answerer):
         location: Any,
         hits: Sequence[Hit],
         units: Sequence[Sequence[Unit]],
-        numbers: dict[tuple[int, int, int], int],
+        numbers: dict[tuple[Any, ...], int],
     ) -> Citation | None:
         if getattr(location, "type", "") != "search_result_location":
             return None
@@ -225,6 +296,46 @@ class ClaudeAnswerer(Answerer):
         key = (index, span.start, span.end)
         number = numbers.setdefault(key, len(numbers) + 1)
         return citation_for(number, hit, span, location.cited_text)
+
+
+class _PageMarkers:
+    """Finds ``[P<n>]`` markers in streamed text, holding back a marker split across pieces.
+
+    ``feed`` returns text pieces and 0-based image indexes; a marker naming no image sent
+    stays text.
+    """
+
+    MARKER = re.compile(r"\[P(\d{1,3})\]")
+    PARTIAL = re.compile(r"\[(P\d{0,3})?$")
+
+    def __init__(self, images: int) -> None:
+        self.images = images
+        self.held = ""
+
+    def feed(self, text: str) -> list[str | int]:
+        if not self.images:
+            return [text] if text else []
+        text, self.held = self.held + text, ""
+        partial = self.PARTIAL.search(text)
+        if partial:
+            text, self.held = text[: partial.start()], text[partial.start() :]
+        pieces: list[str | int] = []
+        last = 0
+        for match in self.MARKER.finditer(text):
+            index = int(match.group(1)) - 1
+            if not 0 <= index < self.images:
+                continue
+            if match.start() > last:
+                pieces.append(text[last : match.start()])
+            pieces.append(index)
+            last = match.end()
+        if last < len(text):
+            pieces.append(text[last:])
+        return pieces
+
+    def flush(self) -> list[str | int]:
+        held, self.held = self.held, ""
+        return [held] if held else []
 
 
 class _Holdback:

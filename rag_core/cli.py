@@ -1,4 +1,4 @@
-"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status``.
+"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status|vision``.
 
 The same ``Library`` API the web app uses. Pages print as a reader counts them (from 1).
 """
@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .config import DEFAULT_WORKSPACE, Settings
 from .errors import FolioError
@@ -22,6 +22,9 @@ from .eval_cli import (
     run_eval_command,
 )
 from .types import AnswerDone, CitationEvent, DocumentMetadata, Filters, TextDelta
+
+if TYPE_CHECKING:
+    from .library import Library
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_answer_arguments(evaluate)
     add_eval_commands(commands)
 
+    vision = commands.add_parser("vision", help="the vision index of page images")
+    vision.add_argument(
+        "action",
+        choices=["status", "run", "pause", "resume"],
+        help="status; run (index pending pages now, in the foreground); pause; resume",
+    )
+
     for name, help_text in (
         ("search", "show the retrieved chunks"),
         ("ask", "answer with citations"),
@@ -71,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--tag", action="append", default=[])
         if name == "search":
             cmd.add_argument("-k", type=int, default=10)
+            cmd.add_argument("--pages", action="store_true", help="also print the ranked pages")
         else:
             cmd.add_argument("--trace", action="store_true", help="print the retrieval trace")
     return parser
@@ -154,6 +165,8 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             )
             print(line + (f"  [{d.error}]" if d.error else ""), file=out)
         return 0
+    if args.command == "vision":
+        return _vision(library, args.action, out)
     if args.command == "status":
         s = library.status()
         print(
@@ -182,6 +195,14 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 f"score {hit.score:.4f}  [{legs}]  {snippet}",
                 file=out,
             )
+        if args.pages:
+            for page in result.pages:
+                legs = " ".join(f"{lr.leg}#{lr.rank}" for lr in page.legs)
+                print(
+                    f"p{page.rank:>2}. {page.doc_name}  page {page.page_number}  "
+                    f"score {page.score:.4f}  [{legs}]",
+                    file=out,
+                )
         return 0
     for event in library.ask_stream(args.query, filters=filters):
         if isinstance(event, TextDelta):
@@ -195,10 +216,57 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             if answer.mode == "extractive" and not answer.refused:
                 print("(extractive answer: no ANTHROPIC_API_KEY set)", file=out)
             for c in answer.citations:
+                if c.kind == "page":
+                    print(f"[{c.number}] {c.doc_name}, page {c.page_number} (page image)", file=out)
+                    continue
                 quote = " ".join(c.cited_text.split())[:100]
                 print(f"[{c.number}] {c.doc_name}, page {c.page_number}: “{quote}”", file=out)
             if args.trace:
                 _print_trace(answer, out)
+    return 0
+
+
+def _vision(library: Library, action: str, out: TextIO) -> int:
+    from .vision import VisionProgress
+
+    assert library.vision is not None
+    vision = library.vision
+    if action == "pause":
+        vision.pause()
+        print("vision indexing paused", file=out)
+        return 0
+    if action == "resume":
+        vision.resume()
+        print("vision indexing resumed", file=out)
+        return 0
+    if action == "run":
+
+        def report(p: VisionProgress) -> None:
+            rate = f", {p.pages_per_second:.3g} pages/s" if p.pages_per_second else ""
+            print(f"vision index: {p.done}/{p.total} pages{rate}", file=out, flush=True)
+
+        progress = vision.status().progress
+        if progress is not None and progress.paused:
+            print("vision indexing is paused (python -m rag_core vision resume)", file=out)
+            return 0
+        count = vision.run(on_batch=report)
+        print(f"indexed {count} pages", file=out)
+        return 0
+    status = vision.status()
+    print(f"vision index: {status.state}, model {status.model}", file=out)
+    if status.state != "on":
+        print(status.notice, file=out)
+        return 0
+    p = status.progress
+    assert p is not None
+    stats = vision.store.stats()
+    print(
+        f"{p.done}/{p.total} pages indexed{' (paused)' if p.paused else ''}; "
+        f"{stats.bytes / 1e6:.1f} MB on disk, {stats.bytes_per_page / 1e3:.1f} KB per page",
+        file=out,
+    )
+    if p.error:
+        print(f"notice: {p.error}", file=out)
     return 0
 
 

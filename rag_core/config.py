@@ -67,6 +67,19 @@ class Settings(BaseSettings):
     # skips the dense leg; above half this ratio the leg is down-weighted.
     max_unknown_ratio: float = 0.3
 
+    # Vision index: page images read by a ColQwen2 / ColPali model (late interaction).
+    vision_model: str = "vidore/colqwen2-v1.0-hf"
+    # auto: on when the model is on this machine; on: refuse to start without it; off.
+    vision_enabled: Literal["auto", "on", "off"] = "auto"
+    vision_device: str = "auto"
+    vision_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    vision_batch: int = 4
+    vision_pool_factor: int = 3
+    vision_max_image_tokens: int = 768
+    vision_candidates: int = 128
+    vision_weight: float = 1.0
+    vision_answer_pages: int = 2
+
     # Answers.
     anthropic_api_key: str | None = Field(
         default=None, validation_alias=_env("ANTHROPIC_API_KEY"), repr=False
@@ -107,6 +120,20 @@ class Settings(BaseSettings):
     def _overlap_not_negative(cls, value: int) -> int:
         if value < 0:
             raise ValueError("chunk_overlap must be 0 or more")
+        return value
+
+    @field_validator("vision_batch", "vision_pool_factor", "vision_candidates")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be 1 or more")
+        return value
+
+    @field_validator("vision_max_image_tokens")
+    @classmethod
+    def _image_tokens(cls, value: int) -> int:
+        if value < 4:
+            raise ValueError("vision_max_image_tokens must be at least 4")
         return value
 
     @classmethod

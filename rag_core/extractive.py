@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .answering import Answerer, Unit, citation_for, sentence_units, stream_refusal
+from .answering import Answerer, Unit, citation_for, page_pointers, sentence_units, stream_refusal
 from .embeddings import Embedder, readable_unknown_ratio
 from .lexical import LexicalTokenizer
 from .text import language_of
@@ -25,6 +25,7 @@ from .types import (
     AnswerEvent,
     Citation,
     CitationEvent,
+    PageImage,
     SearchResult,
     TextDelta,
     Timing,
@@ -101,7 +102,11 @@ class ExtractiveAnswerer(Answerer):
         cosine = vectors @ q
         return [float(v) for v in np.clip((cosine - 0.15) / 0.5, 0.0, 1.0)]
 
-    def stream(self, question: str, result: SearchResult) -> Iterator[AnswerEvent]:
+    def stream(
+        self, question: str, result: SearchResult, images: Sequence[PageImage] = ()
+    ) -> Iterator[AnswerEvent]:
+        """The best-supported sentences, cited; pages found only by their image are listed as
+        "see page N of X" (Folio cannot read an image without a language model)."""
         started = time.perf_counter()
         hits = result.hits[:HITS_CONSIDERED]
         units = [u for per_hit in sentence_units(hits) for u in per_hit if _is_sentence(u.text)]
@@ -110,7 +115,7 @@ class ExtractiveAnswerer(Answerer):
         )
         timings = (Timing("answer", (time.perf_counter() - started) * 1000),)
         if not chosen:
-            yield from stream_refusal(question, result, "extractive", self.model, timings)
+            yield from stream_refusal(question, result, "extractive", self.model, timings, images)
             return
         lead = "根据您的文档：\n\n" if language_of(question) == "zh" else "From your documents:\n\n"
         parts = [lead]
@@ -127,6 +132,13 @@ class ExtractiveAnswerer(Answerer):
             citation = citation_for(number, hits[unit.hit_index], unit.span, unit.text)
             citations.append(citation)
             yield CitationEvent(citation)
+        pointers, pages = page_pointers(question, images, len(citations) + 1)
+        if pointers:
+            parts.append(f"\n\n{pointers}")
+            yield TextDelta(f"\n\n{pointers}")
+            for citation in pages:
+                citations.append(citation)
+                yield CitationEvent(citation)
         yield AnswerDone(
             Answer(
                 question=question,

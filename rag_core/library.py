@@ -37,11 +37,13 @@ from .types import (
     Filters,
     IngestReport,
     IngestResult,
+    PageImage,
     Progress,
     SearchResult,
     Timing,
     Upload,
 )
+from .vision import ColVisionEmbedder, VisionConfig, VisionIndex
 
 ProgressCallback = Callable[[Progress], None]
 EMBED_BATCH_CHUNKS = 256
@@ -70,6 +72,7 @@ class Library:
         retriever: Retriever,
         answerer: Answerer,
         images: PageImages,
+        vision: VisionIndex | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -77,7 +80,10 @@ class Library:
         self.retriever = retriever
         self.answerer = answerer
         self.images = images
+        self.vision = vision
         self._ingest_lock = threading.Lock()
+        if vision is not None:  # background vision indexing waits for text indexing
+            vision.indexer.busy = self._ingest_lock.locked
 
     # Construction -------------------------------------------------------------------------
     @classmethod
@@ -150,6 +156,26 @@ class Library:
             )
 
         snapshots = SnapshotStore(data / "index" / _safe(workspace), build)
+        # The vision index: its model loads on first use; without it the index is off.
+        vision = VisionIndex(
+            registry,
+            images,
+            data / "vision" / _safe(workspace),
+            ColVisionEmbedder(
+                settings.vision_model,
+                device=settings.vision_device,
+                dtype=settings.vision_dtype,
+                batch_size=settings.vision_batch,
+                max_image_tokens=settings.vision_max_image_tokens,
+            ),
+            VisionConfig(
+                enabled=settings.vision_enabled,
+                pool_factor=settings.vision_pool_factor,
+                candidates=settings.vision_candidates,
+                batch_size=settings.vision_batch,
+                weight=settings.vision_weight,
+            ),
+        )
         retriever = Retriever(
             registry,
             snapshots,
@@ -167,6 +193,7 @@ class Library:
                 route_weight=settings.route_weight,
                 route_min_chunks=settings.route_min_chunks,
             ),
+            page_leg=vision if vision.state == "on" else None,
         )
         if answerer is None:
             if settings.anthropic_api_key:
@@ -183,7 +210,7 @@ class Library:
                     min_support=settings.min_evidence,
                     max_unknown_ratio=settings.max_unknown_ratio,
                 )
-        library = cls(settings, registry, ingestor, retriever, answerer, images)
+        library = cls(settings, registry, ingestor, retriever, answerer, images, vision)
         if recover:
             library.recover()
         return library
@@ -245,6 +272,7 @@ class Library:
             flush()
             if any(r.status in ("added", "replaced") for r in results.values()):
                 self.retriever.snapshot()  # rebuild BM25 and vectors now, not at the next query
+                self._wake_vision()
         return IngestReport(tuple(results[i] for i in sorted(results)))
 
     def remove(self, doc_id: str) -> Document:
@@ -256,6 +284,7 @@ class Library:
                 self.ingestor.chroma.delete(ids)
                 self.registry.clear_pending_deletes(ids)
             self.ingestor.remove_files(doc.id)
+        self._wake_vision()
         return doc
 
     def reindex(self, doc_id: str) -> IngestResult:
@@ -268,6 +297,7 @@ class Library:
         with self._ingest_lock:
             result = self.ingestor.add(doc.name, path.read_bytes(), doc.metadata, force=True)
             self.retriever.snapshot()
+        self._wake_vision()
         return result
 
     def documents(self) -> list[Document]:
@@ -301,6 +331,20 @@ class Library:
         path = self.images.thumbnail(doc_id, page) if thumbnail else self.images.image(doc_id, page)
         return path if path.exists() else None
 
+    def page_heatmap(self, query: str, doc_id: str, page: int) -> Path | None:
+        """The page image with the query's similarity over its patches (a visual citation).
+
+        ``None`` when the vision index is off or has not indexed the page yet.
+        """
+        if self.vision is None or not query.strip():
+            return None
+        return self.vision.heatmap(query, doc_id, page)
+
+    def _wake_vision(self) -> None:
+        """The registry changed: the vision index drops stale pages and indexes new ones."""
+        if self.vision is not None:
+            self.vision.wake()
+
     # Questions ----------------------------------------------------------------------------
     def search(
         self,
@@ -329,23 +373,52 @@ class Library:
         result = self.search(question, filters=filters, searched_query=searched_query)
         retrieve_ms = (time.perf_counter() - started) * 1000
         answerer = self.answerer
-        if not self._has_evidence(result):
+        images = self._visual_pages(result)
+        if not self._has_evidence(result) and not (images and answerer.reads_images):
             yield from stream_refusal(
                 question,
                 result,
                 answerer.mode,
                 answerer.model,
                 (Timing("retrieve", retrieve_ms),),
+                images=images,
                 evidence_found=False,
             )
             return
-        for event in answerer.stream(question, result):
+        stream = (
+            answerer.stream(question, result, images)
+            if images
+            else answerer.stream(question, result)
+        )
+        for event in stream:
             if isinstance(event, AnswerDone):
                 answer = event.answer
                 event = AnswerDone(
                     replace(answer, timings=(Timing("retrieve", retrieve_ms), *answer.timings))
                 )
             yield event
+
+    def _visual_pages(self, result: SearchResult) -> tuple[PageImage, ...]:
+        """Top pages the vision leg found that no text hit covers, with their images.
+
+        Taken from the best ``top_k`` fused pages, at most ``vision_answer_pages`` of them.
+        """
+        limit = self.settings.vision_answer_pages
+        if limit <= 0:
+            return ()
+        covered = {(h.chunk.doc_id, h.chunk.page) for h in result.hits}
+        found: list[PageImage] = []
+        for page in result.pages[: self.settings.top_k]:
+            if (page.doc_id, page.page) in covered:
+                continue
+            if not any(leg.leg == "vision" for leg in page.legs):
+                continue
+            path = self.page_image(page.doc_id, page.page)
+            if path is not None:
+                found.append(PageImage(page.doc_id, page.doc_name, page.page, path))
+            if len(found) == limit:
+                break
+        return tuple(found)
 
     def _has_evidence(self, result: SearchResult) -> bool:
         """Some hit shares words with the query, or the dense leg found it close."""
@@ -389,6 +462,9 @@ class Library:
                 "Extractive answers: no ANTHROPIC_API_KEY is set, so answers are the "
                 "best-supported sentences from your documents, not written by a language model."
             )
+        vision = self.vision.status().notice if self.vision is not None else ""
+        if vision:
+            notices.append(vision)
         return LibraryStatus(
             documents=len(docs),
             ready=len(ready),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -80,6 +80,14 @@ class _Query:
     vector: np.ndarray | None
 
 
+class PageLeg(Protocol):
+    """A retrieval leg that ranks whole pages (the vision index)."""
+
+    def search(self, query: str, n: int, doc_ids: Collection[str]) -> LegTrace:
+        """The best ``n`` pages of ``doc_ids``; ``ranked`` keys are ``page_key`` values."""
+        ...
+
+
 class Retriever:
     def __init__(
         self,
@@ -89,6 +97,7 @@ class Retriever:
         embedder: Embedder,
         chroma: ChromaStore,
         config: RetrievalConfig,
+        page_leg: PageLeg | None = None,
     ) -> None:
         self.registry = registry
         self.snapshots = snapshots
@@ -96,6 +105,7 @@ class Retriever:
         self.embedder = embedder
         self.chroma = chroma
         self.config = config
+        self.page_leg = page_leg
 
     def snapshot(self) -> Snapshot:
         return self.snapshots.current(self.registry.generation())
@@ -153,6 +163,14 @@ class Retriever:
                 chunk, doc_name = chunks[f.key]
                 hits.append(Hit(chunk, doc_name, f.score, len(hits) + 1, f.legs))
         clock.lap("fetch")
+        pages = pages_of(hits)
+        if self.page_leg is not None:
+            page_leg = self._page_leg(searched, max(k * 3, 10), filters)
+            clock.lap("vision")
+            traces.append(page_leg)
+            if page_leg.status != "off":
+                names = {d.id: d.name for d in self.registry.documents()}
+                pages = fuse_pages(pages, page_leg, names, self.config.rrf_k)
         notes.extend(leg.note for leg in traces if leg.note)
         trace = RetrievalTrace(
             query=query,
@@ -163,7 +181,14 @@ class Retriever:
             timings=tuple(timings),
             notes=tuple(notes),
         )
-        return SearchResult(tuple(hits), trace, pages_of(hits))
+        return SearchResult(tuple(hits), trace, pages)
+
+    def _page_leg(self, query: str, n: int, filters: Filters) -> LegTrace:
+        assert self.page_leg is not None
+        # Only ready documents (the filters' ones): pages of a document that just left the
+        # registry may still be in the vision store for a moment, never in a result.
+        allowed = self.registry.filtered_doc_ids(filters)
+        return self.page_leg.search(query, n, allowed)
 
     def _prepare(
         self, snapshot: Snapshot, text: str, wanted: Collection[str], clock: _Clock
@@ -272,6 +297,37 @@ def pages_of(hits: Sequence[Hit]) -> tuple[PageHit, ...]:
         )
         for rank, ((doc_id, page), group) in enumerate(pages.items(), start=1)
     )
+
+
+def page_key(doc_id: str, page: int) -> str:
+    """A page's key in page-level rankings: ``<doc id>:<page>`` (page counted from 0)."""
+    return f"{doc_id}:{page}"
+
+
+def parse_page_key(key: str) -> tuple[str, int]:
+    doc_id, _, page = key.rpartition(":")
+    return doc_id, int(page)
+
+
+def fuse_pages(
+    text_pages: Sequence[PageHit], leg: LegTrace, names: Mapping[str, str], k: int = 60
+) -> tuple[PageHit, ...]:
+    """One ranked list of pages: weighted RRF of the text pages (weight 1) and a page leg.
+
+    Pages only the page leg found (e.g. scans without a text layer) come in with the name
+    from ``names``; each page keeps the rank and score every leg gave it.
+    """
+    text = [(page_key(p.doc_id, p.page), p.score) for p in text_pages]
+    fused = reciprocal_rank_fusion(
+        {"text": text, leg.leg: leg.ranked}, {"text": 1.0, leg.leg: leg.weight}, k=k
+    )
+    known = {page_key(p.doc_id, p.page): p.doc_name for p in text_pages}
+    pages = []
+    for rank, f in enumerate(fused, start=1):
+        doc_id, page = parse_page_key(f.key)
+        name = known.get(f.key) or names.get(doc_id, doc_id)
+        pages.append(PageHit(doc_id, name, page, f.score, rank, f.legs))
+    return tuple(pages)
 
 
 class _Clock:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 DocumentStatus = Literal["indexing", "ready", "failed", "removing"]
@@ -168,7 +169,7 @@ class RetrievalTrace:
     query: str
     searched_query: str
     filters: Filters
-    legs: tuple[LegTrace, ...]
+    legs: tuple[LegTrace, ...]  # the vision leg ranks pages: its keys are "<doc id>:<page>"
     fused: tuple[tuple[str, float], ...]
     timings: tuple[Timing, ...]
     notes: tuple[str, ...] = ()
@@ -182,8 +183,26 @@ class SearchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PageImage:
+    """A page handed to an answerer as an image: the vision index found it, no text hit did."""
+
+    doc_id: str
+    doc_name: str
+    page: int
+    path: Path
+
+    @property
+    def page_number(self) -> int:
+        return self.page + 1
+
+
+@dataclass(frozen=True, slots=True)
 class Citation:
-    """One numbered source of an answer: ``[number]`` in the text points here."""
+    """One numbered source of an answer: ``[number]`` in the text points here.
+
+    A ``page`` citation points at a whole page found by its image: it has no chunk, no cited
+    text and an empty span.
+    """
 
     number: int
     chunk_id: str
@@ -193,6 +212,7 @@ class Citation:
     cited_text: str
     start: int  # span of the cited text in the page text
     end: int
+    kind: Literal["text", "page"] = "text"
 
     @property
     def page_number(self) -> int:

@@ -68,3 +68,33 @@ def shared() -> Path:
     if path is None:
         pytest.skip("shared evaluation data not found (set FOLIO_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_colqwen2(tmp_path_factory) -> Path:
+    """A tiny random ColQwen2 saved to a folder (built here; nothing is downloaded)."""
+    from .vision_fixtures import build_tiny_colqwen2
+
+    return build_tiny_colqwen2(tmp_path_factory.mktemp("tiny-colqwen2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_colpali(tmp_path_factory) -> Path:
+    from .vision_fixtures import build_tiny_colpali
+
+    return build_tiny_colpali(tmp_path_factory.mktemp("tiny-colpali"))
+
+
+@pytest.fixture
+def vision_settings(tmp_path: Path, tiny_colqwen2: Path) -> Settings:
+    """Settings whose vision index reads pages with the tiny ColQwen2."""
+    from .vision_fixtures import TINY_MAX_IMAGE_TOKENS
+
+    return Settings(
+        data_dir=tmp_path / "data",
+        db=tmp_path / "feedback.db",
+        vision_model=str(tiny_colqwen2),
+        vision_enabled="on",
+        vision_max_image_tokens=TINY_MAX_IMAGE_TOKENS,
+        vision_batch=2,
+    )

@@ -2,8 +2,11 @@
 
 It answers from the ``search_result`` blocks it is sent, as Claude does with citations
 enabled: it picks the search result sharing the most words with the question and cites its
-best-matching text block with a ``search_result_location``. A question sharing no word with
-any result gets ``NOT_FOUND``. Every request body is recorded for assertions.
+best-matching text block with a ``search_result_location``. When no result shares a word
+with the question but page images were sent (each after a label ``Page image P<n>: ...``),
+it answers from the first one and marks it ``[P1]`` as Folio asks; otherwise it replies
+``NOT_FOUND``. The question is the first line of the last text block. Every request body is
+recorded for assertions.
 
 A request without search results whose system prompt asks for a "standalone search query"
 (Folio's follow-up rewriter) gets a deterministic rewrite: the previous question with its
@@ -206,8 +209,9 @@ class FakeAnthropic:
         if isinstance(content, str):
             content = [{"type": "text", "text": content}]
         results = [b for b in content if b.get("type") == "search_result"]
-        question = " ".join(b["text"] for b in content if b.get("type") == "text")
-        question = question.split("\n")[0]
+        texts = [b["text"] for b in content if b.get("type") == "text"]
+        question = texts[-1].split("\n")[0] if texts else ""
+        images = [b for b in content if b.get("type") == "image"]
         wanted = _words(question)
         best: tuple[int, int, int] | None = None  # (overlap, result index, block index)
         for r_index, result in enumerate(results):
@@ -215,6 +219,16 @@ class FakeAnthropic:
                 overlap = len(wanted & _words(block["text"]))
                 if overlap and (best is None or overlap > best[0]):
                     best = (overlap, r_index, b_index)
+        if best is None and images:
+            labels = [t for t in texts if t.startswith("Page image P")]
+            marker = labels[0].split(":")[0].removeprefix("Page image ") if labels else "P1"
+            return [
+                {
+                    "type": "text",
+                    "text": f"The page image shows the answer [{marker}].",
+                    "citations": None,
+                }
+            ]
         if best is None:
             return [{"type": "text", "text": "NOT_FOUND"}]
         _, r_index, b_index = best
