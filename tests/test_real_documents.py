@@ -68,7 +68,8 @@ def test_chinese_pdf_with_the_english_model_goes_through_bm25(minilm, tmp_path):
             (
                 "年报.pdf",
                 make_pdf(["年度报告\n\n公司营业收入增长了百分之十二。", "董事会决定向股东分红。"]),
-            )
+            ),
+            ("orchard.pdf", make_pdf(["Apple harvest rose to 120 tonnes in 2020."])),
         ]
     )
     result = library.search("董事会分红", k=3)
