@@ -102,13 +102,12 @@ class ChromaStore:
             self.collection.delete(ids=list(ids[start : start + step]))
 
     def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Nearest ``k`` ids with cosine similarity, best first."""
-        count = self.count()
-        if not count:
+        """Nearest ``k`` ids with cosine similarity, best first (``k`` at most the count)."""
+        if k <= 0:
             return []
         result = self.collection.query(
             query_embeddings=np.asarray(vector, dtype=np.float32)[None, :],
-            n_results=min(k, count),
+            n_results=k,
             include=["distances"],
         )
         return [

@@ -342,7 +342,7 @@ class Ingestor:
         missing = list(owner)
         texts = {r.text_hash: dense_text(r.chunk.context, r.chunk.text) for _, r in rows}
         lo, hi = _STAGES["embed"]
-        step = 128
+        step = 1024  # long calls: sentence-transformers sorts a call's texts by length
         for start in range(0, len(missing), step):
             hashes = missing[start : start + step]
             computed = self.embedder.embed([texts[h] for h in hashes])

@@ -161,7 +161,8 @@ class Registry:
             return {}
         clause, params = in_clause("c.id", list(ids), "c")
         rows = self._rows(
-            "SELECT c.*, d.name AS doc_name FROM chunks c JOIN documents d "
+            "SELECT c.id, c.doc_id, c.page, c.ordinal, c.span_start, c.span_end, c.text, "
+            "c.context, d.name AS doc_name FROM chunks c JOIN documents d "
             "ON d.workspace = c.workspace AND d.id = c.doc_id "
             f"WHERE c.workspace = :ws AND c.status = 'ready' AND {clause}",
             **params,

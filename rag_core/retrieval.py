@@ -156,12 +156,7 @@ class Retriever:
         weights = {leg.leg: leg.weight for leg in traces}
         fused = self._fuse(rankings, weights)[: max(k * 3, k)]
         clock.lap("fuse")
-        chunks = self.registry.ready_chunks([f.key for f in fused])
-        hits: list[Hit] = []
-        for f in fused:
-            if f.key in chunks and len(hits) < k:
-                chunk, doc_name = chunks[f.key]
-                hits.append(Hit(chunk, doc_name, f.score, len(hits) + 1, f.legs))
+        hits = self._hits(fused, k)
         clock.lap("fetch")
         pages = pages_of(hits)
         if self.page_leg is not None:
@@ -182,6 +177,21 @@ class Retriever:
             notes=tuple(notes),
         )
         return SearchResult(tuple(hits), trace, pages)
+
+    def _hits(self, fused: Sequence[Fused], k: int) -> list[Hit]:
+        """The first ``k`` fused chunks the registry still holds ready (fetched k at a time:
+        the snapshot's chunks are ready unless removed since it was built)."""
+        hits: list[Hit] = []
+        start = 0
+        while len(hits) < k and start < len(fused):
+            batch = fused[start : start + k]
+            chunks = self.registry.ready_chunks([f.key for f in batch])
+            for f in batch:
+                if f.key in chunks and len(hits) < k:
+                    chunk, doc_name = chunks[f.key]
+                    hits.append(Hit(chunk, doc_name, f.score, len(hits) + 1, f.legs))
+            start += k
+        return hits
 
     def _page_leg(self, query: str, n: int, filters: Filters) -> LegTrace:
         assert self.page_leg is not None
@@ -273,7 +283,7 @@ class Retriever:
         self, snapshot: Snapshot, vector: np.ndarray, n: int
     ) -> tuple[tuple[str, float], ...]:
         # Ids Chroma holds that the snapshot does not (a document still being indexed) drop out.
-        found = self.chroma.query(vector, n)
+        found = self.chroma.query(vector, min(n, snapshot.dense_count))
         return tuple((cid, s) for cid, s in found if cid in snapshot.row_of)
 
 

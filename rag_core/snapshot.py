@@ -21,6 +21,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,11 @@ class Snapshot:
     @property
     def size(self) -> int:
         return len(self.ids)
+
+    @cached_property
+    def dense_count(self) -> int:
+        """How many chunks have a vector (what the vector store can return at most)."""
+        return int(self.dense.sum())
 
     def ranges_for(self, doc_ids: Iterable[str]) -> list[tuple[int, int]]:
         return sorted(self.doc_ranges[d] for d in doc_ids if d in self.doc_ranges)
