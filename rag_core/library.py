@@ -96,13 +96,9 @@ class Library:
         answerer: Answerer | None = None,
         recover: bool = True,
         check_model: bool = True,
+        vision_embedder: ColVisionEmbedder | None = None,
     ) -> Library:
-        embedder = embedder or SentenceTransformerEmbedder(
-            settings.embed_model,
-            device=settings.embed_device,
-            dtype=settings.embed_dtype,
-            batch_size=settings.embed_batch,
-        )
+        embedder = embedder or text_embedder_for(settings)
         engine = create_engine(settings.registry_url)
         registry = Registry(engine, workspace)
         registry.migrate()
@@ -161,13 +157,7 @@ class Library:
             registry,
             images,
             data / "vision" / _safe(workspace),
-            ColVisionEmbedder(
-                settings.vision_model,
-                device=settings.vision_device,
-                dtype=settings.vision_dtype,
-                batch_size=settings.vision_batch,
-                max_image_tokens=settings.vision_max_image_tokens,
-            ),
+            vision_embedder or vision_embedder_for(settings),
             VisionConfig(
                 enabled=settings.vision_enabled,
                 pool_factor=settings.vision_pool_factor,
@@ -503,6 +493,27 @@ class Library:
                         shutil.rmtree(child, ignore_errors=True)
                     else:
                         child.unlink(missing_ok=True)
+
+
+def vision_embedder_for(settings: Settings) -> ColVisionEmbedder:
+    """The page-image model the settings name (cheap: weights load on first use)."""
+    return ColVisionEmbedder(
+        settings.vision_model,
+        device=settings.vision_device,
+        dtype=settings.vision_dtype,
+        batch_size=settings.vision_batch,
+        max_image_tokens=settings.vision_max_image_tokens,
+    )
+
+
+def text_embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
+    """The text embedding model the settings name (cheap: weights load on first use)."""
+    return SentenceTransformerEmbedder(
+        settings.embed_model,
+        device=settings.embed_device,
+        dtype=settings.embed_dtype,
+        batch_size=settings.embed_batch,
+    )
 
 
 def _check_model(registry: Registry, model: str) -> None:

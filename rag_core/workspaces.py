@@ -1,0 +1,85 @@
+"""Workspaces: one ``Library`` and one feedback store per workspace, sharing the models.
+
+A workspace is a separate library inside the same registry database, Chroma server and data
+folder: its documents, chunks, vectors, page images, snapshots and ratings are keyed by the
+workspace name, and every read filters by it. ``Workspaces`` opens each library on first use
+and keeps it, so the text and vision models are loaded once for all of them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+
+from .config import DEFAULT_WORKSPACE, Settings
+from .embeddings import Embedder
+from .errors import ConfigurationError
+from .feedback import FeedbackStore
+from .library import Library, text_embedder_for, vision_embedder_for
+
+WORKSPACE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def check_workspace(name: str) -> str:
+    """``name`` if it is a valid workspace name, else a ``ConfigurationError`` saying why."""
+    if not isinstance(name, str) or not WORKSPACE_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"workspace {name!r}: use 1-40 lowercase letters, digits, '-' or '_',"
+            " starting with a letter or digit"
+        )
+    return name
+
+
+class Workspaces:
+    """The libraries and feedback stores of every workspace, opened lazily and kept."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        on_open: Callable[[Library], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or text_embedder_for(settings)
+        self._vision = vision_embedder_for(settings)
+        self._on_open = on_open
+        self._libraries: dict[str, Library] = {}
+        self._feedback: dict[str, FeedbackStore] = {}
+        self._lock = threading.Lock()
+        self._store: FeedbackStore | None = None
+
+    def library(self, name: str = DEFAULT_WORKSPACE) -> Library:
+        check_workspace(name)
+        with self._lock:
+            library = self._libraries.get(name)
+            if library is None:
+                library = Library.open(
+                    self.settings,
+                    workspace=name,
+                    embedder=self.embedder,
+                    vision_embedder=self._vision,
+                )
+                self._libraries[name] = library
+                if self._on_open is not None:
+                    self._on_open(library)
+            return library
+
+    def feedback(self, name: str = DEFAULT_WORKSPACE) -> FeedbackStore:
+        check_workspace(name)
+        with self._lock:
+            store = self._feedback.get(name)
+            if store is None:
+                if self._store is None:  # one engine and one migration run for all of them
+                    self._store = FeedbackStore.open(self.settings.feedback_url, name)
+                    store = self._store
+                else:
+                    store = FeedbackStore(self._store.engine, name)
+                self._feedback[name] = store
+            return store
+
+    def opened(self) -> list[str]:
+        """The workspaces whose library has been opened in this process."""
+        with self._lock:
+            return sorted(self._libraries)
