@@ -37,6 +37,7 @@ MULTIPART_OVERHEAD = 1024 * 1024
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in (
+        (400, "The body cannot be parsed (not JSON, not multipart)"),
         (401, "No valid API key"),
         (404, "Not found in the caller's workspace"),
         (413, "The request body is too large"),
