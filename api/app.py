@@ -66,9 +66,9 @@ class Readiness:
     def _warm(self) -> None:
         try:
             library = self.workspaces.library(DEFAULT_WORKSPACE)
-            snapshot = library.retriever.snapshot()
+            library.retriever.snapshot()
             library.embedder.embed(["ready"])
-            self.detail = f"index of {snapshot.size} chunks loaded"
+            self.detail = "the default workspace's index is loaded and the text model is warm"
             self.state = "ok"
         except Exception as exc:
             log.exception("the default workspace could not be opened")

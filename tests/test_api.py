@@ -10,9 +10,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from api import create_api
 from api.observability import JsonFormatter
 from rag_core.answering import Answerer
+from rag_core.api_keys import ApiKeys
 from rag_core.types import TextDelta
+from rag_core.workspaces import Workspaces
 
 from .api_helpers import APPLES, ENGINES, build_api, pdf_file, serving, sse_events, upload
 
@@ -248,7 +251,26 @@ def test_health_and_readiness(api):
         readiness._thread.join(timeout=30)
         ready = warm.get("/readyz")
         assert ready.status_code == 200, ready.text
-        assert ready.json() == {"status": "ok", "detail": "index of 0 chunks loaded"}
+        assert ready.json() == {
+            "status": "ok",
+            "detail": "the default workspace's index is loaded and the text model is warm",
+        }
+
+
+def test_readiness_reports_why_it_failed(settings):
+    from rag_core.library import Library
+
+    from .fakes import HashingEmbedder
+
+    Library.open(settings, embedder=HashingEmbedder(name="model-one"))
+    workspaces = Workspaces(settings, embedder=HashingEmbedder(name="model-two"))
+    app = create_api(workspaces, settings, keys=ApiKeys.open(settings.registry_url))
+    with TestClient(app) as client:
+        app.state.readiness._thread.join(timeout=30)
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "failed" and "FOLIO_EMBED_MODEL is 'model-two'" in body["detail"]
 
 
 def test_metrics(client):
