@@ -132,6 +132,13 @@ class Settings(BaseSettings):
             raise ValueError("must be 1 or more")
         return value
 
+    @field_validator("api_rate_per_minute")
+    @classmethod
+    def _rate_positive(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("api_rate_per_minute must be more than 0")
+        return value
+
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_not_negative(cls, value: int) -> int:

@@ -169,3 +169,13 @@ def test_apikey_cli(settings, monkeypatch):
     err = io.StringIO()
     bad = ["apikey", "create", "--workspace", "Bad Name", "--name", "x"]
     assert cli.main(bad, io.StringIO(), err) == 1 and "workspace 'Bad Name'" in err.getvalue()
+
+
+def test_rate_settings_are_checked():
+    from pydantic import ValidationError
+
+    from rag_core.config import Settings
+
+    for bad in ({"api_rate_per_minute": 0}, {"api_burst": 0}, {"max_query_chars": 0}):
+        with pytest.raises(ValidationError):
+            Settings(**bad)
