@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     port: int = 7860
     # Answers streamed at once through the Gradio queue; more wait their turn.
     chat_concurrency: int = 8
+    # off: everyone uses the "default" workspace; on: log in, each account sees its workspace.
+    login: Literal["off", "on"] = "off"
 
     @field_validator("chunk_tokens")
     @classmethod
