@@ -44,9 +44,10 @@ def _password_option(parser: argparse.ArgumentParser) -> None:
 def read_password(
     from_stdin: bool,
     stdin: TextIO | None = None,
-    prompt: Callable[[str], str] = getpass.getpass,
+    prompt: Callable[[str], str] | None = None,
 ) -> str:
-    """The new password: the first line of stdin, or typed twice at a prompt."""
+    """The new password: the first line of stdin, or typed twice at a prompt (``getpass``)."""
+    prompt = prompt or getpass.getpass
     if from_stdin:
         line = (stdin or sys.stdin).readline()
         return check_password(line.rstrip("\r\n"))
