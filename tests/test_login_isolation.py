@@ -86,7 +86,12 @@ def site(settings: Settings, tmp_path: Path) -> Site:
 
 
 def test_each_user_lists_only_their_workspace(site: Site):
-    table, row_ids, selected, doc_filter, summary, _ = site.handlers["on_load"](user("bob"))
+    loaded = site.handlers["on_load"](user("bob"))
+    table, row_ids, selected, doc_filter, summary, _, account = loaded
+    assert account["value"] == (
+        "Signed in as <b>bob</b> · workspace <code>b</code> · "
+        '<a href="logout" target="_self">Log out</a>'
+    )
     assert table.values[:, 0].tolist() == ["engine.pdf"]
     assert row_ids == (site.doc_id("b", "engine.pdf"),)
     assert [label for label, _ in selected["choices"]] == ["engine.pdf"]
@@ -212,6 +217,11 @@ def test_login_off_everyone_uses_the_default_workspace(settings: Settings):
     handlers = {fn.fn.__name__: fn.fn for fn in demo.fns.values() if fn.fn is not None}
     for request in (gr.Request(), user("anyone")):
         assert handlers["on_load"](request)[0].values[:, 0].tolist() == ["engine.pdf"]
+    assert handlers["on_load"](gr.Request())[-1] == {
+        "__type__": "update",
+        "value": "",
+        "visible": False,
+    }
 
 
 def test_page_files_are_not_served_by_path(site: Site):

@@ -23,6 +23,9 @@ from gradio import processing_utils, utils
 
 from rag_core.config import DEFAULT_WORKSPACE
 
+from .errors import error
+from .i18n import language, t
+
 if TYPE_CHECKING:
     from rag_core.accounts import Accounts
 
@@ -52,7 +55,9 @@ def workspace_resolver(accounts: Accounts | None) -> WorkspaceOf:
         username = getattr(request, "username", None)
         account = accounts.get(username) if username else None
         if account is None:
-            raise gr.Error("Your session has no account any more: log in again (/logout).")
+            headers = getattr(request, "headers", None)
+            lang = language(headers.get("accept-language") if headers is not None else None)
+            raise error(t("login_again", lang))
         return account.workspace
 
     return workspace_of

@@ -8,6 +8,7 @@ places components and connects events, all in one place.
 
 from __future__ import annotations
 
+import html
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,7 @@ def build_app(
     (``ui.access.workspace_resolver``; the ``default`` workspace when it is not given)."""
     resolve = workspace_of or workspace_resolver(None)
     with gr.Blocks(title="Folio") as demo:
+        account = gr.HTML(elem_id="account", visible=False)  # who is logged in, and log out
         gr.Markdown("# Folio")
         gr.Markdown(label("app_tagline"))
         with gr.Tabs():
@@ -207,11 +209,17 @@ def build_app(
 
         def on_load(request: gr.Request) -> tuple[Any, ...]:
             lang = lang_of(request)
+            name = workspace(request)
             library = library_of(request)
             with ui_errors(lang):
                 view = documents.library_view(library, lang)
                 mode = chat.mode_notices(library, lang)
-            return (*view.outputs(), "\n\n".join(mode))
+            username = getattr(request, "username", None)
+            signed_in = (
+                t("signed_in", lang, name=html.escape(username), workspace=name) if username else ""
+            )
+            account_line = gr.update(value=signed_in, visible=bool(signed_in))
+            return (*view.outputs(), "\n\n".join(mode), account_line)
 
         def on_upload(
             paths: list[str] | None, request: gr.Request, progress: Any = gr.Progress()
@@ -324,7 +332,7 @@ def build_app(
             disliked_ids,
             disliked_trace,
         ]
-        demo.load(on_load, None, [*library_outputs, notices], api_visibility="private")
+        demo.load(on_load, None, [*library_outputs, notices, account], api_visibility="private")
         # Ingest, delete and re-index share one slot: CPU-bound, and one writer at a time.
         files.upload(
             on_upload,
