@@ -9,6 +9,7 @@ which names exist. Names are case-insensitive (kept in lower case).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -102,8 +103,10 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     )
 
 
-# Checked against when a name is unknown, so an unknown name costs as much as a wrong password.
-_DECOY = hash_password("folio-decoy-password", salt=b"\0" * SALT_BYTES)
+@functools.cache
+def _decoy() -> str:
+    """Checked against when a name is unknown: it costs as much as a wrong password."""
+    return hash_password(os.urandom(16).hex())
 
 
 class Accounts:
@@ -190,7 +193,7 @@ class Accounts:
                 row = self._row(conn, name)
         if not isinstance(password, str) or len(password) > MAX_PASSWORD:
             password = ""
-        matches = password_matches(password, row.password_hash if row is not None else _DECOY)
+        matches = password_matches(password, row.password_hash if row is not None else _decoy())
         return _account(row) if row is not None and matches else None
 
     @staticmethod
