@@ -197,20 +197,21 @@ def build_app(
             with ui_errors(lang_of(request)):
                 return resolve(request)
 
-        def library_of(request: gr.Request | None) -> Library:
-            name = workspace(request)
+        def library_of(request: gr.Request | None, name: str | None = None) -> Library:
+            """The library of ``name``, or of the request's workspace."""
+            name = name or workspace(request)
             with ui_errors(lang_of(request)):
                 return workspaces.library(name)
 
-        def feedback_of(request: gr.Request | None) -> FeedbackStore:
-            name = workspace(request)
+        def feedback_of(request: gr.Request | None, name: str | None = None) -> FeedbackStore:
+            name = name or workspace(request)
             with ui_errors(lang_of(request)):
                 return workspaces.feedback(name)
 
         def on_load(request: gr.Request) -> tuple[Any, ...]:
             lang = lang_of(request)
             name = workspace(request)
-            library = library_of(request)
+            library = library_of(request, name)
             with ui_errors(lang):
                 view = documents.library_view(library, lang)
                 mode = chat.mode_notices(library, lang)
@@ -255,14 +256,15 @@ def build_app(
             state: chat.ChatState, text: str, doc_ids: list[str] | None, request: gr.Request
         ) -> Any:
             name = workspace(request)
-            library = library_of(request)
+            library = library_of(request, name)
             state = state.for_workspace(name)
             yield from chat.respond(library, rewriter, state, text, doc_ids, lang_of(request))
 
         def on_like(state: chat.ChatState, event: gr.LikeData, request: gr.Request) -> Any:
-            state = state.for_workspace(workspace(request))
+            name = workspace(request)
+            state = state.for_workspace(name)
             return chat.rate(
-                feedback_of(request),
+                feedback_of(request, name),
                 state,
                 row_of(event),
                 event.liked,
@@ -271,16 +273,18 @@ def build_app(
             )
 
         def on_select(state: chat.ChatState, event: gr.SelectData, request: gr.Request) -> Any:
-            state = state.for_workspace(workspace(request))
-            return chat.show_turn(library_of(request), state, row_of(event), lang_of(request))
+            name = workspace(request)
+            state = state.for_workspace(name)
+            return chat.show_turn(library_of(request, name), state, row_of(event), lang_of(request))
 
         def on_clear() -> tuple[Any, ...]:
             return chat.ChatState(), "", [], "", gr.update(visible=False)
 
         def on_comment(state: chat.ChatState, text: str, request: gr.Request) -> Any:
-            state = state.for_workspace(workspace(request))
+            name = workspace(request)
+            state = state.for_workspace(name)
             return chat.send_comment(
-                feedback_of(request), state, text, session_of(request), lang_of(request)
+                feedback_of(request, name), state, text, session_of(request), lang_of(request)
             )
 
         def on_analytics(request: gr.Request) -> tuple[Any, ...]:
@@ -314,7 +318,7 @@ def build_app(
 
         def on_export(request: gr.Request) -> str:
             name = workspace(request)
-            feedback = feedback_of(request)
+            feedback = feedback_of(request, name)
             with ui_errors(lang_of(request)):
                 if not exports:
                     exports.append(Path(tempfile.mkdtemp(prefix="folio-feedback-")))
