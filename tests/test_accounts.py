@@ -122,13 +122,15 @@ def test_user_cli(tmp_path, monkeypatch):
     assert accounts.verify("bob", "battery staple") is None
 
 
-def test_auth_callable_checks_the_accounts(accounts: Accounts):
+def test_auth_callable_checks_the_accounts(accounts: Accounts, caplog):
     from ui.app import auth_for
 
     accounts.add("alice", "correct horse", "a")
     auth = auth_for(accounts)
     assert asyncio.run(auth("alice", "correct horse")) is True
+    assert not caplog.records
     assert asyncio.run(auth("alice", "wrong password")) is False
+    assert [r.getMessage() for r in caplog.records] == ["failed login for user name 'alice'"]
     assert asyncio.run(auth("mallory", "correct horse")) is False
     assert asyncio.run(auth("", "")) is False
 

@@ -13,6 +13,7 @@ a user cannot reach another workspace's pages by guessing a URL.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,8 @@ from .i18n import language, t
 if TYPE_CHECKING:
     from rag_core.accounts import Accounts
 
+log = logging.getLogger("folio.login")
+
 Auth = Callable[[str, str], Awaitable[bool]]
 WorkspaceOf = Callable[[gr.Request | None], str]
 
@@ -41,6 +44,8 @@ def auth_for(accounts: Accounts) -> Auth:
 
     async def check(username: str, password: str) -> bool:
         account = await asyncio.to_thread(accounts.verify, username, password)
+        if account is None:
+            log.warning("failed login for user name %r", username[:64])
         return account is not None
 
     return check
