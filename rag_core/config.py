@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     api_burst: int = 20
     # Answers kept in memory (per process) so that they can be rated through POST /feedback.
     api_answers_kept: int = 2000
+    # off: everyone uses the "default" workspace; on: log in, each account sees its workspace.
+    login: Literal["off", "on"] = "off"
 
     @field_validator("chunk_tokens")
     @classmethod
