@@ -107,7 +107,9 @@ def test_claude_rewrites_follow_ups_and_answers(settings):
         assert turn.rewrite.query == "How much did the apple harvest rise in 2020?"
         assert turn.answer.mode == "claude" and turn.answer.citations
         assert "rewritten from the conversation by Claude" in updates[-1][5]
-        assert updates[-1][6] == ""  # no extractive notice with Claude
+        notices = updates[-1][6]  # no extractive notice with Claude; the vision model is absent
+        assert notices.startswith("**Page images:** Vision index off: model ")
+        assert "Extractive" not in notices and "\n\n" not in notices
 
 
 def test_document_filter_and_refusal_say_what_was_searched(filled: Library):
@@ -326,7 +328,10 @@ def test_app_wiring(filled: Library, feedback: FeedbackStore):
     demo = build_app(filled, feedback, RuleRewriter(), chat_concurrency=5)
     options = launch_options(filled)
     assert set(options["i18n"].translations_dict) == {"en", "zh"}
-    assert options["allowed_paths"] == [str(filled.images.root.resolve())]  # page images only
+    assert options["allowed_paths"] == [  # page images and their heatmaps only
+        str(filled.images.root.resolve()),
+        str((filled.vision.folder / "heatmaps").resolve()),
+    ]
     fns = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
     assert fns["chat"].concurrency_limit == 5 and fns["chat"].concurrency_id == "chat"
     assert fns["upload"].concurrency_limit == 1
@@ -339,7 +344,7 @@ def test_app_wiring(filled: Library, feedback: FeedbackStore):
 
 def test_ui_never_imports_chromadb_torch_or_anthropic():
     code = (
-        "import sys, ui.app, ui.chat, ui.documents, ui.analytics;"
+        "import sys, ui.app, ui.chat, ui.documents, ui.analytics, ui.evaluation;"
         "bad = [m for m in ('chromadb', 'torch', 'anthropic') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

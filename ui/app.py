@@ -51,7 +51,12 @@ def launch_options(library: Library) -> dict[str, Any]:
     """What ``launch`` needs besides host and port: translations, styles, the page images."""
     pages = library.images.root.resolve()
     pages.mkdir(parents=True, exist_ok=True)
-    return {"i18n": I18N, "css_paths": [CSS_PATH], "allowed_paths": [str(pages)]}
+    allowed = [str(pages)]
+    if library.vision is not None:  # the heatmaps of visual citations
+        heatmaps = (library.vision.folder / "heatmaps").resolve()
+        heatmaps.mkdir(parents=True, exist_ok=True)
+        allowed.append(str(heatmaps))
+    return {"i18n": I18N, "css_paths": [CSS_PATH], "allowed_paths": allowed}
 
 
 def build_app(
