@@ -22,6 +22,7 @@ import pytest
 
 from .conftest import REPO, shared_data
 from .pdfs import corrupt, make_pdf
+from .test_ui_evaluation import make_beir
 
 pytestmark = pytest.mark.browser
 
@@ -75,7 +76,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         for k, v in os.environ.items()
         if not k.startswith(("FOLIO_", "ANTHROPIC_", "CHROMA_")) and k != "DATABASE_URL"
     }
+    make_beir(root / "sets")  # the Evaluation tab's one set
     env.update(
+        FOLIO_EVAL_ROOT=str(root / "sets"),
         FOLIO_DATA_DIR=str(root / "data"),
         FOLIO_DB=str(root / "feedback.db"),
         FOLIO_HOST="127.0.0.1",
@@ -298,11 +301,55 @@ def test_the_interface_follows_a_chinese_browser(server: Server, browser, artifa
     steps = Steps(page, artifacts)
     page.goto(server.url)
     page.wait_for_selector("#upload")
-    for name in ("文档库", "问答", "反馈分析"):
+    for name in ("文档库", "问答", "反馈分析", "评测"):
         assert page.get_by_role("tab", name=name).is_visible()
     steps.wait_text("#library-summary", "个就绪文档")
     page.get_by_role("tab", name="问答").click()
     steps.wait_text("#notices", "摘录式回答")
     assert page.get_by_role("button", name="发送").is_visible()
     steps.shot("zh-chat")
+    context.close()
+
+
+def test_the_evaluation_tab_runs_a_set_and_compares_with_the_previous_run(
+    server: Server, browser, artifacts: Path
+):
+    context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1200})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    steps = Steps(page, artifacts)
+    page.goto(server.url)
+    page.wait_for_selector("#upload")
+    page.get_by_role("tab", name="Evaluation").click()
+    # The only set is chosen; it has no runs yet.
+    steps.wait_text("#eval-compared", "No saved runs of tinybeir yet")
+    assert page.locator("#eval-set input").input_value().startswith("tinybeir · beir · 4 questions")
+    page.fill("#eval-limit input", "2")
+    page.locator("#eval-legs").get_by_label("dense").uncheck()
+    page.get_by_role("button", name="Run evaluation").click()
+    steps.wait_text("#eval-status", "Evaluating tinybeir", timeout=30_000)
+    steps.wait_text("#eval-status", "finished in", timeout=180_000)
+    assert "indexed 5/5 documents of tinybeir" in steps.text("#eval-status")
+    steps.wait_text("#eval-compared", "First run of tinybeir")
+    table = steps.text("#eval-table")
+    assert "ndcg@10" in table and "bm25" in table and "hybrid" in table and "dense" not in table
+    page.locator("#eval-chart canvas, #eval-chart svg").first.wait_for(state="visible")
+    page.locator("#eval-history canvas, #eval-history svg").first.wait_for(state="visible")
+    steps.shot("evaluation-first-run")
+
+    # A second run with every leg: the change since the first is shown, signed.
+    page.locator("#eval-legs").get_by_label("dense").check()
+    page.get_by_role("button", name="Run evaluation").click()
+    steps.wait_text("#eval-compared", "compared with the previous run of tinybeir", 180_000)
+    comparison = steps.text("#eval-comparison")
+    assert "new" in comparison and (
+        "= 0.000" in comparison or "▲" in comparison or "▼" in comparison
+    )
+    assert "dense" in steps.text("#eval-table")
+    steps.wait_text("#eval-history", "#2")  # both runs on the history chart, legs in its legend
+    steps.wait_text("#eval-history", "ndcg@10 · dense")
+    steps.wait_text("#eval-chart", "mrr · dense")
+    steps.shot("evaluation-second-run")
+    assert not errors, errors
     context.close()

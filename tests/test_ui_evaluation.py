@@ -92,6 +92,7 @@ def test_the_tab_lists_beir_and_pdfqa_sets(evaluations):
     table, chart, history, comparison, compared = evaluation.show_set(evaluations, "tiny", "en")
     assert compared == "No saved runs of **tiny** yet: press *Run evaluation*."
     assert table.empty and chart.empty and history.empty and comparison.empty
+    assert (chart["value"].dtype, history["value"].dtype) == ("float64", "float64")
 
 
 def test_two_beir_runs_give_table_chart_history_and_comparison(evaluations):
@@ -136,11 +137,11 @@ def test_two_beir_runs_give_table_chart_history_and_comparison(evaluations):
             MetricDelta("retrieval", "all", *key, first[key], second[key]), "en"
         )
     assert history[["run", "series"]].values.tolist() == [
-        [1, "ndcg@10 · bm25"],
-        [1, "ndcg@10 · hybrid"],
-        [2, "ndcg@10 · bm25"],
-        [2, "ndcg@10 · dense"],
-        [2, "ndcg@10 · hybrid"],
+        ["#1", "ndcg@10 · bm25"],
+        ["#1", "ndcg@10 · hybrid"],
+        ["#2", "ndcg@10 · bm25"],
+        ["#2", "ndcg@10 · dense"],
+        ["#2", "ndcg@10 · hybrid"],
     ]
     assert list(history["value"]) == [r.metrics["ndcg@10"] for run in runs for r in run.rows]
     # Choosing the set again shows its latest run, compared the same way.
@@ -232,8 +233,8 @@ def test_views_are_exact_for_a_saved_run(tmp_path):
         ["own document", "hybrid", "mrr", "0.500", "0.500", "= 0.000"],
     ]
     assert view.history.values.tolist() == [
-        [1, "2025-01-01 10:00", 0.4, "hit@5 · hybrid"],
-        [2, "2025-01-02 10:00", 0.6, "hit@5 · hybrid"],
+        ["#1", "2025-01-01 10:00", 0.4, "hit@5 · hybrid"],
+        ["#2", "2025-01-02 10:00", 0.6, "hit@5 · hybrid"],
     ]
     down = evaluation.change_text(MetricDelta("retrieval", "all", "bm25", "mrr", 0.5, 0.25), "en")
     gone = evaluation.change_text(MetricDelta("retrieval", "all", "bm25", "mrr", 0.5, None), "en")

@@ -11,6 +11,7 @@ places components and connects events, all in one place.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -226,17 +227,17 @@ def build_app(
                         y_lim=[0, 1],
                         x_label_angle=-40,
                         label=label("ev_chart_label"),
-                        height=320,
+                        height=400,
                         elem_id="eval-chart",
                     )
-                    eval_history = gr.LinePlot(
+                    eval_history = gr.ScatterPlot(
                         x="run",
                         y="value",
                         color="series",
                         y_lim=[0, 1],
                         tooltip="all",
                         label=label("ev_history_label"),
-                        height=320,
+                        height=400,
                         elem_id="eval-history",
                     )
                 eval_compared = gr.Markdown(elem_id="eval-compared")
@@ -389,17 +390,28 @@ def build_app(
         eval_views = [eval_table, eval_chart, eval_history, eval_comparison, eval_compared]
 
         def eval_outputs(values: tuple[Any, ...]) -> tuple[Any, ...]:
-            """Keep the bars in the run's order (the chart would sort them by name)."""
-            table, chart, *rest = values
+            """Bars in the run's order (the chart would sort them by name), runs in order; an
+            empty chart is cleared with None (after an empty frame a plot draws no data)."""
+            table, chart, history, *rest = values
             if isinstance(chart, pd.DataFrame):
-                chart = gr.BarPlot(value=chart, sort=list(chart["bar"]))
-            return (table, chart, *rest)
+                chart = gr.BarPlot(value=chart, sort=list(chart["bar"])) if len(chart) else None
+            if isinstance(history, pd.DataFrame):
+                runs = list(dict.fromkeys(history["run"]))
+                history = gr.ScatterPlot(value=history, sort=runs) if runs else None
+            return (table, chart, history, *rest)
 
         def on_eval_tab(selected: str | None, request: gr.Request) -> tuple[Any, ...]:
             return evaluation.open_tab(evaluations, selected, lang_of(request))
 
-        def on_eval_set(name: str | None, request: gr.Request) -> tuple[Any, ...]:
-            return eval_outputs(evaluation.show_set(evaluations, name, lang_of(request)))
+        def redrawn(values: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+            """The plots cleared, then drawn: a plot keeps its first data's series and order."""
+            yield (gr.skip(), None, None, *(gr.skip() for _ in values[3:]))
+            yield values
+
+        def on_eval_set(name: str | None, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+            yield from redrawn(
+                eval_outputs(evaluation.show_set(evaluations, name, lang_of(request)))
+            )
 
         def on_eval_run(
             name: str | None,
@@ -411,9 +423,13 @@ def build_app(
         ) -> tuple[Any, ...]:
             return evaluation.run(evaluations, name, legs, limit, answers, judge, lang_of(request))
 
-        def on_eval_tick(request: gr.Request) -> tuple[Any, ...]:
+        def on_eval_tick(request: gr.Request) -> Iterator[tuple[Any, ...]]:
             status, *views, timer = evaluation.poll(evaluations, lang_of(request))
-            return (status, *eval_outputs(tuple(views)), timer)
+            if isinstance(views[0], pd.DataFrame):  # finished: its results
+                for drawn in redrawn(eval_outputs(tuple(views))):
+                    yield (status, *drawn, timer)
+            else:
+                yield (status, *views, timer)
 
         eval_tab.select(
             on_eval_tab, eval_set, [eval_set, eval_status, eval_timer], api_visibility="private"

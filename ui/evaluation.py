@@ -119,6 +119,19 @@ class RunView:
         return self.table, self.chart, self.history, self.comparison, self.compared
 
 
+CHART_COLUMNS = {"bar": str, "metric": str, "value": float, "series": str}
+HISTORY_COLUMNS = {"run": str, "started": str, "value": float, "series": str}
+
+
+def _frame(rows: list[list[Any]], columns: dict[str, type]) -> pd.DataFrame:
+    """A chart's rows with fixed column types, empty or not (a plot takes the value axis of
+    an empty, untyped frame for categories)."""
+    frame = pd.DataFrame(rows, columns=list(columns))
+    return frame.astype(
+        {name: "float64" if kind is float else "object" for name, kind in columns.items()}
+    )
+
+
 def _setting(kind: str, setting: str, lang: Lang) -> str:
     return t("ev_answers_setting", lang, setting=setting) if kind == "answers" else setting
 
@@ -173,20 +186,20 @@ def chart_frame(run: EvalRun, lang: Lang) -> pd.DataFrame:
     for p in points:
         series = _series(p.kind, p.setting, p.leg, settings, lang)
         rows.append([f"{p.metric} · {series}", p.metric, p.value, series])
-    return pd.DataFrame(rows, columns=["bar", "metric", "value", "series"])
+    return _frame(rows, CHART_COLUMNS)
 
 
 def history_frame(runs: Sequence[EvalRun], lang: Lang) -> pd.DataFrame:
     """The headline metrics (nDCG@10, hit@5, answers correct) of every run: ``run`` is its
-    number (1 = oldest; runs can start in the same second), ``started`` its time."""
+    number (#1 = oldest; runs can start in the same second), ``started`` its time."""
     rows = []
     for number, run in enumerate(runs, start=1):
         points = [p for p in chart_points([run]) if p.metric in HEADLINES]
         settings = len({p.setting for p in points if p.kind == "retrieval"})
         for p in points:
             series = f"{p.metric} · {_series(p.kind, p.setting, p.leg, settings, lang)}"
-            rows.append([number, run.label, p.value, series])
-    return pd.DataFrame(rows, columns=["run", "started", "value", "series"])
+            rows.append([f"#{number}", run.label, p.value, series])
+    return _frame(rows, HISTORY_COLUMNS)
 
 
 def change_text(delta: MetricDelta, lang: Lang) -> str:
@@ -244,8 +257,8 @@ def run_view(run: EvalRun, runs: Sequence[EvalRun], lang: Lang) -> RunView:
 def empty_view(message: str, lang: Lang) -> RunView:
     return RunView(
         table=pd.DataFrame(columns=[t("ev_col_setting", lang), t("ev_col_metric", lang)]),
-        chart=pd.DataFrame(columns=["bar", "metric", "value", "series"]),
-        history=pd.DataFrame(columns=["run", "started", "value", "series"]),
+        chart=_frame([], CHART_COLUMNS),
+        history=_frame([], HISTORY_COLUMNS),
         comparison=comparison_frame([], lang),
         compared=message,
     )
@@ -262,7 +275,7 @@ def status_markdown(name: str, status: JobStatus, lang: Lang) -> str:
         head = t("ev_failed", lang, set=set_name, error=md_escape(status.error or ""))
     else:
         file = status.run.path.name if status.run is not None else ""
-        head = t("ev_done", lang, set=set_name, seconds=seconds, file=md_escape(file))
+        head = t("ev_done", lang, set=set_name, seconds=seconds, file=file.replace("`", "'"))
     return "\n".join([head, "", *shown])
 
 
