@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from .config import Settings
+from .embeddings import Embedder
 from .errors import ConfigurationError, FolioError
 from .eval_sets import detect_format
 from .evaluate import MetricRow
@@ -308,11 +309,15 @@ class EvalRequest:
     out_dir: Path | None = None
 
 
-def evaluation_task(request: EvalRequest, settings: Settings) -> Task:
+def evaluation_task(
+    request: EvalRequest, settings: Settings, embedder: Embedder | None = None
+) -> Task:
     """The task ``python -m rag_core eval`` runs: retrieval rows, then answer rows when asked;
-    returns the JSON report's path. Fails fast on a Claude judge without a key."""
+    returns the JSON report's path. Fails fast on a Claude judge without a key.
+
+    ``embedder``: a loaded text embedder to share (the app's); default: the configured model."""
     from .answer_eval import add_answers_to_report, run_answer_eval
-    from .evaluate import run_eval, write_report
+    from .evaluate import eval_library, run_eval, write_report
 
     if request.answers and request.judge == "claude":
         from .ragas_metrics import ClaudeJudge
@@ -320,12 +325,20 @@ def evaluation_task(request: EvalRequest, settings: Settings) -> Task:
         ClaudeJudge.from_settings(settings)
 
     def task(say: Progress) -> Path:
-        report = run_eval(request.set_dir, settings, request.legs, request.limit, progress=say)
+        library = eval_library(settings, request.set_dir, embedder)
+        report = run_eval(
+            request.set_dir, settings, request.legs, request.limit, progress=say, library=library
+        )
         out = request.out_dir or runs_dir(settings)
         json_path, md_path = write_report(report, out)
         if request.answers:
             answers = run_answer_eval(
-                request.set_dir, settings, request.judge, request.limit, progress=say
+                request.set_dir,
+                settings,
+                request.judge,
+                request.limit,
+                progress=say,
+                library=library,
             )
             add_answers_to_report(answers, json_path, md_path)
         say(f"written {json_path}")
@@ -334,6 +347,8 @@ def evaluation_task(request: EvalRequest, settings: Settings) -> Task:
     return task
 
 
-def start_evaluation(request: EvalRequest, settings: Settings) -> EvalJob:
+def start_evaluation(
+    request: EvalRequest, settings: Settings, embedder: Embedder | None = None
+) -> EvalJob:
     """Start an evaluation in the background; poll ``job.status()``."""
-    return EvalJob.start(evaluation_task(request, settings))
+    return EvalJob.start(evaluation_task(request, settings, embedder))

@@ -65,9 +65,22 @@ def detect_format(folder: Path) -> str:
     )
 
 
-def _jsonl(path: Path) -> list[dict]:
+def _jsonl(path: Path, fields: tuple[str, ...] = ()) -> list[dict]:
+    """The JSON objects of a JSON Lines file; a bad line or a missing field names the line."""
+    rows = []
     with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise ConfigurationError(f"{path}, line {number}: not JSON ({exc})") from exc
+            missing = [f for f in fields if not isinstance(row, dict) or f not in row]
+            if missing:
+                raise ConfigurationError(f"{path}, line {number}: no {', '.join(missing)} field")
+            rows.append(row)
+    return rows
 
 
 def load_beir(folder: Path, split: str = "test") -> BeirSet:
@@ -83,11 +96,11 @@ def load_beir(folder: Path, split: str = "test") -> BeirSet:
                 relevance.setdefault(row[0], {})[row[1]] = int(row[2])
     corpus = tuple(
         CorpusDoc(str(d["_id"]), d.get("title") or "", d.get("text") or "")
-        for d in _jsonl(folder / "corpus.jsonl")
+        for d in _jsonl(folder / "corpus.jsonl", ("_id",))
     )
     queries = tuple(
         BeirQuery(str(q["_id"]), q["text"], relevance[str(q["_id"])])
-        for q in _jsonl(folder / "queries.jsonl")
+        for q in _jsonl(folder / "queries.jsonl", ("_id", "text"))
         if str(q["_id"]) in relevance
     )
     return BeirSet(folder.name, corpus, queries)
@@ -104,7 +117,7 @@ def load_pdfqa(folder: Path) -> PdfQaSet:
             answerable=bool(q.get("answerable", True)),
             type=str(q.get("type", "")),
         )
-        for q in _jsonl(folder / "questions.jsonl")
+        for q in _jsonl(folder / "questions.jsonl", ("id", "question", "doc"))
     )
     pdfs = tuple(sorted((folder / "pdfs").glob("*.pdf")))
     available = {p.stem for p in pdfs}

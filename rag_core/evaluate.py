@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .config import Settings
+from .embeddings import Embedder
 from .eval_sets import BeirSet, PdfQaSet, detect_format, load_beir, load_pdfqa
 from .library import Library
 from .metrics import average, dedupe, hit_at_k, ndcg_at_k, recall_at_k, reciprocal_rank
@@ -64,12 +65,13 @@ class EvalReport:
         return "\n".join(lines)
 
 
-def fingerprint(settings: Settings, set_dir: Path) -> str:
+def fingerprint(settings: Settings, set_dir: Path, model: str | None = None) -> str:
+    """What the set's index depends on; ``model``: the embedder's name (the configured one)."""
     key = json.dumps(
         [
             INDEX_VERSION,
             str(set_dir.resolve()),
-            settings.embed_model,
+            model or settings.embed_model,
             settings.chunk_tokens,
             settings.chunk_overlap,
         ]
@@ -77,9 +79,12 @@ def fingerprint(settings: Settings, set_dir: Path) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
-def eval_library(settings: Settings, set_dir: Path) -> Library:
+def eval_library(settings: Settings, set_dir: Path, embedder: Embedder | None = None) -> Library:
     """The set's library: a workspace of one shared evaluation registry, so every index
-    version and set reuses one embedding cache (vectors are keyed by model and text)."""
+    version and set reuses one embedding cache (vectors are keyed by model and text).
+
+    ``embedder``: an already loaded text embedder to share (the app's); default: the
+    configured model, loaded here."""
     root = settings.data_dir / "eval"
     child = settings.model_copy(
         update={
@@ -89,8 +94,9 @@ def eval_library(settings: Settings, set_dir: Path) -> Library:
             "candidates": max(settings.candidates, 200),
         }
     )
-    workspace = f"{set_dir.name}-{fingerprint(settings, set_dir)}"
-    return Library.open(child, workspace=workspace)
+    model = embedder.name if embedder is not None else None
+    workspace = f"{set_dir.name}-{fingerprint(settings, set_dir, model)}"
+    return Library.open(child, workspace=workspace, embedder=embedder)
 
 
 def run_eval(
@@ -99,11 +105,14 @@ def run_eval(
     legs: Sequence[str] = ("bm25", "dense", "hybrid"),
     limit: int | None = None,
     progress: Progress | None = None,
+    library: Library | None = None,
 ) -> EvalReport:
+    """``library`` defaults to the set's cached evaluation library (``eval_library``)."""
     say = progress or (lambda message: None)
     started = time.perf_counter()
     fmt = detect_format(set_dir)
-    library = eval_library(settings, set_dir)
+    if library is None:
+        library = eval_library(settings, set_dir)
     if fmt == "beir":
         beir = load_beir(set_dir)
         _index_beir(library, beir, say)
@@ -125,7 +134,7 @@ def run_eval(
         format=fmt,
         rows=tuple(rows),
         settings={
-            "embed_model": settings.embed_model,
+            "embed_model": library.embedder.name,
             "chunk_tokens": settings.chunk_tokens,
             "chunk_overlap": settings.chunk_overlap,
             "fusion": settings.fusion,
@@ -219,6 +228,10 @@ def write_report(report: EvalReport, out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = report.started_at.replace(":", "").replace("-", "")
     json_path = out_dir / f"{report.set_name}-{stamp}.json"
+    copy = 1
+    while json_path.exists():  # two runs in one second: keep both, in order
+        copy += 1
+        json_path = out_dir / f"{report.set_name}-{stamp}_{copy}.json"
     md_path = json_path.with_suffix(".md")
     json_path.write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False))
     md_path.write_text(

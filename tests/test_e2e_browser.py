@@ -22,6 +22,8 @@ import pytest
 
 from .conftest import REPO, shared_data
 from .pdfs import corrupt, make_pdf
+from .test_library import APPLES
+from .test_ui_evaluation import make_beir
 
 pytestmark = pytest.mark.browser
 
@@ -69,6 +71,27 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("folio-e2e")
+    make_beir(root / "sets")  # the Evaluation tab's one set
+    yield from run_app(root, FOLIO_EVAL_ROOT=str(root / "sets"))
+
+
+@pytest.fixture(scope="module")
+def vision_server(tmp_path_factory: pytest.TempPathFactory, tiny_colqwen2: Path):
+    """The app with the vision index on, reading pages with the tiny random ColQwen2."""
+    from .vision_fixtures import TINY_MAX_IMAGE_TOKENS
+
+    root = tmp_path_factory.mktemp("folio-e2e-vision")
+    yield from run_app(
+        root,
+        FOLIO_VISION_MODEL=str(tiny_colqwen2),
+        FOLIO_VISION_ENABLED="on",
+        FOLIO_VISION_MAX_IMAGE_TOKENS=str(TINY_MAX_IMAGE_TOKENS),
+        FOLIO_VISION_BATCH="2",
+    )
+
+
+def run_app(root: Path, **settings: str) -> Iterator[Server]:
+    """``python app.py`` in ``root`` on a free port with ``settings`` (FOLIO_*) until closed."""
     port = free_port()
     env = {
         k: v
@@ -76,6 +99,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         if not k.startswith(("FOLIO_", "ANTHROPIC_", "CHROMA_")) and k != "DATABASE_URL"
     }
     env.update(
+        **settings,
         FOLIO_DATA_DIR=str(root / "data"),
         FOLIO_DB=str(root / "feedback.db"),
         FOLIO_HOST="127.0.0.1",
@@ -298,11 +322,99 @@ def test_the_interface_follows_a_chinese_browser(server: Server, browser, artifa
     steps = Steps(page, artifacts)
     page.goto(server.url)
     page.wait_for_selector("#upload")
-    for name in ("文档库", "问答", "反馈分析"):
+    for name in ("文档库", "问答", "反馈分析", "评测"):
         assert page.get_by_role("tab", name=name).is_visible()
     steps.wait_text("#library-summary", "个就绪文档")
     page.get_by_role("tab", name="问答").click()
     steps.wait_text("#notices", "摘录式回答")
     assert page.get_by_role("button", name="发送").is_visible()
     steps.shot("zh-chat")
+    context.close()
+
+
+def test_the_evaluation_tab_runs_a_set_and_compares_with_the_previous_run(
+    server: Server, browser, artifacts: Path
+):
+    context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1200})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    steps = Steps(page, artifacts)
+    page.goto(server.url)
+    page.wait_for_selector("#upload")
+    page.get_by_role("tab", name="Evaluation").click()
+    # The only set is chosen; it has no runs yet.
+    steps.wait_text("#eval-compared", "No saved runs of tinybeir yet")
+    assert page.locator("#eval-set input").input_value().startswith("tinybeir · beir · 4 questions")
+    page.fill("#eval-limit input", "2")
+    page.locator("#eval-legs").get_by_label("dense").uncheck()
+    page.get_by_role("button", name="Run evaluation").click()
+    steps.wait_text("#eval-status", "Evaluating tinybeir", timeout=30_000)
+    steps.wait_text("#eval-status", "finished in", timeout=180_000)
+    assert "indexed 5/5 documents of tinybeir" in steps.text("#eval-status")
+    steps.wait_text("#eval-compared", "First run of tinybeir")
+    table = steps.text("#eval-table")
+    assert "ndcg@10" in table and "bm25" in table and "hybrid" in table and "dense" not in table
+    page.locator("#eval-chart canvas, #eval-chart svg").first.wait_for(state="visible")
+    page.locator("#eval-history canvas, #eval-history svg").first.wait_for(state="visible")
+    steps.shot("evaluation-first-run")
+
+    # A second run with every leg: the change since the first is shown, signed.
+    page.locator("#eval-legs").get_by_label("dense").check()
+    page.get_by_role("button", name="Run evaluation").click()
+    steps.wait_text("#eval-compared", "compared with the previous run of tinybeir", 180_000)
+    comparison = steps.text("#eval-comparison")
+    assert "new" in comparison and (
+        "= 0.000" in comparison or "▲" in comparison or "▼" in comparison
+    )
+    assert "dense" in steps.text("#eval-table")
+    steps.wait_text("#eval-history", "#2")  # both runs on the history chart, legs in its legend
+    steps.wait_text("#eval-history", "ndcg@10 · dense")
+    steps.wait_text("#eval-chart", "mrr · dense")
+    steps.shot("evaluation-second-run")
+    assert not errors, errors
+    context.close()
+
+
+def test_visual_citations_show_the_heatmap_and_page_cards(
+    vision_server: Server, browser, artifacts: Path, tmp_path
+):
+    pdf = tmp_path / "orchard.pdf"
+    pdf.write_bytes(make_pdf(APPLES))  # page 2 is a drawing without a text layer
+    context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    steps = Steps(page, artifacts)
+    page.goto(vision_server.url)
+    page.set_input_files("#upload input[type=file]", [str(pdf)])
+    steps.wait_text("#upload-result", "orchard.pdf: added (3 pages", timeout=300_000)
+    # The page images are indexed in the background; the chat's notices say how far it is.
+    deadline = time.monotonic() + 120
+    while True:
+        page.goto(vision_server.url)
+        page.get_by_role("tab", name="Chat").click()
+        steps.wait_text("#notices", "Extractive answers")
+        notices = steps.text("#notices")
+        if "Vision index" not in notices:
+            break
+        assert "Page images: Vision index: " in notices, notices
+        assert time.monotonic() < deadline, f"the vision index never caught up: {notices}"
+        time.sleep(1)
+
+    steps.ask("How many tonnes of apples were harvested in 2020?", 0)
+    overlay = page.locator("#sources .folio-overlay img").first
+    overlay.wait_for(state="visible")
+    assert page.evaluate("img => img.complete && img.naturalWidth", overlay.element_handle()) > 0
+    assert "/heatmaps/" in str(overlay.get_attribute("src"))
+    cards = page.locator("#sources .folio-card-page")
+    assert cards.count() >= 1
+    first = cards.first
+    assert "orchard.pdf" in first.locator(".folio-card-head").inner_text()
+    assert "Found by the page's image" in first.inner_text()
+    assert first.locator("mark").count() == 0
+    captions = steps.text("#pages")
+    assert "Where on the page" in captions, captions
+    steps.shot("visual-citations")
+    assert not errors, errors
     context.close()

@@ -167,3 +167,15 @@ def test_a_real_evaluation_in_the_background(tmp_path):
     assert any(m.startswith("indexed 2/2 PDFs") for m in status.messages)
     payload = json.loads(run.path.read_text())
     assert len(payload["answers"]["items"]) == 6
+
+
+def test_two_runs_in_one_second_keep_both_reports_in_order(tmp_path):
+    first = write_run(tmp_path, "2025-01-01T10:00:00+00:00", 0.4)
+    second = write_run(tmp_path, "2025-01-01T10:00:00+00:00", 0.6)
+    assert (first.name, second.name) == (
+        "tiny-20250101T100000+0000.json",
+        "tiny-20250101T100000+0000_2.json",
+    )
+    runs = list_runs(tmp_path, "tiny")
+    assert [r.rows[0].metrics["hit@5"] for r in runs] == [0.4, 0.6]
+    assert previous_run(runs, runs[1]) == runs[0]

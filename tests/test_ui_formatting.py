@@ -104,13 +104,6 @@ def test_source_card_html_escapes_everything_and_marks_the_span(tmp_path):
     assert "这个回答没有引用任何段落" in fmt.source_cards_html([], "m", "q", "zh")
 
 
-def test_file_url_is_absolute_and_quoted(tmp_path):
-    path = tmp_path / "page 1#.jpg"
-    assert fmt.file_url(path) == "gradio_api/file=" + str(path).replace(" ", "%20").replace(
-        "#", "%23"
-    )
-
-
 def test_documents_table_in_both_languages():
     doc = Document(
         "abc", "a.pdf", "pdf", 10, 3, 4, 1, "failed", "a.pdf: broken", datetime(2025, 1, 2, 3, 4)

@@ -117,7 +117,9 @@ def test_claude_rewrites_follow_ups_and_answers(settings):
         assert turn.rewrite.query == "How much did the apple harvest rise in 2020?"
         assert turn.answer.mode == "claude" and turn.answer.citations
         assert "rewritten from the conversation by Claude" in updates[-1][5]
-        assert updates[-1][6] == ""  # no extractive notice with Claude
+        notices = updates[-1][6]  # no extractive notice with Claude; the vision model is absent
+        assert notices.startswith("**Page images:** Vision index off: model ")
+        assert "Extractive" not in notices and "\n\n" not in notices
 
 
 def test_document_filter_and_refusal_say_what_was_searched(filled: Library):
@@ -352,7 +354,7 @@ def test_app_wiring(settings):
 
 def test_ui_never_imports_chromadb_torch_or_anthropic():
     code = (
-        "import sys, ui.app, ui.chat, ui.documents, ui.analytics;"
+        "import sys, ui.app, ui.chat, ui.documents, ui.analytics, ui.evaluation;"
         "bad = [m for m in ('chromadb', 'torch', 'anthropic') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

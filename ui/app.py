@@ -1,8 +1,10 @@
 """The Gradio app: layout and event wiring. Built from ready objects; ``app.py`` launches it.
 
 Tabs: Library (upload with progress, documents table, delete and re-index), Chat
-(streaming cited answers, sources, retrieved pages, trace, ratings) and Feedback analytics.
-Handlers live in ``ui/documents.py``, ``ui/chat.py`` and ``ui/analytics.py``; this module only
+(streaming cited answers, sources, retrieved pages, trace, ratings), Feedback analytics and
+Evaluation (runs in the background, metrics, charts, change since the previous run).
+Handlers live in ``ui/documents.py``, ``ui/chat.py``, ``ui/analytics.py`` and
+``ui/evaluation.py``; this module only
 places components and connects events, all in one place.
 """
 
@@ -10,14 +12,17 @@ from __future__ import annotations
 
 import html
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+import pandas as pd
 
 from rag_core.conversation import QueryRewriter
+from rag_core.evaluate import LEGS
 
-from . import analytics, chat, documents
+from . import analytics, chat, documents, evaluation
 from .access import WorkspaceOf, auth_for, workspace_resolver
 from .errors import ui_errors
 from .i18n import I18N, Lang, label, language, t
@@ -190,7 +195,73 @@ def build_app(
                         label=label("csv_label"), interactive=False, elem_id="csv-export"
                     )
 
+            with gr.Tab(label("tab_eval"), id="evaluation") as eval_tab:
+                with gr.Row():
+                    eval_set = gr.Dropdown(
+                        label=label("ev_set_label"), choices=[], scale=3, elem_id="eval-set"
+                    )
+                    eval_legs = gr.CheckboxGroup(
+                        choices=list(LEGS),
+                        value=list(LEGS),
+                        label=label("ev_legs_label"),
+                        scale=2,
+                        elem_id="eval-legs",
+                    )
+                    eval_limit = gr.Number(
+                        value=0,
+                        precision=0,
+                        minimum=0,
+                        label=label("ev_limit_label"),
+                        scale=1,
+                        elem_id="eval-limit",
+                    )
+                with gr.Row(equal_height=True):
+                    eval_answers = gr.Checkbox(
+                        label=label("ev_answers_label"), scale=3, elem_id="eval-answers"
+                    )
+                    eval_judge = gr.Radio(
+                        choices=list(evaluation.JUDGES),
+                        value="offline",
+                        label=label("ev_judge_label"),
+                        scale=2,
+                        elem_id="eval-judge",
+                    )
+                    eval_run = gr.Button(
+                        label("ev_run_button"), variant="primary", scale=1, elem_id="eval-run"
+                    )
+                eval_status = gr.Markdown(elem_id="eval-status")
+                eval_table = gr.Dataframe(
+                    label=label("ev_table_label"), interactive=False, elem_id="eval-table"
+                )
+                with gr.Row():
+                    eval_chart = gr.BarPlot(
+                        x="bar",
+                        y="value",
+                        color="series",
+                        y_lim=[0, 1],
+                        x_label_angle=-40,
+                        label=label("ev_chart_label"),
+                        height=400,
+                        elem_id="eval-chart",
+                    )
+                    eval_history = gr.ScatterPlot(
+                        x="run",
+                        y="value",
+                        color="series",
+                        y_lim=[0, 1],
+                        tooltip="all",
+                        label=label("ev_history_label"),
+                        height=400,
+                        elem_id="eval-history",
+                    )
+                eval_compared = gr.Markdown(elem_id="eval-compared")
+                eval_comparison = gr.Dataframe(
+                    label=label("ev_compare_label"), interactive=False, elem_id="eval-comparison"
+                )
+                eval_timer = gr.Timer(evaluation.POLL_SECONDS, active=False)
+
         # Events ----------------------------------------------------------------------------
+        evaluations = evaluation.Evaluations(workspaces.settings, workspaces.embedder)
         library_outputs = [table, row_ids, selected, doc_filter, summary]
 
         def workspace(request: gr.Request | None) -> str:
@@ -380,6 +451,67 @@ def build_app(
         )
         comment_send.click(on_comment, [chat_state, comment], [comment_row, comment])
         comment.submit(on_comment, [chat_state, comment], [comment_row, comment])
+        eval_views = [eval_table, eval_chart, eval_history, eval_comparison, eval_compared]
+
+        def eval_outputs(values: tuple[Any, ...]) -> tuple[Any, ...]:
+            """Bars in the run's order (the chart would sort them by name), runs in order; an
+            empty chart is cleared with None (after an empty frame a plot draws no data)."""
+            table, chart, history, *rest = values
+            if isinstance(chart, pd.DataFrame):
+                chart = gr.BarPlot(value=chart, sort=list(chart["bar"])) if len(chart) else None
+            if isinstance(history, pd.DataFrame):
+                runs = list(dict.fromkeys(history["run"]))
+                history = gr.ScatterPlot(value=history, sort=runs) if runs else None
+            return (table, chart, history, *rest)
+
+        def on_eval_tab(selected: str | None, request: gr.Request) -> tuple[Any, ...]:
+            return evaluation.open_tab(evaluations, selected, lang_of(request))
+
+        def redrawn(values: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+            """The plots cleared, then drawn: a plot keeps its first data's series and order."""
+            yield (gr.skip(), None, None, *(gr.skip() for _ in values[3:]))
+            yield values
+
+        def on_eval_set(name: str | None, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+            yield from redrawn(
+                eval_outputs(evaluation.show_set(evaluations, name, lang_of(request)))
+            )
+
+        def on_eval_run(
+            name: str | None,
+            legs: list[str] | None,
+            limit: float | None,
+            answers: bool,
+            judge: str,
+            request: gr.Request,
+        ) -> tuple[Any, ...]:
+            return evaluation.run(evaluations, name, legs, limit, answers, judge, lang_of(request))
+
+        def on_eval_tick(request: gr.Request) -> Iterator[tuple[Any, ...]]:
+            status, *views, timer = evaluation.poll(evaluations, lang_of(request))
+            if isinstance(views[0], pd.DataFrame):  # finished: its results
+                for drawn in redrawn(eval_outputs(tuple(views))):
+                    yield (status, *drawn, timer)
+            else:
+                yield (status, *views, timer)
+
+        eval_tab.select(
+            on_eval_tab, eval_set, [eval_set, eval_status, eval_timer], api_visibility="private"
+        )
+        eval_set.change(on_eval_set, eval_set, eval_views, api_visibility="private")
+        eval_run.click(
+            on_eval_run,
+            [eval_set, eval_legs, eval_limit, eval_answers, eval_judge],
+            [eval_status, eval_timer],
+            api_visibility="private",
+        )
+        eval_timer.tick(
+            on_eval_tick,
+            None,
+            [eval_status, *eval_views, eval_timer],
+            show_progress="hidden",
+            api_visibility="private",
+        )
         analytics_tab.select(on_analytics, None, analytics_outputs, api_visibility="private")
         refresh.click(on_analytics, None, analytics_outputs, api_name="analytics")
         disliked.select(on_disliked, disliked_ids, disliked_trace, api_visibility="private")

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from rag_core.library import Library
 
 STREAM_INTERVAL = 0.05  # seconds between streamed chatbot updates after the first token
+OVERLAY_PAGES = 3  # pages per answer shown with the question's heatmap
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,18 +107,39 @@ def messages(state: ChatState) -> list[dict[str, Any]]:
     return out
 
 
+def overlays(library: Library, answer: Answer) -> dict[tuple[str, int], Path]:
+    """Heatmaps of the searched query over the answer's top pages (cited ones first).
+
+    Only ``OVERLAY_PAGES`` pages: each costs a pass over the page's patches (the query's
+    embedding is the search's, cached by the vision index; the images are cached on disk).
+    Empty when the vision index is off or has not read those pages yet."""
+    query = answer.trace.searched_query
+    pages = [(c.doc_id, c.page) for c in answer.citations]
+    pages += [(p.doc_id, p.page) for p in answer.pages]
+    found = {}
+    for doc_id, page in list(dict.fromkeys(pages))[:OVERLAY_PAGES]:
+        path = library.page_heatmap(query, doc_id, page)
+        if path is not None:
+            found[(doc_id, page)] = path
+    return found
+
+
 def answer_view(library: Library, turn: ChatTurn, notices: Sequence[str], lang: Lang) -> AnswerView:
     answer = turn.answer
     if answer is None:
         return AnswerView(sources="", notices=fmt.notices_markdown(notices))
-    cards = [source_card(library, c) for c in answer.citations]
+    heat = overlays(library, answer)
+    cards = [source_card(library, c, heat.get((c.doc_id, c.page))) for c in answer.citations]
     gallery = []
     for page in answer.pages:
+        caption = f"{page.doc_name} · {t('page', lang, page=page.page_number)}"
+        overlay = heat.get((page.doc_id, page.page))
+        if overlay is not None:  # the page with where the question matches it
+            gallery.append((str(overlay), f"{caption} · {t('overlay', lang)}"))
+            continue
         image = library.page_image(page.doc_id, page.page)
         if image is not None:
-            gallery.append(
-                (str(image), f"{page.doc_name} · {t('page', lang, page=page.page_number)}")
-            )
+            gallery.append((str(image), caption))
     return AnswerView(
         sources=fmt.source_cards_html(cards, turn.message_id, turn.question, lang),
         gallery=gallery,
@@ -125,14 +148,20 @@ def answer_view(library: Library, turn: ChatTurn, notices: Sequence[str], lang: 
     )
 
 
-def source_card(library: Library, citation: Citation) -> fmt.SourceCard:
-    try:
-        page_text = library.page_text(citation.doc_id, citation.page)
-    except NotFoundError:  # the document left the library since
-        page_text = ""
-    before, cited, after = fmt.passage(page_text, citation.start, citation.end)
-    if not cited:
-        before, cited, after = "", citation.cited_text, ""
+def source_card(
+    library: Library, citation: Citation, overlay: Path | None = None
+) -> fmt.SourceCard:
+    """A citation's card: its passage in the page text, or the page alone for a page found
+    by its image; ``overlay``: the page's heatmap for the question."""
+    before = cited = after = ""
+    if citation.kind == "text":
+        try:
+            page_text = library.page_text(citation.doc_id, citation.page)
+        except NotFoundError:  # the document left the library since
+            page_text = ""
+        before, cited, after = fmt.passage(page_text, citation.start, citation.end)
+        if not cited:
+            before, cited, after = "", citation.cited_text, ""
     thumb = library.page_image(citation.doc_id, citation.page, thumbnail=True)
     image = library.page_image(citation.doc_id, citation.page)
     return fmt.SourceCard(
@@ -144,11 +173,18 @@ def source_card(library: Library, citation: Citation) -> fmt.SourceCard:
         after=after,
         thumb_url=served_url(thumb) if thumb else None,
         image_url=served_url(image) if image else None,
+        overlay_url=served_url(overlay) if overlay else None,
+        kind=citation.kind,
     )
 
 
 def mode_notices(library: Library, lang: Lang) -> list[str]:
-    return [t("notice_extractive", lang)] if library.answerer.mode == "extractive" else []
+    """What holds for every answer now: extractive mode, the vision index off or behind."""
+    notices = [t("notice_extractive", lang)] if library.answerer.mode == "extractive" else []
+    vision = library.vision.status().notice if library.vision is not None else ""
+    if vision:
+        notices.append(t("notice_vision", lang, notice=fmt.md_escape(vision.rstrip("."))))
+    return notices
 
 
 ChatOutputs = tuple[Any, ...]  # chatbot, state, question box, sources, gallery, trace, notices

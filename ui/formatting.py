@@ -6,8 +6,7 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import quote
+from typing import Literal
 
 import pandas as pd
 
@@ -23,11 +22,6 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 def md_escape(text: str) -> str:
     """Text shown literally inside Markdown (tables included)."""
     return _MD_SPECIAL.sub(r"\\\1", re.sub(r"\s+", " ", text)).strip()
-
-
-def file_url(path: Path) -> str:
-    """The URL Gradio serves a file under (relative, so it works under a root path too)."""
-    return "gradio_api/file=" + quote(str(path.resolve()))
 
 
 # Library ---------------------------------------------------------------------------------
@@ -109,7 +103,9 @@ def passage(page_text: str, start: int, end: int, radius: int = 280) -> tuple[st
 
 @dataclass(frozen=True, slots=True)
 class SourceCard:
-    """What a citation card shows. ``overlay_url``: an image of where on the page (optional)."""
+    """What a citation card shows. ``overlay_url``: an image of where on the page (optional).
+
+    A ``page`` card is a page found by its image: it shows the page, no text passage."""
 
     number: int
     doc_name: str
@@ -120,6 +116,7 @@ class SourceCard:
     thumb_url: str | None
     image_url: str | None
     overlay_url: str | None = None
+    kind: Literal["text", "page"] = "text"
 
 
 def _text(value: str) -> str:
@@ -138,7 +135,8 @@ def source_cards_html(
         full = f"full-{message_id}-{card.number}"
         page = _text(t("page", lang, page=card.page_number))
         alt = html.escape(f"{card.doc_name}, {t('page', lang, page=card.page_number)}", quote=True)
-        parts.append(f'<div class="folio-card" id="{anchor}">')
+        kind = " folio-card-page" if card.kind == "page" else ""
+        parts.append(f'<div class="folio-card{kind}" id="{anchor}">')
         parts.append(
             f'<div class="folio-card-head"><span class="folio-num">[{card.number}]</span> '
             f'<span class="folio-doc">{_text(card.doc_name)}</span> · '
@@ -153,10 +151,13 @@ def source_cards_html(
             )
         else:
             parts.append(f'<div class="folio-noimg">{_text(t("no_image", lang))}</div>')
-        parts.append(
-            f'<blockquote class="folio-passage">{_text(card.before)}'
-            f"<mark>{_text(card.cited)}</mark>{_text(card.after)}</blockquote>"
-        )
+        if card.kind == "page":
+            parts.append(f'<p class="folio-by-image">{_text(t("page_found_by_image", lang))}</p>')
+        else:
+            parts.append(
+                f'<blockquote class="folio-passage">{_text(card.before)}'
+                f"<mark>{_text(card.cited)}</mark>{_text(card.after)}</blockquote>"
+            )
         parts.append("</div>")
         if card.overlay_url:
             parts.append(
