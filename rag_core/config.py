@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # Document routing: also search inside the documents a question names.
     route_docs: int = 3
     route_weight: float = 1.0
+    # How much a document's cover page counts in routing, against its name and metadata.
+    route_cover_weight: float = 0.2
     route_min_chunks: int = 4
     # A query whose tokens the embedding model mostly cannot read (e.g. Chinese for MiniLM)
     # skips the dense leg; above half this ratio the leg is down-weighted.

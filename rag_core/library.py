@@ -27,7 +27,7 @@ from .readers import clean_name
 from .registry import Registry
 from .rendering import PageImages
 from .retrieval import RetrievalConfig, Retriever
-from .routing import profile_text, routing_terms
+from .routing import profile_of, routing_terms
 from .snapshot import SnapshotStore, build_snapshot
 from .types import (
     Answer,
@@ -139,17 +139,28 @@ class Library:
             vectors = cache.get(embedder.name, [r[4] for r in rows if r[3]])
             dim = len(next(iter(vectors.values()))) if vectors else 1
             firsts = registry.first_pages()
-            route_tokens = {
-                d.id: routing_terms(tokenizer, profile_text(d, firsts.get(d.id, "")))
-                for d in registry.documents()
-                if d.status == "ready"
-            }
+            route_tokens = {}
+            for d in registry.documents():
+                if d.status == "ready":
+                    profile = profile_of(d, firsts.get(d.id, ""))
+                    route_tokens[d.id] = (
+                        routing_terms(tokenizer, profile.name),
+                        routing_terms(tokenizer, profile.cover),
+                    )
 
             def bm25() -> BM25Index:
                 return BM25Index(settings.bm25_method, settings.bm25_k1, settings.bm25_b)
 
             build_snapshot(
-                folder, generation, embedder.name, dim, rows, vectors, bm25(), bm25(), route_tokens
+                folder,
+                generation,
+                embedder.name,
+                dim,
+                rows,
+                vectors,
+                bm25(),
+                (bm25(), bm25()),
+                route_tokens,
             )
 
         snapshots = SnapshotStore(data / "index" / _safe(workspace), build)
@@ -182,6 +193,7 @@ class Library:
                 max_unknown_ratio=settings.max_unknown_ratio,
                 route_docs=settings.route_docs,
                 route_weight=settings.route_weight,
+                route_cover_weight=settings.route_cover_weight,
                 route_min_chunks=settings.route_min_chunks,
             ),
             page_leg=vision if vision.state == "on" else None,

@@ -39,6 +39,7 @@ class RetrievalConfig:
     max_unknown_ratio: float = 0.3
     route_docs: int = 3
     route_weight: float = 1.0
+    route_cover_weight: float = 0.2
     route_min_chunks: int = 4
 
 
@@ -264,7 +265,10 @@ class Retriever:
             or (allowed is not None and len(allowed) <= limit)
         ):
             return _off("route")
-        scores = snapshot.router.scores(routing_terms(self.tokenizer, q.text))
+        terms = routing_terms(self.tokenizer, q.text)
+        scores = snapshot.router.scores(terms)
+        if self.config.route_cover_weight > 0:
+            scores = scores + self.config.route_cover_weight * snapshot.router_cover.scores(terms)
         keep = set(allowed) if allowed is not None else None
         ranked: list[tuple[str, float]] = []
         for row in np.argsort(-scores, kind="stable"):

@@ -2,36 +2,44 @@
 
 Questions often name the document rather than its content: a company, a period, a form
 ("FY2019 ... General Mills", "Best Buy's 10-K"). Chunks rarely repeat that, so chunk-level
-retrieval over a large library drifts to the wrong report. Each document gets a short
-profile (file name, title, category, tags, year, and the start of its first page, where
-reports put the issuer, the form and the period); a BM25 index over the profiles ranks
-documents for a question. Word pairs are also matched as compounds, because file names
-glue names together ("GENERALMILLS_2019_10K" for "General Mills").
+retrieval over a large library drifts to the wrong report. Each document gets a profile in
+two fields: its name (file name, title, category, tags, year) and its cover (the start of its
+first page, where reports put the issuer, the form and the period). A BM25 index per field
+ranks documents for a question, the cover counting a fraction of the name
+(``RetrievalConfig.route_cover_weight``): a cover is also full of ordinary words ("cash flow",
+"net income") that questions share with every report of its kind, while a name says only
+which document it is. Word pairs are also matched as compounds, because file names glue
+names together ("GENERALMILLS_2019_10K" for "General Mills").
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from dataclasses import dataclass
 
-from .bm25_index import BM25Index
 from .lexical import LexicalTokenizer
 from .types import Document
 
 COVER_CHARS = 600
 
 
-def profile_text(doc: Document, first_page: str) -> str:
-    """What a document says about itself: name, metadata and the start of its first page."""
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a document says about itself: ``name`` and ``cover`` fields."""
+
+    name: str
+    cover: str
+
+
+def profile_of(doc: Document, first_page: str) -> Profile:
     stem = re.sub(r"\.[A-Za-z0-9]+$", "", doc.name)
     name = re.sub(r"[_\-.]+", " ", stem)
     meta = doc.metadata
     parts = [name, meta.title, meta.category or "", " ".join(meta.tags)]
     if meta.year is not None:
         parts.append(str(meta.year))
-    parts.append(first_page[:COVER_CHARS])
-    return "\n".join(p for p in parts if p)
+    return Profile("\n".join(p for p in parts if p), first_page[:COVER_CHARS])
 
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -42,9 +50,3 @@ def routing_terms(tokenizer: LexicalTokenizer, text: str) -> list[str]:
     words = [w.lower() for w in _WORD.findall(text) if w.isascii() and w.isalpha()]
     pairs = " ".join(a + b for a, b in itertools.pairwise(words))
     return tokenizer.tokenize(text) + tokenizer.tokenize(pairs)
-
-
-def build_router(
-    tokenizer: LexicalTokenizer, profiles: Sequence[str], method: str, k1: float, b: float
-) -> BM25Index:
-    return BM25Index(method, k1, b).build([routing_terms(tokenizer, p) for p in profiles])

@@ -28,6 +28,8 @@ import numpy as np
 
 from .bm25_index import BM25Index, top_k
 
+FORMAT = 2  # 2: routing by a name field and a cover field
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -39,7 +41,8 @@ class Snapshot:
     bm25: BM25Index
     vectors: np.ndarray  # (rows, dim) float32, zero rows where ``dense`` is False
     dense: np.ndarray  # (rows,) bool: the embedding model can read this chunk
-    router: BM25Index  # over document profiles, one row per entry of ``router_docs``
+    router: BM25Index  # over the documents' names, one row per entry of ``router_docs``
+    router_cover: BM25Index  # over their cover pages, the same rows
     router_docs: tuple[str, ...]
 
     @property
@@ -76,11 +79,11 @@ def build_snapshot(
     rows: Iterable[tuple[str, str, str, bool, str]],
     vectors_by_hash: dict[str, np.ndarray],
     bm25: BM25Index,
-    router: BM25Index,
-    route_tokens: dict[str, list[str]],
+    routers: tuple[BM25Index, BM25Index],
+    route_tokens: dict[str, tuple[list[str], list[str]]],
 ) -> Path:
     """Write a snapshot folder from (chunk id, doc id, tokens, dense, text hash) rows, with
-    a routing index over the documents' profile tokens (``route_tokens``)."""
+    routing indexes over the documents' (name, cover) tokens (``route_tokens``)."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"gen-{generation:08d}-{uuid.uuid4().hex[:8]}"
     target.mkdir()
@@ -107,8 +110,11 @@ def build_snapshot(
     np.save(target / "dense.npy", np.asarray(dense, dtype=bool))
     bm25.build(tokens).save(target / "bm25")
     router_docs = [d for d in doc_ranges if d in route_tokens]
-    router.build([route_tokens[d] for d in router_docs]).save(target / "router")
+    names, covers = routers
+    names.build([route_tokens[d][0] for d in router_docs]).save(target / "router")
+    covers.build([route_tokens[d][1] for d in router_docs]).save(target / "router_cover")
     manifest = {
+        "format": FORMAT,
         "generation": generation,
         "model": model,
         "dim": dim,
@@ -137,7 +143,10 @@ def current_generation(folder: Path) -> int | None:
     manifest = folder / pointer.read_text().strip() / "manifest.json"
     if not manifest.exists():
         return None
-    generation: int = json.loads(manifest.read_text())["generation"]
+    content = json.loads(manifest.read_text())
+    if content.get("format") != FORMAT:
+        return None  # written by an older Folio: rebuilt
+    generation: int = content["generation"]
     return generation
 
 
@@ -152,6 +161,7 @@ def load_snapshot(folder: Path) -> Snapshot | None:
         dense = np.load(target / "dense.npy")
         bm25 = BM25Index.load(target / "bm25", mmap=True)
         router = BM25Index.load(target / "router", mmap=False)
+        router_cover = BM25Index.load(target / "router_cover", mmap=False)
     except FileNotFoundError:
         return None  # replaced by a newer snapshot while we read; the caller retries
     ids = tuple(manifest["ids"])
@@ -165,6 +175,7 @@ def load_snapshot(folder: Path) -> Snapshot | None:
         vectors=vectors,
         dense=dense,
         router=router,
+        router_cover=router_cover,
         router_docs=tuple(manifest["router_docs"]),
     )
 

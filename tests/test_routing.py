@@ -1,0 +1,69 @@
+"""Document routing: a question naming a document finds it by its name, not by a cover page
+that happens to share the question's ordinary words."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rag_core.lexical import LexicalTokenizer
+from rag_core.library import Library
+from rag_core.routing import profile_of, routing_terms
+from rag_core.types import Document, DocumentMetadata
+
+from .pdfs import make_pdf
+
+FILLER = [f"Section {i}. The company designs and sells widgets in many markets." for i in range(6)]
+ANNUAL = "{name} Annual Report {year}. Form 10-K."
+# Earnings releases open with the words finance questions use.
+RELEASE = (
+    "{name} reports fourth quarter results: net income rose, operating cash flow and free"
+    " cash flow grew, capital expenditure in line with guidance; see the cash flow statement."
+)
+REPORTS = {
+    "ACME_2019_10K.pdf": ANNUAL.format(name="ACME Corporation", year=2019),
+    "ACME_2022_10K.pdf": ANNUAL.format(name="ACME Corporation", year=2022),
+    "INITECH_2019_10K.pdf": ANNUAL.format(name="Initech Inc.", year=2019),
+    "HOOLI_2020_10K.pdf": ANNUAL.format(name="Hooli", year=2020),
+    **{
+        f"{name.upper()}_2023Q4_EARNINGS.pdf": RELEASE.format(name=name)
+        for name in ("Globex", "Umbrella", "Stark", "Wayne")
+    },
+}
+
+
+def route_of(library: Library, question: str) -> list[str]:
+    names = {d.id: d.name for d in library.documents()}
+    leg = next(leg for leg in library.search(question).trace.legs if leg.leg == "route")
+    return [names[doc] for doc, _ in leg.ranked]
+
+
+def test_the_name_outweighs_ordinary_words_on_a_cover(library: Library) -> None:
+    library.add([(name, make_pdf([cover, *FILLER])) for name, cover in REPORTS.items()])
+    question = (
+        "What is the FY2019 capital expenditure amount for ACME? Answer from the cash flow"
+        " statement, using the net income and operating cash flow lines."
+    )
+    assert route_of(library, question)[0] == "ACME_2019_10K.pdf"
+    # The cover still counts: a question matching only what covers say finds those documents.
+    assert route_of(library, "Who reported fourth quarter results?")[0].endswith("EARNINGS.pdf")
+
+
+def test_profile_fields() -> None:
+    doc = Document(
+        id="d",
+        name="GENERALMILLS_2019_10K.pdf",
+        kind="pdf",
+        size_bytes=1,
+        pages=1,
+        chunks=1,
+        pages_without_text=0,
+        status="ready",
+        error=None,
+        added_at=datetime.now(UTC),
+        metadata=DocumentMetadata(title="Annual report", year=2019, tags=("food",)),
+    )
+    profile = profile_of(doc, "General Mills, Inc. " + "x" * 2000)
+    assert profile.name.splitlines() == ["GENERALMILLS 2019 10K", "Annual report", "food", "2019"]
+    assert profile.cover.startswith("General Mills") and len(profile.cover) == 600
+    terms = routing_terms(LexicalTokenizer(), "General Mills")
+    assert "generalmil" in terms or "generalmills" in terms  # the glued pair matches the name
