@@ -30,7 +30,7 @@ def rewriter_for(settings: Settings) -> QueryRewriter:
 
 def create(settings: Settings) -> tuple[gr.Blocks, Library]:
     library = Library.open(settings)
-    if library.vision is not None:
+    if library.vision is not None and settings.ingest_writer:
         library.vision.start()  # index page images in the background (no-op when it is off)
     feedback = FeedbackStore.open(settings.feedback_url)
     demo = build_app(
