@@ -24,6 +24,7 @@ RUN pip install --no-cache-dir torch==2.13.0 --index-url "$TORCH_INDEX" \
  && pip install --no-cache-dir -r requirements.txt -c constraints.txt
 COPY rag_core ./rag_core
 COPY ui ./ui
+COPY api ./api
 COPY app.py ./
 
 RUN useradd --system --uid 10001 --home-dir /var/lib/folio folio \

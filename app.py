@@ -1,4 +1,8 @@
-"""Folio's composition root: the only place that builds concrete objects and launches the app."""
+"""Folio's composition root: the only place that builds concrete objects and launches the app.
+
+One uvicorn server on ``settings.host:port`` serves the HTTP API (``/api/v1``, ``/healthz``,
+``/readyz``, ``/metrics``) and the Gradio UI mounted at ``/``.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import gradio as gr
+import uvicorn
+from fastapi import FastAPI
 
-from rag_core.config import Settings
+from api import JsonFormatter, create_api
+from rag_core.api_keys import ApiKeys
+from rag_core.config import DEFAULT_WORKSPACE, Settings
 from rag_core.conversation import ClaudeRewriter, QueryRewriter, RuleRewriter
-from rag_core.feedback import FeedbackStore
 from rag_core.library import Library
+from rag_core.workspaces import Workspaces
 from ui.app import build_app, launch_options
 
 
@@ -28,27 +36,56 @@ def rewriter_for(settings: Settings) -> QueryRewriter:
     return RuleRewriter()
 
 
-def create(settings: Settings) -> tuple[gr.Blocks, Library]:
-    library = Library.open(settings)
-    if library.vision is not None and settings.ingest_writer:
+def start_vision(library: Library) -> None:
+    # Only the ingest writer indexes page images; read replicas use what it stored.
+    if library.vision is not None and library.settings.ingest_writer:
         library.vision.start()  # index page images in the background (no-op when it is off)
-    feedback = FeedbackStore.open(settings.feedback_url)
+
+
+def create(settings: Settings) -> tuple[FastAPI, Library]:
+    """The API with the Gradio UI (default workspace) mounted at ``/``."""
+    workspaces = Workspaces(settings, on_open=start_vision)
+    library = workspaces.library(DEFAULT_WORKSPACE)
     demo = build_app(
-        library, feedback, rewriter_for(settings), chat_concurrency=settings.chat_concurrency
+        library,
+        workspaces.feedback(DEFAULT_WORKSPACE),
+        rewriter_for(settings),
+        chat_concurrency=settings.chat_concurrency,
     )
-    return demo, library
+    demo.queue(default_concurrency_limit=4)
+    keys = ApiKeys.open(settings.registry_url) if settings.api_auth != "off" else None
+    api = create_api(workspaces, settings, keys=keys)
+    app = gr.mount_gradio_app(
+        api,
+        demo,
+        path="/",
+        server_name=settings.host,
+        server_port=settings.port,
+        **launch_options(library),
+    )
+    return app, library
 
 
-def main() -> None:
+def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The API's logs (one line per request, and its errors) are JSON, one object per line.
+    json_handler = logging.StreamHandler()
+    json_handler.setFormatter(JsonFormatter())
+    for name in ("folio.api", "folio.api.access"):
+        logger = logging.getLogger(name)
+        logger.handlers = [json_handler]
+        logger.propagate = False
+
+
+def main() -> None:
+    configure_logging()
     settings = Settings.from_env()
-    demo, library = create(settings)
-    demo.queue(default_concurrency_limit=4).launch(
-        server_name=settings.host, server_port=settings.port, **launch_options(library)
-    )
+    app, _library = create(settings)
+    print(f"Folio: http://{settings.host}:{settings.port}/  (API: /api/v1/docs)", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="status; run (index pending pages now, in the foreground); pause; resume",
     )
 
+    apikey = commands.add_parser("apikey", help="keys of the HTTP API (one workspace each)")
+    apikey_actions = apikey.add_subparsers(dest="action", required=True)
+    create = apikey_actions.add_parser("create", help="make a key; its token is printed once")
+    create.add_argument("--workspace", dest="key_workspace", required=True)
+    create.add_argument("--name", required=True)
+    apikey_actions.add_parser("list", help="list keys (never their tokens)")
+    revoke = apikey_actions.add_parser("revoke", help="revoke a key by id or name")
+    revoke.add_argument("key")
+
     for name, help_text in (
         ("search", "show the retrieved chunks"),
         ("ask", "answer with citations"),
@@ -123,6 +132,8 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             add_answers(args, settings, json_path, md_path, out)
         print(f"\nwritten: {json_path} and {md_path}", file=out)
         return 0
+    if args.command == "apikey":
+        return _apikey(args, settings, out)
     if args.command == "reembed":
         library = Library.open(settings, workspace=args.workspace, check_model=False)
         count = library.reembed()
@@ -223,6 +234,30 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 print(f"[{c.number}] {c.doc_name}, page {c.page_number}: “{quote}”", file=out)
             if args.trace:
                 _print_trace(answer, out)
+    return 0
+
+
+def _apikey(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from .api_keys import ApiKeys
+
+    keys = ApiKeys.open(settings.registry_url)
+    if args.action == "create":
+        made = keys.create(args.key_workspace, args.name)
+        print(f"key {made.key.id} ({made.key.name}) for workspace {made.key.workspace}", file=out)
+        print(made.token, file=out)
+        print("Keep this token now: Folio stores only its hash and cannot show it again.", file=out)
+        return 0
+    if args.action == "revoke":
+        key = keys.revoke(args.key)
+        print(f"revoked {key.id} ({key.name}, workspace {key.workspace})", file=out)
+        return 0
+    for key in keys.list_keys():
+        state = "active" if key.active else f"revoked {key.revoked_at:%Y-%m-%d %H:%M}"
+        print(
+            f"{key.id}  {key.workspace:<12} {key.name:<20} {key.prefix}…  "
+            f"created {key.created_at:%Y-%m-%d %H:%M}  {state}",
+            file=out,
+        )
     return 0
 
 

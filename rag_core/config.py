@@ -113,12 +113,29 @@ class Settings(BaseSettings):
     port: int = 7860
     # Answers streamed at once through the Gradio queue; more wait their turn.
     chat_concurrency: int = 8
+    # Longest question (or searched query) accepted, in characters (UI, API and CLI).
+    max_query_chars: int = 2000
+
+    # HTTP API (/api/v1). auto: a key is required once any key exists; on: always; off: never.
+    api_auth: Literal["auto", "on", "off"] = "auto"
+    # Per API key (per client address without keys), in this process: a token bucket.
+    api_rate_per_minute: float = 60.0
+    api_burst: int = 20
+    # Answers kept in memory (per process) so that they can be rated through POST /feedback.
+    api_answers_kept: int = 2000
 
     @field_validator("chunk_tokens")
     @classmethod
     def _chunk_tokens_positive(cls, value: int) -> int:
         if value < 16:
             raise ValueError("chunk_tokens must be at least 16")
+        return value
+
+    @field_validator("max_query_chars", "api_burst", "api_answers_kept")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be 1 or more")
         return value
 
     @field_validator("chunk_overlap")

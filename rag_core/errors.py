@@ -27,5 +27,14 @@ class ConfigurationError(FolioError):
     """Settings, models or optional packages do not fit together; the message says the fix."""
 
 
+class InputError(ConfigurationError):
+    """A request's value is not acceptable (empty, too long ...); ``field`` names it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
 class AnswerError(FolioError):
     """The language model could not produce an answer (network, key, quota)."""

@@ -74,7 +74,15 @@ def f001_feedback(conn: Connection) -> None:
     conn.execute(sa.text("CREATE INDEX feedback_asked ON feedback (workspace, asked_at)"))
 
 
-MIGRATIONS: list[Migration] = [("f001_feedback", f001_feedback)]
+def f002_request_id(conn: Connection) -> None:
+    """The HTTP request that produced the answer (its ``X-Request-ID``), to join with logs."""
+    conn.execute(sa.text("ALTER TABLE feedback ADD COLUMN request_id TEXT NOT NULL DEFAULT ''"))
+
+
+MIGRATIONS: list[Migration] = [
+    ("f001_feedback", f001_feedback),
+    ("f002_request_id", f002_request_id),
+]
 
 
 class FeedbackRow(SQLModel, table=True):
@@ -103,6 +111,7 @@ class FeedbackRow(SQLModel, table=True):
     doc_filter: str = "[]"
     notes: str = "[]"
     language: str = ""
+    request_id: str = ""
     asked_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
@@ -152,6 +161,7 @@ class Rating:
     comment: str | None = None  # None keeps a comment already stored
     timings: tuple[Timing, ...] = ()  # measured by the UI: ui.rewrite, ui.first_token, ui.total
     language: str = ""
+    request_id: str = ""  # the request that produced the answer (HTTP API, or the UI's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +192,7 @@ class FeedbackRecord:
     asked_at: datetime
     created_at: datetime
     updated_at: datetime
+    request_id: str = ""
 
     @property
     def liked(self) -> bool:
@@ -255,6 +266,7 @@ def trace_columns(rating: Rating) -> dict[str, Any]:
         "doc_filter": _dump(list(trace.filters.doc_ids)),
         "notes": _dump(list(trace.notes)),
         "language": rating.language,
+        "request_id": rating.request_id,
         "asked_at": _utc(rating.asked_at),
     }
 
@@ -305,6 +317,7 @@ def _decode(row: FeedbackRow) -> FeedbackRecord:
         asked_at=_utc(row.asked_at),
         created_at=_utc(row.created_at),
         updated_at=_utc(row.updated_at),
+        request_id=row.request_id,
     )
 
 

@@ -19,10 +19,11 @@ from .config import DEFAULT_WORKSPACE, Settings
 from .database import create_engine
 from .dense_index import ChromaStore, collection_name
 from .embeddings import Embedder, EmbeddingCache, SentenceTransformerEmbedder
-from .errors import ConfigurationError, DocumentError, NotFoundError
+from .errors import ConfigurationError, DocumentError, InputError, NotFoundError
 from .extractive import ExtractiveAnswerer
 from .ingest import IngestConfig, Ingestor, Prepared, content_id
 from .lexical import LexicalTokenizer
+from .readers import clean_name
 from .registry import Registry
 from .rendering import PageImages
 from .retrieval import RetrievalConfig, Retriever
@@ -354,9 +355,21 @@ class Library:
         searched_query: str | None = None,
         legs: Collection[str] | None = None,
     ) -> SearchResult:
-        if not query.strip():
-            raise ConfigurationError("The question is empty")
+        self.check_query(query, searched_query)
         return self.retriever.search(query, k or self.settings.top_k, filters, searched_query, legs)
+
+    def check_query(self, question: str, searched_query: str | None = None) -> None:
+        """An ``InputError`` naming the field when a question is empty or too long."""
+        if not question.strip():
+            raise InputError("question", "is empty")
+        limit = self.settings.max_query_chars
+        for field, value in (("question", question), ("searched_query", searched_query or "")):
+            if len(value) > limit:
+                raise InputError(
+                    field,
+                    f"is {len(value)} characters, over the limit of {limit} "
+                    "(FOLIO_MAX_QUERY_CHARS)",
+                )
 
     def ask(
         self, question: str, filters: Filters | None = None, searched_query: str | None = None
@@ -541,9 +554,9 @@ def _check_model(registry: Registry, model: str) -> None:
 
 def _read_upload(upload: FileInput) -> tuple[str, bytes, DocumentMetadata | None]:
     if isinstance(upload, Upload):
-        return upload.name, upload.data, upload.metadata
+        return clean_name(upload.name), upload.data, upload.metadata
     if isinstance(upload, tuple):
-        return upload[0], upload[1], None
+        return clean_name(upload[0]), upload[1], None
     path = Path(upload)
     try:
         return path.name, path.read_bytes(), None

@@ -78,4 +78,24 @@ def m001_registry(conn: Connection) -> None:
         conn.execute(text(statement))
 
 
-MIGRATIONS: list[Migration] = [("m001_registry", m001_registry)]
+def m002_api_keys(conn: Connection) -> None:
+    """Keys of the HTTP API: only a SHA-256 of each token is kept; each key has one workspace."""
+    conn.execute(
+        text(
+            """CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            workspace TEXT NOT NULL,
+            token_sha256 TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )"""
+        )
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    ("m001_registry", m001_registry),
+    ("m002_api_keys", m002_api_keys),
+]

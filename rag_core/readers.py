@@ -33,6 +33,21 @@ class ExtractedDocument:
         return sum(1 for p in self.pages if not p.has_text)
 
 
+def clean_name(name: str) -> str:
+    """The file name of an upload without folders or control characters.
+
+    Browsers and HTTP clients send names such as ``../../etc/passwd.pdf`` or
+    ``C:\\Users\\me\\report.pdf``: only the last part is kept, control characters (NUL
+    included) are dropped. A name with nothing left is a ``DocumentError``.
+    """
+    raw = str(name)
+    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable()).strip()
+    if cleaned in ("", ".", ".."):
+        raise DocumentError(repr(raw)[1:-1] or "(no name)", "has no usable file name")
+    return cleaned[:255]
+
+
 def detect_kind(name: str, data: bytes) -> str:
     """The document kind from the bytes, checked against the file name's extension."""
     suffix = Path(name).suffix.lower()

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from rag_core.database import apply_migrations
+from rag_core.database import apply_migrations, create_engine
 from rag_core.errors import NotFoundError
 from rag_core.feedback import MIGRATIONS, FeedbackStore, Rating
 from rag_core.feedback_analytics import (
@@ -127,7 +127,33 @@ def test_migrations_apply_once_and_share_a_database_with_the_registry(library: L
     assert apply_migrations(store.engine, extra, lock_key=1) == ["f999_test"]
     with sqlite3.connect(settings.data_dir / "library.db") as db:
         names = [r[0] for r in db.execute("SELECT name FROM _migrations ORDER BY name")]
-    assert names == ["f001_feedback", "f999_test", "m001_registry"]
+    assert names == [
+        "f001_feedback",
+        "f002_request_id",
+        "f999_test",
+        "m001_registry",
+        "m002_api_keys",
+    ]
+
+
+def test_request_id_column_is_added_to_an_existing_table(filled: Library, tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = FeedbackStore(create_engine(url))
+    assert apply_migrations(old.engine, MIGRATIONS[:1], lock_key=1) == ["f001_feedback"]
+    with old.engine.begin() as conn:  # a rating stored before the column existed
+        conn.execute(
+            sa.text(
+                "INSERT INTO feedback (workspace, session_id, message_id, vote, question,"
+                " searched_query, answer, mode, model, refused, asked_at, created_at, updated_at)"
+                " VALUES ('default', 's0', 'm0', 1, 'q', 'q', 'a', 'extractive', 'm', 0,"
+                " '2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+    store = FeedbackStore.open(url)
+    assert store.get("s0", "m0").request_id == ""
+    answer = filled.ask("How often should the engine oil be changed?")
+    record = store.rate(rating(answer, 1, "m1", request_id="req-7"))
+    assert record.request_id == "req-7" and store.get("s1", "m1").request_id == "req-7"
 
 
 def test_workspaces_keep_their_own_ratings(filled: Library, settings):

@@ -350,11 +350,19 @@ def test_ui_never_imports_chromadb_torch_or_anthropic():
 
 
 def test_composition_root_builds_the_app_from_settings(settings):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
     import app
     from rag_core.config import Settings
 
-    demo, library = app.create(settings)
-    assert isinstance(demo, gr.Blocks) and library.settings is settings
+    server, library = app.create(settings)
+    assert isinstance(server, FastAPI) and library.settings is settings
+    client = TestClient(server)
+    assert client.get("/healthz").status_code == 200  # the API ...
+    assert client.get("/api/v1/documents").json() == {"documents": []}
+    page = client.get("/")  # ... and the Gradio UI mounted at /
+    assert page.status_code == 200 and "gradio" in page.text.lower()
     assert (settings.db).exists()  # the feedback store was opened (and migrated)
     assert isinstance(app.rewriter_for(settings), RuleRewriter)
     keyed = Settings(anthropic_api_key="k", rewrite_model="claude-rewrite-9")
