@@ -18,12 +18,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from api import JsonFormatter, create_api
+from rag_core.accounts import Accounts, accounts_for
 from rag_core.api_keys import ApiKeys
 from rag_core.config import DEFAULT_WORKSPACE, Settings
 from rag_core.conversation import ClaudeRewriter, QueryRewriter, RuleRewriter
+from rag_core.errors import ConfigurationError
 from rag_core.library import Library
 from rag_core.workspaces import Workspaces
-from ui.app import build_app, launch_options
+from ui.app import build_app, launch_options, workspace_resolver
 
 
 def rewriter_for(settings: Settings) -> QueryRewriter:
@@ -42,14 +44,23 @@ def start_vision(library: Library) -> None:
         library.vision.start()  # index page images in the background (no-op when it is off)
 
 
-def create(settings: Settings) -> tuple[FastAPI, Library]:
-    """The API with the Gradio UI (default workspace) mounted at ``/``."""
+def create(settings: Settings) -> tuple[FastAPI, Workspaces, Accounts | None]:
+    """The HTTP API with the Gradio UI mounted at ``/``, its workspaces and (with ``login``
+    on) its accounts.
+
+    Raises ``ConfigurationError`` when the login is on and there are no accounts.
+    """
+    accounts = accounts_for(settings)
     workspaces = Workspaces(settings, on_open=start_vision)
-    library = workspaces.library(DEFAULT_WORKSPACE)
+    # Open (and recover) the workspaces in use now; others open on their first request.
+    names = {a.workspace for a in accounts.list()} if accounts else {DEFAULT_WORKSPACE}
+    for name in sorted(names):
+        workspaces.library(name)
+        workspaces.feedback(name)
     demo = build_app(
-        library,
-        workspaces.feedback(DEFAULT_WORKSPACE),
+        workspaces,
         rewriter_for(settings),
+        workspace_of=workspace_resolver(accounts),
         chat_concurrency=settings.chat_concurrency,
     )
     demo.queue(default_concurrency_limit=4)
@@ -61,9 +72,9 @@ def create(settings: Settings) -> tuple[FastAPI, Library]:
         path="/",
         server_name=settings.host,
         server_port=settings.port,
-        **launch_options(library),
+        **launch_options(accounts),
     )
-    return app, library
+    return app, workspaces, accounts
 
 
 def configure_logging() -> None:
@@ -83,7 +94,10 @@ def configure_logging() -> None:
 def main() -> None:
     configure_logging()
     settings = Settings.from_env()
-    app, _library = create(settings)
+    try:
+        app, _, _ = create(settings)
+    except ConfigurationError as exc:
+        raise SystemExit(f"error: {exc}") from None
     print(f"Folio: http://{settings.host}:{settings.port}/  (API: /api/v1/docs)", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False)
 

@@ -37,6 +37,7 @@ MULTIPART_OVERHEAD = 1024 * 1024
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in (
+        (400, "The body cannot be parsed (not JSON, not multipart)"),
         (401, "No valid API key"),
         (404, "Not found in the caller's workspace"),
         (413, "The request body is too large"),
@@ -65,9 +66,9 @@ class Readiness:
     def _warm(self) -> None:
         try:
             library = self.workspaces.library(DEFAULT_WORKSPACE)
-            snapshot = library.retriever.snapshot()
+            library.retriever.snapshot()
             library.embedder.embed(["ready"])
-            self.detail = f"index of {snapshot.size} chunks loaded"
+            self.detail = "the default workspace's index is loaded and the text model is warm"
             self.state = "ok"
         except Exception as exc:
             log.exception("the default workspace could not be opened")

@@ -23,6 +23,7 @@ from rag_core.errors import (
 )
 
 log = logging.getLogger("folio.api")
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
 
 
 class ApiError(Exception):
@@ -84,7 +85,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(
             request, exc.status_code, code, str(exc.detail), dict(exc.headers or {})
         )

@@ -28,7 +28,9 @@ class QueryRequest(BaseModel):
 
     question: str = Field(description="the question (at most FOLIO_MAX_QUERY_CHARS characters)")
     doc_ids: list[str] = Field(
-        default_factory=list, description="only search these documents (ids from /documents)"
+        default_factory=list,
+        max_length=100,
+        description="only search these documents (ids from /documents), at most 100",
     )
     searched_query: str | None = Field(
         default=None, description="search with this text instead of the question"

@@ -35,8 +35,20 @@ SSE_DESCRIPTION = (
     " per source, then one `done` event carrying the whole QueryResponse (or one `error`"
     " event with the usual error body)."
 )
+# Each event of the stream (the schema Server-Sent Events are described with in OpenAPI 3.2).
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["delta", "citation", "done", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
+}
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
+    200: {
+        "description": SSE_DESCRIPTION,
+        "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
+    }
 }
 
 
@@ -109,7 +121,7 @@ def query_router(ctx: ApiContext, prefix: str, responses: dict[int | str, Any]) 
         "/query",
         response_model=QueryResponse,
         summary="Answer a question with citations (JSON, or SSE with stream=true)",
-        responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+        responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}}},
     )
     def query(request: Request, body: QueryRequest, caller: CallerDep) -> Any:
         if body.stream:

@@ -76,7 +76,8 @@ def build(size: int, embedder: RandomDocumentEmbedder) -> Library:
         uploads = []
         for start in range(0, len(corpus), 50):
             group = corpus[start : start + 50]
-            text = "\n\n".join(f"## {d['title']}\n\n{d['text']}" for d in group)
+            body = "\n\n".join(f"## {d['title']}\n\n{d['text']}" for d in group)
+            text = f"# Collection {copy}\n\n{body}"  # distinct bytes: a copy is a new document
             year = 1990 + (start // 50) % 30
             name = f"copy{copy:02d}-part{start // 50:03d}-{year}.md"
             uploads.append(Upload(name, text.encode(), DocumentMetadata(title=name)))

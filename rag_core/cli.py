@@ -1,4 +1,4 @@
-"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status|vision``.
+"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status|vision|user``.
 
 The same ``Library`` API the web app uses. Pages print as a reader counts them (from 1).
 """
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from .accounts_cli import add_user_commands, run_user_command
 from .config import DEFAULT_WORKSPACE, Settings
 from .errors import FolioError
 from .eval_cli import (
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=Path, help="folder for the JSON and markdown results")
     add_answer_arguments(evaluate)
     add_eval_commands(commands)
+    add_user_commands(commands)
 
     vision = commands.add_parser("vision", help="the vision index of page images")
     vision.add_argument(
@@ -111,6 +113,8 @@ def main(
 def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from .library import Library
 
+    if args.command == "user":
+        return run_user_command(args, settings, out)
     if args.command in EVAL_COMMANDS:
         return run_eval_command(args, settings, out)
     if args.command == "eval":

@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     api_burst: int = 20
     # Answers kept in memory (per process) so that they can be rated through POST /feedback.
     api_answers_kept: int = 2000
+    # off: everyone uses the "default" workspace; on: log in, each account sees its workspace.
+    login: Literal["off", "on"] = "off"
 
     @field_validator("chunk_tokens")
     @classmethod
@@ -136,6 +138,13 @@ class Settings(BaseSettings):
     def _positive(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be 1 or more")
+        return value
+
+    @field_validator("api_rate_per_minute")
+    @classmethod
+    def _rate_positive(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("api_rate_per_minute must be more than 0")
         return value
 
     @field_validator("chunk_overlap")

@@ -10,9 +10,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from api import create_api
 from api.observability import JsonFormatter
 from rag_core.answering import Answerer
+from rag_core.api_keys import ApiKeys
 from rag_core.types import TextDelta
+from rag_core.workspaces import Workspaces
 
 from .api_helpers import APPLES, ENGINES, build_api, pdf_file, serving, sse_events, upload
 
@@ -248,7 +251,26 @@ def test_health_and_readiness(api):
         readiness._thread.join(timeout=30)
         ready = warm.get("/readyz")
         assert ready.status_code == 200, ready.text
-        assert ready.json() == {"status": "ok", "detail": "index of 0 chunks loaded"}
+        assert ready.json() == {
+            "status": "ok",
+            "detail": "the default workspace's index is loaded and the text model is warm",
+        }
+
+
+def test_readiness_reports_why_it_failed(settings):
+    from rag_core.library import Library
+
+    from .fakes import HashingEmbedder
+
+    Library.open(settings, embedder=HashingEmbedder(name="model-one"))
+    workspaces = Workspaces(settings, embedder=HashingEmbedder(name="model-two"))
+    app = create_api(workspaces, settings, keys=ApiKeys.open(settings.registry_url))
+    with TestClient(app) as client:
+        app.state.readiness._thread.join(timeout=30)
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "failed" and "FOLIO_EMBED_MODEL is 'model-two'" in body["detail"]
 
 
 def test_metrics(client):
@@ -305,3 +327,33 @@ def test_openapi_spec(client):
     assert "QueryResponse" in spec["components"]["schemas"]
     assert "429" in paths["/api/v1/query"]["post"]["responses"]
     assert client.get("/api/v1/docs").status_code == 200
+
+
+def test_api_never_imports_gradio_and_the_core_never_imports_fastapi():
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    code = (
+        "import sys, rag_core.library, rag_core.api_keys, rag_core.cli, rag_core.workspaces;"
+        "core = [m for m in ('fastapi', 'starlette', 'gradio') if m in sys.modules];"
+        "import api;"
+        "edge = [m for m in ('gradio',) if m in sys.modules];"
+        "print(core, edge); sys.exit(1 if core or edge else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_metrics_show_the_vision_backlog(vision_settings):
+    app, workspaces, _keys = build_api(vision_settings)
+    with TestClient(app) as client:
+        upload(client, [pdf_file("apples.pdf", APPLES), pdf_file("engines.pdf", ENGINES)])
+        library = workspaces.library()
+        assert library.vision is not None and library.vision.state == "on"
+        assert 'folio_vision_pages_pending{workspace="default"} 4.0' in client.get("/metrics").text
+        library.vision.run()
+        assert 'folio_vision_pages_pending{workspace="default"} 0.0' in client.get("/metrics").text

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import itertools
+import re
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 import gradio as gr
+import gradio.utils
 import pytest
 
 from rag_core.claude import ClaudeAnswerer
@@ -46,6 +49,11 @@ def ask(library, state, question, rewriter=None, doc_ids=None, lang="en"):
     return updates, updates[-1][1]
 
 
+def served_files(html: str) -> list[Path]:
+    """The files the ``gradio_api/file=`` URLs in ``html`` point at."""
+    return [Path(unquote(m)) for m in re.findall(r'src="gradio_api/file=([^"]+)"', html)]
+
+
 def bot(update) -> str:
     return update[0][-1]["content"] if update[0][-1]["role"] == "assistant" else ""
 
@@ -70,7 +78,9 @@ def test_answer_streams_then_fills_sources_pages_and_trace(filled: Library):
     assert f'id="cite-{turn.message_id}-1"' in sources and "orchard.pdf" in sources
     assert f"<mark>{citation.cited_text}</mark>" in sources and "page 3" in sources
     thumb = filled.page_image(citation.doc_id, citation.page, thumbnail=True)
-    assert f'src="gradio_api/file={thumb.resolve()}"' in sources
+    served = served_files(sources)  # copies in Gradio's cache, never the data folder's paths
+    assert served[0].read_bytes() == thumb.read_bytes() and str(filled.images.root) not in sources
+    assert all(p.is_relative_to(gradio.utils.get_upload_folder()) for p in served)
     assert gallery[0] == (str(filled.page_image(citation.doc_id, 2)), "orchard.pdf · page 3")
     assert all(Path(path).exists() for path, _ in gallery)
     assert "`Why did pear output fall?` (as asked)" in trace
@@ -320,13 +330,16 @@ def test_analytics_tab_counts_the_rows(filled: Library, feedback: FeedbackStore,
 
 
 # The app as a whole ------------------------------------------------------------------------
-def test_app_wiring(filled: Library, feedback: FeedbackStore):
+def test_app_wiring(settings):
+    from rag_core.workspaces import Workspaces
     from ui.app import build_app, launch_options
 
-    demo = build_app(filled, feedback, RuleRewriter(), chat_concurrency=5)
-    options = launch_options(filled)
+    demo = build_app(
+        Workspaces(settings, embedder=HashingEmbedder()), RuleRewriter(), chat_concurrency=5
+    )
+    options = launch_options()
     assert set(options["i18n"].translations_dict) == {"en", "zh"}
-    assert options["allowed_paths"] == [str(filled.images.root.resolve())]  # page images only
+    assert "allowed_paths" not in options and "auth" not in options  # nothing served by path
     fns = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
     assert fns["chat"].concurrency_limit == 5 and fns["chat"].concurrency_id == "chat"
     assert fns["upload"].concurrency_limit == 1
@@ -356,8 +369,9 @@ def test_composition_root_builds_the_app_from_settings(settings):
     import app
     from rag_core.config import Settings
 
-    server, library = app.create(settings)
-    assert isinstance(server, FastAPI) and library.settings is settings
+    server, workspaces, accounts = app.create(settings)
+    assert isinstance(server, FastAPI) and workspaces.settings is settings
+    assert accounts is None and workspaces.opened() == ["default"]  # login off: one workspace
     client = TestClient(server)
     assert client.get("/healthz").status_code == 200  # the API ...
     assert client.get("/api/v1/documents").json() == {"documents": []}

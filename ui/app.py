@@ -8,6 +8,7 @@ places components and connects events, all in one place.
 
 from __future__ import annotations
 
+import html
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,15 +18,24 @@ import gradio as gr
 from rag_core.conversation import QueryRewriter
 
 from . import analytics, chat, documents
+from .access import WorkspaceOf, auth_for, workspace_resolver
 from .errors import ui_errors
 from .i18n import I18N, Lang, label, language, t
 
 if TYPE_CHECKING:
+    from rag_core.accounts import Accounts
     from rag_core.feedback import FeedbackStore
     from rag_core.library import Library
+    from rag_core.workspaces import Workspaces
+
+__all__ = ["auth_for", "build_app", "launch_options", "workspace_resolver"]
 
 CSS_PATH = Path(__file__).with_name("folio.css")
 FILE_TYPES = [".pdf", ".md", ".markdown", ".txt", ".text", ".docx"]
+LOGIN_MESSAGE = (
+    "Log in with your Folio account. An administrator adds accounts with "
+    "<code>python -m rag_core user add NAME --workspace WORKSPACE</code>."
+)
 
 
 def lang_of(request: gr.Request | None) -> Lang:
@@ -43,21 +53,30 @@ def row_of(event: gr.EventData) -> int:
     return int(index[0] if isinstance(index, (list, tuple)) else index)
 
 
-def launch_options(library: Library) -> dict[str, Any]:
-    """What ``launch`` needs besides host and port: translations, styles, the page images."""
-    pages = library.images.root.resolve()
-    pages.mkdir(parents=True, exist_ok=True)
-    return {"i18n": I18N, "css_paths": [CSS_PATH], "allowed_paths": [str(pages)]}
+def launch_options(accounts: Accounts | None = None) -> dict[str, Any]:
+    """What ``launch`` (or ``gr.mount_gradio_app``) needs besides host and port.
+
+    Translations and styles; with ``accounts``, the login. No ``allowed_paths``: page images
+    are served as copies in Gradio's cache (``ui.access.served_url``), never by their path.
+    """
+    options: dict[str, Any] = {"i18n": I18N, "css_paths": [CSS_PATH]}
+    if accounts is not None:
+        options.update(auth=auth_for(accounts), auth_message=LOGIN_MESSAGE)
+    return options
 
 
 def build_app(
-    library: Library,
-    feedback: FeedbackStore,
+    workspaces: Workspaces,
     rewriter: QueryRewriter,
     *,
+    workspace_of: WorkspaceOf | None = None,
     chat_concurrency: int = 8,
 ) -> gr.Blocks:
+    """The app over every workspace; ``workspace_of`` says which one a request may use
+    (``ui.access.workspace_resolver``; the ``default`` workspace when it is not given)."""
+    resolve = workspace_of or workspace_resolver(None)
     with gr.Blocks(title="Folio") as demo:
+        account = gr.HTML(elem_id="account", visible=False)  # who is logged in, and log out
         gr.Markdown("# Folio")
         gr.Markdown(label("app_tagline"))
         with gr.Tabs():
@@ -174,19 +193,44 @@ def build_app(
         # Events ----------------------------------------------------------------------------
         library_outputs = [table, row_ids, selected, doc_filter, summary]
 
+        def workspace(request: gr.Request | None) -> str:
+            with ui_errors(lang_of(request)):
+                return resolve(request)
+
+        def library_of(request: gr.Request | None, name: str | None = None) -> Library:
+            """The library of ``name``, or of the request's workspace."""
+            name = name or workspace(request)
+            with ui_errors(lang_of(request)):
+                return workspaces.library(name)
+
+        def feedback_of(request: gr.Request | None, name: str | None = None) -> FeedbackStore:
+            name = name or workspace(request)
+            with ui_errors(lang_of(request)):
+                return workspaces.feedback(name)
+
         def on_load(request: gr.Request) -> tuple[Any, ...]:
             lang = lang_of(request)
+            name = workspace(request)
+            library = library_of(request, name)
             with ui_errors(lang):
                 view = documents.library_view(library, lang)
                 mode = chat.mode_notices(library, lang)
-            return (*view.outputs(), "\n\n".join(mode))
+            username = getattr(request, "username", None)
+            signed_in = (
+                t("signed_in", lang, name=html.escape(username), workspace=name) if username else ""
+            )
+            account_line = gr.update(value=signed_in, visible=bool(signed_in))
+            return (*view.outputs(), "\n\n".join(mode), account_line)
 
         def on_upload(
             paths: list[str] | None, request: gr.Request, progress: Any = gr.Progress()
         ) -> tuple[Any, ...]:
             lang = lang_of(request)
             text, view = documents.upload(
-                library, paths, lang, lambda fraction, desc: progress(fraction, desc=desc)
+                library_of(request),
+                paths,
+                lang,
+                lambda fraction, desc: progress(fraction, desc=desc),
             )
             return (text, *view.outputs(), None)
 
@@ -194,38 +238,58 @@ def build_app(
             return documents.selected_row(ids, row_of(event))
 
         def on_delete(doc_id: str | None, request: gr.Request) -> Any:
-            return documents.ask_to_confirm(library, "delete", doc_id, lang_of(request))
+            return documents.ask_to_confirm(library_of(request), "delete", doc_id, lang_of(request))
 
         def on_reindex(doc_id: str | None, request: gr.Request) -> Any:
-            return documents.ask_to_confirm(library, "reindex", doc_id, lang_of(request))
+            return documents.ask_to_confirm(
+                library_of(request), "reindex", doc_id, lang_of(request)
+            )
 
         def on_confirm(
             action: documents.Action | None, doc_id: str | None, request: gr.Request
         ) -> tuple[Any, ...]:
+            library = library_of(request)
             text, view = documents.run_action(library, action, doc_id, lang_of(request))
             return (gr.update(visible=False), None, text, *view.outputs())
 
         def on_chat(
             state: chat.ChatState, text: str, doc_ids: list[str] | None, request: gr.Request
         ) -> Any:
+            name = workspace(request)
+            library = library_of(request, name)
+            state = state.for_workspace(name)
             yield from chat.respond(library, rewriter, state, text, doc_ids, lang_of(request))
 
         def on_like(state: chat.ChatState, event: gr.LikeData, request: gr.Request) -> Any:
+            name = workspace(request)
+            state = state.for_workspace(name)
             return chat.rate(
-                feedback, state, row_of(event), event.liked, session_of(request), lang_of(request)
+                feedback_of(request, name),
+                state,
+                row_of(event),
+                event.liked,
+                session_of(request),
+                lang_of(request),
             )
 
         def on_select(state: chat.ChatState, event: gr.SelectData, request: gr.Request) -> Any:
-            return chat.show_turn(library, state, row_of(event), lang_of(request))
+            name = workspace(request)
+            state = state.for_workspace(name)
+            return chat.show_turn(library_of(request, name), state, row_of(event), lang_of(request))
 
         def on_clear() -> tuple[Any, ...]:
             return chat.ChatState(), "", [], "", gr.update(visible=False)
 
         def on_comment(state: chat.ChatState, text: str, request: gr.Request) -> Any:
-            return chat.send_comment(feedback, state, text, session_of(request), lang_of(request))
+            name = workspace(request)
+            state = state.for_workspace(name)
+            return chat.send_comment(
+                feedback_of(request, name), state, text, session_of(request), lang_of(request)
+            )
 
         def on_analytics(request: gr.Request) -> tuple[Any, ...]:
             lang = lang_of(request)
+            feedback = feedback_of(request)
             with ui_errors(lang):
                 view = analytics.analytics_view(feedback.records(), lang)
             chart = gr.ScatterPlot(
@@ -246,16 +310,21 @@ def build_app(
 
         def on_disliked(ids: Any, event: gr.SelectData, request: gr.Request) -> str:
             lang = lang_of(request)
+            feedback = feedback_of(request)
             with ui_errors(lang):
                 return analytics.disliked_trace(feedback, ids, row_of(event), lang)
 
         exports: list[Path] = []  # one temp folder for this app's CSV files, made on first use
 
         def on_export(request: gr.Request) -> str:
+            name = workspace(request)
+            feedback = feedback_of(request, name)
             with ui_errors(lang_of(request)):
                 if not exports:
                     exports.append(Path(tempfile.mkdtemp(prefix="folio-feedback-")))
-                return str(analytics.export_csv(feedback.records(), exports[0]))
+                folder = exports[0] / name  # a workspace's files never share a name with another's
+                folder.mkdir(exist_ok=True)
+                return str(analytics.export_csv(feedback.records(), folder))
 
         analytics_outputs = [
             an_summary,
@@ -267,7 +336,7 @@ def build_app(
             disliked_ids,
             disliked_trace,
         ]
-        demo.load(on_load, None, [*library_outputs, notices], api_visibility="private")
+        demo.load(on_load, None, [*library_outputs, notices, account], api_visibility="private")
         # Ingest, delete and re-index share one slot: CPU-bound, and one writer at a time.
         files.upload(
             on_upload,

@@ -23,6 +23,7 @@ from rag_core.feedback import Rating
 from rag_core.types import Answer, AnswerDone, Citation, CitationEvent, Filters, TextDelta, Timing
 
 from . import formatting as fmt
+from .access import served_url
 from .errors import error, info, ui_error, ui_errors, warn
 from .i18n import Lang, t
 
@@ -50,6 +51,11 @@ class ChatTurn:
 class ChatState:
     turns: tuple[ChatTurn, ...] = ()
     comment_for: str | None = None  # message id the comment box belongs to
+    workspace: str = ""  # the workspace whose answers these are
+
+    def for_workspace(self, workspace: str) -> ChatState:
+        """This conversation if it belongs to ``workspace``, else a new, empty one."""
+        return self if self.workspace == workspace else ChatState(workspace=workspace)
 
     def history(self) -> list[Turn]:
         return [
@@ -136,8 +142,8 @@ def source_card(library: Library, citation: Citation) -> fmt.SourceCard:
         before=before,
         cited=cited,
         after=after,
-        thumb_url=fmt.file_url(thumb) if thumb else None,
-        image_url=fmt.file_url(image) if image else None,
+        thumb_url=served_url(thumb) if thumb else None,
+        image_url=served_url(image) if image else None,
     )
 
 

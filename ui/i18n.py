@@ -98,6 +98,9 @@ EN: dict[str, str] = {
     "leg_dense": "Semantic (dense)",
     "empty_question": "Type a question first.",
     "error_unexpected": "Something went wrong (error {id}). The details are in the server log.",
+    "signed_in": "Signed in as <b>{name}</b> · workspace <code>{workspace}</code> · "
+    '<a href="logout" target="_self">Log out</a>',
+    "login_again": "Your session has no account any more: log in again.",
     "cannot_rate": "This message has no answer to rate.",
     "rated_up": "Thanks for the feedback!",
     "rated_down": "Thanks. What was wrong? You can add a comment below.",
@@ -246,6 +249,9 @@ ZH: dict[str, str] = {
     "leg_dense": "语义（向量）",
     "empty_question": "请先输入问题。",
     "error_unexpected": "出现错误（编号 {id}）。详细信息见服务器日志。",
+    "signed_in": "已登录：<b>{name}</b> · 工作区 <code>{workspace}</code> · "
+    '<a href="logout" target="_self">退出登录</a>',
+    "login_again": "此会话的账户已不存在，请重新登录。",
     "cannot_rate": "这条消息没有可评价的回答。",
     "rated_up": "感谢您的反馈！",
     "rated_down": "感谢反馈。哪里有问题？可以在下方补充说明。",
