@@ -70,6 +70,16 @@ def test_library_on_a_chroma_server(tmp_path):
         again = Library.open(settings, embedder=HashingEmbedder())
         assert again.search("supercharger", k=1).hits[0].chunk.doc_id == replaced.doc_id
         assert not (settings.data_dir / "chroma").exists()
+        served = library.search("supercharger turbocharger", k=3)
+
+    # The server is gone: queries still answer, the dense leg by exact search over the
+    # snapshot's vectors (same ranking), and the trace says so.
+    down = library.search("supercharger turbocharger", k=3)
+    [dense_down] = [leg for leg in down.trace.legs if leg.leg == "dense"]
+    assert dense_down.note.startswith("vector store unavailable") and dense_down.status == "on"
+    assert [h.chunk.id for h in down.hits] == [h.chunk.id for h in served.hits]
+    [dense_up] = [leg for leg in served.trace.legs if leg.leg == "dense"]
+    assert [cid for cid, _ in dense_down.ranked] == [cid for cid, _ in dense_up.ranked]
 
 
 def test_unreachable_chroma_server_fails_the_upload_with_the_reason(tmp_path):
