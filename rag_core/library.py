@@ -235,6 +235,7 @@ class Library:
             pending.clear()
 
         with self._ingest_lock:
+            self.ingestor.delete_vectors(self.registry.pending_deletes())  # left by an outage
             for position, upload in enumerate(files):
                 try:
                     name, data, own = _read_upload(upload)
@@ -272,10 +273,7 @@ class Library:
         self._check_writer()
         doc = self.document(doc_id)
         with self._ingest_lock:
-            ids = self.registry.start_removal(doc.id)
-            if ids:
-                self.ingestor.chroma.delete(ids)
-                self.registry.clear_pending_deletes(ids)
+            self.ingestor.delete_vectors(self.registry.start_removal(doc.id))
             self.ingestor.remove_files(doc.id)
         self._wake_vision()
         return doc

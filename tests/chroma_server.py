@@ -45,10 +45,15 @@ def chroma_command() -> list[str]:
 
 
 @contextmanager
-def chroma_server(timeout: float = 60.0) -> Iterator[ChromaServer]:
-    """Run ``chroma run`` on a free loopback port with a temp data folder; stop it after."""
-    folder = Path(tempfile.mkdtemp(prefix="folio-chroma-"))
-    server = ChromaServer("127.0.0.1", free_port(), folder / "db")
+def chroma_server(
+    timeout: float = 60.0, folder: Path | None = None, port: int | None = None
+) -> Iterator[ChromaServer]:
+    """Run ``chroma run`` on a loopback port (free unless given) over ``folder`` (a temp
+    folder, removed after, unless given: then it is kept for a restart); stop it after."""
+    keep = folder is not None
+    folder = folder or Path(tempfile.mkdtemp(prefix="folio-chroma-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    server = ChromaServer("127.0.0.1", port or free_port(), folder / "db")
     log = (folder / "server.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -80,4 +85,5 @@ def chroma_server(timeout: float = 60.0) -> Iterator[ChromaServer]:
             proc.kill()
             proc.wait(timeout=30)
         log.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_library_on_a_chroma_server(tmp_path):
-    with chroma_server() as server:
+    with chroma_server(folder=tmp_path / "chroma-server") as server:
         settings = Settings(
             data_dir=tmp_path / "data",
             db=tmp_path / "feedback.db",
@@ -81,10 +81,24 @@ def test_library_on_a_chroma_server(tmp_path):
     [dense_up] = [leg for leg in served.trace.legs if leg.leg == "dense"]
     assert [cid for cid, _ in dense_down.ranked] == [cid for cid, _ in dense_up.ranked]
 
+    # Uploads fail with the server named; a removal goes through, its vectors stay queued.
+    (failed,) = library.add([("orchard.pdf", make_pdf(APPLES))]).results
+    assert failed.status == "failed" and f"Chroma server at 127.0.0.1:{server.port}" in (
+        failed.error or ""
+    )
+    library.remove(replaced.doc_id)
+    assert library.documents()[0].status == "failed" and len(library.documents()) == 1
+    assert library.registry.pending_deletes()
+
+    # The server is back (same data, same port): the next upload drains the queue first.
+    with chroma_server(folder=tmp_path / "chroma-server", port=server.port):
+        (added,) = library.add([("orchard.pdf", make_pdf(APPLES))]).results
+        assert added.status == "added"
+        assert library.search("pear frost", k=1).hits[0].chunk.doc_id == added.doc_id
+        assert_consistent(library)
+
 
 def test_unreachable_chroma_server_fails_the_upload_with_the_reason(tmp_path):
-    from rag_core.errors import ConfigurationError
-
     from .chroma_server import free_port
 
     port = free_port()  # nothing listens there
@@ -95,8 +109,8 @@ def test_unreachable_chroma_server_fails_the_upload_with_the_reason(tmp_path):
         chroma_port=port,
     )
     library = Library.open(settings, embedder=HashingEmbedder())
-    with pytest.raises(ConfigurationError, match=f"Chroma server at 127.0.0.1:{port}"):
-        library.add([("engine.pdf", make_pdf(ENGINES))])
+    (result,) = library.add([("engine.pdf", make_pdf(ENGINES))]).results
+    assert result.status == "failed" and f"127.0.0.1:{port}" in (result.error or "")
     [doc] = library.documents()
     assert doc.status == "failed" and f"127.0.0.1:{port}" in (doc.error or "")
     assert "CHROMA_HOST" in (doc.error or "")
