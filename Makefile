@@ -35,8 +35,9 @@ run: install
 	$(BIN)/python app.py
 
 # Every tier that can run here: unit, slow (real models and PDFs), browser; gpu where CUDA is.
+# The PostgreSQL tests fail (instead of skipping) when the server cannot run.
 test: install-dev
-	$(BIN)/python -m pytest -m "not gpu" --durations=15
+	FOLIO_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -m "not gpu" --durations=15
 
 test-fast: install-dev
 	$(BIN)/python -m pytest -m "not slow and not browser and not gpu"

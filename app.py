@@ -39,7 +39,8 @@ def rewriter_for(settings: Settings) -> QueryRewriter:
 
 
 def start_vision(library: Library) -> None:
-    if library.vision is not None:
+    # Only the ingest writer indexes page images; read replicas use what it stored.
+    if library.vision is not None and library.settings.ingest_writer:
         library.vision.start()  # index page images in the background (no-op when it is off)
 
 

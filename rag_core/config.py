@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     # Scale-out.
     chroma_host: str | None = Field(default=None, validation_alias=_env("CHROMA_HOST"))
     chroma_port: int = Field(default=8000, validation_alias=_env("CHROMA_PORT"))
+    # One replica ingests (uploads, removals, re-indexing, crash recovery, vision indexing);
+    # the others set this to false and only read.
+    ingest_writer: bool = True
+    # Where this process keeps its index snapshots (default: data_dir/index). A local folder
+    # per replica means each builds its own snapshot from the shared registry.
+    index_dir: Path | None = None
 
     # Web app.
     host: str = "127.0.0.1"

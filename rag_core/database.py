@@ -19,6 +19,9 @@ from sqlalchemy.engine import Connection, Engine
 
 Migration = tuple[str, Callable[[Connection], None]]
 
+# PostgreSQL advisory lock taken by every ``writing`` transaction (see there).
+WRITE_LOCK = 0x466F6C696F
+
 
 def create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -52,8 +55,16 @@ def create_engine(url: str) -> Engine:
 
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
-    """A write transaction: committed on success, rolled back on error."""
+    """A write transaction: committed on success, rolled back on error.
+
+    Writers are serialised on both engines, so read-then-write steps (the generation
+    counter, meta keys, document replacement) never race: SQLite by ``BEGIN IMMEDIATE``,
+    PostgreSQL (whose READ COMMITTED would let two writers both insert a missing row or
+    both bump a counter from the same value) by a transaction-level advisory lock.
+    """
     with engine.connect().execution_options(folio_write=True) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
         yield conn
 
 

@@ -86,30 +86,48 @@ class ChromaStore:
                 self._collection = collection
         return self._collection
 
+    def _failed(self, exc: Exception) -> Exception:
+        """A server's failure as a ConfigurationError naming the server (embedded: as is)."""
+        if self.host and not isinstance(exc, ConfigurationError):
+            return ConfigurationError(
+                f"The Chroma server at {self.host}:{self.port} failed ({exc}). "
+                "Check that it is running (CHROMA_HOST, CHROMA_PORT)."
+            )
+        return exc
+
     def upsert(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         if not len(ids):
             return
         step = 4000
-        for start in range(0, len(ids), step):
-            self.collection.upsert(
-                ids=list(ids[start : start + step]),
-                embeddings=np.asarray(vectors[start : start + step], dtype=np.float32),
-            )
+        try:
+            for start in range(0, len(ids), step):
+                self.collection.upsert(
+                    ids=list(ids[start : start + step]),
+                    embeddings=np.asarray(vectors[start : start + step], dtype=np.float32),
+                )
+        except Exception as exc:
+            raise self._failed(exc) from exc
 
     def delete(self, ids: Sequence[str]) -> None:
         step = 4000
-        for start in range(0, len(ids), step):
-            self.collection.delete(ids=list(ids[start : start + step]))
+        try:
+            for start in range(0, len(ids), step):
+                self.collection.delete(ids=list(ids[start : start + step]))
+        except Exception as exc:
+            raise self._failed(exc) from exc
 
     def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Nearest ``k`` ids with cosine similarity, best first (``k`` at most the count)."""
         if k <= 0:
             return []
-        result = self.collection.query(
-            query_embeddings=np.asarray(vector, dtype=np.float32)[None, :],
-            n_results=k,
-            include=["distances"],
-        )
+        try:
+            result = self.collection.query(
+                query_embeddings=np.asarray(vector, dtype=np.float32)[None, :],
+                n_results=k,
+                include=["distances"],
+            )
+        except Exception as exc:
+            raise self._failed(exc) from exc
         return [
             (chunk_id, 1.0 - float(dist))
             for chunk_id, dist in zip(result["ids"][0], result["distances"][0], strict=True)

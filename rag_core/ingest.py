@@ -170,9 +170,7 @@ class Ingestor:
             p.report("index", _STAGES["index"][0])
             try:
                 gone = self.registry.finish_document(p.doc.id, p.rows, p.replaces)
-                if gone:
-                    self.chroma.delete(gone)
-                    self.registry.clear_pending_deletes(gone)
+                self.delete_vectors(gone)
                 if p.replaces:
                     self.remove_files(p.replaces)
             except Exception as exc:
@@ -213,6 +211,21 @@ class Ingestor:
             self.chroma.delete(ids)
             self.registry.clear_pending_deletes(ids)
         return len(ids)
+
+    def delete_vectors(self, ids: Sequence[str]) -> None:
+        """Delete the vectors of chunks that are gone (already queued in pending_deletes).
+
+        When the vector store fails they stay queued, to be deleted at the next ingest or
+        start; queries never see them meanwhile (they are not in the snapshot).
+        """
+        if not ids:
+            return
+        try:
+            self.chroma.delete(ids)
+        except Exception as exc:
+            log.warning("%d vectors left queued for deletion: %s", len(ids), exc)
+            return
+        self.registry.clear_pending_deletes(ids)
 
     # Steps --------------------------------------------------------------------------------
     def _prepare(
@@ -382,10 +395,7 @@ class Ingestor:
 
     def _rollback(self, doc_id: str, reason: str) -> None:
         """Mark the document failed and drop its vectors; its stored file stays for a retry."""
-        ids = self.registry.fail_document(doc_id, reason)
-        if ids:
-            self.chroma.delete(ids)
-            self.registry.clear_pending_deletes(ids)
+        self.delete_vectors(self.registry.fail_document(doc_id, reason))
         shutil.rmtree(self.images.folder(doc_id), ignore_errors=True)
 
     def _store_file(self, doc_id: str, name: str, data: bytes) -> str:

@@ -163,7 +163,7 @@ class Library:
                 route_tokens,
             )
 
-        snapshots = SnapshotStore(data / "index" / _safe(workspace), build)
+        snapshots = SnapshotStore((settings.index_dir or data / "index") / _safe(workspace), build)
         # The vision index: its model loads on first use; without it the index is off.
         vision = VisionIndex(
             registry,
@@ -214,7 +214,7 @@ class Library:
                     max_unknown_ratio=settings.max_unknown_ratio,
                 )
         library = cls(settings, registry, ingestor, retriever, answerer, images, vision)
-        if recover:
+        if recover and settings.ingest_writer:  # a read replica never repairs the writer's work
             library.recover()
         return library
 
@@ -233,6 +233,7 @@ class Library:
 
         ``metadata`` applies to every file that does not bring its own (``Upload.metadata``).
         """
+        self._check_writer()
         results: dict[int, IngestResult] = {}
         total = max(1, len(files))
         pending: list[tuple[int, Prepared]] = []
@@ -246,6 +247,7 @@ class Library:
             pending.clear()
 
         with self._ingest_lock:
+            self.ingestor.delete_vectors(self.registry.pending_deletes())  # left by an outage
             for position, upload in enumerate(files):
                 try:
                     name, data, own = _read_upload(upload)
@@ -280,18 +282,17 @@ class Library:
 
     def remove(self, doc_id: str) -> Document:
         """Remove a document from the registry, every index and the data folder."""
+        self._check_writer()
         doc = self.document(doc_id)
         with self._ingest_lock:
-            ids = self.registry.start_removal(doc.id)
-            if ids:
-                self.ingestor.chroma.delete(ids)
-                self.registry.clear_pending_deletes(ids)
+            self.ingestor.delete_vectors(self.registry.start_removal(doc.id))
             self.ingestor.remove_files(doc.id)
         self._wake_vision()
         return doc
 
     def reindex(self, doc_id: str) -> IngestResult:
         """Index a document again from its stored file (after a failure or a settings change)."""
+        self._check_writer()
         doc = self.document(doc_id)
         stored = self.registry.file_path(doc.id)
         path = self.ingestor.files_dir / stored if stored else None
@@ -302,6 +303,13 @@ class Library:
             self.retriever.snapshot()
         self._wake_vision()
         return result
+
+    def _check_writer(self) -> None:
+        if not self.settings.ingest_writer:
+            raise ConfigurationError(
+                "This replica only reads (FOLIO_INGEST_WRITER=false): add, remove and "
+                "re-index documents on the ingest writer."
+            )
 
     def documents(self) -> list[Document]:
         return self.registry.documents()
@@ -460,6 +468,7 @@ class Library:
         to a collection of the new model; the old one is left as it was. Returns the number
         of chunks embedded.
         """
+        self._check_writer()
         with self._ingest_lock:
             count = self.ingestor.reembed_all()
             self.registry.set_meta("embed_model", self.embedder.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from .types import (
     SearchResult,
     Timing,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,13 +248,20 @@ class Retriever:
         started = time.perf_counter()
         if q.vector is None:
             return LegTrace(name, 0.0, "off", q.dense.note if name == "dense" else "", (), 0.0)
+        note = q.dense.note if name == "dense" else ""
+        ranked: tuple[tuple[str, float], ...] | None = None
         if ranges is None:
-            ranked = self._chroma_ranked(snapshot, q.vector, n)
-        else:
-            found = snapshot.dense_search(q.vector, n, ranges)
+            try:
+                ranked = self._chroma_ranked(snapshot, q.vector, n)
+            except Exception as exc:  # a Chroma server down or failing: answer without it
+                log.warning("vector store query failed, exact search instead: %s", exc)
+                outage = f"vector store unavailable ({type(exc).__name__}): exact search"
+                note = f"{note}; {outage}" if note else outage
+                ranges = [(0, snapshot.size)]
+        if ranked is None:
+            found = snapshot.dense_search(q.vector, n, ranges or [])
             ranked = tuple((snapshot.ids[row], score) for row, score in found)
         weight = q.dense.weight * (self.config.route_weight if "@" in name else 1.0)
-        note = q.dense.note if name == "dense" else ""
         return LegTrace(name, weight, q.dense.status, note, ranked, _ms_since(started))
 
     def _route(self, snapshot: Snapshot, q: _Query, allowed: list[str] | None) -> LegTrace:

@@ -1,6 +1,6 @@
 """Run an ingest that stops dead at a chosen stage, for the crash tests to SIGKILL.
 
-python -m tests.crash_ingest DATA_DIR NAME PDF_PATH STAGE FRACTION
+python -m tests.crash_ingest DATA_DIR NAME PDF_PATH STAGE FRACTION [DATABASE_URL]
 prints BLOCKED when the ingest reaches STAGE at FRACTION of the file, then waits forever.
 """
 
@@ -20,7 +20,11 @@ from .fakes import HashingEmbedder
 def main() -> None:
     data_dir, name, pdf, stage, fraction = sys.argv[1:6]
     settings = Settings(
-        data_dir=Path(data_dir), db=Path(data_dir) / "feedback.db", chunk_tokens=24, chunk_overlap=0
+        data_dir=Path(data_dir),
+        db=Path(data_dir) / "feedback.db",
+        database_url=sys.argv[6] if len(sys.argv) > 6 else None,
+        chunk_tokens=24,
+        chunk_overlap=0,
     )
     library = Library.open(settings, embedder=HashingEmbedder())
 

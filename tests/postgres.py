@@ -1,4 +1,8 @@
-"""A throwaway PostgreSQL server for tests (Debian's postgresql binaries; skipped without them)."""
+"""A throwaway PostgreSQL server for tests (Debian's postgresql server binaries).
+
+Without the binaries the PostgreSQL tests are skipped, unless ``FOLIO_REQUIRE_POSTGRES=1``
+(set by ``make test``, so CI really runs them): then they fail with the reason.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-BIN = Path("/usr/lib/postgresql/15/bin")
+import pytest
+
+
+def _newest_bin() -> Path:
+    """Debian's server binaries, newest major version installed (15 on bookworm)."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+BIN = _newest_bin()
+# Read when the test modules are imported: the autouse fixture clears FOLIO_* per test.
+REQUIRED = os.environ.get("FOLIO_REQUIRE_POSTGRES", "") == "1"
+
+
+def require() -> None:
+    """Skip the calling test when no server can be started here (fail when required)."""
+    reason = available()
+    if reason is None:
+        return
+    if REQUIRED:
+        pytest.fail(f"FOLIO_REQUIRE_POSTGRES=1 but PostgreSQL cannot run here: {reason}")
+    pytest.skip(reason)
 
 
 def available() -> str | None:
@@ -87,3 +115,17 @@ def postgres_server() -> Iterator[str]:
         server.terminate()
         server.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def create_database(url: str, name: str) -> str:
+    """A new empty database on the server at ``url``; returns its URL."""
+    import psycopg
+
+    server = url.removeprefix("postgresql+psycopg://").rsplit("/", 1)[0]
+    user, host_port = server.split("@")
+    host, port = host_port.split(":")
+    with psycopg.connect(
+        f"host={host} port={port} user={user} dbname=postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://{server}/{name}"

@@ -26,12 +26,24 @@ PAGES = [
 ]
 
 
-def settings_for(data: Path) -> Settings:
-    return Settings(data_dir=data, db=data / "feedback.db", chunk_tokens=24, chunk_overlap=0)
+def settings_for(data: Path, database_url: str | None = None) -> Settings:
+    return Settings(
+        data_dir=data,
+        db=data / "feedback.db",
+        database_url=database_url,
+        chunk_tokens=24,
+        chunk_overlap=0,
+    )
 
 
 def crash_ingest(
-    data: Path, name: str, pdf: bytes, stage: str, fraction: float, tmp_path: Path
+    data: Path,
+    name: str,
+    pdf: bytes,
+    stage: str,
+    fraction: float,
+    tmp_path: Path,
+    database_url: str | None = None,
 ) -> None:
     path = tmp_path / f"upload-{stage}-{fraction}.pdf"
     path.write_bytes(pdf)
@@ -45,6 +57,7 @@ def crash_ingest(
             str(path),
             stage,
             str(fraction),
+            *([database_url] if database_url else []),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,

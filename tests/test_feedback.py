@@ -259,9 +259,7 @@ def test_csv_export_has_one_line_per_row(rated: FeedbackStore):
 
 @pytest.mark.slow
 def test_feedback_store_on_postgresql(filled: Library):
-    reason = postgres.available()
-    if reason:
-        pytest.skip(reason)
+    postgres.require()
     answer = filled.ask("Why did pear output fall?")
     with postgres.postgres_server() as url:
         store = FeedbackStore.open(url)
