@@ -188,19 +188,28 @@ class Registry:
                 yield r.id, r.doc_id, r.tokens, bool(r.dense), r.text_hash
 
     def filtered_doc_ids(self, filters: Filters) -> list[str]:
-        docs = [d for d in self.documents() if d.status == "ready"]
-        if filters.doc_ids:
-            wanted = set(filters.doc_ids)
-            docs = [d for d in docs if d.id in wanted]
-        if filters.years:
-            docs = [d for d in docs if d.metadata.year in filters.years]
+        """Ready documents matching ``filters`` (one light query: it runs on every search)."""
+        sql = (
+            "SELECT id, year, category, tags FROM documents "
+            "WHERE workspace = :ws AND status = 'ready'"
+        )
+        params: dict[str, Any] = {}
+        for column, values, prefix in (
+            ("id", filters.doc_ids, "fd"),
+            ("year", filters.years, "fy"),
+        ):
+            if values:
+                clause, more = in_clause(column, list(values), prefix)
+                sql += f" AND {clause}"
+                params.update(more)
+        rows = self._rows(sql + " ORDER BY added_at, name", **params)
         if filters.categories:
             cats = {c.lower() for c in filters.categories}
-            docs = [d for d in docs if (d.metadata.category or "").lower() in cats]
+            rows = [r for r in rows if (r.category or "").lower() in cats]
         if filters.tags:
             tags = {t.lower() for t in filters.tags}
-            docs = [d for d in docs if tags & {t.lower() for t in d.metadata.tags}]
-        return [d.id for d in docs]
+            rows = [r for r in rows if tags & {t.lower() for t in json.loads(r.tags or "[]")}]
+        return [r.id for r in rows]
 
     def first_pages(self) -> dict[str, str]:
         """The text of each ready document's first page (for routing profiles)."""
