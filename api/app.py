@@ -66,7 +66,7 @@ class Readiness:
     def _warm(self) -> None:
         try:
             library = self.workspaces.library(DEFAULT_WORKSPACE)
-            library.retriever.snapshot()
+            library.retriever.snapshot(wait=True)
             library.embedder.embed(["ready"])
             self.detail = "the default workspace's index is loaded and the text model is warm"
             self.state = "ok"

@@ -276,7 +276,9 @@ class Library:
                     flush()
             flush()
             if any(r.status in ("added", "replaced") for r in results.values()):
-                self.retriever.snapshot()  # rebuild BM25 and vectors now, not at the next query
+                self.retriever.snapshot(
+                    wait=True
+                )  # rebuild BM25 and vectors now, not at the next query
                 self._wake_vision()
         return IngestReport(tuple(results[i] for i in sorted(results)))
 
@@ -300,7 +302,7 @@ class Library:
             raise NotFoundError(f"{doc.name}: the uploaded file is not stored; upload it again")
         with self._ingest_lock:
             result = self.ingestor.add(doc.name, path.read_bytes(), doc.metadata, force=True)
-            self.retriever.snapshot()
+            self.retriever.snapshot(wait=True)
         self._wake_vision()
         return result
 
@@ -473,7 +475,7 @@ class Library:
             count = self.ingestor.reembed_all()
             self.registry.set_meta("embed_model", self.embedder.name)
             self.registry.bump_generation()
-            self.retriever.snapshot()
+            self.retriever.snapshot(wait=True)
         return count
 
     # Health -------------------------------------------------------------------------------

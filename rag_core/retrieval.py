@@ -111,8 +111,9 @@ class Retriever:
         self.config = config
         self.page_leg = page_leg
 
-    def snapshot(self) -> Snapshot:
-        return self.snapshots.current(self.registry.generation())
+    def snapshot(self, wait: bool = False) -> Snapshot:
+        """The index snapshot of the registry's generation (``SnapshotStore.current``)."""
+        return self.snapshots.current(self.registry.generation(), wait)
 
     def search(
         self,

@@ -190,11 +190,19 @@ class SnapshotStore:
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
 
-    def current(self, generation: int) -> Snapshot:
+    def current(self, generation: int, wait: bool = False) -> Snapshot:
+        """The snapshot of ``generation``, built if needed. While another thread builds it,
+        the previous snapshot is served instead of making every query wait for the build
+        (its removed chunks drop out when hits are fetched from the registry); ``wait``
+        waits for the new one (the writer, after it changed the library)."""
         snapshot = self._snapshot
         if snapshot is not None and snapshot.generation == generation:
             return snapshot
-        with self._lock:
+        if wait or snapshot is None:
+            self._lock.acquire()
+        elif not self._lock.acquire(blocking=False):
+            return snapshot
+        try:
             snapshot = self._snapshot
             if snapshot is not None and snapshot.generation == generation:
                 return snapshot
@@ -211,6 +219,8 @@ class SnapshotStore:
                 raise RuntimeError(f"index snapshot in {self.folder} could not be read")
             self._snapshot = loaded
             return loaded
+        finally:
+            self._lock.release()
 
     def invalidate(self) -> None:
         with self._lock:
