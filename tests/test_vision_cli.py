@@ -37,6 +37,7 @@ def test_vision_commands_with_the_tiny_model(tmp_path, monkeypatch, tiny_colqwen
     monkeypatch.setenv("FOLIO_DATA_DIR", str(tmp_path / "lib"))
     monkeypatch.setenv("FOLIO_VISION_MODEL", str(tiny_colqwen2))
     monkeypatch.setenv("FOLIO_VISION_MAX_IMAGE_TOKENS", str(TINY_MAX_IMAGE_TOKENS))
+    monkeypatch.setenv("FOLIO_VISION_ENABLED", "on")  # auto stays off on a CPU
     (tmp_path / "orchard.pdf").write_bytes(make_pdf(APPLES))
     assert run("add", str(tmp_path / "orchard.pdf"))[0] == 0
     code, out, _ = run("status")

@@ -51,6 +51,16 @@ def test_without_the_model_the_index_is_off_and_everything_else_works(settings):
     assert "Vision index off (FOLIO_VISION_ENABLED=off)" in off.status().notices
 
 
+def test_auto_stays_off_on_a_cpu_and_says_why(vision_settings):
+    auto = vision_settings.model_copy(update={"vision_enabled": "auto", "vision_device": "cpu"})
+    library = open_library(auto)
+    assert library.vision is not None and library.vision.state == "unavailable"
+    notice = next(n for n in library.status().notices if n.startswith("Vision index off"))
+    assert "no GPU" in notice and "FOLIO_VISION_ENABLED=on" in notice
+    # "on" uses the CPU anyway (what the other tests here do with the tiny model).
+    assert open_library(vision_settings).vision.state == "on"
+
+
 def test_vision_on_without_the_model_refuses_to_open(settings, tmp_path):
     wanted = settings.model_copy(
         update={"vision_enabled": "on", "vision_model": str(tmp_path / "no-model")}

@@ -34,6 +34,10 @@ from .store import VisionStore
 
 VisionState = Literal["on", "off", "unavailable", "failed"]
 LEG = "vision"
+CPU_ONLY = (
+    "no GPU here, and on a CPU the model takes about 80 s to index a page and 5 s per "
+    "question; FOLIO_VISION_ENABLED=on turns it on anyway"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,10 @@ class VisionIndex:
                         f"Vision index (FOLIO_VISION_ENABLED=on): {exc}"
                     ) from exc
                 self.state, self.reason = "unavailable", str(exc)
+            else:
+                if config.enabled == "auto" and not embedder.accelerated():
+                    # Measured here: ~80 s to index a page and ~5 s per question on a CPU.
+                    self.state, self.reason = "unavailable", CPU_ONLY
         self.store = VisionStore(folder / "store", embedder.name, config.representatives)
         if self.state == "on":
             self.store.open()

@@ -57,6 +57,10 @@ class PageEmbedder(ABC):
     def load(self) -> None:  # noqa: B027 - optional hook for models that load lazily
         """Load the model now rather than on first use."""
 
+    def accelerated(self) -> bool:
+        """Whether the model will run on an accelerator (a GPU), not the CPU."""
+        return True
+
     @abstractmethod
     def embed_pages(self, images: Sequence[Any]) -> list[PageEmbedding]:
         """One embedding per PIL image."""
@@ -125,6 +129,13 @@ class ColVisionEmbedder(PageEmbedder):
     def check(self) -> None:
         """Raise ``ConfigurationError`` unless the model's files are here (loads nothing)."""
         locate_model(self.name)
+
+    def accelerated(self) -> bool:
+        if self.device == "auto":
+            import torch
+
+            return bool(torch.cuda.is_available())
+        return self.device != "cpu"
 
     @property
     def loaded(self) -> bool:
