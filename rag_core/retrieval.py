@@ -278,6 +278,10 @@ class Retriever:
             return _off("route")
         terms = routing_terms(self.tokenizer, q.text)
         scores = snapshot.router.scores(terms)
+        # Only when the question names documents: a question matching covers alone is about
+        # their subject, which the chunk legs already rank (routing would count it twice).
+        if not (scores > 0).any():
+            return _off("route")
         if self.config.route_cover_weight > 0:
             scores = scores + self.config.route_cover_weight * snapshot.router_cover.scores(terms)
         keep = set(allowed) if allowed is not None else None

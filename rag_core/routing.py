@@ -3,12 +3,14 @@
 Questions often name the document rather than its content: a company, a period, a form
 ("FY2019 ... General Mills", "Best Buy's 10-K"). Chunks rarely repeat that, so chunk-level
 retrieval over a large library drifts to the wrong report. Each document gets a profile in
-two fields: its name (file name, title, category, tags, year) and its cover (the start of its
-first page, where reports put the issuer, the form and the period). A BM25 index per field
-ranks documents for a question, the cover counting a fraction of the name
-(``RetrievalConfig.route_cover_weight``): a cover is also full of ordinary words ("cash flow",
-"net income") that questions share with every report of its kind, while a name says only
-which document it is. Word pairs are also matched as compounds, because file names glue
+two fields: its name (file name, category, tags, year) and its cover (its title and the start
+of its first page, where reports put the issuer, the form and the period). A BM25 index per
+field ranks documents for a question, the cover counting a fraction of the name
+(``RetrievalConfig.route_cover_weight``): a cover or a title is also full of ordinary words
+("cash flow", "net income", a paper's subject) that questions share with many documents,
+while a name says only which document it is. Routing happens only when the question matches
+some document's name; a question matching covers alone is about their subject, which the
+chunk legs already rank. Word pairs are also matched as compounds, because file names glue
 names together ("GENERALMILLS_2019_10K" for "General Mills").
 """
 
@@ -36,10 +38,11 @@ def profile_of(doc: Document, first_page: str) -> Profile:
     stem = re.sub(r"\.[A-Za-z0-9]+$", "", doc.name)
     name = re.sub(r"[_\-.]+", " ", stem)
     meta = doc.metadata
-    parts = [name, meta.title, meta.category or "", " ".join(meta.tags)]
+    parts = [name, meta.category or "", " ".join(meta.tags)]
     if meta.year is not None:
         parts.append(str(meta.year))
-    return Profile("\n".join(p for p in parts if p), first_page[:COVER_CHARS])
+    cover = "\n".join(p for p in (meta.title, first_page[:COVER_CHARS]) if p)
+    return Profile("\n".join(p for p in parts if p), cover)
 
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)

@@ -28,7 +28,7 @@ import numpy as np
 
 from .bm25_index import BM25Index, top_k
 
-FORMAT = 2  # 2: routing by a name field and a cover field
+FORMAT = 3  # 3: routing by a name field and a cover field (with the title)
 
 
 @dataclass(frozen=True)
