@@ -142,8 +142,8 @@ def test_alice_logs_in_and_sees_only_her_workspace(server, tmp_path: Path):
         steps.ask("When was the Kestrel Point lighthouse rebuilt?", 0)
         thumb = page.locator("#sources .folio-thumb img").first
         thumb.wait_for(state="visible")
-        assert (
-            page.evaluate("img => img.complete && img.naturalWidth", thumb.element_handle()) == 240
+        page.wait_for_function(  # loaded (a logged-in request), at the thumbnail's width
+            "img => img.complete && img.naturalWidth === 240", arg=thumb.element_handle()
         )
         assert "/data/pages/" not in thumb.get_attribute("src")  # a cache copy, not the path
         steps.ask("What is the Nightjar budget?", 1)
