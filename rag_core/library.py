@@ -27,7 +27,7 @@ from .readers import clean_name
 from .registry import Registry
 from .rendering import PageImages
 from .retrieval import RetrievalConfig, Retriever
-from .routing import profile_of, routing_terms
+from .routing import name_terms, profile_of, routing_terms
 from .snapshot import SnapshotStore, build_snapshot
 from .types import (
     Answer,
@@ -144,7 +144,7 @@ class Library:
                 if d.status == "ready":
                     profile = profile_of(d, firsts.get(d.id, ""))
                     route_tokens[d.id] = (
-                        routing_terms(tokenizer, profile.name),
+                        name_terms(tokenizer, profile.name),
                         routing_terms(tokenizer, profile.cover),
                     )
 

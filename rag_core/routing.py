@@ -53,3 +53,12 @@ def routing_terms(tokenizer: LexicalTokenizer, text: str) -> list[str]:
     words = [w.lower() for w in _WORD.findall(text) if w.isascii() and w.isalpha()]
     pairs = " ".join(a + b for a, b in itertools.pairwise(words))
     return tokenizer.tokenize(text) + tokenizer.tokenize(pairs)
+
+
+_YEAR = re.compile(r"(19|20)\d\d")
+
+
+def name_terms(tokenizer: LexicalTokenizer, name: str) -> list[str]:
+    """Routing terms of a document's name field. Of its numbers only years count: the others
+    are sequence numbers and ids ("a33_p4.txt"), which numbers in questions match by chance."""
+    return [t for t in routing_terms(tokenizer, name) if not t.isdigit() or _YEAR.fullmatch(t)]

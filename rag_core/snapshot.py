@@ -28,7 +28,7 @@ import numpy as np
 
 from .bm25_index import BM25Index, top_k
 
-FORMAT = 3  # 3: routing by a name field and a cover field (with the title)
+FORMAT = 4  # 4: routing by a name field (numbers only as years) and a cover field
 
 
 @dataclass(frozen=True)

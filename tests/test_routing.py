@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from rag_core.lexical import LexicalTokenizer
 from rag_core.library import Library
-from rag_core.routing import profile_of, routing_terms
+from rag_core.routing import name_terms, profile_of, routing_terms
 from rag_core.types import Document, DocumentMetadata
 
 from .pdfs import make_pdf
@@ -70,3 +70,16 @@ def test_profile_fields() -> None:
     assert title == "Annual report" and cover.startswith("General Mills") and len(cover) == 600
     terms = routing_terms(LexicalTokenizer(), "General Mills")
     assert "generalmil" in terms or "generalmills" in terms  # the glued pair matches the name
+
+
+def test_numbers_in_names_count_only_as_years() -> None:
+    tokenizer = LexicalTokenizer()
+    assert "33" not in name_terms(tokenizer, "a33 p4") and "4" not in name_terms(
+        tokenizer, "a33 p4"
+    )
+    assert {"3m", "2018", "10k"} <= set(name_terms(tokenizer, "3M 2018 10K"))
+
+
+def test_a_number_in_a_question_does_not_route_to_a_numbered_file(library: Library) -> None:
+    library.add([(f"a{i}_p1.pdf", make_pdf([f"Part {i}.", *FILLER])) for i in (2, 33)])
+    assert route_of(library, "Who played in the 33rd game, at 33 years old?") == []
