@@ -47,15 +47,19 @@ class BM25Index:
         bm25 = bm25s.BM25(
             k1=self.k1, b=self.b, method=self.method, idf_method=self.idf_method, dtype=self.dtype
         )
-        if corpus_tokens:
+        # Rows without a single term between them (e.g. routing names that are all ids) make
+        # an index of that many rows that matches nothing; bm25s cannot index them.
+        if any(corpus_tokens):
             bm25.index([list(t) for t in corpus_tokens], show_progress=False)
-        self._bm25 = bm25
+            self._bm25 = bm25
+        else:
+            self._bm25 = None
         self.size = len(corpus_tokens)
         return self
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        if self.size:
+        if self._bm25 is not None:
             self._bm25.save(str(folder), show_progress=False)
         (folder / "bm25.size").write_text(str(self.size))
 
@@ -64,8 +68,8 @@ class BM25Index:
         import bm25s
 
         size = int((folder / "bm25.size").read_text())
-        if not size:
-            return cls().build([])
+        if not (folder / "params.index.json").exists():  # no rows, or no terms in any row
+            return cls().build([[]] * size)
         bm25 = bm25s.BM25.load(str(folder), mmap=mmap, show_progress=False)
         index = cls(bm25.method, bm25.k1, bm25.b, bm25.idf_method)
         index._bm25 = bm25
@@ -74,8 +78,8 @@ class BM25Index:
 
     def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
         """BM25 score of every row for the query (0 for rows sharing no term)."""
-        if not self.size:
-            return np.zeros(0, dtype=np.float32)
+        if self._bm25 is None:
+            return np.zeros(self.size, dtype=np.float32)
         vocab = self._bm25.vocab_dict
         known = [t for t in query_tokens if t in vocab]
         if not known:

@@ -58,3 +58,17 @@ def test_empty_index_and_top_k():
     assert empty.search(["x"], 5) == []
     assert top_k(np.array([0.0, 2.0, 1.0, 2.0]), 3) == [(1, 2.0), (3, 2.0), (2, 1.0)]
     assert top_k(np.array([0.5, 0.2]), 5, offset=10) == [(10, 0.5), (11, 0.2)]
+
+
+def test_rows_without_any_term_match_nothing(tmp_path):
+    index = BM25Index().build([[], [], []])  # e.g. routing names that are all numeric ids
+    assert index.size == 3 and index.scores(["x"]).tolist() == [0.0, 0.0, 0.0]
+    index.save(tmp_path / "empty")
+    loaded = BM25Index.load(tmp_path / "empty")
+    assert loaded.size == 3 and loaded.search(["x"], 2) == []
+    assert BM25Index.load(_saved(tmp_path / "none", [])).size == 0
+
+
+def _saved(folder, rows):
+    BM25Index().build(rows).save(folder)
+    return folder

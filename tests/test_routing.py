@@ -83,3 +83,12 @@ def test_numbers_in_names_count_only_as_years() -> None:
 def test_a_number_in_a_question_does_not_route_to_a_numbered_file(library: Library) -> None:
     library.add([(f"a{i}_p1.pdf", make_pdf([f"Part {i}.", *FILLER])) for i in (2, 33)])
     assert route_of(library, "Who played in the 33rd game, at 33 years old?") == []
+
+
+def test_a_library_of_numbered_files_searches_without_routing(library: Library) -> None:
+    # No name has a term routing can use (numbers other than years are dropped).
+    library.add(
+        [(f"{n}.pdf", make_pdf([f"Part {n} of the widget study.", *FILLER])) for n in (1001, 1002)]
+    )
+    assert route_of(library, "widget study") == []
+    assert library.search("widget study").hits
