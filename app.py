@@ -85,7 +85,7 @@ def configure_logging() -> None:
     # The API's logs (one line per request, and its errors) are JSON, one object per line.
     json_handler = logging.StreamHandler()
     json_handler.setFormatter(JsonFormatter())
-    for name in ("folio.api", "folio.api.access"):
+    for name in ("folio.api", "folio.api.access", "folio.ui"):
         logger = logging.getLogger(name)
         logger.handlers = [json_handler]
         logger.propagate = False

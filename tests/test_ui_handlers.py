@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import logging
 import re
 import sqlite3
 import subprocess
@@ -179,6 +180,19 @@ def test_unexpected_errors_show_an_id_not_a_stack_trace(filled: Library, caplog)
     assert message.startswith("Something went wrong (error ") and "internal" not in message
     error_id = message.split("error ")[1][:8]
     assert error_id in caplog.text and "internal detail" in caplog.text
+
+
+def test_an_answer_logs_the_request_id_its_rating_stores(
+    filled: Library, feedback: FeedbackStore, caplog
+):
+    with caplog.at_level(logging.INFO, logger="folio.ui"):
+        _, state = ask(filled, chat.ChatState(), "Why did pear output fall?")
+    (line,) = [r for r in caplog.records if r.name == "folio.ui"]
+    turn = state.turns[0]
+    assert line.request_id == f"ui-{turn.message_id}" and line.workspace == "default"
+    assert line.route == "ui/chat" and line.ms > 0
+    chat.rate(feedback, state, 1, False, "sess", "en")
+    assert feedback.get("sess", turn.message_id).request_id == line.request_id
 
 
 def test_thumbs_store_the_trace_and_a_changed_vote_updates_it(

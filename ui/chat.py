@@ -8,6 +8,7 @@ Turn ``k`` is shown as chatbot messages ``2k`` (question) and ``2k + 1`` (answer
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,14 @@ from .i18n import Lang, t
 if TYPE_CHECKING:
     from rag_core.feedback import FeedbackStore
     from rag_core.library import Library
+
+log = logging.getLogger("folio.ui")
+
+
+def request_id(turn: ChatTurn) -> str:
+    """The id of the request that produced a chat answer: in its log line and its rating."""
+    return f"ui-{turn.message_id}"
+
 
 STREAM_INTERVAL = 0.05  # seconds between streamed chatbot updates after the first token
 OVERLAY_PAGES = 3  # pages per answer shown with the question's heatmap
@@ -238,8 +247,18 @@ def respond(
         timings = [Timing("ui.rewrite", rewrite_ms)]
         if first_token_ms is not None:
             timings.append(Timing("ui.first_token", first_token_ms))
-        timings.append(Timing("ui.total", (time.perf_counter() - started) * 1000))
+        total_ms = (time.perf_counter() - started) * 1000
+        timings.append(Timing("ui.total", total_ms))
         turn = replace(turn, text=answer.text, answer=answer, timings=tuple(timings))
+        log.info(
+            "answer",
+            extra={
+                "request_id": request_id(turn),
+                "route": "ui/chat",
+                "ms": round(total_ms, 1),
+                "workspace": library.registry.workspace,
+            },
+        )
         state = state.with_last(turn)
         view = answer_view(library, turn, mode_notices(library, lang), lang)
     except Exception as exc:
@@ -298,6 +317,7 @@ def rate(
                 rewrite=turn.rewrite.method,
                 timings=turn.timings,
                 language=lang,
+                request_id=request_id(turn),
             )
         )
     info(t("rated_up" if vote > 0 else "rated_down", lang))
