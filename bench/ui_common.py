@@ -23,36 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from _common import REPO, percentile, shared_data
 
 RESULTS = REPO / "bench" / "results"
 ABSTRACTS_PER_FILE = 50
-
-
-def shared_data() -> Path:
-    for candidate in (
-        os.environ.get("FOLIO_SHARED_DATA"),
-        REPO.parent / "shared" / "data",
-        Path("/work/shared/data"),
-    ):
-        if candidate and Path(candidate, "README.md").exists():
-            return Path(candidate)
-    raise SystemExit("shared evaluation data not found: set FOLIO_SHARED_DATA")
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def ms(values: list[float]) -> str:

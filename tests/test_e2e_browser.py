@@ -90,24 +90,26 @@ def vision_server(tmp_path_factory: pytest.TempPathFactory, tiny_colqwen2: Path)
     )
 
 
-def run_app(root: Path, **settings: str) -> Iterator[Server]:
-    """``python app.py`` in ``root`` on a free port with ``settings`` (FOLIO_*) until closed."""
-    port = free_port()
+def offline_env(root: Path) -> dict[str, str]:
+    """This environment without Folio's own settings, offline, with the data under ``root``."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("FOLIO_", "ANTHROPIC_", "CHROMA_")) and k != "DATABASE_URL"
     }
-    env.update(
-        **settings,
-        FOLIO_DATA_DIR=str(root / "data"),
-        FOLIO_DB=str(root / "feedback.db"),
-        FOLIO_HOST="127.0.0.1",
-        FOLIO_PORT=str(port),
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        GRADIO_ANALYTICS_ENABLED="False",
-    )
+    return env | {
+        "FOLIO_DATA_DIR": str(root / "data"),
+        "FOLIO_DB": str(root / "feedback.db"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+
+
+def run_app(root: Path, **settings: str) -> Iterator[Server]:
+    """``python app.py`` in ``root`` on a free port with ``settings`` (FOLIO_*) until closed."""
+    port = free_port()
+    env = offline_env(root) | settings | {"FOLIO_HOST": "127.0.0.1", "FOLIO_PORT": str(port)}
     log = root / "server.log"
     with log.open("w") as out:
         process = subprocess.Popen(

@@ -11,8 +11,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 
 from .conftest import REPO
 from .pdfs import make_pdf
-from .test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, LIGHTHOUSE, Steps, free_port
+from .test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, LIGHTHOUSE, Steps, offline_env, run_app
 
 pytestmark = pytest.mark.browser
 
@@ -44,21 +42,7 @@ def folio(root: Path, *args: str, stdin: str | None = None) -> str:
 
 
 def environment(root: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("FOLIO_", "ANTHROPIC_", "CHROMA_")) and k != "DATABASE_URL"
-    }
-    env.update(
-        FOLIO_DATA_DIR=str(root / "data"),
-        FOLIO_DB=str(root / "feedback.db"),
-        FOLIO_LOGIN="on",
-        PYTHONPATH=str(REPO),
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        GRADIO_ANALYTICS_ENABLED="False",
-    )
-    return env
+    return offline_env(root) | {"FOLIO_LOGIN": "on", "PYTHONPATH": str(REPO)}
 
 
 @pytest.fixture(scope="module")
@@ -68,35 +52,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     folio(root, "user", "add", "bob", "--workspace", "b", "--password-stdin", stdin=PASSWORD)
     (root / "nightjar.pdf").write_bytes(make_pdf(SECRET, title="Nightjar"))
     folio(root, "--workspace", "b", "add", str(root / "nightjar.pdf"))
-    port = free_port()
-    env = environment(root) | {"FOLIO_HOST": "127.0.0.1", "FOLIO_PORT": str(port)}
-    log = root / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, str(REPO / "app.py")], cwd=root, env=env, stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"app.py exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"app.py did not answer on {url}:\n{log.read_text()}")
-            time.sleep(0.5)
-        yield url, root
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    for running in run_app(root, FOLIO_LOGIN="on"):
+        yield running.url, root
 
 
 def log_in(page, name: str, password: str) -> None:
