@@ -15,7 +15,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .text import looks_like_heading, repeated_lines, split_sentences, without_numbers
+from .text import (
+    is_table_row,
+    looks_like_heading,
+    repeated_lines,
+    split_sentences,
+    without_numbers,
+)
 from .types import PageText, Span
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -69,10 +75,7 @@ def split_long(text: str, span: Span, n_tokens: int, max_tokens: int) -> list[Sp
     Cuts fall between words, or between characters in Chinese; the token count of each
     piece is estimated from the sentence's tokens per word.
     """
-    pieces = [
-        (span.start + m.start(), span.start + m.end())
-        for m in _PIECE.finditer(text, span.start, span.end)
-    ]
+    pieces = [m.span() for m in _PIECE.finditer(text, span.start, span.end)]
     if not pieces:
         return [span]
     per_piece = n_tokens / len(pieces)
@@ -114,37 +117,74 @@ def chunk_document(
     max_tokens: int,
     overlap_tokens: int,
 ) -> list[ChunkSpec]:
-    """Chunk every page; the section heading in force carries over from page to page."""
+    """Chunk every page; each chunk's context names the section it lies in.
+
+    A page that opens with headings (a financial statement's, a slide's, a chapter's)
+    has that title in the context of every chunk on it, with the nearest heading above
+    the chunk; a page that opens with running text continues the section in force: the
+    last two headings seen, carried over from page to page.
+    """
     furniture = repeated_lines([p.text for p in pages])
     carried: list[str] = []  # the last two headings seen, across pages
     specs: list[ChunkSpec] = []
     for page in pages:
         if not page.has_text:
             continue
-        headings = _headings(page.text, furniture)
+        top, headings = page_headings(page.text, furniture)
         spans = chunk_page(page.text, count_tokens, max_tokens, overlap_tokens)
         for ordinal, span in enumerate(spans):
             before = [h for pos, h in headings if pos <= span.start]
-            inside = [h for pos, h in headings if span.start < pos < span.end]
-            stack = (carried + before)[-2:] or inside[:1]
-            if not before and inside:
-                stack = (stack + inside[:1])[-2:]
+            if top:
+                stack = [top, *before[-1:]]
+            else:
+                inside = [h for pos, h in headings if span.start < pos < span.end]
+                stack = (carried + before)[-2:] or inside[:1]
+                if not before and inside:
+                    stack = (stack + inside[:1])[-2:]
             specs.append(
                 ChunkSpec(page.index, ordinal, span.start, span.end, _context(title, stack))
             )
-        carried = (carried + [h for _, h in headings])[-2:]
+        seen = ([top] if top else []) + [h for _, h in headings]
+        carried = (carried + seen)[-2:]
     return specs
 
 
-def _headings(text: str, furniture: frozenset[str]) -> list[tuple[int, str]]:
-    found: list[tuple[int, str]] = []
+def page_headings(text: str, furniture: frozenset[str]) -> tuple[str, list[tuple[int, str]]]:
+    """A page's title (the heading lines it opens with, joined) and its other headings
+    with their offsets. Running headers and footers (``furniture``) are skipped, and so
+    are heading-like lines between two table rows (row labels such as "Inventories")."""
+    lines: list[tuple[int, str]] = []
     pos = 0
     for line in text.split("\n"):
         stripped = line.strip()
-        if stripped and stripped not in furniture and looks_like_heading(stripped):
-            found.append((pos, stripped.lstrip("#").strip()))
+        if stripped and stripped not in furniture:
+            lines.append((pos, stripped))
         pos += len(line) + 1
-    return found
+    rows = [is_table_row(line) for _, line in lines]
+    top: list[str] = []
+    found: list[tuple[int, str]] = []
+    opening = True
+    for i, (start, line) in enumerate(lines):
+        heading = looks_like_heading(line)
+        # The opening: the short lines above the page's first sentence or table row
+        # (a company name, a statement's title, "(In millions)", "Years ended ...").
+        opening = opening and i < _OPENING_LINES and not rows[i] and not _prose(line)
+        if opening:
+            if heading and len(top) < _TITLE_LINES:
+                top.append(line.lstrip("#").strip())
+            continue
+        in_table = 0 < i < len(lines) - 1 and rows[i - 1] and rows[i + 1]
+        if heading and not in_table:
+            found.append((start, line.lstrip("#").strip()))
+    return " ".join(top), found
+
+
+_TITLE_LINES = 2  # at most this many opening heading lines make a page's title
+_OPENING_LINES = 5
+
+
+def _prose(line: str) -> bool:
+    return len(line) > 80 or line.endswith((".", "!", "?", ";", "。", "！", "？", "；"))
 
 
 def _context(title: str, headings: Sequence[str]) -> str:

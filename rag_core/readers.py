@@ -170,12 +170,26 @@ def _page_text(pdf: object, index: int) -> str:
 _YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20[0-4]\d)(?!\d)")
 
 
+_AUTHORING_TOOL = re.compile(r"^\s*microsoft (word|powerpoint|excel)\s*-\s*", re.IGNORECASE)
+_FILE_SUFFIX = re.compile(r"\.(docx?|pptx?|xlsx?|pdf|indd|rtf|txt)$", re.IGNORECASE)
+_LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
+_PLACEHOLDER_TITLES = frozenset({"untitled", "document", "title", "microsoft word", "pdf"})
+
+
+def meaningful_title(title: str) -> str:
+    """A document's own title, or "" where it says nothing: a filing's accession number
+    ("0000764478-17-000008"), "Untitled", "Document", an authoring tool's prefix."""
+    title = _FILE_SUFFIX.sub("", _AUTHORING_TOOL.sub("", title.strip())).strip()
+    if len(title) < 4 or title.lower() in _PLACEHOLDER_TITLES:
+        return ""
+    return title if _LETTER_WORD.search(title) else ""
+
+
 def derive_metadata(name: str, title: str = "") -> DocumentMetadata:
-    """Title and year from the document itself or its file name."""
+    """Title and year from the document itself or, where its title says nothing, its
+    file name."""
     stem = Path(name).stem
     readable = re.sub(r"[_]+", " ", stem).strip()
-    title = title.strip()
-    if not title or len(title) < 4 or title.lower() in {"untitled", "microsoft word"}:
-        title = readable
+    title = meaningful_title(title) or readable
     years = _YEAR.findall(stem)
     return DocumentMetadata(title=title, year=int(years[0]) if years else None)

@@ -234,12 +234,18 @@ def looks_like_heading(line: str) -> bool:
         return False
     if CJK_CHAR.search(stripped):
         return len(stripped) <= 24 and not re.search(r"[，。；]", stripped)
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'&-]*", stripped)]
+    # A lone lower-case letter is a word a PDF's spacing split ("Balance Shee t").
+    words = [
+        w for w in re.findall(r"[A-Za-z][A-Za-z'&-]*", stripped) if len(w) > 1 or w.isupper()
+    ]
     if not words or len(words) > 12:
         return False
     if len(_NUMBER.findall(stripped)) > 1:
         return False
-    minor = {"of", "and", "the", "for", "in", "on", "to", "a", "an", "or", "by", "with", "at"}
+    minor = {
+        *("of", "and", "the", "for", "in", "on", "to", "a", "an", "or", "by", "with", "at"),
+        *("from", "as", "into", "per", "over", "under", "upon", "via", "than", "vs"),
+    }
     capitalised = sum(1 for w in words if w[0].isupper() or w.lower() in minor)
     return capitalised == len(words)
 

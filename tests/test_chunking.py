@@ -38,6 +38,17 @@ def test_a_sentence_longer_than_a_chunk_is_cut_between_words():
     assert " ".join(text[s.start : s.end] for s in spans) == text
 
 
+def test_cut_pieces_of_a_sentence_inside_a_page_keep_their_offsets():
+    text = "Short one. " + " ".join(f"w{i}" for i in range(40)) + ". Tail."
+    sentence = Span(11, text.index(". Tail") + 1)
+    parts = split_long(text, sentence, n_tokens=41, max_tokens=10)
+    assert parts[0].start == sentence.start and parts[-1].end == sentence.end
+    assert all(sentence.start <= p.start < p.end <= sentence.end for p in parts)
+    assert " ".join(text[p.start : p.end] for p in parts) == text[sentence.start : sentence.end]
+    spans = chunk_page(text, words, max_tokens=10, overlap_tokens=0)
+    assert all(0 <= s.start < s.end <= len(text) for s in spans)
+
+
 def test_chinese_long_sentence_is_cut_between_characters():
     text = "营业收入" * 30 + "。"
     parts = split_long(text, Span(0, len(text)), n_tokens=121, max_tokens=40)
@@ -59,11 +70,68 @@ def test_chunk_document_keeps_pages_and_carries_the_section_heading():
     assert [s.context for s in specs] == [
         "ACME 2020 Annual Report — Risk Factors",
         "ACME 2020 Annual Report — Risk Factors",
-        "ACME 2020 Annual Report — Risk Factors › Legal Proceedings",
+        "ACME 2020 Annual Report — Legal Proceedings",  # a page that opens with a heading
     ]
     for spec in specs:
         text = pages[spec.page].text
         assert text[spec.start : spec.end].strip() == text[spec.start : spec.end]
+
+
+STATEMENT = (
+    "Table of Contents\n"
+    "3M Company and Subsidiaries\n"
+    "Consolidated Statement of Cash Flows\n"
+    "Years ended December 31\n"
+    "(Millions) 2018 2017 2016\n"
+    "Net income including noncontrolling interest $ 5,363 $ 4,869 $ 5,058\n"
+    "Accounts receivable 5,020 4,911 4,392\n"
+    "Inventories\n"
+    "Finished goods 2,120 1,915 1,812\n"
+    "Cash Flows from Investing Activities\n"
+    "Purchases of property, plant and equipment (PP&E) (1,577) (1,373) (1,420)\n"
+    "Proceeds from sale of PP&E and other assets 262 49 58\n"
+    "Capital Spending\n"
+    "We expect to spend more next year."
+)
+
+
+def test_a_page_title_reaches_every_chunk_and_table_row_labels_are_not_headings():
+    # "Table of Contents" runs on every page (furniture); "Inventories" sits between two
+    # rows of the table (a row label), and so does the investing section's label; the
+    # heading after the table is one.
+    others = [f"Table of Contents\nNote {i} covers leases and debt." for i in range(1, 4)]
+    pages = [PageText(0, STATEMENT), *(PageText(i, t) for i, t in enumerate(others, 1))]
+    specs = chunk_document(pages, words, title="3M 2018 10K", max_tokens=14, overlap_tokens=0)
+    contexts = [s.context for s in specs if s.page == 0]
+    title = "3M 2018 10K — 3M Company and Subsidiaries Consolidated Statement of Cash Flows"
+    assert len(contexts) >= 3
+    assert all(c.startswith(title) for c in contexts)
+    assert not any("Inventories" in c or "Investing" in c for c in contexts)
+    last = [s for s in specs if s.page == 0][-1]
+    assert STATEMENT[last.start : last.end].endswith("We expect to spend more next year.")
+    assert last.context == f"{title} › Capital Spending"
+
+
+def test_a_page_opening_with_running_text_keeps_the_section_in_force():
+    from rag_core.chunking import page_headings
+
+    text = "Results of Operations\n\nSales grew in every region. Margins held."
+    follow = "and in Asia. Prices rose.\nOutlook\nWe expect growth."
+    assert page_headings(text, frozenset()) == ("Results of Operations", [])
+    top, found = page_headings(follow, frozenset())
+    assert top == "" and found == [(follow.index("Outlook"), "Outlook")]
+    specs = chunk_document(
+        [PageText(0, text), PageText(1, follow)],
+        words,
+        title="ACME",
+        max_tokens=5,
+        overlap_tokens=0,
+    )
+    first = [s.context for s in specs if s.page == 0]
+    second = [s.context for s in specs if s.page == 1]
+    assert set(first) == {"ACME — Results of Operations"}
+    assert second[0] == "ACME — Results of Operations"  # "and in Asia." continues it
+    assert second[-1] == "ACME — Results of Operations › Outlook"
 
 
 def test_dense_text_leaves_table_numbers_out_but_keeps_sentences():

@@ -96,3 +96,12 @@ def test_metadata_from_file_name():
     meta = derive_metadata("3M_2018_10K.pdf")
     assert meta.title == "3M 2018 10K" and meta.year == 2018
     assert derive_metadata("notes.md").year is None
+
+
+def test_a_title_that_says_nothing_gives_way_to_the_file_name():
+    name = "BESTBUY_2017_10K.pdf"
+    for junk in ("0000764478-17-000008", "Document", "Untitled", "  ", "Microsoft Word - "):
+        assert derive_metadata(name, junk).title == "BESTBUY 2017 10K", junk
+    assert derive_metadata(name, "Microsoft Word - Annual Report.docx").title == "Annual Report"
+    assert derive_metadata(name, "Form 10-K for Best Buy").title == "Form 10-K for Best Buy"
+    assert derive_metadata("年报.pdf", "2023年年度报告").title == "2023年年度报告"
