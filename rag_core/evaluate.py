@@ -28,7 +28,7 @@ LEGS: dict[str, tuple[str, ...]] = {
     "dense": ("dense",),
     "hybrid": ("bm25", "dense"),
 }
-INDEX_VERSION = "5"  # bump when chunking/tokenising changes what an index holds
+INDEX_VERSION = "6"  # bump when chunking/tokenising changes what an index holds
 
 Progress = Callable[[str], None]
 

@@ -235,9 +235,7 @@ def looks_like_heading(line: str) -> bool:
     if CJK_CHAR.search(stripped):
         return len(stripped) <= 24 and not re.search(r"[，。；]", stripped)
     # A lone lower-case letter is a word a PDF's spacing split ("Balance Shee t").
-    words = [
-        w for w in re.findall(r"[A-Za-z][A-Za-z'&-]*", stripped) if len(w) > 1 or w.isupper()
-    ]
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'&-]*", stripped) if len(w) > 1 or w.isupper()]
     if not words or len(words) > 12:
         return False
     if len(_NUMBER.findall(stripped)) > 1:
@@ -246,6 +244,8 @@ def looks_like_heading(line: str) -> bool:
         *("of", "and", "the", "for", "in", "on", "to", "a", "an", "or", "by", "with", "at"),
         *("from", "as", "into", "per", "over", "under", "upon", "via", "than", "vs"),
     }
+    if not any(w[0].isupper() for w in words):  # "and", "of the": a line wrapped mid-phrase
+        return False
     capitalised = sum(1 for w in words if w[0].isupper() or w.lower() in minor)
     return capitalised == len(words)
 

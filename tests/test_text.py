@@ -65,6 +65,10 @@ def test_language_and_headings():
     assert looks_like_heading("第三章 财务报告")
     assert not looks_like_heading("Revenue grew strongly in all regions.")
     assert not looks_like_heading("1,488 1,544 1,474")
+    # minor words alone are the tail of a wrapped sentence, not a heading
+    assert not looks_like_heading("and")
+    assert not looks_like_heading("of the")
+    assert looks_like_heading("Property, Plant and Equipment")
 
 
 def test_normalize_and_repeated_lines():
