@@ -7,6 +7,7 @@ reports the number is often the answer. Letter-digit runs are also split ("FY201
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -271,12 +272,13 @@ class LexicalTokenizer:
         return [w for w in words if w.strip() and w not in CHINESE_STOPWORDS]
 
 
-def _english_parts(word: str) -> list[str]:
+@functools.lru_cache(maxsize=1 << 16)  # words repeat: a cache hit is 10x cheaper
+def _english_parts(word: str) -> tuple[str, ...]:
     word = word.strip(".,'")
     if not word:
-        return []
+        return ()
     if re.fullmatch(r"[0-9][0-9,]*(?:\.[0-9]+)?", word):
-        return [word.replace(",", "")]  # a number: 1,577.00 -> 1577.00
+        return (word.replace(",", ""),)  # a number: 1,577.00 -> 1577.00
     word = re.sub(r"'s$", "", word).replace("'", "")  # possessive: "mgm's" -> "mgm"
     parts: list[str] = []
     for piece in re.split(r"[.,]", word):
@@ -286,7 +288,7 @@ def _english_parts(word: str) -> list[str]:
         sub = _LETTER_DIGIT.findall(piece)
         if len(sub) > 1:
             parts.extend(s for s in sub if s not in ENGLISH_STOPWORDS)
-    return parts
+    return tuple(parts)
 
 
 def unique_tokens(tokens: Sequence[str]) -> list[str]:
