@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     embed_device: str = "auto"
     embed_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     embed_batch: int = 32
+    # Who embeds on a CPU: "auto" (int8 OpenVINO for the built-in model, OpenVINO for
+    # others, when installed), "openvino-int8", "openvino" or "torch".
+    embed_backend: Literal["auto", "openvino-int8", "openvino", "torch"] = "auto"
+    # Where the int8 model is kept once quantized (default: <data_dir>/models); libraries
+    # on one machine can share it.
+    model_cache: Path | None = None
 
     # Retrieval.
     fusion: Literal["rrf", "score"] = "rrf"

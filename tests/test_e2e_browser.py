@@ -91,11 +91,13 @@ def vision_server(tmp_path_factory: pytest.TempPathFactory, tiny_colqwen2: Path)
 
 
 def offline_env(root: Path) -> dict[str, str]:
-    """This environment without Folio's own settings, offline, with the data under ``root``."""
+    """This environment without Folio's own settings (but the session's model cache),
+    offline, with the data under ``root``."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("FOLIO_", "ANTHROPIC_", "CHROMA_")) and k != "DATABASE_URL"
+        if k == "FOLIO_MODEL_CACHE"
+        or (not k.startswith(("FOLIO_", "ANTHROPIC_", "CHROMA_")) and k != "DATABASE_URL")
     }
     return env | {
         "FOLIO_DATA_DIR": str(root / "data"),
