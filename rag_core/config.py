@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     anthropic_base_url: str | None = Field(
         default=None, validation_alias=_env("ANTHROPIC_BASE_URL")
     )
-    claude_model: str = "claude-sonnet-4-5"
+    claude_model: str = "claude-sonnet-4-6"
     # Rewrites follow-up questions into standalone queries (only with an API key).
     rewrite_model: str = "claude-haiku-4-5"
     answer_max_tokens: int = 1024
