@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     model_cache: Path | None = None
 
     # Retrieval.
-    fusion: Literal["rrf", "score"] = "rrf"
+    # "score" (weighted min-max normalised scores) won on every shared set with this chunker;
+    # "rrf" (Reciprocal Rank Fusion) is the rank-only alternative (docs/benchmarks.md).
+    fusion: Literal["rrf", "score"] = "score"
     rrf_k: int = 60
     bm25_weight: float = 1.0
     dense_weight: float = 1.0

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RetrievalConfig:
-    fusion: str = "rrf"
+    fusion: str = "score"
     rrf_k: int = 60
     bm25_weight: float = 1.0
     dense_weight: float = 1.0
