@@ -72,6 +72,7 @@ def test_the_default_is_int8_under_its_own_name_with_vectors_close_to_float32(mi
     assert list(int8_top) == list(f32_top) == [0, 1, 2, 3]
 
 
+@pytest.mark.slow  # quantizes twice (about 20 s each)
 def test_the_int8_model_is_quantized_once_then_read_from_the_cache(tmp_path, minilm, monkeypatch):
     first = SentenceTransformerEmbedder(cache_dir=tmp_path)
     want = first.embed(TEXTS)
