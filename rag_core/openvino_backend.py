@@ -12,8 +12,10 @@ is kept in a cache folder keyed by the model's files, the sample and the library
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import io
 import logging
 import os
 import shutil
@@ -226,12 +228,14 @@ def quantize_int8(model: Any, converted: Any, texts: Sequence[str]) -> Any:
 
     nncf.set_log_level(logging.ERROR)
     log.info("quantizing the embedding model to int8 on %d calibration texts", len(texts))
-    return nncf.quantize(
-        converted,
-        nncf.Dataset(list(texts), feed),
-        subset_size=len(texts),
-        model_type=nncf.ModelType.TRANSFORMER,
-    )
+    # NNCF draws progress bars on stdout, which would break the JSON log lines there.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return nncf.quantize(
+            converted,
+            nncf.Dataset(list(texts), feed),
+            subset_size=len(texts),
+            model_type=nncf.ModelType.TRANSFORMER,
+        )
 
 
 def int8_cache_key(source: str, max_length: int) -> str:
