@@ -69,13 +69,17 @@ def render_pdf(
 
 
 def _render_page(pdf: object, index: int, dpi: int) -> Any:
+    """The page as a PIL image that owns its pixels (it outlives pdfium's bitmap, in the
+    encoder thread: pypdfium2 shares the bitmap's memory for L, RGBA and RGBX images)."""
     page = pdf[index]  # type: ignore[index]
     try:
-        image = page.render(scale=dpi / 72).to_pil()
+        bitmap = page.render(scale=dpi / 72)
+        image = bitmap.to_pil()
+        if image.mode != "RGB":
+            image = image.copy() if image.mode == "L" else image.convert("RGB")
+        bitmap.close()
     finally:
         page.close()
-    if image.mode not in ("RGB", "L"):
-        image = image.convert("RGB")
     return image
 
 
