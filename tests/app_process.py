@@ -16,6 +16,17 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 
 
+def inherited_env() -> dict[str, str]:
+    """This environment without Folio's own settings, but with the session's int8 model
+    cache (so the model is quantized once per test session, not once per app start)."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k == "FOLIO_MODEL_CACHE"
+        or (not k.startswith(("FOLIO_", "ANTHROPIC_", "CHROMA_")) and k != "DATABASE_URL")
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -39,12 +50,7 @@ class AppProcess:
         return self.workdir / "feedback.db"
 
     def env(self) -> dict[str, str]:
-        env = {  # the session's int8 model cache is kept: the model is quantized once
-            k: v
-            for k, v in os.environ.items()
-            if k == "FOLIO_MODEL_CACHE"
-            or (not k.startswith(("FOLIO_", "ANTHROPIC_", "CHROMA_")) and k != "DATABASE_URL")
-        }
+        env = inherited_env()
         env.update(
             HF_HUB_OFFLINE="1",
             TRANSFORMERS_OFFLINE="1",

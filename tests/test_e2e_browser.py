@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from .app_process import inherited_env
 from .conftest import REPO, shared_data
 from .pdfs import corrupt, make_pdf
 from .test_library import APPLES
@@ -91,15 +92,9 @@ def vision_server(tmp_path_factory: pytest.TempPathFactory, tiny_colqwen2: Path)
 
 
 def offline_env(root: Path) -> dict[str, str]:
-    """This environment without Folio's own settings (but the session's model cache),
-    offline, with the data under ``root``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k == "FOLIO_MODEL_CACHE"
-        or (not k.startswith(("FOLIO_", "ANTHROPIC_", "CHROMA_")) and k != "DATABASE_URL")
-    }
-    return env | {
+    """This environment without Folio's own settings (see ``inherited_env``), offline, with
+    the data under ``root``."""
+    return inherited_env() | {
         "FOLIO_DATA_DIR": str(root / "data"),
         "FOLIO_DB": str(root / "feedback.db"),
         "HF_HUB_OFFLINE": "1",
