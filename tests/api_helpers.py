@@ -72,7 +72,13 @@ def free_port() -> int:
 def serving(app: FastAPI) -> Iterator[str]:
     """The app on a real uvicorn server on a free loopback port; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # A long keep-alive: with uvicorn's 5 s, a pooled connection left idle while a loaded
+    # machine answers other requests can be closed just as the client sends on it (the
+    # HTTP/1.1 keep-alive race), and the client sees a ReadError that is not the app's.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=300
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
