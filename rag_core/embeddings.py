@@ -18,6 +18,7 @@ from .config import BUILTIN_EMBEDDER
 from .database import in_clause, writing
 from .errors import ConfigurationError
 from .text import language_of
+from .vectors import normalise
 
 log = logging.getLogger(__name__)
 
@@ -235,8 +236,7 @@ class SentenceTransformerEmbedder(Embedder):
                 show_progress_bar=False,
             )
         # Normalised again in float32: a bfloat16 model's unit vectors are off by up to 0.4%.
-        vectors = np.asarray(vectors, dtype=np.float32)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return normalise(np.asarray(vectors, dtype=np.float32))
 
     @property
     def dimension(self) -> int:

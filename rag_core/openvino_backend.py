@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .vectors import normalise
+
 log = logging.getLogger(__name__)
 
 CALIBRATION = Path(__file__).with_name("calibration.txt")
@@ -168,8 +170,7 @@ class OpenVINODocuments:
         else:
             weights = mask[..., None].astype(np.float32)
             vectors = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        return normalise(vectors)
 
 
 def _input_names(tokenizer: Any) -> list[str]:

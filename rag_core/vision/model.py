@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigurationError
+from ..vectors import normalise
 
 DEFAULT_VISION_MODEL = "vidore/colqwen2-v1.0-hf"
 _CLASSES = {
@@ -214,7 +215,7 @@ class ColVisionEmbedder(PageEmbedder):
             keep = mask[i]
             patches = (ids[i][keep] == processor.image_token_id).numpy()
             grid = _grid(loaded, inputs, i, int(patches.sum()))
-            pages.append(PageEmbedding(_unit(embeddings[i][keep.numpy()]), patches, grid))
+            pages.append(PageEmbedding(normalise(embeddings[i][keep.numpy()]), patches, grid))
         return pages
 
     # Queries ------------------------------------------------------------------------------
@@ -228,7 +229,7 @@ class ColVisionEmbedder(PageEmbedder):
             content = _content_masks(loaded, batch, inputs)
             mask = inputs["attention_mask"].bool().numpy()
             for i in range(len(batch)):
-                out.append(QueryEmbedding(_unit(embeddings[i][mask[i]]), content[i][mask[i]]))
+                out.append(QueryEmbedding(normalise(embeddings[i][mask[i]]), content[i][mask[i]]))
         return out
 
     def _forward(self, loaded: _Loaded, inputs: Any) -> np.ndarray:
@@ -291,11 +292,6 @@ def _content_masks(loaded: _Loaded, texts: list[str], inputs: Any) -> np.ndarray
         pass
     special = np.isin(ids, np.asarray(tokenizer.all_special_ids))
     return np.asarray(~special)
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.asarray(vectors / np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
 
 def _torch_dtype(setting: str, device: str) -> Any:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..vectors import normalise
+
 
 @dataclass(frozen=True, slots=True)
 class PooledPage:
@@ -28,11 +30,6 @@ class PooledPage:
     vectors: np.ndarray  # (n, dim) float32, unit rows
     labels: np.ndarray  # (rows * cols,) int32
     grid: tuple[int, int]  # (rows, cols) of patches over the page image
-
-
-def normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return np.asarray(vectors / np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
 
 def cluster_tokens(vectors: np.ndarray, clusters: int) -> np.ndarray:
