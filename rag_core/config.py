@@ -205,6 +205,10 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.db}"
 
     @property
+    def model_cache_dir(self) -> Path:
+        return self.model_cache or self.data_dir / "models"
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 

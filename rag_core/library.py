@@ -18,7 +18,7 @@ from .claude import ClaudeAnswerer
 from .config import DEFAULT_WORKSPACE, Settings
 from .database import create_engine
 from .dense_index import ChromaStore, collection_name
-from .embeddings import Embedder, EmbeddingCache, SentenceTransformerEmbedder
+from .embeddings import INT8_SUFFIX, Embedder, EmbeddingCache, SentenceTransformerEmbedder
 from .errors import ConfigurationError, DocumentError, InputError, NotFoundError
 from .extractive import ExtractiveAnswerer
 from .ingest import IngestConfig, Ingestor, Prepared, content_id
@@ -550,7 +550,7 @@ def text_embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
         dtype=settings.embed_dtype,
         batch_size=settings.embed_batch,
         backend=settings.embed_backend,
-        cache_dir=settings.model_cache or settings.data_dir / "models",
+        cache_dir=settings.model_cache_dir,
     )
 
 
@@ -559,7 +559,7 @@ def _check_model(registry: Registry, model: str) -> None:
     if built_with is None:
         registry.set_meta("embed_model", model)
     elif built_with != model:
-        int8 = "+int8" in built_with + model
+        int8 = INT8_SUFFIX in built_with + model
         raise ConfigurationError(
             f"This library's vectors were built with the embedding model '{built_with}', but "
             f"the configured model is '{model}' (FOLIO_EMBED_MODEL"

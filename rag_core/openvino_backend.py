@@ -66,8 +66,12 @@ def _pooling(model: Any) -> str:
     raise UnsupportedModel(f"pooling {mode!r}")
 
 
+def _prompts(model: Any) -> dict[str, str]:
+    return dict(getattr(model, "prompts", None) or {})
+
+
 def _document_prompt(model: Any) -> str:
-    prompts = getattr(model, "prompts", {}) or {}
+    prompts = _prompts(model)
     names = ("document", "passage", "corpus", getattr(model, "default_prompt_name", None))
     return next((prompts[n] for n in names if n and prompts.get(n)), "")
 
@@ -120,7 +124,7 @@ class OpenVINODocuments:
         pooling = _pooling(model)
         if _document_prompt(model):
             raise UnsupportedModel("the model embeds documents with a prompt")
-        if int8 and any(getattr(model, "prompts", {}).values()):
+        if int8 and any(_prompts(model).values()):
             raise UnsupportedModel("the model embeds queries with a prompt")
         tokenizer = model[0].tokenizer
         max_length = int(model.max_seq_length)
