@@ -196,7 +196,28 @@ def _context(title: str, headings: Sequence[str]) -> str:
         if h and h.lower() not in title.lower()
     ]
     section = " › ".join(kept)
-    return " — ".join(p for p in (title, section) if p)
+    return _SEPARATOR.join(p for p in (title, section) if p)
+
+
+_SEPARATOR = " — "
+
+
+def section_of(context: str, title: str) -> str:
+    """The section part of a chunk's context (``Title — Heading › Subheading`` as
+    ``_context`` wrote it for a document titled ``title``): what the chunk's headings say,
+    without the document's title. Empty where the chunk lies under no heading."""
+    title = title.strip()
+    if title and context.startswith(title):
+        rest = context[len(title) :]
+        if not rest:
+            return ""
+        if rest.startswith(_SEPARATOR):
+            return rest[len(_SEPARATOR) :]
+    if not title:
+        return context
+    # The title changed since the chunk was made: its first separator still ends it.
+    _, separator, section = context.partition(_SEPARATOR)
+    return section if separator else ""
 
 
 def dense_text(context: str, text: str) -> str:

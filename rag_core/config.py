@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     rrf_k: int = 60
     bm25_weight: float = 1.0
     dense_weight: float = 1.0
+    # The section leg: BM25 over the headings above each chunk (a question naming "the cash
+    # flow statement" or "the warranty section" finds the chunks under that heading).
+    section_weight: float = 0.5
+    # Pseudo-relevance feedback: the dense query moves towards the vectors of the first
+    # fusion's top chunks (Rocchio), then the dense legs rank the candidates again. 0: off.
+    feedback_chunks: int = 5
+    feedback_weight: float = 0.3
     candidates: int = 100
     top_k: int = 8
     bm25_method: str = "lucene"
@@ -169,6 +176,20 @@ class Settings(BaseSettings):
     def _at_least_one(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be 1 or more")
+        return value
+
+    @field_validator("section_weight", "feedback_weight")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if not value >= 0:
+            raise ValueError("must be 0 or more")
+        return value
+
+    @field_validator("feedback_chunks")
+    @classmethod
+    def _count_not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 or more")
         return value
 
     @field_validator("vision_max_image_tokens")

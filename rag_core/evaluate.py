@@ -26,7 +26,7 @@ from .types import DocumentMetadata, Filters, Upload
 LEGS: dict[str, tuple[str, ...]] = {
     "bm25": ("bm25",),
     "dense": ("dense",),
-    "hybrid": ("bm25", "dense"),
+    "hybrid": ("bm25", "dense", "section"),
 }
 INDEX_VERSION = "6"  # bump when chunking/tokenising changes what an index holds
 
@@ -141,6 +141,10 @@ def run_eval(
             "rrf_k": settings.rrf_k,
             "bm25_weight": settings.bm25_weight,
             "dense_weight": settings.dense_weight,
+            "section_weight": settings.section_weight,
+            "feedback_chunks": settings.feedback_chunks,
+            "feedback_weight": settings.feedback_weight,
+            "candidates": library.settings.candidates,
         },
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=time.perf_counter() - started,

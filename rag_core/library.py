@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .answering import Answerer, query_coverage, stream_refusal
 from .bm25_index import BM25Index
+from .chunking import section_of
 from .claude import ClaudeAnswerer
 from .config import DEFAULT_WORKSPACE, Settings
 from .database import create_engine
@@ -151,6 +152,12 @@ class Library:
             def bm25() -> BM25Index:
                 return BM25Index(settings.bm25_method, settings.bm25_k1, settings.bm25_b)
 
+            section_tokens: dict[tuple[str, str], list[str]] = {}  # chunks share sections
+            for r in rows:
+                key = (r.context, r.doc_title)
+                if key not in section_tokens:
+                    section_tokens[key] = tokenizer.tokenize(section_of(*key))
+
             build_snapshot(
                 folder,
                 generation,
@@ -161,6 +168,7 @@ class Library:
                 bm25(),
                 (bm25(), bm25()),
                 route_tokens,
+                (bm25(), [section_tokens[(r.context, r.doc_title)] for r in rows]),
             )
 
         snapshots = SnapshotStore((settings.index_dir or data / "index") / _safe(workspace), build)
@@ -189,6 +197,9 @@ class Library:
                 rrf_k=settings.rrf_k,
                 bm25_weight=settings.bm25_weight,
                 dense_weight=settings.dense_weight,
+                section_weight=settings.section_weight,
+                feedback_chunks=settings.feedback_chunks,
+                feedback_weight=settings.feedback_weight,
                 candidates=settings.candidates,
                 max_unknown_ratio=settings.max_unknown_ratio,
                 route_docs=settings.route_docs,

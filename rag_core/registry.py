@@ -12,7 +12,8 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import PurePath
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
@@ -30,6 +31,18 @@ class ChunkRow:
     text_hash: str
     tokens: tuple[str, ...]
     dense: bool
+
+
+class ReadyChunk(NamedTuple):
+    """What the index snapshot needs of a ready chunk."""
+
+    id: str
+    doc_id: str
+    tokens: str  # BM25 tokens of the chunk's indexed text, space-separated
+    dense: bool
+    text_hash: str
+    context: str
+    doc_title: str  # the title the chunker saw: the document's title, else its file stem
 
 
 _DOC_COLUMNS = (
@@ -172,12 +185,13 @@ class Registry:
         )
         return {r.id: (_chunk(r), r.doc_name) for r in rows if r.workspace == self.workspace}
 
-    def iter_ready_chunks(self) -> Iterator[tuple[str, str, str, bool, str]]:
-        """(chunk id, doc id, tokens, dense, text hash) of ready chunks in index order."""
+    def iter_ready_chunks(self) -> Iterator[ReadyChunk]:
+        """The ready chunks in index order (document, page, ordinal)."""
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True).execute(
                 text(
-                    "SELECT c.id, c.doc_id, c.tokens, c.dense, c.text_hash FROM chunks c "
+                    "SELECT c.id, c.doc_id, c.tokens, c.dense, c.text_hash, c.context, "
+                    "d.title, d.name FROM chunks c "
                     "JOIN documents d ON d.workspace = c.workspace AND d.id = c.doc_id "
                     "WHERE c.workspace = :ws AND c.status = 'ready' AND d.status = 'ready' "
                     "ORDER BY c.doc_id, c.page, c.ordinal"
@@ -185,7 +199,10 @@ class Registry:
                 {"ws": self.workspace},
             )
             for r in result:
-                yield r.id, r.doc_id, r.tokens, bool(r.dense), r.text_hash
+                title = r.title or PurePath(r.name).stem
+                yield ReadyChunk(
+                    r.id, r.doc_id, r.tokens, bool(r.dense), r.text_hash, r.context, title
+                )
 
     def filtered_doc_ids(self, filters: Filters) -> list[str]:
         """Ready documents matching ``filters`` (one light query: it runs on every search)."""

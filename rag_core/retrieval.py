@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 import numpy as np
@@ -13,7 +13,7 @@ import numpy as np
 from .bm25_index import top_in_ranges
 from .dense_index import ChromaStore
 from .embeddings import Embedder, readable_unknown_ratio
-from .fusion import Fused, Ranking, reciprocal_rank_fusion, score_fusion
+from .fusion import Fused, reciprocal_rank_fusion, score_fusion
 from .lexical import LexicalTokenizer
 from .registry import Registry
 from .routing import routing_terms
@@ -28,6 +28,7 @@ from .types import (
     SearchResult,
     Timing,
 )
+from .vectors import rocchio
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ class RetrievalConfig:
     rrf_k: int = 60
     bm25_weight: float = 1.0
     dense_weight: float = 1.0
+    section_weight: float = 0.5
+    feedback_chunks: int = 5
+    feedback_weight: float = 0.3
     candidates: int = 100
     max_unknown_ratio: float = 0.3
     route_docs: int = 3
@@ -80,8 +84,12 @@ class _Query:
     text: str
     tokens: tuple[str, ...]
     bm25_scores: np.ndarray  # BM25 score of every snapshot row, computed once
+    section_scores: np.ndarray  # the same over the rows' sections
     dense: DenseDecision
     vector: np.ndarray | None
+
+
+LEGS = ("bm25", "dense", "section")  # the chunk legs, all used by default
 
 
 class PageLeg(Protocol):
@@ -126,7 +134,7 @@ class Retriever:
         """Top ``k`` chunks for ``query``; ``legs`` limits the legs used (default: all)."""
         filters = filters or Filters()
         searched = (searched_query or query).strip()
-        wanted = set(legs) if legs is not None else {"bm25", "dense"}
+        wanted = set(legs) if legs is not None else set(LEGS)
         timings: list[Timing] = []
         clock = _Clock(timings)
         snapshot = self.snapshot()
@@ -142,25 +150,34 @@ class Retriever:
         clock.lap("snapshot")
         q = self._prepare(snapshot, searched, wanted, clock)
         n = max(self.config.candidates, k)
-        traces = [
-            self._bm25_leg("bm25", snapshot, q, n, ranges) if "bm25" in wanted else _off("bm25"),
-            self._dense_leg("dense", snapshot, q, n, ranges)
-            if "dense" in wanted
-            else _off("dense"),
-        ]
-        clock.lap("legs")
+        # The chunk legs on, each with its scope: the filters' documents, then (searched
+        # again) the documents the query names.
+        scopes = {leg: ranges for leg in LEGS if leg in wanted}
         route = self._route(snapshot, q, allowed)
         if route.ranked:
             scoped = snapshot.ranges_for(doc for doc, _ in route.ranked)
-            if "bm25" in wanted:
-                traces.append(self._bm25_leg("bm25@route", snapshot, q, n, scoped))
-            if "dense" in wanted:
-                traces.append(self._dense_leg("dense@route", snapshot, q, n, scoped))
-            clock.lap("route")
-        rankings = {leg.leg: leg.ranked for leg in traces if leg.status != "off"}
-        weights = {leg.leg: leg.weight for leg in traces}
-        fused = self._fuse(rankings, weights)[: max(k * 3, k)]
+            scopes |= {f"{leg}@route": scoped for leg in ("bm25", "dense") if leg in wanted}
+        traces = [
+            self._leg(name, snapshot, q, n, scopes[name]) if name in scopes else _off(name)
+            for name in (*LEGS, *(name for name in scopes if "@" in name))
+        ]
+        clock.lap("legs")
+        fused = self._fuse(traces)
         clock.lap("fuse")
+        refined = self._feedback(snapshot, q, traces, fused)
+        if refined is not None:
+            # The dense legs rank their candidates again with the refined vector: exact
+            # cosine over the first round's pool (every leg's candidates), a few hundred rows.
+            pool = np.unique([snapshot.row_of[key] for key in _keys(traces)])
+            traces = [
+                _rescored(t, snapshot, refined, n, pool, scopes[t.leg])
+                if t.leg in scopes and t.leg.startswith("dense") and t.status != "off"
+                else t
+                for t in traces
+            ]
+            fused = self._fuse(traces)
+            clock.lap("feedback")
+        fused = fused[: max(k * 3, k)]
         hits = self._hits(fused, k)
         clock.lap("fetch")
         pages = pages_of(hits)
@@ -210,6 +227,7 @@ class Retriever:
     ) -> _Query:
         tokens = tuple(self.tokenizer.tokenize(text))
         scores = snapshot.bm25.scores(tokens) if "bm25" in wanted else np.zeros(0)
+        sections = snapshot.sections.scores(tokens) if "section" in wanted else np.zeros(0)
         model = self.embedder.name
         if "dense" not in wanted:
             decision = DenseDecision(0.0, "off", "")
@@ -226,12 +244,52 @@ class Retriever:
         if decision.status != "off":
             vector = self.embedder.embed_query([text])[0]
             clock.lap("embed_query")
-        return _Query(text, tokens, scores, decision, vector)
+        return _Query(text, tokens, scores, sections, decision, vector)
 
-    def _fuse(self, rankings: Mapping[str, Ranking], weights: Mapping[str, float]) -> list[Fused]:
+    def _fuse(self, traces: Sequence[LegTrace]) -> list[Fused]:
+        rankings = {leg.leg: leg.ranked for leg in traces if leg.status != "off"}
+        weights = {leg.leg: leg.weight for leg in traces}
         if self.config.fusion == "score":
             return score_fusion(rankings, weights)
         return reciprocal_rank_fusion(rankings, weights, k=self.config.rrf_k)
+
+    def _feedback(
+        self, snapshot: Snapshot, q: _Query, traces: Sequence[LegTrace], fused: Sequence[Fused]
+    ) -> np.ndarray | None:
+        """The query vector moved towards the first fusion's top chunks (Rocchio
+        pseudo-relevance feedback), or None where there is nothing to learn from: no dense
+        leg, feedback off, or no other leg on (a dense leg alone would only confirm itself)."""
+        count, weight = self.config.feedback_chunks, self.config.feedback_weight
+        if q.vector is None or count <= 0 or weight <= 0:
+            return None
+        if not any(t.ranked and not t.leg.startswith("dense") for t in traces if t.weight > 0):
+            return None
+        rows = [snapshot.row_of[f.key] for f in fused if f.key in snapshot.row_of]
+        rows = [row for row in rows if snapshot.dense[row]][:count]
+        if not rows:
+            return None
+        return rocchio(q.vector, np.asarray(snapshot.vectors[rows]), weight)
+
+    def _leg(
+        self, name: str, snapshot: Snapshot, q: _Query, n: int, ranges: list[tuple[int, int]] | None
+    ) -> LegTrace:
+        kind = name.partition("@")[0]
+        if kind == "dense":
+            return self._dense_leg(name, snapshot, q, n, ranges)
+        if kind == "section":
+            return self._section_leg(name, snapshot, q, n, ranges)
+        return self._bm25_leg(name, snapshot, q, n, ranges)
+
+    def _section_leg(
+        self, name: str, snapshot: Snapshot, q: _Query, n: int, ranges: list[tuple[int, int]] | None
+    ) -> LegTrace:
+        started = time.perf_counter()
+        if self.config.section_weight <= 0 or not q.tokens:
+            return _off(name)
+        found = top_in_ranges(q.section_scores, n, ranges)
+        ranked = tuple((snapshot.ids[row], score) for row, score in found)
+        weight = self.config.section_weight * (self.config.route_weight if "@" in name else 1.0)
+        return LegTrace(name, weight, "on", "", ranked, _ms_since(started))
 
     def _bm25_leg(
         self, name: str, snapshot: Snapshot, q: _Query, n: int, ranges: list[tuple[int, int]] | None
@@ -304,6 +362,35 @@ class Retriever:
         # Ids Chroma holds that the snapshot does not (a document still being indexed) drop out.
         found = self.chroma.query(vector, min(n, snapshot.dense_count))
         return tuple((cid, s) for cid, s in found if cid in snapshot.row_of)
+
+
+def _keys(traces: Sequence[LegTrace]) -> set[str]:
+    return {key for t in traces for key, _ in t.ranked}
+
+
+def _rescored(
+    trace: LegTrace,
+    snapshot: Snapshot,
+    vector: np.ndarray,
+    n: int,
+    pool: np.ndarray,
+    ranges: list[tuple[int, int]] | None,
+) -> LegTrace:
+    """``trace`` (a dense leg) ranked again by ``vector`` over the ``pool`` rows in its
+    ``ranges`` (None: all) that have a vector."""
+    started = time.perf_counter()
+    rows = pool
+    if ranges is not None:
+        inside = np.zeros(len(rows), dtype=bool)
+        for start, stop in ranges:
+            inside |= (rows >= start) & (rows < stop)
+        rows = rows[inside]
+    rows = rows[snapshot.dense[rows]]
+    scores = np.asarray(snapshot.vectors[rows]) @ vector
+    order = np.lexsort((rows, -scores))[:n]
+    ranked = tuple((snapshot.ids[rows[i]], float(scores[i])) for i in order)
+    spent = trace.elapsed_ms + _ms_since(started)
+    return replace(trace, ranked=ranked, elapsed_ms=spent)
 
 
 def _off(leg: str) -> LegTrace:

@@ -1,4 +1,4 @@
-from rag_core.chunking import chunk_document, chunk_page, pack_spans, split_long
+from rag_core.chunking import chunk_document, chunk_page, pack_spans, section_of, split_long
 from rag_core.types import PageText, Span
 
 
@@ -148,3 +148,27 @@ def test_dense_text_leaves_table_numbers_out_but_keeps_sentences():
         "Purchases of property, plant and equipment (PP&E)\nOther net\n"
         "Revenue grew 12% in 2018 and 2019."
     )
+
+
+def test_section_of_is_the_context_without_the_document_title():
+    pages = [
+        PageText(0, "Consolidated Balance Sheet\nAssets\nCash 10 20\nInventories 5 6"),
+        PageText(1, "Plain running text with no heading at all, ending in a full stop."),
+    ]
+    specs = chunk_document(
+        pages,
+        lambda texts: [len(t.split()) for t in texts],
+        title="ACME 2024 10-K",
+        max_tokens=100,
+        overlap_tokens=0,
+    )
+    sections = [section_of(s.context, "ACME 2024 10-K") for s in specs]
+    assert sections[0].startswith("Consolidated Balance Sheet")
+    assert "ACME" not in " ".join(sections)
+    assert section_of("ACME 2024 10-K", "ACME 2024 10-K") == ""  # no heading above the chunk
+    assert section_of("Methods › Cohort", "") == "Methods › Cohort"  # no title: all of it
+    # The title was edited after the chunk was made: the first separator still ends it.
+    assert section_of("Old title — Results", "New title") == "Results"
+    assert section_of("Old title", "New title") == ""
+    # A title that merely starts like the context's does not eat into the section.
+    assert section_of("Reports — Summary", "Report") == "Summary"

@@ -43,7 +43,7 @@ def test_without_the_model_the_index_is_off_and_everything_else_works(settings):
     ) in notices
     doc_id = library.add([("orchard.pdf", make_pdf(APPLES))]).results[0].doc_id
     result = library.search("pear frost", k=3)
-    assert [leg.leg for leg in result.trace.legs] == ["bm25", "dense", "route"]
+    assert [leg.leg for leg in result.trace.legs] == ["bm25", "dense", "section", "route"]
     assert result.pages == pages_of(result.hits)
     assert library.page_heatmap("pear frost", doc_id, 2) is None
     assert not library.ask("When did frost hit the pear trees?").refused

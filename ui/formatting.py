@@ -176,7 +176,7 @@ def source_cards_html(
 
 
 def leg_name(leg: str, lang: Lang) -> str:
-    return t(f"leg_{leg}", lang) if leg in ("bm25", "dense") else leg
+    return t(f"leg_{leg}", lang) if leg in ("bm25", "dense", "section") else leg
 
 
 def answer_notices(answer: Answer, rewrite: Rewrite, lang: Lang) -> list[str]:

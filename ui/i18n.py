@@ -96,6 +96,7 @@ EN: dict[str, str] = {
     "notice_rewrite_failed": "The follow-up could not be rewritten by Claude: {note}.",
     "leg_bm25": "Keyword (BM25)",
     "leg_dense": "Semantic (dense)",
+    "leg_section": "Section headings",
     "empty_question": "Type a question first.",
     "error_unexpected": "Something went wrong (error {id}). The details are in the server log.",
     "signed_in": "Signed in as <b>{name}</b> · workspace <code>{workspace}</code> · "
@@ -295,6 +296,7 @@ ZH: dict[str, str] = {
     "notice_rewrite_failed": "Claude 未能改写追问：{note}。",
     "leg_bm25": "关键词（BM25）",
     "leg_dense": "语义（向量）",
+    "leg_section": "章节标题",
     "empty_question": "请先输入问题。",
     "error_unexpected": "出现错误（编号 {id}）。详细信息见服务器日志。",
     "signed_in": "已登录：<b>{name}</b> · 工作区 <code>{workspace}</code> · "
