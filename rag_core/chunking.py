@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from .text import (
     is_table_row,
@@ -200,6 +201,11 @@ def _context(title: str, headings: Sequence[str]) -> str:
 
 
 _SEPARATOR = " — "
+
+
+def document_title(title: str | None, name: str) -> str:
+    """The title a document's chunk contexts begin with: its title, else its file name's stem."""
+    return title or PurePath(name).stem
 
 
 def section_of(context: str, title: str) -> str:

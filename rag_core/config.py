@@ -150,7 +150,14 @@ class Settings(BaseSettings):
             raise ValueError("chunk_tokens must be at least 16")
         return value
 
-    @field_validator("max_query_chars", "api_burst", "api_answers_kept")
+    @field_validator(
+        "max_query_chars",
+        "api_burst",
+        "api_answers_kept",
+        "vision_batch",
+        "vision_pool_factor",
+        "vision_candidates",
+    )
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:
@@ -171,24 +178,10 @@ class Settings(BaseSettings):
             raise ValueError("chunk_overlap must be 0 or more")
         return value
 
-    @field_validator("vision_batch", "vision_pool_factor", "vision_candidates")
-    @classmethod
-    def _at_least_one(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("must be 1 or more")
-        return value
-
-    @field_validator("section_weight", "feedback_weight")
+    @field_validator("section_weight", "feedback_weight", "feedback_chunks")
     @classmethod
     def _not_negative(cls, value: float) -> float:
         if not value >= 0:
-            raise ValueError("must be 0 or more")
-        return value
-
-    @field_validator("feedback_chunks")
-    @classmethod
-    def _count_not_negative(cls, value: int) -> int:
-        if value < 0:
             raise ValueError("must be 0 or more")
         return value
 

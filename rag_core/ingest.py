@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .chunking import chunk_document, dense_text
+from .chunking import chunk_document, dense_text, document_title
 from .dense_index import ChromaStore
 from .embeddings import Embedder, EmbeddingCache, readable_unknown_ratio, text_hash
 from .errors import DocumentError
@@ -300,7 +300,7 @@ class Ingestor:
         specs = chunk_document(
             extracted.pages,
             self.embedder.count_tokens,
-            title=meta.title or Path(name).stem,
+            title=document_title(meta.title, name),
             max_tokens=budget,
             overlap_tokens=self.config.chunk_overlap,
         )

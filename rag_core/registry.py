@@ -12,12 +12,12 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import PurePath
 from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from .chunking import document_title
 from .database import apply_migrations, in_clause, utcnow, writing
 from .migrations import MIGRATIONS
 from .types import Chunk, Document, DocumentMetadata, Filters, PageText
@@ -42,7 +42,7 @@ class ReadyChunk(NamedTuple):
     dense: bool
     text_hash: str
     context: str
-    doc_title: str  # the title the chunker saw: the document's title, else its file stem
+    doc_title: str  # the title the chunker saw (``chunking.document_title``)
 
 
 _DOC_COLUMNS = (
@@ -199,7 +199,7 @@ class Registry:
                 {"ws": self.workspace},
             )
             for r in result:
-                title = r.title or PurePath(r.name).stem
+                title = document_title(r.title, r.name)
                 yield ReadyChunk(
                     r.id, r.doc_id, r.tokens, bool(r.dense), r.text_hash, r.context, title
                 )

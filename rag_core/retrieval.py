@@ -168,7 +168,7 @@ class Retriever:
         if refined is not None:
             # The dense legs rank their candidates again with the refined vector: exact
             # cosine over the first round's pool (every leg's candidates), a few hundred rows.
-            pool = np.unique([snapshot.row_of[key] for key in _keys(traces)])
+            pool = np.unique([snapshot.row_of[key] for t in traces for key, _ in t.ranked])
             traces = [
                 _rescored(t, snapshot, refined, n, pool, scopes[t.leg])
                 if t.leg in scopes and t.leg.startswith("dense") and t.status != "off"
@@ -264,8 +264,13 @@ class Retriever:
             return None
         if not any(t.ranked and not t.leg.startswith("dense") for t in traces if t.weight > 0):
             return None
-        rows = [snapshot.row_of[f.key] for f in fused if f.key in snapshot.row_of]
-        rows = [row for row in rows if snapshot.dense[row]][:count]
+        rows: list[int] = []
+        for f in fused:
+            row = snapshot.row_of.get(f.key)
+            if row is not None and snapshot.dense[row]:
+                rows.append(row)
+                if len(rows) == count:
+                    break
         if not rows:
             return None
         return rocchio(q.vector, np.asarray(snapshot.vectors[rows]), weight)
@@ -277,28 +282,18 @@ class Retriever:
         if kind == "dense":
             return self._dense_leg(name, snapshot, q, n, ranges)
         if kind == "section":
-            return self._section_leg(name, snapshot, q, n, ranges)
-        return self._bm25_leg(name, snapshot, q, n, ranges)
-
-    def _section_leg(
-        self, name: str, snapshot: Snapshot, q: _Query, n: int, ranges: list[tuple[int, int]] | None
-    ) -> LegTrace:
+            if self.config.section_weight <= 0 or not q.tokens:
+                return _off(name)
+            weight, scores, note = self.config.section_weight, q.section_scores, ""
+        else:
+            weight, scores = self.config.bm25_weight, q.bm25_scores
+            note = (
+                "" if q.tokens or name != "bm25" else "BM25 leg: the query has no searchable words"
+            )
         started = time.perf_counter()
-        if self.config.section_weight <= 0 or not q.tokens:
-            return _off(name)
-        found = top_in_ranges(q.section_scores, n, ranges)
+        found = top_in_ranges(scores, n, ranges)
         ranked = tuple((snapshot.ids[row], score) for row, score in found)
-        weight = self.config.section_weight * (self.config.route_weight if "@" in name else 1.0)
-        return LegTrace(name, weight, "on", "", ranked, _ms_since(started))
-
-    def _bm25_leg(
-        self, name: str, snapshot: Snapshot, q: _Query, n: int, ranges: list[tuple[int, int]] | None
-    ) -> LegTrace:
-        started = time.perf_counter()
-        found = top_in_ranges(q.bm25_scores, n, ranges)
-        ranked = tuple((snapshot.ids[row], score) for row, score in found)
-        note = "" if q.tokens or name != "bm25" else "BM25 leg: the query has no searchable words"
-        weight = self.config.bm25_weight * (self.config.route_weight if "@" in name else 1.0)
+        weight *= self.config.route_weight if "@" in name else 1.0
         return LegTrace(name, weight, "on", note, ranked, _ms_since(started))
 
     def _dense_leg(
@@ -362,10 +357,6 @@ class Retriever:
         # Ids Chroma holds that the snapshot does not (a document still being indexed) drop out.
         found = self.chroma.query(vector, min(n, snapshot.dense_count))
         return tuple((cid, s) for cid, s in found if cid in snapshot.row_of)
-
-
-def _keys(traces: Sequence[LegTrace]) -> set[str]:
-    return {key for t in traces for key, _ in t.ranked}
 
 
 def _rescored(
