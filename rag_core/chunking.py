@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from .text import (
+    CJK_CHAR,
+    MINOR_WORDS,
     is_table_row,
     looks_like_heading,
     repeated_lines,
@@ -185,7 +187,19 @@ _OPENING_LINES = 5
 
 
 def _prose(line: str) -> bool:
-    return len(line) > 80 or line.endswith((".", "!", "?", ";", "。", "！", "？", "；"))
+    """A sentence, which ends a page's opening. A short line that ends with a full stop
+    but has no lower-case word is a name ("AMAZON.COM, INC.", "Walmart Inc."), not one:
+    the statement title under it is still the page's title."""
+    if len(line) > 80:
+        return True
+    if not line.endswith((".", "!", "?", ";", "。", "！", "？", "；")):
+        return False
+    words = re.findall(r"[^\W\d_][\w'&.-]*", line)
+    if len(words) == 1:
+        return not words[0].rstrip(".").isupper()  # "None." is a sentence, "INC." a name
+    return CJK_CHAR.search(line) is not None or any(
+        w[0].islower() and w.lower() not in MINOR_WORDS for w in words
+    )
 
 
 def _context(title: str, headings: Sequence[str]) -> str:

@@ -223,6 +223,15 @@ def _trim(text: str, start: int, end: int) -> Span | None:
     return Span(start, end) if end > start else None
 
 
+MINOR_WORDS = frozenset(
+    {
+        *("of", "and", "the", "for", "in", "on", "to", "a", "an", "or", "by", "with", "at"),
+        *("from", "as", "into", "per", "over", "under", "upon", "via", "than", "vs"),
+    }
+)
+"""Words a title leaves in lower case ("Statement of Cash Flows")."""
+
+
 def looks_like_heading(line: str) -> bool:
     """Short, unpunctuated lines in title/upper case (or short Chinese lines)."""
     stripped = line.strip().strip("#").strip()
@@ -240,13 +249,9 @@ def looks_like_heading(line: str) -> bool:
         return False
     if len(_NUMBER.findall(stripped)) > 1:
         return False
-    minor = {
-        *("of", "and", "the", "for", "in", "on", "to", "a", "an", "or", "by", "with", "at"),
-        *("from", "as", "into", "per", "over", "under", "upon", "via", "than", "vs"),
-    }
     if not any(w[0].isupper() for w in words):  # "and", "of the": a line wrapped mid-phrase
         return False
-    capitalised = sum(1 for w in words if w[0].isupper() or w.lower() in minor)
+    capitalised = sum(1 for w in words if w[0].isupper() or w.lower() in MINOR_WORDS)
     return capitalised == len(words)
 
 

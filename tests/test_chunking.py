@@ -172,3 +172,24 @@ def test_section_of_is_the_context_without_the_document_title():
     assert section_of("Old title", "New title") == ""
     # A title that merely starts like the context's does not eat into the section.
     assert section_of("Reports — Summary", "Report") == "Summary"
+
+
+def test_a_company_name_with_a_full_stop_does_not_end_the_page_opening():
+    # "AMAZON.COM, INC." ends with a full stop but is a name, not a sentence: the
+    # statement's title under it is the page's title, so the second statement is not
+    # filed under the first one's heading.
+    from rag_core.chunking import page_headings
+
+    cash = "AMAZON.COM, INC.\nCONSOLIDATED STATEMENTS OF CASH FLOWS\n(in millions)\nNet income 3,033 10,073"
+    ops = "Walmart Inc.\nCONSOLIDATED STATEMENTS OF OPERATIONS\n(in millions)\nNet sales 177,866 232,887"
+    assert page_headings(ops, frozenset()) == ("CONSOLIDATED STATEMENTS OF OPERATIONS", [])
+    specs = chunk_document(
+        [PageText(0, cash), PageText(1, ops)], words, title="ACME", max_tokens=50, overlap_tokens=0
+    )
+    assert [s.context for s in specs] == [
+        "ACME — CONSOLIDATED STATEMENTS OF CASH FLOWS",
+        "ACME — CONSOLIDATED STATEMENTS OF OPERATIONS",
+    ]
+    # A one-word sentence still ends the opening: "None." is running text.
+    top, found = page_headings("Mine Safety\nNone.\nProperties\nWe lease offices.", frozenset())
+    assert top == "Mine Safety" and [h for _, h in found] == ["Properties"]
