@@ -4,9 +4,9 @@ A chunk lies on one page and records its span in that page's text, so a citation
 highlighted. Chunks are packed from whole sentences up to ``max_tokens`` tokens of the
 embedding model, overlapping by up to ``overlap_tokens`` tokens of whole sentences; a
 sentence longer than a chunk is cut between words (or between characters in Chinese).
-Each chunk carries a short context (document title and current section heading) that is
-indexed with it, because a table row or a paragraph alone rarely says which company,
-year or section it belongs to.
+Each chunk carries a short context (document title and the innermost two headings of the
+document's outline at the chunk) that is indexed with it, because a table row or a
+paragraph alone rarely says which company, year or section it belongs to.
 """
 
 from __future__ import annotations
@@ -122,40 +122,85 @@ def chunk_document(
 ) -> list[ChunkSpec]:
     """Chunk every page; each chunk's context names the section it lies in.
 
-    A page that opens with headings (a financial statement's, a slide's, a chapter's)
-    has that title in the context of every chunk on it, with the nearest heading above
-    the chunk; a page that opens with running text continues the section in force: the
-    last two headings seen, carried over from page to page.
+    The section is the document's outline at the chunk: the headings in force, of which
+    the context keeps the innermost two. A heading closes the open headings of its level
+    and below (``heading_level``), so "Net Sales" then "Operating Expenses" are siblings,
+    not parent and child. A page that opens with headings (a financial statement's, a
+    slide's, a chapter's) starts the outline afresh with that title above everything on
+    the page; the same title on the next page (a running header) continues it. A page
+    that opens with running text continues the outline in force.
     """
     furniture = repeated_lines([p.text for p in pages])
-    carried: list[str] = []  # the last two headings seen, across pages
+    outline: Outline = ()  # the headings in force, outermost first, carried across pages
     specs: list[ChunkSpec] = []
     for page in pages:
         if not page.has_text:
             continue
         top, headings = page_headings(page.text, furniture)
+        if top:
+            # The page's title governs the page: every heading on it nests under it.
+            same = bool(outline) and outline[0][1] == top
+            outline = ((_PAGE_TITLE, top), *outline[1:]) if same else ((_PAGE_TITLE, top),)
+        states: list[tuple[int, Outline]] = []  # the outline from each heading on
+        current = outline
+        for pos, heading in headings:
+            current = nest(current, heading)
+            states.append((pos, current))
         spans = chunk_page(page.text, count_tokens, max_tokens, overlap_tokens)
         for ordinal, span in enumerate(spans):
-            before = [h for pos, h in headings if pos <= span.start]
-            if top:
-                stack = [top, *before[-1:]]
+            before = [state for pos, state in states if pos <= span.start]
+            inside = [state for pos, state in states if span.start < pos < span.end]
+            if before:
+                state = before[-1]
+            elif inside and not top:  # the chunk runs into the page's first heading
+                state = inside[0]
             else:
-                inside = [h for pos, h in headings if span.start < pos < span.end]
-                stack = (carried + before)[-2:] or inside[:1]
-                if not before and inside:
-                    stack = (stack + inside[:1])[-2:]
+                state = outline
             specs.append(
-                ChunkSpec(page.index, ordinal, span.start, span.end, _context(title, stack))
+                ChunkSpec(
+                    page.index,
+                    ordinal,
+                    span.start,
+                    span.end,
+                    _context(title, [h for _, h in state[-2:]]),
+                )
             )
-        seen = ([top] if top else []) + [h for _, h in headings]
-        carried = (carried + seen)[-2:]
+        outline = states[-1][1] if states else outline
+        if outline and outline[0][0] == _PAGE_TITLE:
+            # After its page, the title is a heading like any other.
+            outline = ((heading_level(outline[0][1]), outline[0][1]), *outline[1:])
     return specs
+
+
+Outline = tuple[tuple[int, str], ...]  # (level, heading), outermost first
+_PAGE_TITLE = 0  # a page title's level on its page: above every heading
+
+
+def heading_level(heading: str) -> int:
+    """How high a heading sits in its document's outline (1 is the highest): a Markdown
+    heading's ``#`` count; in PDFs and plain text, upper case ("RESULTS OF OPERATIONS")
+    above mixed case ("Net Sales"), the usual typography of reports."""
+    stripped = heading.strip()
+    hashes = len(stripped) - len(stripped.lstrip("#"))
+    if hashes:
+        return hashes
+    letters = [c for c in stripped if c.isalpha() and not CJK_CHAR.match(c)]
+    return 1 if len(letters) > 1 and not any(c.islower() for c in letters) else 2
+
+
+def nest(outline: Outline, heading: str) -> Outline:
+    """``outline`` after ``heading``: the open headings of its level and below close."""
+    level = heading_level(heading)
+    name = heading.lstrip("#").strip()
+    kept = tuple(entry for entry in outline if entry[0] < level)
+    return (*kept, (level, name))
 
 
 def page_headings(text: str, furniture: frozenset[str]) -> tuple[str, list[tuple[int, str]]]:
     """A page's title (the heading lines it opens with, joined) and its other headings
-    with their offsets. Running headers and footers (``furniture``) are skipped, and so
-    are heading-like lines between two table rows (row labels such as "Inventories")."""
+    with their offsets (Markdown ones with their ``#`` marks: their level). Running
+    headers and footers (``furniture``) are skipped, and so are heading-like lines between
+    two table rows (row labels such as "Inventories")."""
     lines: list[tuple[int, str]] = []
     pos = 0
     for line in text.split("\n"):
@@ -171,14 +216,17 @@ def page_headings(text: str, furniture: frozenset[str]) -> tuple[str, list[tuple
         heading = looks_like_heading(line)
         # The opening: the short lines above the page's first sentence or table row
         # (a company name, a statement's title, "(In millions)", "Years ended ...").
+        # A Markdown heading says its level itself: it is a heading, never a page title.
+        markdown = line.startswith("#")
         opening = opening and i < _OPENING_LINES and not rows[i] and not _prose(line)
+        opening = opening and not markdown
         if opening:
             if heading and len(top) < _TITLE_LINES:
-                top.append(line.lstrip("#").strip())
+                top.append(line)
             continue
         in_table = 0 < i < len(lines) - 1 and rows[i - 1] and rows[i + 1]
         if heading and not in_table:
-            found.append((start, line.lstrip("#").strip()))
+            found.append((start, line))
     return " ".join(top), found
 
 

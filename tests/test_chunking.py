@@ -115,9 +115,9 @@ def test_a_page_title_reaches_every_chunk_and_table_row_labels_are_not_headings(
 def test_a_page_opening_with_running_text_keeps_the_section_in_force():
     from rag_core.chunking import page_headings
 
-    text = "Results of Operations\n\nSales grew in every region. Margins held."
+    text = "RESULTS OF OPERATIONS\n\nSales grew in every region. Margins held."
     follow = "and in Asia. Prices rose.\nOutlook\nWe expect growth."
-    assert page_headings(text, frozenset()) == ("Results of Operations", [])
+    assert page_headings(text, frozenset()) == ("RESULTS OF OPERATIONS", [])
     top, found = page_headings(follow, frozenset())
     assert top == "" and found == [(follow.index("Outlook"), "Outlook")]
     specs = chunk_document(
@@ -129,9 +129,68 @@ def test_a_page_opening_with_running_text_keeps_the_section_in_force():
     )
     first = [s.context for s in specs if s.page == 0]
     second = [s.context for s in specs if s.page == 1]
-    assert set(first) == {"ACME — Results of Operations"}
-    assert second[0] == "ACME — Results of Operations"  # "and in Asia." continues it
-    assert second[-1] == "ACME — Results of Operations › Outlook"
+    assert set(first) == {"ACME — RESULTS OF OPERATIONS"}
+    assert second[0] == "ACME — RESULTS OF OPERATIONS"  # "and in Asia." continues it
+    # An upper-case heading is above a mixed-case one: "Outlook" is its subsection.
+    assert second[-1] == "ACME — RESULTS OF OPERATIONS › Outlook"
+
+
+def test_a_heading_closes_the_open_headings_of_its_level():
+    # Sibling headings follow each other; they do not nest (the context used to read
+    # "Net Sales › Operating Expenses"). Both stay under the upper-case part above them.
+    pages = [
+        PageText(0, "MANAGEMENT'S DISCUSSION\nOur year was good.\nNet Sales\nSales rose."),
+        PageText(1, "Prices rose too.\nOperating Expenses\nCosts fell.\nPART II\nOther items."),
+    ]
+    specs = chunk_document(pages, words, title="ACME", max_tokens=4, overlap_tokens=0)
+    contexts = {pages[s.page].text[s.start : s.end]: s.context for s in specs}
+    assert contexts == {
+        "MANAGEMENT'S DISCUSSION": "ACME — MANAGEMENT'S DISCUSSION",
+        "Our year was good.": "ACME — MANAGEMENT'S DISCUSSION",
+        "Net Sales\nSales rose.": "ACME — MANAGEMENT'S DISCUSSION › Net Sales",
+        "Prices rose too.": "ACME — MANAGEMENT'S DISCUSSION › Net Sales",
+        "Operating Expenses\nCosts fell.": "ACME — MANAGEMENT'S DISCUSSION › Operating Expenses",
+        "PART II\nOther items.": "ACME — PART II",  # a new upper-case part closes the old
+    }
+
+
+def test_markdown_heading_levels_make_the_outline():
+    from rag_core.chunking import heading_level, nest
+
+    levels = [heading_level(h) for h in ("# A", "### C", "RISK FACTORS", "Net Sales", "风险")]
+    assert levels == [1, 3, 1, 2, 2]
+    outline = nest(nest(nest((), "# Guide"), "## Install"), "### Linux")
+    assert [h for _, h in outline] == ["Guide", "Install", "Linux"]
+    assert [h for _, h in nest(outline, "## Usage")] == ["Guide", "Usage"]
+    text = "# Guide\nIntro.\n## Install\nRun it.\n### Linux\nUse apt.\n## Usage\nCall it."
+    specs = chunk_document([PageText(0, text)], words, title="Doc", max_tokens=2, overlap_tokens=0)
+    context = {w: s.context for s in specs for w in text[s.start : s.end].split()}
+    assert context["Run"] == "Doc — Guide › Install"
+    assert context["Use"] == "Doc — Install › Linux"  # the innermost two
+    assert context["Call"] == "Doc — Guide › Usage"
+    # A Markdown file's first heading is not a page title above the others: a second
+    # "#" heading is its sibling.
+    text = "# Guide\nIntro.\n# Reference\nCall it."
+    specs = chunk_document([PageText(0, text)], words, title="Doc", max_tokens=2, overlap_tokens=0)
+    assert {w: s.context for s in specs for w in text[s.start : s.end].split()}["Call"] == (
+        "Doc — Reference"
+    )
+
+
+def test_a_running_page_title_continues_the_outline_below_it():
+    # Every page of the notes repeats "Notes to Financial Statements" at its top: the
+    # note in force at the end of one page is still in force on the next.
+    pages = [
+        PageText(0, "Notes to Financial Statements\nIn dollars.\nNote 7 Debt\nWe borrowed."),
+        PageText(1, "Notes to Financial Statements\nThe loans mature later."),
+        PageText(2, "Balance Sheets\nCash 10 20"),
+    ]
+    specs = chunk_document(pages, words, title="ACME", max_tokens=50, overlap_tokens=0)
+    assert [s.context for s in specs] == [
+        "ACME — Notes to Financial Statements",
+        "ACME — Notes to Financial Statements › Note 7 Debt",
+        "ACME — Balance Sheets",  # another title starts afresh
+    ]
 
 
 def test_dense_text_leaves_table_numbers_out_but_keeps_sentences():
