@@ -178,14 +178,32 @@ _PAGE_TITLE = 0  # a page title's level on its page: above every heading
 
 def heading_level(heading: str) -> int:
     """How high a heading sits in its document's outline (1 is the highest): a Markdown
-    heading's ``#`` count; in PDFs and plain text, upper case ("RESULTS OF OPERATIONS")
+    heading's ``#`` count; a Chinese heading's numbering (第一章 above 第一节 above 第一条;
+    一、 above （一） above 1、 above （1）); otherwise upper case ("RESULTS OF OPERATIONS")
     above mixed case ("Net Sales"), the usual typography of reports."""
     stripped = heading.strip()
     hashes = len(stripped) - len(stripped.lstrip("#"))
     if hashes:
         return hashes
+    if CJK_CHAR.search(stripped):
+        for pattern, level in _CHINESE_NUMBERING:
+            if pattern.match(stripped):
+                return level
     letters = [c for c in stripped if c.isalpha() and not CJK_CHAR.match(c)]
     return 1 if len(letters) > 1 and not any(c.islower() for c in letters) else 2
+
+
+_NUMERAL = "[一二三四五六七八九十百零〇两0-9０-９]+"
+_CHINESE_NUMBERING = [
+    (re.compile(f"第{_NUMERAL}(编|部分)"), 1),
+    (re.compile(f"第{_NUMERAL}章"), 2),
+    (re.compile(f"第{_NUMERAL}节"), 3),
+    (re.compile(f"第{_NUMERAL}条"), 4),
+    (re.compile("[一二三四五六七八九十]+、"), 2),
+    (re.compile("[（(][一二三四五六七八九十]+[）)]"), 3),
+    (re.compile("[0-9０-９]+[、．]"), 4),
+    (re.compile("[（(][0-9０-９]+[）)]"), 5),
+]
 
 
 def nest(outline: Outline, heading: str) -> Outline:

@@ -28,7 +28,7 @@ LEGS: dict[str, tuple[str, ...]] = {
     "dense": ("dense",),
     "hybrid": ("bm25", "dense", "section"),
 }
-INDEX_VERSION = "8"  # bump when chunking/tokenising changes what an index holds
+INDEX_VERSION = "9"  # bump when chunking/tokenising changes what an index holds
 
 Progress = Callable[[str], None]
 

@@ -159,6 +159,20 @@ def test_markdown_heading_levels_make_the_outline():
 
     levels = [heading_level(h) for h in ("# A", "### C", "RISK FACTORS", "Net Sales", "风险")]
     assert levels == [1, 3, 1, 2, 2]
+    chinese = (
+        "第一章 总则",
+        "第二节 范围",
+        "第三条 定义",
+        "一、概况",
+        "（一）简介",
+        "1、业务",
+        "（1）产品",
+    )
+    assert [heading_level(h) for h in chinese] == [2, 3, 4, 2, 3, 4, 5]
+    assert heading_level("(1) Revenue") == 2  # numbering counts only in Chinese headings
+    outline = nest(nest(nest((), "第一章 总则"), "第一节 范围"), "第二节 定义")
+    assert [h for _, h in outline] == ["第一章 总则", "第二节 定义"]
+    assert [h for _, h in nest(outline, "第二章 管理")] == ["第二章 管理"]
     outline = nest(nest(nest((), "# Guide"), "## Install"), "### Linux")
     assert [h for _, h in outline] == ["Guide", "Install", "Linux"]
     assert [h for _, h in nest(outline, "## Usage")] == ["Guide", "Usage"]
@@ -252,3 +266,13 @@ def test_a_company_name_with_a_full_stop_does_not_end_the_page_opening():
     # A one-word sentence still ends the opening: "None." is running text.
     top, found = page_headings("Mine Safety\nNone.\nProperties\nWe lease offices.", frozenset())
     assert top == "Mine Safety" and [h for _, h in found] == ["Properties"]
+
+
+def test_chinese_numbered_headings_nest_by_their_numbering():
+    text = "本手册说明制度。\n第一章 总则\n适用于全体员工。\n第一节 范围\n包括正式员工。\n第二节 定义\n差旅指出差。"
+    specs = chunk_document(
+        [PageText(0, text)], words, title="员工手册", max_tokens=1, overlap_tokens=0
+    )
+    context = {text[s.start : s.end]: s.context for s in specs}
+    assert context["包括正式员工。"] == "员工手册 — 第一章 总则 › 第一节 范围"
+    assert context["差旅指出差。"] == "员工手册 — 第一章 总则 › 第二节 定义"  # a sibling section
