@@ -21,12 +21,13 @@ from .embeddings import Embedder
 from .eval_sets import BeirSet, PdfQaSet, detect_format, load_beir, load_pdfqa
 from .library import Library
 from .metrics import average, dedupe, hit_at_k, ndcg_at_k, recall_at_k, reciprocal_rank
+from .retrieval import LEGS as CHUNK_LEGS
 from .types import DocumentMetadata, Filters, Upload
 
 LEGS: dict[str, tuple[str, ...]] = {
     "bm25": ("bm25",),
     "dense": ("dense",),
-    "hybrid": ("bm25", "dense", "section"),
+    "hybrid": CHUNK_LEGS,  # every chunk leg, as the app searches
 }
 INDEX_VERSION = "9"  # bump when chunking/tokenising changes what an index holds
 

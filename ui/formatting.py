@@ -11,6 +11,7 @@ from typing import Literal
 import pandas as pd
 
 from rag_core.conversation import Rewrite
+from rag_core.retrieval import LEGS
 from rag_core.types import Answer, Document, IngestReport, Timing
 
 from .i18n import Lang, t
@@ -176,7 +177,7 @@ def source_cards_html(
 
 
 def leg_name(leg: str, lang: Lang) -> str:
-    return t(f"leg_{leg}", lang) if leg in ("bm25", "dense", "section") else leg
+    return t(f"leg_{leg}", lang) if leg in LEGS else leg
 
 
 def answer_notices(answer: Answer, rewrite: Rewrite, lang: Lang) -> list[str]:
