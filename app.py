@@ -1,4 +1,4 @@
-"""Folio's composition root: the only place that builds concrete objects and launches the app.
+"""Folio's composition root: builds the server from ``rag_core.assemble``'s parts and runs it.
 
 One uvicorn server on ``settings.host:port`` serves the HTTP API (``/api/v1``, ``/healthz``,
 ``/readyz``, ``/metrics``) and the Gradio UI mounted at ``/``.
@@ -18,30 +18,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from api import JsonFormatter, create_api
-from rag_core.accounts import Accounts, accounts_for
-from rag_core.api_keys import ApiKeys
+from rag_core.assemble import rewriter_for
+from rag_core.auth.accounts import Accounts, accounts_for
+from rag_core.auth.api_keys import ApiKeys
 from rag_core.config import DEFAULT_WORKSPACE, Settings
-from rag_core.conversation import ClaudeRewriter, QueryRewriter, RuleRewriter
 from rag_core.errors import ConfigurationError
 from rag_core.library import Library
 from rag_core.workspaces import Workspaces
 from ui.app import build_app, launch_options, workspace_resolver
-
-
-def rewriter_for(settings: Settings) -> QueryRewriter:
-    if settings.anthropic_api_key:
-        return ClaudeRewriter(
-            settings.anthropic_api_key,
-            model=settings.rewrite_model,
-            base_url=settings.anthropic_base_url,
-        )
-    return RuleRewriter()
-
-
-def start_vision(library: Library) -> None:
-    # Only the ingest writer indexes page images; read replicas use what it stored.
-    if library.vision is not None and library.settings.ingest_writer:
-        library.vision.start()  # index page images in the background (no-op when it is off)
 
 
 def create(settings: Settings) -> tuple[FastAPI, Workspaces, Accounts | None]:
@@ -51,7 +35,7 @@ def create(settings: Settings) -> tuple[FastAPI, Workspaces, Accounts | None]:
     Raises ``ConfigurationError`` when the login is on and there are no accounts.
     """
     accounts = accounts_for(settings)
-    workspaces = Workspaces(settings, on_open=start_vision)
+    workspaces = Workspaces(settings, on_open=Library.start_background)
     # Open (and recover) the workspaces in use now; others open on their first request.
     names = {a.workspace for a in accounts.list()} if accounts else {DEFAULT_WORKSPACE}
     for name in sorted(names):

@@ -20,7 +20,7 @@ from typing import Literal
 
 from starlette.requests import Request
 
-from rag_core.api_keys import ApiKeys
+from rag_core.auth.api_keys import ApiKeys
 from rag_core.config import DEFAULT_WORKSPACE
 
 from .errors import ApiError

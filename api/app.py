@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from rag_core.api_keys import ApiKeys
+from rag_core.auth.api_keys import ApiKeys
 from rag_core.config import DEFAULT_WORKSPACE, Settings
 from rag_core.workspaces import Workspaces
 
@@ -66,8 +66,7 @@ class Readiness:
     def _warm(self) -> None:
         try:
             library = self.workspaces.library(DEFAULT_WORKSPACE)
-            library.retriever.snapshot(wait=True)
-            library.embedder.embed(["ready"])
+            library.warm_up()
             self.detail = "the default workspace's index is loaded and the text model is warm"
             self.state = "ok"
         except Exception as exc:

@@ -157,10 +157,7 @@ def citation_out(c: Citation) -> CitationOut:
 
 def query_response(answer: Answer, answer_id: str, request_id: str) -> QueryResponse:
     trace = answer.trace
-    timings = [
-        *answer.timings,
-        *(type(t)(f"retrieve.{t.stage}", t.ms) for t in trace.timings),
-    ]
+    timings = answer.stage_timings
     return QueryResponse(
         answer_id=answer_id,
         request_id=request_id,

@@ -102,10 +102,8 @@ class ApiMetrics:
         self.registry.register(IndexCollector(libraries))
 
     def observe_answer(self, answer: Answer) -> None:
-        for t in answer.timings:
+        for t in answer.stage_timings:
             self.stages.labels(t.stage).observe(t.ms / 1000)
-        for t in answer.trace.timings:
-            self.stages.labels(f"retrieve.{t.stage}").observe(t.ms / 1000)
 
     def observe_ingest(self, report: IngestReport) -> None:
         self.embedded.labels("embedded").inc(sum(r.embedded for r in report.results))
@@ -142,7 +140,7 @@ class IndexCollector(Collector):
             chunks.add_metric([name], status.chunks)
             pages.add_metric([name], status.pages)
             failed.add_metric([name], status.failed)
-            vision = library.vision.status() if library.vision is not None else None
+            vision = library.vision_status()
             if vision is not None and vision.progress is not None:
                 backlog.add_metric([name], vision.progress.remaining)
         yield from (docs, chunks, pages, failed, backlog)

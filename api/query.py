@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from rag_core.errors import FolioError, NotFoundError
-from rag_core.feedback import Rating
+from rag_core.feedback.store import Rating
 from rag_core.library import Library
 from rag_core.types import AnswerDone, AnswerEvent, CitationEvent, Filters, TextDelta
 

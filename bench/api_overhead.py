@@ -26,7 +26,7 @@ import uvicorn
 from _common import percentile, shared_data, summary
 
 from api import create_api
-from rag_core.api_keys import ApiKeys
+from rag_core.auth.api_keys import ApiKeys
 from rag_core.config import Settings
 from rag_core.workspaces import Workspaces
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from _common import percentile
 
 from rag_core.config import Settings
-from rag_core.eval_sets import load_pdfqa
-from rag_core.evaluate import eval_library
+from rag_core.eval.retrieval import eval_library
+from rag_core.eval.sets import load_pdfqa
 from rag_core.types import Filters
 
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")

@@ -28,7 +28,7 @@ def naive(pdfs: list[Path], workdir: Path) -> dict[str, float]:
     from chromadb.config import Settings as ChromaSettings
     from sentence_transformers import SentenceTransformer
 
-    from rag_core.embeddings import resolve_model_path
+    from rag_core.embed.embeddings import resolve_model_path
 
     model = SentenceTransformer(resolve_model_path("builtin:all-MiniLM-L6-v2"), device="cpu")
     model.encode(["warm up"])

@@ -27,7 +27,7 @@ import numpy as np
 from _common import REPO, percentile, shared_data, summary
 
 from rag_core.config import Settings
-from rag_core.embeddings import Embedder, SentenceTransformerEmbedder
+from rag_core.embed.embeddings import Embedder, SentenceTransformerEmbedder
 from rag_core.library import Library
 from rag_core.types import DocumentMetadata, Filters, Upload
 

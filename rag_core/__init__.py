@@ -1,8 +1,14 @@
 """Folio's core: documents in, cited answers out. Never imports gradio."""
 
-from .config import Settings
-from .errors import AnswerError, ConfigurationError, DocumentError, FolioError, NotFoundError
-from .types import (
+from rag_core.config import Settings
+from rag_core.errors import (
+    AnswerError,
+    ConfigurationError,
+    DocumentError,
+    FolioError,
+    NotFoundError,
+)
+from rag_core.types import (
     Answer,
     AnswerDone,
     AnswerEvent,

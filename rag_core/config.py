@@ -8,6 +8,7 @@ Every field is documented in the README's configuration table.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 BUILTIN_EMBEDDER = "builtin:all-MiniLM-L6-v2"
 DEFAULT_WORKSPACE = "default"
+
+
+def safe_folder(workspace: str) -> str:
+    """A workspace's name as a folder name (its data, pages, index and vision folders)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", workspace) or "default"
 
 
 def _env(name: str) -> AliasChoices:
@@ -42,6 +48,8 @@ class Settings(BaseSettings):
     # Chunking (sizes in tokens of the embedding model).
     chunk_tokens: int = 200
     chunk_overlap: int = 30
+    # A chunk whose tokens the embedding model mostly cannot read is kept out of the dense leg.
+    chunk_max_unknown_ratio: float = 0.5
 
     # Embeddings.
     embed_model: str = BUILTIN_EMBEDDER
@@ -94,6 +102,8 @@ class Settings(BaseSettings):
     vision_pool_factor: int = 3
     vision_max_image_tokens: int = 768
     vision_candidates: int = 128
+    # Vectors per page in the vision search's first stage.
+    vision_representatives: int = 16
     vision_weight: float = 1.0
     vision_answer_pages: int = 2
 
@@ -157,6 +167,7 @@ class Settings(BaseSettings):
         "vision_batch",
         "vision_pool_factor",
         "vision_candidates",
+        "vision_representatives",
     )
     @classmethod
     def _positive(cls, value: int) -> int:

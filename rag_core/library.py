@@ -1,36 +1,29 @@
-"""``Library``: the API the CLI, the web app and the HTTP API all use.
+"""``Library``: the facade the CLI, the web app and the HTTP API all use.
 
-``Library.open(settings)`` builds the core's parts (cheaply: models load on first use),
-applies registry migrations and repairs whatever an earlier crash left half done.
+It receives its parts ready-made (``rag_core.assemble.open_library`` builds them from the
+settings; ``Library.open`` is its named constructor) and offers what callers need: add and
+remove documents, search, ask, status. Callers never reach into the parts.
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .answering import Answerer, query_coverage, stream_refusal
-from .bm25_index import BM25Index
-from .chunking import section_of
-from .claude import ClaudeAnswerer
-from .config import DEFAULT_WORKSPACE, Settings
-from .database import create_engine
-from .dense_index import ChromaStore, collection_name
-from .embeddings import INT8_SUFFIX, Embedder, EmbeddingCache, SentenceTransformerEmbedder
-from .errors import ConfigurationError, DocumentError, InputError, NotFoundError
-from .extractive import ExtractiveAnswerer
-from .ingest import IngestConfig, Ingestor, Prepared, content_id
-from .lexical import LexicalTokenizer
-from .readers import clean_name
-from .registry import Registry
-from .rendering import PageImages
-from .retrieval import RetrievalConfig, Retriever
-from .routing import name_terms, profile_of, routing_terms
-from .snapshot import SnapshotStore, build_snapshot
-from .types import (
+from rag_core.answer.common import Answerer, query_coverage, stream_refusal
+from rag_core.config import DEFAULT_WORKSPACE, Settings
+from rag_core.embed.embeddings import Embedder
+from rag_core.errors import ConfigurationError, DocumentError, InputError, NotFoundError
+from rag_core.ingest.pipeline import Ingestor, Prepared, content_id
+from rag_core.ingest.readers import clean_name
+from rag_core.ingest.rendering import PageImages
+from rag_core.retrieve.retriever import Retriever
+from rag_core.store.registry import Registry
+from rag_core.types import (
     Answer,
     AnswerDone,
     AnswerEvent,
@@ -45,7 +38,7 @@ from .types import (
     Timing,
     Upload,
 )
-from .vision import ColVisionEmbedder, VisionConfig, VisionIndex
+from rag_core.vision import ColVisionEmbedder, VisionIndex, VisionStatus
 
 ProgressCallback = Callable[[Progress], None]
 EMBED_BATCH_CHUNKS = 256
@@ -100,134 +93,51 @@ class Library:
         check_model: bool = True,
         vision_embedder: ColVisionEmbedder | None = None,
     ) -> Library:
-        embedder = embedder or text_embedder_for(settings)
-        engine = create_engine(settings.registry_url)
-        registry = Registry(engine, workspace)
-        registry.migrate()
-        if check_model:
-            _check_model(registry, embedder.name)
-        data = settings.data_dir
-        chroma = ChromaStore(
-            path=None if settings.chroma_host else data / "chroma",
-            host=settings.chroma_host,
-            port=settings.chroma_port,
-            name=collection_name(workspace, embedder.name),
-            model=embedder.name,
-        )
-        tokenizer = LexicalTokenizer()
-        cache = EmbeddingCache(engine)
-        images = PageImages(data / "pages" / _safe(workspace))
-        ingestor = Ingestor(
-            registry,
-            cache,
-            embedder,
-            chroma,
-            tokenizer,
-            images,
-            data / "files" / _safe(workspace),
-            IngestConfig(
-                max_bytes=settings.max_upload_bytes,
-                max_pages=settings.max_pages,
-                chunk_tokens=settings.chunk_tokens,
-                chunk_overlap=settings.chunk_overlap,
-                render_dpi=settings.render_dpi,
-                thumb_width=settings.thumb_width,
-            ),
+        """The library of ``workspace`` built from ``settings`` (``rag_core.assemble``)."""
+        from rag_core.assemble import open_library  # the composition module builds the parts
+
+        return open_library(
+            settings,
+            workspace=workspace,
+            embedder=embedder,
+            answerer=answerer,
+            recover=recover,
+            check_model=check_model,
+            vision_embedder=vision_embedder,
         )
 
-        def build(folder: Path, generation: int) -> None:
-            rows = list(registry.iter_ready_chunks())
-            vectors = cache.get(embedder.name, [r[4] for r in rows if r[3]])
-            dim = len(next(iter(vectors.values()))) if vectors else 1
-            firsts = registry.first_pages()
-            route_tokens = {}
-            for d in registry.documents():
-                if d.status == "ready":
-                    profile = profile_of(d, firsts.get(d.id, ""))
-                    route_tokens[d.id] = (
-                        name_terms(tokenizer, profile.name),
-                        routing_terms(tokenizer, profile.cover),
-                    )
+    # What callers need, without reaching into the parts -----------------------------------
+    @property
+    def workspace(self) -> str:
+        return self.registry.workspace
 
-            def bm25() -> BM25Index:
-                return BM25Index(settings.bm25_method, settings.bm25_k1, settings.bm25_b)
+    @property
+    def answer_mode(self) -> str:
+        return self.answerer.mode
 
-            section_tokens: dict[tuple[str, str], list[str]] = {}  # chunks share sections
-            for r in rows:
-                key = (r.context, r.doc_title)
-                if key not in section_tokens:
-                    section_tokens[key] = tokenizer.tokenize(section_of(*key))
+    @property
+    def answer_model(self) -> str:
+        return self.answerer.model
 
-            build_snapshot(
-                folder,
-                generation,
-                embedder.name,
-                dim,
-                rows,
-                vectors,
-                bm25(),
-                (bm25(), bm25()),
-                route_tokens,
-                (bm25(), [section_tokens[(r.context, r.doc_title)] for r in rows]),
-            )
+    def vision_status(self) -> VisionStatus | None:
+        """The vision index's state and backlog (``None`` where the library has none)."""
+        return self.vision.status() if self.vision is not None else None
 
-        snapshots = SnapshotStore((settings.index_dir or data / "index") / _safe(workspace), build)
-        # The vision index: its model loads on first use; without it the index is off.
-        vision = VisionIndex(
-            registry,
-            images,
-            data / "vision" / _safe(workspace),
-            vision_embedder or vision_embedder_for(settings),
-            VisionConfig(
-                enabled=settings.vision_enabled,
-                pool_factor=settings.vision_pool_factor,
-                candidates=settings.vision_candidates,
-                batch_size=settings.vision_batch,
-                weight=settings.vision_weight,
-            ),
-        )
-        retriever = Retriever(
-            registry,
-            snapshots,
-            tokenizer,
-            embedder,
-            chroma,
-            RetrievalConfig(
-                fusion=settings.fusion,
-                rrf_k=settings.rrf_k,
-                bm25_weight=settings.bm25_weight,
-                dense_weight=settings.dense_weight,
-                section_weight=settings.section_weight,
-                feedback_chunks=settings.feedback_chunks,
-                feedback_weight=settings.feedback_weight,
-                candidates=settings.candidates,
-                max_unknown_ratio=settings.max_unknown_ratio,
-                route_docs=settings.route_docs,
-                route_weight=settings.route_weight,
-                route_cover_weight=settings.route_cover_weight,
-                route_min_chunks=settings.route_min_chunks,
-            ),
-            page_leg=vision if vision.state == "on" else None,
-        )
-        if answerer is None:
-            if settings.anthropic_api_key:
-                answerer = ClaudeAnswerer(
-                    settings.anthropic_api_key,
-                    model=settings.claude_model,
-                    base_url=settings.anthropic_base_url,
-                    max_tokens=settings.answer_max_tokens,
-                )
-            else:
-                answerer = ExtractiveAnswerer(
-                    tokenizer,
-                    embedder,
-                    min_support=settings.min_evidence,
-                    max_unknown_ratio=settings.max_unknown_ratio,
-                )
-        library = cls(settings, registry, ingestor, retriever, answerer, images, vision)
-        if recover and settings.ingest_writer:  # a read replica never repairs the writer's work
-            library.recover()
-        return library
+    def start_background(self) -> None:
+        """Start background indexing of page images (on the ingest writer; no-op when off)."""
+        if self.vision is not None and self.settings.ingest_writer:
+            self.vision.start()
+
+    def warm_up(self) -> None:
+        """Load the current snapshot and the text model, so the first question is fast."""
+        self.retriever.snapshot(wait=True)
+        self.embedder.embed(["ready"])
+
+    def stored_file(self, doc_id: str) -> Path | None:
+        """The stored upload of a document, when it is still there."""
+        stored = self.registry.file_path(doc_id)
+        path = self.ingestor.files_dir / stored if stored else None
+        return path if path is not None and path.is_file() else None
 
     @property
     def embedder(self) -> Embedder:
@@ -307,9 +217,8 @@ class Library:
         """Index a document again from its stored file (after a failure or a settings change)."""
         self._check_writer()
         doc = self.document(doc_id)
-        stored = self.registry.file_path(doc.id)
-        path = self.ingestor.files_dir / stored if stored else None
-        if path is None or not path.exists():
+        path = self.stored_file(doc.id)
+        if path is None:
             raise NotFoundError(f"{doc.name}: the uploaded file is not stored; upload it again")
         with self._ingest_lock:
             result = self.ingestor.add(doc.name, path.read_bytes(), doc.metadata, force=True)
@@ -494,12 +403,13 @@ class Library:
         docs = self.documents()
         ready = [d for d in docs if d.status == "ready"]
         notices = []
-        if self.answerer.mode == "extractive":
+        if self.answer_mode == "extractive":
             notices.append(
                 "Extractive answers: no ANTHROPIC_API_KEY is set, so answers are the "
                 "best-supported sentences from your documents, not written by a language model."
             )
-        vision = self.vision.status().notice if self.vision is not None else ""
+        vision_status = self.vision_status()
+        vision = vision_status.notice if vision_status is not None else ""
         if vision:
             notices.append(vision)
         return LibraryStatus(
@@ -535,49 +445,9 @@ class Library:
             for child in folder.iterdir():
                 if child.name.split(".")[0] not in known:
                     if child.is_dir():
-                        import shutil
-
                         shutil.rmtree(child, ignore_errors=True)
                     else:
                         child.unlink(missing_ok=True)
-
-
-def vision_embedder_for(settings: Settings) -> ColVisionEmbedder:
-    """The page-image model the settings name (cheap: weights load on first use)."""
-    return ColVisionEmbedder(
-        settings.vision_model,
-        device=settings.vision_device,
-        dtype=settings.vision_dtype,
-        batch_size=settings.vision_batch,
-        max_image_tokens=settings.vision_max_image_tokens,
-    )
-
-
-def text_embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
-    """The text embedding model the settings name (cheap: weights load on first use)."""
-    return SentenceTransformerEmbedder(
-        settings.embed_model,
-        device=settings.embed_device,
-        dtype=settings.embed_dtype,
-        batch_size=settings.embed_batch,
-        backend=settings.embed_backend,
-        cache_dir=settings.model_cache_dir,
-    )
-
-
-def _check_model(registry: Registry, model: str) -> None:
-    built_with = registry.meta("embed_model")
-    if built_with is None:
-        registry.set_meta("embed_model", model)
-    elif built_with != model:
-        int8 = INT8_SUFFIX in built_with + model
-        raise ConfigurationError(
-            f"This library's vectors were built with the embedding model '{built_with}', but "
-            f"the configured model is '{model}' (FOLIO_EMBED_MODEL"
-            f"{'; +int8 is FOLIO_EMBED_BACKEND auto or openvino-int8' if int8 else ''}). "
-            f"Configure '{built_with}' again, or re-embed the library with: "
-            "python -m rag_core reembed"
-        )
 
 
 def _read_upload(upload: FileInput) -> tuple[str, bytes, DocumentMetadata | None]:
@@ -590,9 +460,3 @@ def _read_upload(upload: FileInput) -> tuple[str, bytes, DocumentMetadata | None
         return path.name, path.read_bytes(), None
     except OSError as exc:
         raise DocumentError(path.name, f"cannot be read ({exc.strerror or exc})") from exc
-
-
-def _safe(workspace: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", workspace) or "default"

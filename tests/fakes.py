@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rag_core.embeddings import Embedder
+from rag_core.embed.embeddings import Embedder
 
 _TOKEN = re.compile(r"[a-z0-9]+|[\u4e00-\u9fff]")
 _STOP = {"the", "a", "of", "in", "is", "what", "and", "to", "was", "for", "how", "on"}

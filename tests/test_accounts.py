@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from rag_core.accounts import Accounts, accounts_for, hash_password, password_matches
-from rag_core.cli import main
+from rag_core.auth.accounts import Accounts, accounts_for, hash_password, password_matches
+from rag_core.cli.commands import main
 from rag_core.config import Settings
 from rag_core.errors import ConfigurationError, NotFoundError
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from rag_core.answer_eval import add_answers_to_report, plain_answer, run_answer_eval
-from rag_core.claude import ClaudeAnswerer
-from rag_core.cli import main
+from rag_core.answer.claude import ClaudeAnswerer
+from rag_core.cli.commands import main
 from rag_core.config import Settings
 from rag_core.errors import ConfigurationError
-from rag_core.evaluate import EvalReport, write_report
+from rag_core.eval.answers import add_answers_to_report, plain_answer, run_answer_eval
+from rag_core.eval.retrieval import EvalReport, write_report
 from rag_core.library import Library
 
 from .fake_anthropic import FakeAnthropic

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag_core.answer_judge import (
+from rag_core.eval.judge import (
     extract_quantities,
     first_sentence,
     is_refusal,

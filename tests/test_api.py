@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from api import create_api
 from api.observability import JsonFormatter
-from rag_core.answering import Answerer
-from rag_core.api_keys import ApiKeys
+from rag_core.answer.common import Answerer
+from rag_core.auth.api_keys import ApiKeys
 from rag_core.types import TextDelta
 from rag_core.workspaces import Workspaces
 
@@ -336,7 +336,7 @@ def test_api_never_imports_gradio_and_the_core_never_imports_fastapi():
     from .conftest import REPO
 
     code = (
-        "import sys, rag_core.library, rag_core.api_keys, rag_core.cli, rag_core.workspaces;"
+        "import sys, rag_core.library, rag_core.auth.api_keys, rag_core.cli.commands, rag_core.workspaces;"
         "core = [m for m in ('fastapi', 'starlette', 'gradio') if m in sys.modules];"
         "import api;"
         "edge = [m for m in ('gradio',) if m in sys.modules];"

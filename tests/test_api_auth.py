@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.access import TokenBucket
 from rag_core import cli
-from rag_core.api_keys import ApiKeys, token_digest
+from rag_core.auth.api_keys import ApiKeys, token_digest
 
 from .api_helpers import APPLES, ENGINES, build_api, pdf_file, upload
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rag_core.errors import DocumentError, InputError
-from rag_core.readers import clean_name
+from rag_core.ingest.readers import clean_name
 
 from .api_helpers import ENGINES, build_api, pdf_file, serving, upload
 from .fake_anthropic import FakeAnthropic

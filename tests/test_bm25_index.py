@@ -1,7 +1,7 @@
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from rag_core.bm25_index import BM25Index, top_k
+from rag_core.index.bm25 import BM25Index, top_k
 
 CORPUS = [
     "the cat sat on the mat",

@@ -7,7 +7,7 @@ import pytest
 from chromadb.config import Settings as ChromaSettings
 
 from rag_core.config import Settings
-from rag_core.dense_index import collection_name
+from rag_core.index.dense import collection_name
 from rag_core.library import Library
 
 from .chroma_server import chroma_server

@@ -1,4 +1,4 @@
-from rag_core.chunking import chunk_document, chunk_page, pack_spans, section_of, split_long
+from rag_core.ingest.chunking import chunk_document, chunk_page, pack_spans, section_of, split_long
 from rag_core.types import PageText, Span
 
 
@@ -113,7 +113,7 @@ def test_a_page_title_reaches_every_chunk_and_table_row_labels_are_not_headings(
 
 
 def test_a_page_opening_with_running_text_keeps_the_section_in_force():
-    from rag_core.chunking import page_headings
+    from rag_core.ingest.chunking import page_headings
 
     text = "RESULTS OF OPERATIONS\n\nSales grew in every region. Margins held."
     follow = "and in Asia. Prices rose.\nOutlook\nWe expect growth."
@@ -155,7 +155,7 @@ def test_a_heading_closes_the_open_headings_of_its_level():
 
 
 def test_markdown_heading_levels_make_the_outline():
-    from rag_core.chunking import heading_level, nest
+    from rag_core.ingest.chunking import heading_level, nest
 
     levels = [heading_level(h) for h in ("# A", "### C", "RISK FACTORS", "Net Sales", "风险")]
     assert levels == [1, 3, 1, 2, 2]
@@ -208,7 +208,7 @@ def test_a_running_page_title_continues_the_outline_below_it():
 
 
 def test_dense_text_leaves_table_numbers_out_but_keeps_sentences():
-    from rag_core.chunking import dense_text
+    from rag_core.ingest.chunking import dense_text
 
     text = (
         "(Millions) 2018 2017 2016\n"
@@ -251,7 +251,7 @@ def test_a_company_name_with_a_full_stop_does_not_end_the_page_opening():
     # "AMAZON.COM, INC." ends with a full stop but is a name, not a sentence: the
     # statement's title under it is the page's title, so the second statement is not
     # filed under the first one's heading.
-    from rag_core.chunking import page_headings
+    from rag_core.ingest.chunking import page_headings
 
     cash = "AMAZON.COM, INC.\nCONSOLIDATED STATEMENTS OF CASH FLOWS\n(in millions)\nNet income 3,033 10,073"
     ops = "Walmart Inc.\nCONSOLIDATED STATEMENTS OF OPERATIONS\n(in millions)\nNet sales 177,866 232,887"

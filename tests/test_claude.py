@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag_core.claude import ClaudeAnswerer
+from rag_core.answer.claude import ClaudeAnswerer
 from rag_core.errors import AnswerError, ConfigurationError
 from rag_core.library import Library
 from rag_core.types import AnswerDone, CitationEvent, TextDelta

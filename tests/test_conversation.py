@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag_core.conversation import (
+from rag_core.answer.conversation import (
     ClaudeRewriter,
     Rewrite,
     RuleRewriter,
@@ -106,7 +106,7 @@ def test_claude_rewriter_uses_claude_and_falls_back_to_the_rule():
 
 
 def test_fake_still_answers_search_results_after_rewrites(settings, embedder):
-    from rag_core.claude import ClaudeAnswerer
+    from rag_core.answer.claude import ClaudeAnswerer
 
     with FakeAnthropic() as fake:
         library = Library.open(

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from rag_core.chunking import chunk_document
-from rag_core.readers import read_document
+from rag_core.ingest.chunking import chunk_document
+from rag_core.ingest.readers import read_document
 
 pytestmark = pytest.mark.slow
 

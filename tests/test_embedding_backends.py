@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag_core import openvino_backend
+from rag_core.assemble import text_embedder_for
 from rag_core.config import BUILTIN_EMBEDDER
-from rag_core.embeddings import SentenceTransformerEmbedder, resolve_model_path
+from rag_core.embed import openvino as openvino_backend
+from rag_core.embed.embeddings import SentenceTransformerEmbedder, resolve_model_path
 from rag_core.errors import ConfigurationError
-from rag_core.library import Library, text_embedder_for
+from rag_core.library import Library
 
 TEXTS = [
     "Purchases of property, plant and equipment rose in 2018.",

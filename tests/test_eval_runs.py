@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from rag_core.answer_eval import AnswerReport, add_answers_to_report
 from rag_core.config import Settings
 from rag_core.errors import ConfigurationError, NotFoundError
-from rag_core.eval_runs import (
+from rag_core.eval.answers import AnswerReport, add_answers_to_report
+from rag_core.eval.retrieval import EvalReport, MetricRow, write_report
+from rag_core.eval.runs import (
     ChartPoint,
     EvalJob,
     EvalRequest,
@@ -24,7 +25,6 @@ from rag_core.eval_runs import (
     previous_run,
     start_evaluation,
 )
-from rag_core.evaluate import EvalReport, MetricRow, write_report
 
 from .test_answer_eval import make_set
 

@@ -1,5 +1,5 @@
-from rag_core.answering import Unit
-from rag_core.extractive import select_units, weighted_coverage
+from rag_core.answer.common import Unit
+from rag_core.answer.extractive import select_units, weighted_coverage
 from rag_core.library import Library
 from rag_core.types import AnswerDone, Span, TextDelta
 

@@ -11,10 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from rag_core.database import apply_migrations, create_engine
 from rag_core.errors import NotFoundError
-from rag_core.feedback import MIGRATIONS, FeedbackStore, Rating
-from rag_core.feedback_analytics import (
+from rag_core.feedback.analytics import (
     NO_CITATION,
     Tally,
     by_day,
@@ -26,7 +24,9 @@ from rag_core.feedback_analytics import (
     tally,
     to_csv,
 )
+from rag_core.feedback.store import MIGRATIONS, FeedbackStore, Rating
 from rag_core.library import Library
+from rag_core.store.database import apply_migrations, create_engine
 from rag_core.types import Answer, Timing
 
 from . import postgres

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rag_core.cli import main
+from rag_core.cli.commands import main
 from rag_core.errors import NotFoundError
-from rag_core.eval_sets import load_pdfqa
-from rag_core.feedback import FeedbackStore, RatedHit, Rating
-from rag_core.feedback_export import evidence_pages, export_feedback, question_item, read_feedback
+from rag_core.eval.sets import load_pdfqa
+from rag_core.feedback.export import evidence_pages, export_feedback, question_item, read_feedback
+from rag_core.feedback.store import FeedbackStore, RatedHit, Rating
 from rag_core.library import Library
 from rag_core.types import Citation, LegRank
 

@@ -1,6 +1,6 @@
 import pytest
 
-from rag_core.fusion import reciprocal_rank_fusion, score_fusion
+from rag_core.retrieve.fusion import reciprocal_rank_fusion, score_fusion
 from rag_core.types import LegRank
 
 

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag_core.chunking import _PIECE, chunk_document, chunk_page, dense_text
 from rag_core.errors import DocumentError
-from rag_core.lexical import LexicalTokenizer
-from rag_core.readers import read_document
+from rag_core.index.lexical import LexicalTokenizer
+from rag_core.ingest.chunking import _PIECE, chunk_document, chunk_page, dense_text
+from rag_core.ingest.readers import read_document
 from rag_core.text import normalize_page_text, split_sentences
 from rag_core.types import PageText
 

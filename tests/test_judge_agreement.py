@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from rag_core.cli import main
+from rag_core.cli.commands import main
 from rag_core.errors import AnswerError, ConfigurationError
-from rag_core.judge_agreement import (
+from rag_core.eval.judge_agreement import (
     agreement,
     claude_judge_fn,
     cohen_kappa,
@@ -20,7 +20,7 @@ from rag_core.judge_agreement import (
     run_agreement,
     write_agreement,
 )
-from rag_core.ragas_metrics import ClaudeJudge
+from rag_core.eval.ragas_metrics import ClaudeJudge
 
 from .fake_anthropic import FakeAnthropic
 

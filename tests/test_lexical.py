@@ -1,4 +1,4 @@
-from rag_core.lexical import LexicalTokenizer
+from rag_core.index.lexical import LexicalTokenizer
 
 
 def test_english_is_lowercased_stemmed_and_stopword_free():

@@ -18,9 +18,9 @@ import gradio as gr
 import httpx
 import pytest
 
-from rag_core.accounts import Accounts
+from rag_core.answer.conversation import RuleRewriter
+from rag_core.auth.accounts import Accounts
 from rag_core.config import Settings
-from rag_core.conversation import RuleRewriter
 from rag_core.errors import NotFoundError
 from rag_core.workspaces import Workspaces
 from ui import chat

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from rag_core.config import Settings
-from rag_core.database import create_engine
 from rag_core.errors import NotFoundError
-from rag_core.feedback import Rating
+from rag_core.feedback.store import Rating
 from rag_core.library import Library
+from rag_core.store.database import create_engine
 from rag_core.workspaces import Workspaces
 
 from . import postgres

@@ -8,7 +8,7 @@ import pytest
 
 from rag_core.config import Settings
 from rag_core.errors import AnswerError, ConfigurationError
-from rag_core.ragas_metrics import (
+from rag_core.eval.ragas_metrics import (
     AnswerSample,
     ClaudeJudge,
     claude_grades,

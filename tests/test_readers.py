@@ -3,7 +3,7 @@ import io
 import pytest
 
 from rag_core.errors import DocumentError
-from rag_core.readers import derive_metadata, read_document
+from rag_core.ingest.readers import derive_metadata, read_document
 
 from .pdfs import IMAGE_ONLY, corrupt, make_pdf
 

@@ -5,7 +5,7 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
-from rag_core.rendering import PageImages, render_pdf
+from rag_core.ingest.rendering import PageImages, render_pdf
 
 from .pdfs import make_pdf
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from rag_core.lexical import LexicalTokenizer
+from rag_core.index.lexical import LexicalTokenizer
+from rag_core.index.routing import name_terms, profile_of, routing_terms
 from rag_core.library import Library
-from rag_core.routing import name_terms, profile_of, routing_terms
 from rag_core.types import Document, DocumentMetadata
 
 from .pdfs import make_pdf

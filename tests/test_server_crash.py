@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from rag_core.config import Settings
-from rag_core.embeddings import SentenceTransformerEmbedder
-from rag_core.feedback import FeedbackStore
+from rag_core.embed.embeddings import SentenceTransformerEmbedder
+from rag_core.feedback.store import FeedbackStore
 from rag_core.library import Library
 
 from .app_process import AppProcess

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_core.bm25_index import BM25Index
-from rag_core.snapshot import SnapshotStore, build_snapshot
+from rag_core.index.bm25 import BM25Index
+from rag_core.index.snapshot import SnapshotStore, build_snapshot
 
 
 def builder(started: threading.Event, release: threading.Event):

@@ -11,8 +11,8 @@ import gradio as gr
 import pytest
 
 from rag_core.config import Settings
-from rag_core.eval_runs import EvalRun, MetricDelta
-from rag_core.evaluate import MetricRow
+from rag_core.eval.retrieval import MetricRow
+from rag_core.eval.runs import EvalRun, MetricDelta
 from ui import evaluation
 
 from .fakes import HashingEmbedder

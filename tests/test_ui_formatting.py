@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rag_core.conversation import Rewrite
+from rag_core.answer.conversation import Rewrite
 from rag_core.library import Library
 from rag_core.types import Document, IngestReport, IngestResult, Timing
 from ui import formatting as fmt

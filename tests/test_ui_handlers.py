@@ -16,9 +16,9 @@ import gradio as gr
 import gradio.utils
 import pytest
 
-from rag_core.claude import ClaudeAnswerer
-from rag_core.conversation import ClaudeRewriter, Rewrite, RuleRewriter
-from rag_core.feedback import FeedbackStore
+from rag_core.answer.claude import ClaudeAnswerer
+from rag_core.answer.conversation import ClaudeRewriter, Rewrite, RuleRewriter
+from rag_core.feedback.store import FeedbackStore
 from rag_core.library import Library
 from ui import analytics, chat, documents
 

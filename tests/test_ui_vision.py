@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from rag_core.conversation import RuleRewriter
+from rag_core.answer.conversation import RuleRewriter
 from rag_core.library import Library
 from ui import chat
 from ui import formatting as fmt

@@ -9,7 +9,7 @@ import io
 import pytest
 from PIL import Image
 
-from rag_core.claude import ClaudeAnswerer
+from rag_core.answer.claude import ClaudeAnswerer
 from rag_core.library import Library
 
 from .fake_anthropic import FakeAnthropic

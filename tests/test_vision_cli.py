@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from rag_core.cli import main
+from rag_core.cli.commands import main
 
 from .pdfs import make_pdf
 from .test_library import APPLES

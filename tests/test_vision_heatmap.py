@@ -56,7 +56,7 @@ def test_the_hot_patch_lands_on_its_cell():
 
 
 def test_markers_split_across_streamed_pieces():
-    from rag_core.claude import _PageMarkers
+    from rag_core.answer.claude import _PageMarkers
 
     markers = _PageMarkers(images=2)
     pieces = [

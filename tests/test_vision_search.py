@@ -153,7 +153,7 @@ def test_top_rows_orders_best_first_and_breaks_ties_by_row():
 
 
 def test_fuse_pages_by_hand():
-    from rag_core.retrieval import fuse_pages
+    from rag_core.retrieve.retriever import fuse_pages
     from rag_core.types import LegTrace, PageHit
 
     text = (PageHit("a", "a.pdf", 0, 0.9, 1), PageHit("b", "b.pdf", 3, 0.5, 2))

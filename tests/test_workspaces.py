@@ -8,7 +8,7 @@ import pytest
 
 from rag_core.config import Settings
 from rag_core.errors import ConfigurationError, NotFoundError
-from rag_core.feedback import Rating
+from rag_core.feedback.store import Rating
 from rag_core.workspaces import Workspaces, check_workspace
 from tests.fakes import HashingEmbedder
 from tests.pdfs import make_pdf

@@ -28,7 +28,7 @@ from .errors import error
 from .i18n import language, t
 
 if TYPE_CHECKING:
-    from rag_core.accounts import Accounts
+    from rag_core.auth.accounts import Accounts
 
 log = logging.getLogger("folio.login")
 

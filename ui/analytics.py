@@ -1,6 +1,6 @@
 """The Feedback analytics tab: the rows of ``feedback.db`` as tables, a plot and a CSV file.
 
-Every number comes from ``rag_core.feedback_analytics`` over ``FeedbackStore.records()``.
+Every number comes from ``rag_core.feedback.analytics`` over ``FeedbackStore.records()``.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from rag_core import feedback_analytics as fa
-from rag_core.feedback import FeedbackRecord
+from rag_core.feedback import analytics as fa
+from rag_core.feedback.store import FeedbackRecord
 
 from .formatting import md_escape
 from .i18n import Lang, t
 
 if TYPE_CHECKING:
-    from rag_core.feedback import FeedbackStore
+    from rag_core.feedback.store import FeedbackStore
 
 
 @dataclass(frozen=True, slots=True)

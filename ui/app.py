@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 import pandas as pd
 
-from rag_core.conversation import QueryRewriter
-from rag_core.evaluate import LEGS
+from rag_core.answer.conversation import QueryRewriter
+from rag_core.eval.retrieval import LEG_SETS
 
 from . import analytics, chat, documents, evaluation
 from .access import WorkspaceOf, auth_for, workspace_resolver
@@ -28,8 +28,8 @@ from .errors import ui_errors
 from .i18n import I18N, Lang, label, language, t
 
 if TYPE_CHECKING:
-    from rag_core.accounts import Accounts
-    from rag_core.feedback import FeedbackStore
+    from rag_core.auth.accounts import Accounts
+    from rag_core.feedback.store import FeedbackStore
     from rag_core.library import Library
     from rag_core.workspaces import Workspaces
 
@@ -201,8 +201,8 @@ def build_app(
                         label=label("ev_set_label"), choices=[], scale=3, elem_id="eval-set"
                     )
                     eval_legs = gr.CheckboxGroup(
-                        choices=list(LEGS),
-                        value=list(LEGS),
+                        choices=list(LEG_SETS),
+                        value=list(LEG_SETS),
                         label=label("ev_legs_label"),
                         scale=2,
                         elem_id="eval-legs",

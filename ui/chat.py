@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from rag_core.conversation import QueryRewriter, Rewrite, Turn
+from rag_core.answer.conversation import QueryRewriter, Rewrite, Turn
 from rag_core.errors import NotFoundError
-from rag_core.feedback import Rating
+from rag_core.feedback.store import Rating
 from rag_core.types import Answer, AnswerDone, Citation, CitationEvent, Filters, TextDelta, Timing
 
 from . import formatting as fmt
@@ -30,7 +30,7 @@ from .errors import error, info, ui_error, ui_errors, warn
 from .i18n import Lang, t
 
 if TYPE_CHECKING:
-    from rag_core.feedback import FeedbackStore
+    from rag_core.feedback.store import FeedbackStore
     from rag_core.library import Library
 
 log = logging.getLogger("folio.ui")
@@ -189,8 +189,9 @@ def source_card(
 
 def mode_notices(library: Library, lang: Lang) -> list[str]:
     """What holds for every answer now: extractive mode, the vision index off or behind."""
-    notices = [t("notice_extractive", lang)] if library.answerer.mode == "extractive" else []
-    vision = library.vision.status().notice if library.vision is not None else ""
+    notices = [t("notice_extractive", lang)] if library.answer_mode == "extractive" else []
+    vision_status = library.vision_status()
+    vision = vision_status.notice if vision_status is not None else ""
     if vision:
         notices.append(t("notice_vision", lang, notice=fmt.md_escape(vision.rstrip("."))))
     return notices
@@ -256,7 +257,7 @@ def respond(
                 "request_id": request_id(turn),
                 "route": "ui/chat",
                 "ms": round(total_ms, 1),
-                "workspace": library.registry.workspace,
+                "workspace": library.workspace,
             },
         )
         state = state.with_last(turn)

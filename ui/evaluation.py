@@ -20,7 +20,8 @@ import gradio as gr
 import pandas as pd
 
 from rag_core.errors import ConfigurationError, NotFoundError
-from rag_core.eval_runs import (
+from rag_core.eval.retrieval import LEG_SETS
+from rag_core.eval.runs import (
     EvalJob,
     EvalRequest,
     EvalRun,
@@ -35,7 +36,6 @@ from rag_core.eval_runs import (
     runs_dir,
     start_evaluation,
 )
-from rag_core.evaluate import LEGS
 
 from .errors import error, info, ui_errors, warn
 from .formatting import md_escape
@@ -43,7 +43,7 @@ from .i18n import Lang, t
 
 if TYPE_CHECKING:
     from rag_core.config import Settings
-    from rag_core.embeddings import Embedder
+    from rag_core.embed.embeddings import Embedder
 
 POLL_SECONDS = 1.0
 MESSAGES_SHOWN = 6
@@ -339,7 +339,7 @@ def request_for(
     lang: Lang,
 ) -> EvalRequest:
     """The options checked: legs known, limit a positive whole number, answers on pdfqa only."""
-    chosen = tuple(leg for leg in LEGS if leg in (legs or ()))
+    chosen = tuple(leg for leg in LEG_SETS if leg in (legs or ()))
     if not chosen:
         raise error(t("ev_no_legs", lang))
     if limit is not None and (limit < 0 or limit != int(limit)):

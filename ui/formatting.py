@@ -10,8 +10,8 @@ from typing import Literal
 
 import pandas as pd
 
-from rag_core.conversation import Rewrite
-from rag_core.retrieval import LEGS
+from rag_core.answer.conversation import Rewrite
+from rag_core.retrieve.legs import CHUNK_LEGS
 from rag_core.types import Answer, Document, IngestReport, Timing
 
 from .i18n import Lang, t
@@ -177,7 +177,7 @@ def source_cards_html(
 
 
 def leg_name(leg: str, lang: Lang) -> str:
-    return t(f"leg_{leg}", lang) if leg in LEGS else leg
+    return t(f"leg_{leg}", lang) if leg in CHUNK_LEGS else leg
 
 
 def answer_notices(answer: Answer, rewrite: Rewrite, lang: Lang) -> list[str]:
@@ -257,11 +257,7 @@ def trace_markdown(
             f"| {hit.rank} | {md_escape(hit.doc_name)} | {hit.chunk.page_number} "
             f"| {hit.score:.4f} | {ranks} |"
         )
-    stages = [
-        *ui_timings,
-        *answer.timings,
-        *(Timing(f"retrieve.{s.stage}", s.ms) for s in trace.timings),
-    ]
+    stages = [*ui_timings, *answer.stage_timings]
     lines += [
         "",
         f"**{t('tr_timings', lang)}:** " + " · ".join(f"{s.stage} {_ms(s.ms)}" for s in stages),

@@ -1,8 +1,8 @@
 """The vision index: page images read by a ColQwen2 / ColPali model, searched by MaxSim."""
 
-from .index import VisionConfig, VisionIndex, VisionStatus
-from .indexer import VisionProgress
-from .model import ColVisionEmbedder, PageEmbedder, PageEmbedding, QueryEmbedding
+from rag_core.vision.index import VisionConfig, VisionIndex, VisionStatus
+from rag_core.vision.indexer import VisionProgress
+from rag_core.vision.model import ColVisionEmbedder, PageEmbedder, PageEmbedding, QueryEmbedding
 
 __all__ = [
     "ColVisionEmbedder",

@@ -21,16 +21,16 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import ConfigurationError
-from ..registry import Registry
-from ..rendering import PageImages
-from ..retrieval import page_key
-from ..types import LegTrace
-from .heatmap import overlay, patch_scores
-from .indexer import VisionIndexer, VisionProgress
-from .model import PageEmbedder, QueryEmbedding
-from .search import search_pages
-from .store import VisionStore
+from rag_core.errors import ConfigurationError
+from rag_core.ingest.rendering import PageImages
+from rag_core.retrieve.retriever import page_key
+from rag_core.store.registry import Registry
+from rag_core.types import LegTrace
+from rag_core.vision.heatmap import overlay, patch_scores
+from rag_core.vision.indexer import VisionIndexer, VisionProgress
+from rag_core.vision.model import PageEmbedder, QueryEmbedding
+from rag_core.vision.search import search_pages
+from rag_core.vision.store import VisionStore
 
 VisionState = Literal["on", "off", "unavailable", "failed"]
 LEG = "vision"
@@ -42,12 +42,12 @@ CPU_ONLY = (
 
 @dataclass(frozen=True, slots=True)
 class VisionConfig:
-    enabled: Literal["auto", "on", "off"] = "auto"
-    pool_factor: int = 3
-    candidates: int = 128  # pages re-scored exactly after the first stage
-    representatives: int = 16  # vectors per page in the first stage
-    batch_size: int = 4
-    weight: float = 1.0  # of the vision leg in page-level fusion
+    enabled: Literal["auto", "on", "off"]
+    pool_factor: int
+    candidates: int  # pages re-scored exactly after the first stage
+    representatives: int  # vectors per page in the first stage
+    batch_size: int
+    weight: float  # of the vision leg in page-level fusion
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import ConfigurationError
-from ..registry import Registry
-from ..rendering import PageImages
-from .model import PageEmbedder
-from .pooling import pool_page, representatives
-from .store import PageVectors, VisionStore
+from rag_core.errors import ConfigurationError
+from rag_core.ingest.rendering import PageImages
+from rag_core.store.registry import Registry
+from rag_core.vision.model import PageEmbedder
+from rag_core.vision.pooling import pool_page, representatives
+from rag_core.vision.store import PageVectors, VisionStore
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigurationError
-from ..vectors import normalise
+from rag_core.errors import ConfigurationError
+from rag_core.vectors import normalise
 
 DEFAULT_VISION_MODEL = "vidore/colqwen2-v1.0-hf"
 _CLASSES = {

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..vectors import normalise
+from rag_core.vectors import normalise
 
 
 @dataclass(frozen=True, slots=True)

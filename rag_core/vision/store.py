@@ -31,7 +31,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .search import coarse_scores_columns
+from rag_core.vision.search import coarse_scores_columns
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS pages (doc_id TEXT NOT NULL, page INTEGER NOT NULL, "

@@ -1,0 +1,195 @@
+"""What every answerer shares: the interface, evidence checks, refusals and sentence units."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from rag_core.index.lexical import LexicalTokenizer
+from rag_core.text import language_of, split_sentences
+from rag_core.types import (
+    Answer,
+    AnswerDone,
+    AnswerEvent,
+    AnswerMode,
+    Citation,
+    CitationEvent,
+    Hit,
+    PageImage,
+    SearchResult,
+    Span,
+    TextDelta,
+    Timing,
+)
+
+
+class Answerer(ABC):
+    """Writes a cited answer from retrieved hits. Streams; ``answer`` collects the stream.
+
+    ``images`` are pages the vision index found that no text hit covers (scans, charts):
+    an answerer that ``reads_images`` looks at them, the others point the reader to them.
+    """
+
+    mode: AnswerMode
+    model: str
+    reads_images: bool = False
+
+    @abstractmethod
+    def stream(
+        self, question: str, result: SearchResult, images: Sequence[PageImage] = ()
+    ) -> Iterator[AnswerEvent]:
+        """Yield text and citations as they come, then exactly one ``AnswerDone``."""
+
+    def answer(
+        self, question: str, result: SearchResult, images: Sequence[PageImage] = ()
+    ) -> Answer:
+        for event in self.stream(question, result, images):
+            if isinstance(event, AnswerDone):
+                return event.answer
+        raise RuntimeError("answerer ended without an answer")
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A sentence of a hit, the smallest thing an answer cites."""
+
+    hit_index: int
+    span: Span  # in the page text
+    text: str
+
+
+def sentence_units(hits: Sequence[Hit]) -> list[list[Unit]]:
+    """Each hit's sentences, with spans in its page's text."""
+    units: list[list[Unit]] = []
+    for index, hit in enumerate(hits):
+        chunk = hit.chunk
+        units.append(
+            [
+                Unit(
+                    index,
+                    Span(chunk.start + s.start, chunk.start + s.end),
+                    chunk.text[s.start : s.end],
+                )
+                for s in split_sentences(chunk.text)
+            ]
+        )
+    return units
+
+
+def citation_for(number: int, hit: Hit, span: Span, cited_text: str) -> Citation:
+    return Citation(
+        number=number,
+        chunk_id=hit.chunk.id,
+        doc_id=hit.chunk.doc_id,
+        doc_name=hit.doc_name,
+        page=hit.chunk.page,
+        cited_text=cited_text,
+        start=span.start,
+        end=span.end,
+    )
+
+
+def page_citation(number: int, image: PageImage) -> Citation:
+    """A citation of a whole page found by its image (no chunk, no cited text)."""
+    return Citation(
+        number=number,
+        chunk_id="",
+        doc_id=image.doc_id,
+        doc_name=image.doc_name,
+        page=image.page,
+        cited_text="",
+        start=0,
+        end=0,
+        kind="page",
+    )
+
+
+def page_pointers(
+    question: str, images: Sequence[PageImage], first_number: int
+) -> tuple[str, tuple[Citation, ...]]:
+    """ "See page N of X" for pages found by their image, which Folio cannot read itself."""
+    if not images:
+        return "", ()
+    citations = tuple(page_citation(first_number + i, im) for i, im in enumerate(images))
+    if language_of(question) == "zh":
+        lead = "按页面图像找到、但没有语言模型无法读取的页面："
+        items = "；".join(f"见 {c.doc_name} 第 {c.page_number} 页 [{c.number}]" for c in citations)
+        return f"{lead}{items}。", citations
+    lead = "Pages found by their image, which Folio cannot read without a language model: "
+    items = "; ".join(f"see page {c.page_number} of {c.doc_name} [{c.number}]" for c in citations)
+    return f"{lead}{items}.", citations
+
+
+def query_coverage(tokenizer: LexicalTokenizer, question: str, text: str) -> float:
+    """Share of the question's distinct searchable terms that occur in ``text``."""
+    wanted = set(tokenizer.tokenize(question))
+    if not wanted:
+        return 0.0
+    return len(wanted & set(tokenizer.tokenize(text))) / len(wanted)
+
+
+def refusal_text(question: str, result: SearchResult) -> str:
+    searched = result.trace.searched_query or question
+    scope = _scope(result)
+    if language_of(question) == "zh":
+        return (
+            f"在您的文档中未找到答案。已在{scope['zh']}中搜索“{searched}”，"
+            "没有找到能回答这个问题的内容。"
+        )
+    return (
+        f"Not found in your documents. I searched {scope['en']} for “{searched}” and found "
+        "nothing that answers it."
+    )
+
+
+def _scope(result: SearchResult) -> dict[str, str]:
+    if result.trace.filters.doc_ids:
+        n = len(result.trace.filters.doc_ids)
+        return {"en": f"{n} selected document{'s' if n != 1 else ''}", "zh": f"所选的 {n} 个文档"}
+    return {"en": "the whole library", "zh": "整个文档库"}
+
+
+def refusal(
+    question: str,
+    result: SearchResult,
+    mode: AnswerMode,
+    model: str,
+    timings: Sequence[Timing] = (),
+    images: Sequence[PageImage] = (),
+    evidence_found: bool = True,
+) -> Answer:
+    """No answer from the text; pages found by their image are pointed to, if any."""
+    text = refusal_text(question, result)
+    pointers, citations = page_pointers(question, images, 1)
+    return Answer(
+        question=question,
+        text=f"{text}\n\n{pointers}" if pointers else text,
+        citations=citations,
+        mode=mode,
+        model=model,
+        refused=True,
+        hits=result.hits,
+        trace=result.trace,
+        timings=tuple(timings),
+        pages=result.pages,
+        evidence_found=evidence_found and bool(result.hits),
+    )
+
+
+def stream_refusal(
+    question: str,
+    result: SearchResult,
+    mode: AnswerMode,
+    model: str,
+    timings: Sequence[Timing] = (),
+    images: Sequence[PageImage] = (),
+    evidence_found: bool = True,
+) -> Iterator[AnswerEvent]:
+    answer = refusal(
+        question, result, mode, model, timings, images=images, evidence_found=evidence_found
+    )
+    yield TextDelta(answer.text)
+    for citation in answer.citations:
+        yield CitationEvent(citation)
+    yield AnswerDone(answer)

@@ -1,0 +1,205 @@
+"""The composition module: everything that turns ``Settings`` into Folio's objects.
+
+``app.py``, the CLI, the evaluation and the benchmarks build their parts here, so a setting
+is one field in ``config.Settings`` plus one mapping line below, and the component configs
+(``RetrievalConfig``, ``IngestConfig``, ``VisionConfig``) have no defaults of their own to
+drift from the settings'. Every constructor here is cheap: models load on first use.
+"""
+
+from __future__ import annotations
+
+from rag_core.answer.claude import ClaudeAnswerer
+from rag_core.answer.common import Answerer
+from rag_core.answer.conversation import ClaudeRewriter, QueryRewriter, RuleRewriter
+from rag_core.answer.extractive import ExtractiveAnswerer
+from rag_core.config import DEFAULT_WORKSPACE, Settings, safe_folder
+from rag_core.embed.embeddings import (
+    INT8_SUFFIX,
+    Embedder,
+    EmbeddingCache,
+    SentenceTransformerEmbedder,
+)
+from rag_core.errors import ConfigurationError
+from rag_core.index.builder import SnapshotBuilder
+from rag_core.index.dense import ChromaStore, collection_name
+from rag_core.index.lexical import LexicalTokenizer
+from rag_core.index.snapshot import SnapshotStore
+from rag_core.ingest.pipeline import IngestConfig, Ingestor
+from rag_core.ingest.rendering import PageImages
+from rag_core.library import Library
+from rag_core.retrieve.retriever import RetrievalConfig, Retriever
+from rag_core.store.database import create_engine
+from rag_core.store.registry import Registry
+from rag_core.vision import ColVisionEmbedder, VisionConfig, VisionIndex
+
+
+# Component configs: one mapping line per setting ------------------------------------------
+def retrieval_config(s: Settings) -> RetrievalConfig:
+    return RetrievalConfig(
+        fusion=s.fusion,
+        rrf_k=s.rrf_k,
+        bm25_weight=s.bm25_weight,
+        dense_weight=s.dense_weight,
+        section_weight=s.section_weight,
+        feedback_chunks=s.feedback_chunks,
+        feedback_weight=s.feedback_weight,
+        candidates=s.candidates,
+        max_unknown_ratio=s.max_unknown_ratio,
+        route_docs=s.route_docs,
+        route_weight=s.route_weight,
+        route_cover_weight=s.route_cover_weight,
+        route_min_chunks=s.route_min_chunks,
+    )
+
+
+def ingest_config(s: Settings) -> IngestConfig:
+    return IngestConfig(
+        max_bytes=s.max_upload_bytes,
+        max_pages=s.max_pages,
+        chunk_tokens=s.chunk_tokens,
+        chunk_overlap=s.chunk_overlap,
+        render_dpi=s.render_dpi,
+        thumb_width=s.thumb_width,
+        max_unknown_ratio=s.chunk_max_unknown_ratio,
+    )
+
+
+def vision_config(s: Settings) -> VisionConfig:
+    return VisionConfig(
+        enabled=s.vision_enabled,
+        pool_factor=s.vision_pool_factor,
+        candidates=s.vision_candidates,
+        representatives=s.vision_representatives,
+        batch_size=s.vision_batch,
+        weight=s.vision_weight,
+    )
+
+
+# Models -----------------------------------------------------------------------------------
+def text_embedder_for(s: Settings) -> SentenceTransformerEmbedder:
+    """The text embedding model the settings name (cheap: weights load on first use)."""
+    return SentenceTransformerEmbedder(
+        s.embed_model,
+        device=s.embed_device,
+        dtype=s.embed_dtype,
+        batch_size=s.embed_batch,
+        backend=s.embed_backend,
+        cache_dir=s.model_cache_dir,
+    )
+
+
+def vision_embedder_for(s: Settings) -> ColVisionEmbedder:
+    """The page-image model the settings name (cheap: weights load on first use)."""
+    return ColVisionEmbedder(
+        s.vision_model,
+        device=s.vision_device,
+        dtype=s.vision_dtype,
+        batch_size=s.vision_batch,
+        max_image_tokens=s.vision_max_image_tokens,
+    )
+
+
+def answerer_for(s: Settings, tokenizer: LexicalTokenizer, embedder: Embedder) -> Answerer:
+    """Claude with an API key, else the extractive answerer."""
+    if s.anthropic_api_key:
+        return ClaudeAnswerer(
+            s.anthropic_api_key,
+            model=s.claude_model,
+            base_url=s.anthropic_base_url,
+            max_tokens=s.answer_max_tokens,
+        )
+    return ExtractiveAnswerer(
+        tokenizer, embedder, min_support=s.min_evidence, max_unknown_ratio=s.max_unknown_ratio
+    )
+
+
+def rewriter_for(s: Settings) -> QueryRewriter:
+    """Follow-up rewriting: Claude's with an API key, else the rules."""
+    if s.anthropic_api_key:
+        return ClaudeRewriter(
+            s.anthropic_api_key, model=s.rewrite_model, base_url=s.anthropic_base_url
+        )
+    return RuleRewriter()
+
+
+# A library --------------------------------------------------------------------------------
+def open_library(
+    s: Settings,
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+    embedder: Embedder | None = None,
+    answerer: Answerer | None = None,
+    recover: bool = True,
+    check_model: bool = True,
+    vision_embedder: ColVisionEmbedder | None = None,
+) -> Library:
+    """One workspace's library, its registry migrated and (on the writer) a crash repaired."""
+    embedder = embedder or text_embedder_for(s)
+    engine = create_engine(s.registry_url)
+    registry = Registry(engine, workspace)
+    registry.migrate()
+    if check_model:
+        check_embed_model(registry, embedder.name)
+    data, folder = s.data_dir, safe_folder(workspace)
+    chroma = ChromaStore(
+        path=None if s.chroma_host else data / "chroma",
+        host=s.chroma_host,
+        port=s.chroma_port,
+        name=collection_name(workspace, embedder.name),
+        model=embedder.name,
+    )
+    tokenizer = LexicalTokenizer()
+    cache = EmbeddingCache(engine)
+    images = PageImages(data / "pages" / folder)
+    ingestor = Ingestor(
+        registry, cache, embedder, chroma, tokenizer, images, data / "files" / folder,
+        ingest_config(s),
+    )  # fmt: skip
+    builder = SnapshotBuilder(
+        registry, cache, embedder, tokenizer, s.bm25_method, s.bm25_k1, s.bm25_b
+    )
+    snapshots = SnapshotStore((s.index_dir or data / "index") / folder, builder)
+    vision = VisionIndex(
+        registry,
+        images,
+        data / "vision" / folder,
+        vision_embedder or vision_embedder_for(s),
+        vision_config(s),
+    )
+    retriever = Retriever(
+        registry,
+        snapshots,
+        tokenizer,
+        embedder,
+        chroma,
+        retrieval_config(s),
+        page_leg=vision if vision.state == "on" else None,
+    )
+    library = Library(
+        s,
+        registry,
+        ingestor,
+        retriever,
+        answerer or answerer_for(s, tokenizer, embedder),
+        images,
+        vision,
+    )
+    if recover and s.ingest_writer:  # a read replica never repairs the writer's work
+        library.recover()
+    return library
+
+
+def check_embed_model(registry: Registry, model: str) -> None:
+    """A ``ConfigurationError`` when the library's vectors were built with another model."""
+    built_with = registry.meta("embed_model")
+    if built_with is None:
+        registry.set_meta("embed_model", model)
+    elif built_with != model:
+        int8 = INT8_SUFFIX in built_with + model
+        raise ConfigurationError(
+            f"This library's vectors were built with the embedding model '{built_with}', but "
+            f"the configured model is '{model}' (FOLIO_EMBED_MODEL"
+            f"{'; +int8 is FOLIO_EMBED_BACKEND auto or openvino-int8' if int8 else ''}). "
+            f"Configure '{built_with}' again, or re-embed the library with: "
+            "python -m rag_core reembed"
+        )

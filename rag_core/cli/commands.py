@@ -1,0 +1,318 @@
+"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status|vision|user``.
+
+The same ``Library`` API the web app uses. Pages print as a reader counts them (from 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from rag_core.cli.accounts import add_user_commands, run_user_command
+from rag_core.cli.eval import (
+    EVAL_COMMANDS,
+    add_answer_arguments,
+    add_answers,
+    add_eval_commands,
+    check_answer_arguments,
+    run_eval_command,
+)
+from rag_core.config import DEFAULT_WORKSPACE, Settings
+from rag_core.errors import FolioError
+from rag_core.types import AnswerDone, CitationEvent, DocumentMetadata, Filters, TextDelta
+
+if TYPE_CHECKING:
+    from rag_core.library import Library
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rag_core", description="Folio's library")
+    parser.add_argument(
+        "--workspace", default=DEFAULT_WORKSPACE, help="workspace (default: %(default)s)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    add = commands.add_parser("add", help="add files (PDF, Markdown, text, DOCX)")
+    add.add_argument("paths", nargs="+", type=Path)
+    add.add_argument("--title")
+    add.add_argument("--year", type=int)
+    add.add_argument("--category")
+    add.add_argument("--tag", action="append", default=[])
+
+    remove = commands.add_parser("remove", help="remove a document (by name or id)")
+    remove.add_argument("document")
+
+    commands.add_parser("list", help="list documents")
+    commands.add_parser("status", help="library summary and notices")
+
+    reindex = commands.add_parser("reindex", help="index a stored document again")
+    reindex.add_argument("document")
+
+    commands.add_parser("reembed", help="re-embed the library with FOLIO_EMBED_MODEL")
+
+    evaluate = commands.add_parser("eval", help="measure retrieval on a beir or pdfqa set")
+    evaluate.add_argument("set_dir", type=Path)
+    evaluate.add_argument("--legs", nargs="+", default=["bm25", "dense", "hybrid"])
+    evaluate.add_argument("--limit", type=int, help="only the first N questions")
+    evaluate.add_argument("--out", type=Path, help="folder for the JSON and markdown results")
+    add_answer_arguments(evaluate)
+    add_eval_commands(commands)
+    add_user_commands(commands)
+
+    vision = commands.add_parser("vision", help="the vision index of page images")
+    vision.add_argument(
+        "action",
+        choices=["status", "run", "pause", "resume"],
+        help="status; run (index pending pages now, in the foreground); pause; resume",
+    )
+
+    apikey = commands.add_parser("apikey", help="keys of the HTTP API (one workspace each)")
+    apikey_actions = apikey.add_subparsers(dest="action", required=True)
+    create = apikey_actions.add_parser("create", help="make a key; its token is printed once")
+    create.add_argument("--workspace", dest="key_workspace", required=True)
+    create.add_argument("--name", required=True)
+    apikey_actions.add_parser("list", help="list keys (never their tokens)")
+    revoke = apikey_actions.add_parser("revoke", help="revoke a key by id or name")
+    revoke.add_argument("key")
+
+    for name, help_text in (
+        ("search", "show the retrieved chunks"),
+        ("ask", "answer with citations"),
+    ):
+        cmd = commands.add_parser(name, help=help_text)
+        cmd.add_argument("query")
+        cmd.add_argument(
+            "--doc", action="append", default=[], help="restrict to a document (repeatable)"
+        )
+        cmd.add_argument("--year", type=int, action="append", default=[])
+        cmd.add_argument("--category", action="append", default=[])
+        cmd.add_argument("--tag", action="append", default=[])
+        if name == "search":
+            cmd.add_argument("-k", type=int, default=10)
+            cmd.add_argument("--pages", action="store_true", help="also print the ranked pages")
+        else:
+            cmd.add_argument("--trace", action="store_true", help="print the retrieval trace")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return _run(args, settings, out)
+    except FolioError as exc:
+        print(f"error: {exc}", file=err)
+        return 1
+
+
+def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from rag_core.library import Library
+
+    if args.command == "user":
+        return run_user_command(args, settings, out)
+    if args.command in EVAL_COMMANDS:
+        return run_eval_command(args, settings, out)
+    if args.command == "eval":
+        from rag_core.eval.retrieval import run_eval, write_report
+
+        check_answer_arguments(args, settings)
+        evaluation = run_eval(
+            args.set_dir,
+            settings,
+            args.legs,
+            args.limit,
+            progress=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+        json_path, md_path = write_report(
+            evaluation, args.out or settings.data_dir / "eval" / "runs"
+        )
+        print(evaluation.table(), file=out)
+        if args.answers:
+            add_answers(args, settings, json_path, md_path, out)
+        print(f"\nwritten: {json_path} and {md_path}", file=out)
+        return 0
+    if args.command == "apikey":
+        return _apikey(args, settings, out)
+    if args.command == "reembed":
+        library = Library.open(settings, workspace=args.workspace, check_model=False)
+        count = library.reembed()
+        print(f"re-embedded {count} chunks with {library.embedder.name}", file=out)
+        return 0
+    library = Library.open(settings, workspace=args.workspace)
+    if args.command == "add":
+        meta = None
+        if args.title or args.year or args.category or args.tag:
+            meta = DocumentMetadata(args.title or "", args.year, args.category, tuple(args.tag))
+        report = library.add(args.paths, meta)
+        for r in report.results:
+            if r.status == "failed":
+                print(f"failed     {r.error}", file=out)
+            elif r.status == "unchanged":
+                print(f"unchanged  {r.name}: already in the library", file=out)
+            else:
+                print(
+                    f"{r.status:<10} {r.name}: {r.pages} pages ({r.pages_without_text} without "
+                    f"text), {r.chunks} chunks, {r.embedded} embedded, {r.reused} reused",
+                    file=out,
+                )
+        return 1 if report.failed else 0
+    if args.command == "remove":
+        doc = library.remove(library.find(args.document).id)
+        print(f"removed {doc.name}", file=out)
+        return 0
+    if args.command == "reindex":
+        r = library.reindex(library.find(args.document).id)
+        print(
+            f"{r.status} {r.name}: {r.chunks} chunks" + (f" ({r.error})" if r.error else ""),
+            file=out,
+        )
+        return 0 if r.status != "failed" else 1
+    if args.command == "list":
+        for d in library.documents():
+            line = (
+                f"{d.id[:12]}  {d.status:<8} {d.name}  {d.pages} pages, {d.chunks} chunks, "
+                f"{d.pages_without_text} without text"
+            )
+            print(line + (f"  [{d.error}]" if d.error else ""), file=out)
+        return 0
+    if args.command == "vision":
+        return _vision(library, args.action, out)
+    if args.command == "status":
+        s = library.status()
+        print(
+            f"{s.ready} ready / {s.documents} documents, {s.pages} pages, {s.chunks} chunks; "
+            f"embedder {s.embed_model}; answers: {s.answer_mode} ({s.answer_model})",
+            file=out,
+        )
+        for notice in s.notices:
+            print(f"notice: {notice}", file=out)
+        return 0
+    filters = Filters(
+        doc_ids=tuple(library.find(d).id for d in args.doc),
+        years=tuple(args.year),
+        categories=tuple(args.category),
+        tags=tuple(args.tag),
+    )
+    if args.command == "search":
+        result = library.search(args.query, k=args.k, filters=filters)
+        for note in result.trace.notes:
+            print(f"note: {note}", file=out)
+        for hit in result.hits:
+            legs = " ".join(f"{lr.leg}#{lr.rank}" for lr in hit.legs)
+            snippet = " ".join(hit.chunk.text.split())[:80]
+            print(
+                f"{hit.rank:>2}. {hit.doc_name}  page {hit.chunk.page_number}  "
+                f"score {hit.score:.4f}  [{legs}]  {snippet}",
+                file=out,
+            )
+        if args.pages:
+            for page in result.pages:
+                legs = " ".join(f"{lr.leg}#{lr.rank}" for lr in page.legs)
+                print(
+                    f"p{page.rank:>2}. {page.doc_name}  page {page.page_number}  "
+                    f"score {page.score:.4f}  [{legs}]",
+                    file=out,
+                )
+        return 0
+    for event in library.ask_stream(args.query, filters=filters):
+        if isinstance(event, TextDelta):
+            out.write(event.text)
+            out.flush()
+        elif isinstance(event, CitationEvent):
+            continue
+        elif isinstance(event, AnswerDone):
+            answer = event.answer
+            out.write("\n\n")
+            if answer.mode == "extractive" and not answer.refused:
+                print("(extractive answer: no ANTHROPIC_API_KEY set)", file=out)
+            for c in answer.citations:
+                if c.kind == "page":
+                    print(f"[{c.number}] {c.doc_name}, page {c.page_number} (page image)", file=out)
+                    continue
+                quote = " ".join(c.cited_text.split())[:100]
+                print(f"[{c.number}] {c.doc_name}, page {c.page_number}: “{quote}”", file=out)
+            if args.trace:
+                _print_trace(answer, out)
+    return 0
+
+
+def _apikey(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from rag_core.auth.api_keys import ApiKeys
+
+    keys = ApiKeys.open(settings.registry_url)
+    if args.action == "create":
+        made = keys.create(args.key_workspace, args.name)
+        print(f"key {made.key.id} ({made.key.name}) for workspace {made.key.workspace}", file=out)
+        print(made.token, file=out)
+        print("Keep this token now: Folio stores only its hash and cannot show it again.", file=out)
+        return 0
+    if args.action == "revoke":
+        key = keys.revoke(args.key)
+        print(f"revoked {key.id} ({key.name}, workspace {key.workspace})", file=out)
+        return 0
+    for key in keys.list_keys():
+        state = "active" if key.active else f"revoked {key.revoked_at:%Y-%m-%d %H:%M}"
+        print(
+            f"{key.id}  {key.workspace:<12} {key.name:<20} {key.prefix}…  "
+            f"created {key.created_at:%Y-%m-%d %H:%M}  {state}",
+            file=out,
+        )
+    return 0
+
+
+def _vision(library: Library, action: str, out: TextIO) -> int:
+    from rag_core.vision import VisionProgress
+
+    assert library.vision is not None
+    vision = library.vision
+    if action == "pause":
+        vision.pause()
+        print("vision indexing paused", file=out)
+        return 0
+    if action == "resume":
+        vision.resume()
+        print("vision indexing resumed", file=out)
+        return 0
+    if action == "run":
+
+        def report(p: VisionProgress) -> None:
+            rate = f", {p.pages_per_second:.3g} pages/s" if p.pages_per_second else ""
+            print(f"vision index: {p.done}/{p.total} pages{rate}", file=out, flush=True)
+
+        progress = vision.status().progress
+        if progress is not None and progress.paused:
+            print("vision indexing is paused (python -m rag_core vision resume)", file=out)
+            return 0
+        count = vision.run(on_batch=report)
+        print(f"indexed {count} pages", file=out)
+        return 0
+    status = vision.status()
+    print(f"vision index: {status.state}, model {status.model}", file=out)
+    if status.state != "on":
+        print(status.notice, file=out)
+        return 0
+    p = status.progress
+    assert p is not None
+    stats = vision.store.stats()
+    print(
+        f"{p.done}/{p.total} pages indexed{' (paused)' if p.paused else ''}; "
+        f"{stats.bytes / 1e6:.1f} MB on disk, {stats.bytes_per_page / 1e3:.1f} KB per page",
+        file=out,
+    )
+    if p.error:
+        print(f"notice: {p.error}", file=out)
+    return 0
+
+
+def _print_trace(answer: object, out: TextIO) -> None:
+    trace = answer.trace  # type: ignore[attr-defined]
+    print(f"searched: {trace.searched_query}", file=out)
+    for leg in trace.legs:
+        print(f"leg {leg.leg}: {leg.status} weight {leg.weight:.2f} {leg.note}", file=out)
+    for t in (*trace.timings, *answer.timings):  # type: ignore[attr-defined]
+        print(f"{t.stage}: {t.ms:.1f} ms", file=out)

@@ -1,0 +1,146 @@
+"""The evaluation commands' arguments and runners, kept apart from ``cli.py``'s library commands.
+
+``eval ... --answers [--judge offline|claude]``, ``judge-agreement``, ``export-feedback``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from rag_core.config import Settings
+from rag_core.errors import ConfigurationError, NotFoundError
+
+EVAL_COMMANDS = ("judge-agreement", "export-feedback")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def add_answer_arguments(evaluate: argparse.ArgumentParser) -> None:
+    evaluate.add_argument(
+        "--answers", action="store_true", help="also ask every question and score the answers"
+    )
+    evaluate.add_argument(
+        "--judge",
+        choices=("offline", "claude"),
+        default="offline",
+        help="who scores the answers: offline metrics, or also Claude through ragas",
+    )
+
+
+def add_eval_commands(commands: argparse._SubParsersAction) -> None:
+    agreement = commands.add_parser(
+        "judge-agreement", help="agreement of the answer judge with FinanceBench's human labels"
+    )
+    agreement.add_argument(
+        "--results",
+        type=Path,
+        help="FinanceBench results folder (default: FOLIO_EVAL_ROOT/financebench/results)",
+    )
+    agreement.add_argument("--judge", choices=("offline", "claude"), default="offline")
+    agreement.add_argument("--limit", type=int, help="only the first N answers of each file")
+    agreement.add_argument("--out", type=Path, help="folder for the JSON and markdown results")
+
+    export = commands.add_parser(
+        "export-feedback", help="thumbs-down answers as a pdfqa question set"
+    )
+    export.add_argument("--out", type=Path, required=True, help="folder to write the set to")
+    export.add_argument(
+        "--no-pdfs", action="store_true", help="do not copy the cited PDFs from the library"
+    )
+
+
+def check_answer_arguments(args: argparse.Namespace, settings: Settings) -> None:
+    """Fail before a long retrieval run when the answer options cannot work."""
+    if args.judge != "offline" and not args.answers:
+        raise ConfigurationError("--judge scores answers: add --answers")
+    if args.answers and args.judge == "claude":
+        from rag_core.eval.ragas_metrics import ClaudeJudge
+
+        ClaudeJudge.from_settings(settings)
+
+
+def add_answers(
+    args: argparse.Namespace, settings: Settings, json_path: Path, md_path: Path, out: TextIO
+) -> None:
+    """Run the answer evaluation and add its rows to the written report."""
+    from rag_core.eval.answers import add_answers_to_report, run_answer_eval
+
+    answers = run_answer_eval(args.set_dir, settings, args.judge, args.limit, progress=_say)
+    add_answers_to_report(answers, json_path, md_path)
+    print(f"\nAnswers ({answers.judge} judge; {answers.answer_mode}):\n", file=out)
+    print(answers.table(), file=out)
+
+
+def run_eval_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.command == "judge-agreement":
+        return _judge_agreement(args, settings, out)
+    return _export_feedback(args, settings, out)
+
+
+def _judge_agreement(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from rag_core.eval.judge_agreement import (
+        JudgeFn,
+        claude_judge_fn,
+        offline_judge,
+        results_dir,
+        run_agreement,
+        write_agreement,
+    )
+
+    judge_fn: JudgeFn = offline_judge
+    name = "offline"
+    if args.judge == "claude":
+        from rag_core.eval.ragas_metrics import ClaudeJudge
+
+        claude = ClaudeJudge.from_settings(settings)
+        judge_fn, name = claude_judge_fn(claude), "claude"
+    folder = results_dir(args.results or settings.eval_root)
+    report = run_agreement(folder, name, judge_fn, args.limit, progress=_say)
+    json_path, md_path = write_agreement(report, args.out or settings.data_dir / "eval" / "runs")
+    print(report.table(), file=out)
+    both = report.correct_or_not
+    print(f"\ncorrect or not: accuracy {both.accuracy:.3f}, kappa {both.kappa:.3f}", file=out)
+    print(f"\n{report.confusion_table()}", file=out)
+    for note in report.notes:
+        print(f"note: {note}", file=out)
+    print(f"\nwritten: {json_path} and {md_path}", file=out)
+    return 0
+
+
+def _library_pdfs(settings: Settings, workspace: str) -> Callable[[str], Path | None]:
+    from rag_core.library import Library
+
+    library = Library.open(settings, workspace=workspace, check_model=False)
+
+    def find(name: str) -> Path | None:
+        try:
+            doc = library.find(name)
+        except NotFoundError:
+            return None
+        return library.stored_file(doc.id)
+
+    return find
+
+
+def _export_feedback(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from rag_core.feedback.export import export_feedback, read_feedback
+
+    records = read_feedback(settings.feedback_url, args.workspace)
+    source = None if args.no_pdfs else _library_pdfs(settings, args.workspace)
+    report = export_feedback(records, args.out, source)
+    print(
+        f"exported {report.exported} thumbs-down answers to {report.questions} "
+        f"({report.duplicates} repeated ratings merged)",
+        file=out,
+    )
+    if report.pdfs_copied:
+        print(f"copied {len(report.pdfs_copied)} PDFs to {args.out / 'pdfs'}", file=out)
+    for name in report.pdfs_missing:
+        print(f"not in the library: {name}", file=out)
+    return 0

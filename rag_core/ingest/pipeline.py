@@ -1,0 +1,444 @@
+"""Adding one file: check, extract, render, chunk, embed, index; idempotent and crash-safe.
+
+The order of writes is what makes a crash harmless:
+1. the stored file and a document row in status ``indexing`` (with its pages);
+2. chunk rows in status ``pending`` (only for chunks the previous version did not have);
+3. vectors into the cache and the vector store (upserts: repeating them is harmless);
+4. one transaction that makes the chunks ``ready``, retires the previous version and queues
+   the ids no document uses any more in ``pending_deletes``;
+5. those ids leave the vector store and the queue.
+A restart finds a document still ``indexing`` and runs it again from its stored file, and
+drains ``pending_deletes``; the BM25 index and vector snapshot are rebuilt from ready
+chunks only, so they can never hold an orphan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rag_core.embed.embeddings import Embedder, EmbeddingCache, readable_unknown_ratio, text_hash
+from rag_core.errors import DocumentError
+from rag_core.index.dense import ChromaStore
+from rag_core.index.lexical import LexicalTokenizer
+from rag_core.ingest.chunking import chunk_document, dense_text, document_title
+from rag_core.ingest.readers import KINDS, ExtractedDocument, read_document
+from rag_core.ingest.rendering import PageImages, render_pdf
+from rag_core.store.registry import ChunkRow, Registry
+from rag_core.types import Chunk, Document, DocumentMetadata, IngestResult, Timing
+
+log = logging.getLogger(__name__)
+
+StageCallback = Callable[[str, float], None]  # (stage, fraction of this file done)
+
+# Share of one file's work per stage, for progress bars.
+_STAGES = {"read": (0.0, 0.05), "render": (0.05, 0.3), "embed": (0.3, 0.9), "index": (0.9, 1.0)}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    max_bytes: int
+    max_pages: int
+    chunk_tokens: int
+    chunk_overlap: int
+    render_dpi: int
+    thumb_width: int
+    max_unknown_ratio: float  # chunks above this are kept out of the dense leg
+
+
+def content_id(data: bytes) -> str:
+    """A document's identity: the hash of its bytes."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def chunk_id(workspace: str, name: str, page: int, indexed_text: str, occurrence: int) -> str:
+    key = f"{workspace}\0{name}\0{page}\0{occurrence}\0{indexed_text}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A document checked, extracted, rendered, chunked and registered, awaiting vectors."""
+
+    doc: Document
+    rows: tuple[ChunkRow, ...]
+    new_rows: tuple[ChunkRow, ...]  # rows whose vectors are not stored yet
+    replaces: str | None
+    timings: tuple[Timing, ...]
+    report: StageCallback
+
+
+class Ingestor:
+    """Adds documents in two phases, so many small files share embedding batches:
+    ``prepare`` (per file) and ``complete`` (per batch of prepared files)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        cache: EmbeddingCache,
+        embedder: Embedder,
+        chroma: ChromaStore,
+        tokenizer: LexicalTokenizer,
+        images: PageImages,
+        files_dir: Path,
+        config: IngestConfig,
+    ) -> None:
+        self.registry = registry
+        self.cache = cache
+        self.embedder = embedder
+        self.chroma = chroma
+        self.tokenizer = tokenizer
+        self.images = images
+        self.files_dir = files_dir
+        self.config = config
+
+    # Public -------------------------------------------------------------------------------
+    def add(
+        self,
+        name: str,
+        data: bytes,
+        metadata: DocumentMetadata | None = None,
+        on_stage: StageCallback | None = None,
+        force: bool = False,
+    ) -> IngestResult:
+        """Add one file. The same bytes again are a no-op unless ``force`` (re-index)."""
+        prepared = self.prepare(name, data, metadata, on_stage, force)
+        if isinstance(prepared, IngestResult):
+            return prepared
+        return self.complete([prepared])[0]
+
+    def prepare(
+        self,
+        name: str,
+        data: bytes,
+        metadata: DocumentMetadata | None = None,
+        on_stage: StageCallback | None = None,
+        force: bool = False,
+    ) -> Prepared | IngestResult:
+        """Everything up to the vectors; an ``IngestResult`` when there is nothing more to do."""
+        report = on_stage or (lambda stage, fraction: None)
+        started = time.perf_counter()
+        doc_id = content_id(data) if data else "empty-" + text_hash(name)[:26]
+        existing = self.registry.document(doc_id)
+        if existing is not None and existing.status == "ready" and not force:
+            return IngestResult(
+                name,
+                "unchanged",
+                doc_id,
+                None,
+                existing.pages,
+                existing.chunks,
+                existing.pages_without_text,
+            )
+        report("read", 0.0)
+        try:
+            if len(data) > self.config.max_bytes:
+                raise DocumentError(
+                    name,
+                    f"is {len(data) / 1e6:.1f} MB, over the upload limit of "
+                    f"{self.config.max_bytes / 1e6:.0f} MB (FOLIO_MAX_UPLOAD_MB)",
+                )
+            extracted = read_document(name, data, self.config.max_pages)
+        except DocumentError as exc:
+            kind = KINDS.get(Path(name).suffix.lower(), "unknown")
+            self.registry.record_failure(_stub(doc_id, name, kind, len(data)), exc.reason)
+            return IngestResult(name, "failed", doc_id, str(exc))
+        return self._prepare(name, data, doc_id, extracted, metadata, report, started)
+
+    def complete(self, batch: Sequence[Prepared]) -> list[IngestResult]:
+        """Embed the batch's new chunks together, store them, make each document live."""
+        if not batch:
+            return []
+        lap = time.perf_counter()
+        try:
+            computed = self._embed_and_store(batch)
+        except Exception as exc:
+            log.exception("embedding failed")
+            return [self._failed(p, f"embedding failed: {exc}") for p in batch]
+        embed_ms = _ms(lap)
+        total_new = sum(len(p.new_rows) for p in batch) or 1
+        results = []
+        for p in batch:
+            lap = time.perf_counter()
+            p.report("index", _STAGES["index"][0])
+            try:
+                gone = self.registry.finish_document(p.doc.id, p.rows, p.replaces)
+                self.delete_vectors(gone)
+                if p.replaces:
+                    self.remove_files(p.replaces)
+            except Exception as exc:
+                log.exception("indexing %s failed", p.doc.name)
+                results.append(self._failed(p, f"indexing failed: {exc}"))
+                continue
+            p.report("index", 1.0)
+            share = embed_ms * len(p.new_rows) / total_new
+            timings = (*p.timings, Timing("embed", share), Timing("index", _ms(lap)))
+            embedded = computed.get(p.doc.id, 0)
+            results.append(
+                IngestResult(
+                    name=p.doc.name,
+                    status="replaced" if p.replaces else "added",
+                    doc_id=p.doc.id,
+                    pages=p.doc.pages,
+                    chunks=len(p.rows),
+                    pages_without_text=p.doc.pages_without_text,
+                    embedded=embedded,
+                    reused=len(p.rows) - embedded,
+                    timings=timings,
+                )
+            )
+        return results
+
+    def resume(self, doc: Document) -> IngestResult:
+        """Finish a document a crash left in status ``indexing``, or roll it back."""
+        stored = self.registry.file_path(doc.id)
+        path = self.files_dir / stored if stored else None
+        if path is None or not path.exists():
+            self._rollback(doc.id, "indexing was interrupted and the uploaded file is missing")
+            return IngestResult(doc.name, "failed", doc.id, "interrupted; file missing")
+        return self.add(doc.name, path.read_bytes(), doc.metadata, force=True)
+
+    def drain_deletes(self) -> int:
+        ids = self.registry.pending_deletes()
+        if ids:
+            self.chroma.delete(ids)
+            self.registry.clear_pending_deletes(ids)
+        return len(ids)
+
+    def delete_vectors(self, ids: Sequence[str]) -> None:
+        """Delete the vectors of chunks that are gone (already queued in pending_deletes).
+
+        When the vector store fails they stay queued, to be deleted at the next ingest or
+        start; queries never see them meanwhile (they are not in the snapshot).
+        """
+        if not ids:
+            return
+        try:
+            self.chroma.delete(ids)
+        except Exception as exc:
+            log.warning("%d vectors left queued for deletion: %s", len(ids), exc)
+            return
+        self.registry.clear_pending_deletes(ids)
+
+    # Steps --------------------------------------------------------------------------------
+    def _prepare(
+        self,
+        name: str,
+        data: bytes,
+        doc_id: str,
+        extracted: ExtractedDocument,
+        metadata: DocumentMetadata | None,
+        report: StageCallback,
+        started: float,
+    ) -> Prepared | IngestResult:
+        previous = self.registry.ready_document_named(name)
+        replaces = previous.id if previous is not None and previous.id != doc_id else None
+        meta = _merge_metadata(extracted.metadata, metadata)
+        doc = Document(
+            id=doc_id,
+            name=name,
+            kind=extracted.kind,
+            size_bytes=len(data),
+            pages=len(extracted.pages),
+            chunks=0,
+            pages_without_text=extracted.pages_without_text,
+            status="indexing",
+            error=None,
+            added_at=datetime.now(UTC),
+            metadata=meta,
+        )
+        stored = self._store_file(doc_id, name, data)
+        self.registry.begin_document(
+            doc, extracted.pages, [text_hash(p.text) for p in extracted.pages], stored, replaces
+        )
+        timings = [Timing("extract", _ms(started))]
+        try:
+            if extracted.kind == "pdf":
+                lap = time.perf_counter()
+                lo, hi = _STAGES["render"]
+                render_pdf(
+                    data,
+                    doc_id,
+                    self.images,
+                    dpi=self.config.render_dpi,
+                    thumb_width=self.config.thumb_width,
+                    on_page=lambda done, total: report("render", lo + (hi - lo) * done / total),
+                )
+                timings.append(Timing("render", _ms(lap)))
+            lap = time.perf_counter()
+            rows = self._chunk_rows(doc_id, name, extracted, meta)
+            # Chunks the previous version (or this one, when re-indexed) already has ready
+            # need no vectors; pending rows of an interrupted try are stored again.
+            old_ids = self.registry.ready_chunk_ids(replaces) if replaces else set()
+            old_ids |= self.registry.ready_chunk_ids(doc_id)
+            new_rows = [r for r in rows if r.chunk.id not in old_ids]
+            self.registry.add_pending_chunks(new_rows)
+            timings.append(Timing("chunk", _ms(lap)))
+        except Exception as exc:
+            log.exception("preparing %s failed", name)
+            self._rollback(doc_id, f"indexing failed: {exc}")
+            return IngestResult(name, "failed", doc_id, f"{name}: indexing failed: {exc}")
+        return Prepared(doc, tuple(rows), tuple(new_rows), replaces, tuple(timings), report)
+
+    def _failed(self, prepared: Prepared, reason: str) -> IngestResult:
+        self._rollback(prepared.doc.id, reason)
+        return IngestResult(
+            prepared.doc.name, "failed", prepared.doc.id, f"{prepared.doc.name}: {reason}"
+        )
+
+    def _chunk_rows(
+        self, doc_id: str, name: str, extracted: ExtractedDocument, meta: DocumentMetadata
+    ) -> list[ChunkRow]:
+        budget = min(self.config.chunk_tokens, max(16, self.embedder.max_tokens - 48))
+        specs = chunk_document(
+            extracted.pages,
+            self.embedder.count_tokens,
+            title=document_title(meta.title, name),
+            max_tokens=budget,
+            overlap_tokens=self.config.chunk_overlap,
+        )
+        page_text = {p.index: p.text for p in extracted.pages}
+        chunks = [
+            Chunk(
+                "",
+                doc_id,
+                s.page,
+                s.ordinal,
+                s.start,
+                s.end,
+                page_text[s.page][s.start : s.end],
+                s.context,
+            )
+            for s in specs
+        ]
+        indexed = [c.indexed_text for c in chunks]
+        embedded = [dense_text(c.context, c.text) for c in chunks]
+        unknown = readable_unknown_ratio(self.embedder, embedded)
+        tokens = self.tokenizer.tokenize_many(indexed)
+        seen: dict[tuple[int, str], int] = {}
+        rows: list[ChunkRow] = []
+        for chunk, text, vector_text, unk, toks in zip(
+            chunks, indexed, embedded, unknown, tokens, strict=True
+        ):
+            occurrence = seen.get((chunk.page, text), 0)
+            seen[(chunk.page, text)] = occurrence + 1
+            cid = chunk_id(self.registry.workspace, name, chunk.page, text, occurrence)
+            rows.append(
+                ChunkRow(
+                    replace(chunk, id=cid),
+                    text_hash(vector_text),
+                    tuple(toks),
+                    unk <= self.config.max_unknown_ratio and bool(vector_text.strip()),
+                )
+            )
+        return rows
+
+    def _embed_and_store(self, batch: Sequence[Prepared]) -> dict[str, int]:
+        """Vectors for the batch's new dense rows (cache first, then the embedder, in shared
+        batches); returns how many vectors each document had computed."""
+        rows = [(p, r) for p in batch for r in p.new_rows if r.dense]
+        if not rows:
+            return {}
+        model = self.embedder.name
+        vectors = self.cache.get(model, [r.text_hash for _, r in rows])
+        owner: dict[str, str] = {}
+        for p, r in rows:
+            if r.text_hash not in vectors:
+                owner.setdefault(r.text_hash, p.doc.id)
+        missing = list(owner)
+        texts = {r.text_hash: dense_text(r.chunk.context, r.chunk.text) for _, r in rows}
+        lo, hi = _STAGES["embed"]
+        step = 1024  # long calls: sentence-transformers sorts a call's texts by length
+        for start in range(0, len(missing), step):
+            hashes = missing[start : start + step]
+            computed = self.embedder.embed([texts[h] for h in hashes])
+            self.cache.put(model, hashes, computed)
+            vectors.update(zip(hashes, computed, strict=True))
+            fraction = lo + (hi - lo) * min(1.0, (start + len(hashes)) / len(missing))
+            for p in batch:
+                p.report("embed", fraction)
+        import numpy as np
+
+        self.chroma.upsert(
+            [r.chunk.id for _, r in rows], np.stack([vectors[r.text_hash] for _, r in rows])
+        )
+        counts: dict[str, int] = {}
+        for doc_id in owner.values():
+            counts[doc_id] = counts.get(doc_id, 0) + 1
+        return counts
+
+    def reembed_all(self) -> int:
+        """Vectors of every ready chunk from this embedder (readability judged again)."""
+        total = 0
+        for doc in self.registry.documents():
+            if doc.status != "ready":
+                continue
+            rows = self.registry.chunk_rows(doc.id)
+            unknown = readable_unknown_ratio(
+                self.embedder, [dense_text(r.chunk.context, r.chunk.text) for r in rows]
+            )
+            rows = [
+                replace(r, dense=u <= self.config.max_unknown_ratio)
+                for r, u in zip(rows, unknown, strict=True)
+            ]
+            self.registry.set_dense_flags({r.chunk.id: r.dense for r in rows})
+            batch = Prepared(doc, tuple(rows), tuple(rows), None, (), lambda s, f: None)
+            total += sum(self._embed_and_store([batch]).values())
+        return total
+
+    def _rollback(self, doc_id: str, reason: str) -> None:
+        """Mark the document failed and drop its vectors; its stored file stays for a retry."""
+        self.delete_vectors(self.registry.fail_document(doc_id, reason))
+        shutil.rmtree(self.images.folder(doc_id), ignore_errors=True)
+
+    def _store_file(self, doc_id: str, name: str, data: bytes) -> str:
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        stored = f"{doc_id}{Path(name).suffix.lower()}"
+        target = self.files_dir / stored
+        if not target.exists():
+            tmp = target.with_suffix(".part")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        return stored
+
+    def remove_files(self, doc_id: str) -> None:
+        shutil.rmtree(self.images.folder(doc_id), ignore_errors=True)
+        for path in self.files_dir.glob(f"{doc_id}.*"):
+            path.unlink(missing_ok=True)
+
+
+def _merge_metadata(derived: DocumentMetadata, given: DocumentMetadata | None) -> DocumentMetadata:
+    if given is None:
+        return derived
+    return DocumentMetadata(
+        title=given.title or derived.title,
+        year=given.year if given.year is not None else derived.year,
+        category=given.category or derived.category,
+        tags=given.tags or derived.tags,
+    )
+
+
+def _stub(doc_id: str, name: str, kind: str, size: int) -> Document:
+    return Document(
+        id=doc_id,
+        name=name,
+        kind=kind,
+        size_bytes=size,
+        pages=0,
+        chunks=0,
+        pages_without_text=0,
+        status="failed",
+        error=None,
+        added_at=datetime.now(UTC),
+    )
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

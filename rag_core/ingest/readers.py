@@ -1,0 +1,195 @@
+"""Read an uploaded file into pages of text, checking it first.
+
+The type is decided by content, not by name: a PDF must start like one, a DOCX must be a
+zip with a Word body, Markdown and text must decode as text. pypdf checks the PDF
+(encryption, structure, metadata); pypdfium2 extracts the text, about 20x faster than
+pypdf on real reports, and renders the pages (see ``rendering``).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag_core.errors import DocumentError
+from rag_core.text import normalize_page_text
+from rag_core.types import DocumentMetadata, PageText
+
+KINDS = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".txt": "text", ".docx": "docx"}
+ACCEPTED = "PDF (.pdf), Markdown (.md), text (.txt) and Word (.docx)"
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedDocument:
+    kind: str
+    pages: tuple[PageText, ...]
+    metadata: DocumentMetadata
+
+    @property
+    def pages_without_text(self) -> int:
+        return sum(1 for p in self.pages if not p.has_text)
+
+
+def clean_name(name: str) -> str:
+    """The file name of an upload without folders or control characters.
+
+    Browsers and HTTP clients send names such as ``../../etc/passwd.pdf`` or
+    ``C:\\Users\\me\\report.pdf``: only the last part is kept, control characters (NUL
+    included) are dropped. A name with nothing left is a ``DocumentError``.
+    """
+    raw = str(name)
+    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable()).strip()
+    if cleaned in ("", ".", ".."):
+        raise DocumentError(repr(raw)[1:-1] or "(no name)", "has no usable file name")
+    return cleaned[:255]
+
+
+def detect_kind(name: str, data: bytes) -> str:
+    """The document kind from the bytes, checked against the file name's extension."""
+    suffix = Path(name).suffix.lower()
+    if not data:
+        raise DocumentError(name, "the file is empty (0 bytes)")
+    if suffix not in KINDS:
+        shown = suffix or "no extension"
+        raise DocumentError(name, f"unsupported file type ({shown}); Folio accepts {ACCEPTED}")
+    kind = KINDS[suffix]
+    head = data[:1024]
+    if kind == "pdf":
+        if b"%PDF-" not in head:
+            raise DocumentError(name, "is named .pdf but is not a PDF (no %PDF header)")
+    elif kind == "docx":
+        if not data.startswith(b"PK") or not _is_docx(data):
+            raise DocumentError(name, "is named .docx but is not a Word document")
+    elif b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DocumentError(name, f"is named {suffix} but holds binary data, not text")
+    return kind
+
+
+def _is_docx(data: bytes) -> bool:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return "word/document.xml" in archive.namelist()
+    except zipfile.BadZipFile:
+        return False
+
+
+def read_document(name: str, data: bytes, max_pages: int) -> ExtractedDocument:
+    kind = detect_kind(name, data)
+    if kind == "pdf":
+        return _read_pdf(name, data, max_pages)
+    if kind == "docx":
+        return _read_docx(name, data)
+    text = _decode_text(name, data)
+    title = _markdown_title(text) if kind == "markdown" else ""
+    return ExtractedDocument(
+        kind, (PageText(0, normalize_page_text(text)),), derive_metadata(name, title)
+    )
+
+
+def _decode_text(name: str, data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise DocumentError(name, "is not valid UTF-8 or GB18030 text")
+
+
+def _markdown_title(text: str) -> str:
+    match = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
+    return match.group(1).strip() if match else ""
+
+
+def _read_docx(name: str, data: bytes) -> ExtractedDocument:
+    import docx
+
+    try:
+        body = docx.Document(io.BytesIO(data))
+    except Exception as exc:  # python-docx raises many kinds on broken files
+        raise DocumentError(name, f"is not a readable Word document ({exc})") from exc
+    lines = [p.text for p in body.paragraphs]
+    for table in body.tables:
+        for row in table.rows:
+            lines.append(" | ".join(cell.text.strip() for cell in row.cells))
+    title = body.core_properties.title or ""
+    text = normalize_page_text("\n".join(lines))
+    return ExtractedDocument("docx", (PageText(0, text),), derive_metadata(name, title))
+
+
+def _read_pdf(name: str, data: bytes, max_pages: int) -> ExtractedDocument:
+    import pypdf
+    import pypdfium2 as pdfium
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise DocumentError(
+                name, "is protected by a password; remove the password and upload it again"
+            )
+        page_count = len(reader.pages)
+        info = reader.metadata
+        pdf_title = str(info.title or "") if info else ""
+    except DocumentError:
+        raise
+    except Exception as exc:  # pypdf raises PdfReadError, ValueError, KeyError, ...
+        raise DocumentError(name, f"is not a readable PDF (corrupt or truncated: {exc})") from exc
+    if page_count == 0:
+        raise DocumentError(name, "is a PDF with no pages")
+    if page_count > max_pages:
+        raise DocumentError(
+            name, f"has {page_count} pages, over the limit of {max_pages} (FOLIO_MAX_PAGES)"
+        )
+    try:
+        pdf = pdfium.PdfDocument(data, password="")
+    except pdfium.PdfiumError as exc:
+        raise DocumentError(name, f"is not a readable PDF ({exc})") from exc
+    try:
+        pages = tuple(PageText(i, normalize_page_text(_page_text(pdf, i))) for i in range(len(pdf)))
+    finally:
+        pdf.close()
+    return ExtractedDocument("pdf", pages, derive_metadata(name, pdf_title))
+
+
+def _page_text(pdf: object, index: int) -> str:
+    page = pdf[index]  # type: ignore[index]
+    textpage = page.get_textpage()
+    try:
+        text: str = textpage.get_text_bounded()
+    finally:
+        textpage.close()
+        page.close()
+    return text
+
+
+_YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20[0-4]\d)(?!\d)")
+
+
+_AUTHORING_TOOL = re.compile(r"^\s*microsoft (word|powerpoint|excel)\s*-\s*", re.IGNORECASE)
+_FILE_SUFFIX = re.compile(r"\.(docx?|pptx?|xlsx?|pdf|indd|rtf|txt)$", re.IGNORECASE)
+_LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
+_PLACEHOLDER_TITLES = frozenset({"untitled", "document", "title", "microsoft word", "pdf"})
+
+
+def meaningful_title(title: str) -> str:
+    """A document's own title, or "" where it says nothing: a filing's accession number
+    ("0000764478-17-000008"), "Untitled", "Document", an authoring tool's prefix."""
+    title = _FILE_SUFFIX.sub("", _AUTHORING_TOOL.sub("", title.strip())).strip()
+    if len(title) < 4 or title.lower() in _PLACEHOLDER_TITLES:
+        return ""
+    return title if _LETTER_WORD.search(title) else ""
+
+
+def derive_metadata(name: str, title: str = "") -> DocumentMetadata:
+    """Title and year from the document itself or, where its title says nothing, its
+    file name."""
+    stem = Path(name).stem
+    readable = re.sub(r"[_]+", " ", stem).strip()
+    title = meaningful_title(title) or readable
+    years = _YEAR.findall(stem)
+    return DocumentMetadata(title=title, year=int(years[0]) if years else None)

@@ -1,0 +1,453 @@
+"""Hybrid retrieval: BM25 and dense legs over one snapshot, fused, with a full trace."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+import numpy as np
+
+from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
+from rag_core.index.bm25 import top_in_ranges
+from rag_core.index.dense import ChromaStore
+from rag_core.index.lexical import LexicalTokenizer
+from rag_core.index.routing import routing_terms
+from rag_core.index.snapshot import Snapshot, SnapshotStore
+from rag_core.retrieve.fusion import Fused, reciprocal_rank_fusion, score_fusion
+from rag_core.retrieve.legs import CHUNK_LEGS, Leg, chunk_legs
+from rag_core.store.registry import Registry
+from rag_core.types import (
+    Filters,
+    Hit,
+    LegRank,
+    LegTrace,
+    PageHit,
+    RetrievalTrace,
+    SearchResult,
+    Timing,
+)
+from rag_core.vectors import rocchio
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalConfig:
+    fusion: str
+    rrf_k: int
+    bm25_weight: float
+    dense_weight: float
+    section_weight: float
+    feedback_chunks: int
+    feedback_weight: float
+    candidates: int
+    max_unknown_ratio: float
+    route_docs: int
+    route_weight: float
+    route_cover_weight: float
+    route_min_chunks: int
+
+
+@dataclass(frozen=True, slots=True)
+class DenseDecision:
+    """Whether the dense leg can read a query, and how much it counts."""
+
+    weight: float
+    status: Literal["on", "down-weighted", "off"]
+    note: str
+
+
+def dense_decision(
+    unknown_ratio: float, weight: float, max_ratio: float, model: str
+) -> DenseDecision:
+    """Skip the dense leg for queries its model cannot read; down-weight partly readable ones."""
+    share = f"{unknown_ratio:.0%}"
+    if unknown_ratio > max_ratio:
+        return DenseDecision(
+            0.0, "off", f"dense leg off: {model} cannot read {share} of the query's tokens"
+        )
+    if unknown_ratio > max_ratio / 2:
+        return DenseDecision(
+            weight * (1.0 - unknown_ratio),
+            "down-weighted",
+            f"dense leg down-weighted: {model} cannot read {share} of the query's tokens",
+        )
+    return DenseDecision(weight, "on", "")
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """What a query turns into, computed once and shared by every leg."""
+
+    text: str
+    tokens: tuple[str, ...]
+    bm25_scores: np.ndarray  # BM25 score of every snapshot row, computed once
+    section_scores: np.ndarray  # the same over the rows' sections
+    dense: DenseDecision
+    vector: np.ndarray | None
+
+
+class PageLeg(Protocol):
+    """A retrieval leg that ranks whole pages (the vision index)."""
+
+    def search(self, query: str, n: int, doc_ids: Collection[str]) -> LegTrace:
+        """The best ``n`` pages of ``doc_ids``; ``ranked`` keys are ``page_key`` values."""
+        ...
+
+
+class Retriever:
+    def __init__(
+        self,
+        registry: Registry,
+        snapshots: SnapshotStore,
+        tokenizer: LexicalTokenizer,
+        embedder: Embedder,
+        chroma: ChromaStore,
+        config: RetrievalConfig,
+        page_leg: PageLeg | None = None,
+    ) -> None:
+        self.registry = registry
+        self.snapshots = snapshots
+        self.tokenizer = tokenizer
+        self.embedder = embedder
+        self.chroma = chroma
+        self.config = config
+        self.page_leg = page_leg
+
+    def snapshot(self, wait: bool = False) -> Snapshot:
+        """The index snapshot of the registry's generation (``SnapshotStore.current``)."""
+        return self.snapshots.current(self.registry.generation(), wait)
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        filters: Filters | None = None,
+        searched_query: str | None = None,
+        legs: Collection[str] | None = None,
+    ) -> SearchResult:
+        """Top ``k`` chunks for ``query``; ``legs`` limits the legs used (default: all)."""
+        filters = filters or Filters()
+        searched = (searched_query or query).strip()
+        wanted = set(legs) if legs is not None else set(CHUNK_LEGS)
+        timings: list[Timing] = []
+        clock = _Clock(timings)
+        snapshot = self.snapshot()
+        allowed: list[str] | None = None
+        notes: list[str] = []
+        if not filters.empty:
+            allowed = [
+                d for d in self.registry.filtered_doc_ids(filters) if d in snapshot.doc_ranges
+            ]
+            if not allowed:
+                notes.append("no ready document matches the filters")
+        ranges = None if allowed is None else snapshot.ranges_for(allowed)
+        clock.lap("snapshot")
+        q = self._prepare(snapshot, searched, wanted, clock)
+        n = max(self.config.candidates, k)
+        # The chunk legs on, each with its scope: the filters' documents, then (searched
+        # again) the documents the query names.
+        route = self._route(snapshot, q, allowed)
+        legs = chunk_legs(wanted, routed=bool(route.ranked))
+        routed = snapshot.ranges_for(doc for doc, _ in route.ranked) if route.ranked else None
+        scopes = {leg: routed if leg.routed else ranges for leg in legs if leg.kind in wanted}
+        traces = [
+            self._leg(leg, snapshot, q, n, scopes[leg]) if leg in scopes else _off(leg.name)
+            for leg in legs
+        ]
+        clock.lap("legs")
+        fused = self._fuse(traces)
+        clock.lap("fuse")
+        refined = self._feedback(snapshot, q, legs, traces, fused)
+        if refined is not None:
+            # The dense legs rank their candidates again with the refined vector: exact
+            # cosine over the first round's pool (every leg's candidates), a few hundred rows.
+            pool = np.unique([snapshot.row_of[key] for t in traces for key, _ in t.ranked])
+            traces = [
+                _rescored(t, snapshot, refined, n, pool, scopes[leg])
+                if leg in scopes and leg.dense and t.status != "off"
+                else t
+                for leg, t in zip(legs, traces, strict=True)
+            ]
+            fused = self._fuse(traces)
+            clock.lap("feedback")
+        fused = fused[: max(k * 3, k)]
+        hits = self._hits(fused, k)
+        clock.lap("fetch")
+        pages = pages_of(hits)
+        if self.page_leg is not None:
+            page_leg = self._page_leg(searched, max(k * 3, 10), filters)
+            clock.lap("vision")
+            traces.append(page_leg)
+            if page_leg.status != "off":
+                names = {d.id: d.name for d in self.registry.documents()}
+                pages = fuse_pages(pages, page_leg, names, self.config.rrf_k)
+        notes.extend(leg.note for leg in traces if leg.note)
+        trace = RetrievalTrace(
+            query=query,
+            searched_query=searched,
+            filters=filters,
+            legs=(*traces, route),
+            fused=tuple((f.key, f.score) for f in fused),
+            timings=tuple(timings),
+            notes=tuple(notes),
+        )
+        return SearchResult(tuple(hits), trace, pages)
+
+    def _hits(self, fused: Sequence[Fused], k: int) -> list[Hit]:
+        """The first ``k`` fused chunks the registry still holds ready (fetched k at a time:
+        the snapshot's chunks are ready unless removed since it was built)."""
+        hits: list[Hit] = []
+        start = 0
+        while len(hits) < k and start < len(fused):
+            batch = fused[start : start + k]
+            chunks = self.registry.ready_chunks([f.key for f in batch])
+            for f in batch:
+                if f.key in chunks and len(hits) < k:
+                    chunk, doc_name = chunks[f.key]
+                    hits.append(Hit(chunk, doc_name, f.score, len(hits) + 1, f.legs))
+            start += k
+        return hits
+
+    def _page_leg(self, query: str, n: int, filters: Filters) -> LegTrace:
+        assert self.page_leg is not None
+        # Only ready documents (the filters' ones): pages of a document that just left the
+        # registry may still be in the vision store for a moment, never in a result.
+        allowed = self.registry.filtered_doc_ids(filters)
+        return self.page_leg.search(query, n, allowed)
+
+    def _prepare(
+        self, snapshot: Snapshot, text: str, wanted: Collection[str], clock: _Clock
+    ) -> _Query:
+        tokens = tuple(self.tokenizer.tokenize(text))
+        scores = snapshot.bm25.scores(tokens) if "bm25" in wanted else np.zeros(0)
+        sections = snapshot.sections.scores(tokens) if "section" in wanted else np.zeros(0)
+        model = self.embedder.name
+        if "dense" not in wanted:
+            decision = DenseDecision(0.0, "off", "")
+        elif not snapshot.dense.any():
+            decision = DenseDecision(
+                0.0, "off", f"dense leg off: no chunk in the library is readable by {model}"
+            )
+        else:
+            unknown = readable_unknown_ratio(self.embedder, [text])[0]
+            decision = dense_decision(
+                unknown, self.config.dense_weight, self.config.max_unknown_ratio, model
+            )
+        vector = None
+        if decision.status != "off":
+            vector = self.embedder.embed_query([text])[0]
+            clock.lap("embed_query")
+        return _Query(text, tokens, scores, sections, decision, vector)
+
+    def _fuse(self, traces: Sequence[LegTrace]) -> list[Fused]:
+        rankings = {leg.leg: leg.ranked for leg in traces if leg.status != "off"}
+        weights = {leg.leg: leg.weight for leg in traces}
+        if self.config.fusion == "score":
+            return score_fusion(rankings, weights)
+        return reciprocal_rank_fusion(rankings, weights, k=self.config.rrf_k)
+
+    def _feedback(
+        self,
+        snapshot: Snapshot,
+        q: _Query,
+        legs: Sequence[Leg],
+        traces: Sequence[LegTrace],
+        fused: Sequence[Fused],
+    ) -> np.ndarray | None:
+        """The query vector moved towards the first fusion's top chunks (Rocchio
+        pseudo-relevance feedback), or None where there is nothing to learn from: no dense
+        leg, feedback off, or no other leg on (a dense leg alone would only confirm itself)."""
+        count, weight = self.config.feedback_chunks, self.config.feedback_weight
+        if q.vector is None or count <= 0 or weight <= 0:
+            return None
+        others = (t for leg, t in zip(legs, traces, strict=True) if not leg.dense)
+        if not any(t.ranked for t in others if t.weight > 0):
+            return None
+        rows: list[int] = []
+        for f in fused:
+            row = snapshot.row_of.get(f.key)
+            if row is not None and snapshot.dense[row]:
+                rows.append(row)
+                if len(rows) == count:
+                    break
+        if not rows:
+            return None
+        return rocchio(q.vector, np.asarray(snapshot.vectors[rows]), weight)
+
+    def _leg(
+        self, leg: Leg, snapshot: Snapshot, q: _Query, n: int, ranges: list[tuple[int, int]] | None
+    ) -> LegTrace:
+        if leg.dense:
+            return self._dense_leg(leg, snapshot, q, n, ranges)
+        if leg.kind == "section":
+            if self.config.section_weight <= 0 or not q.tokens:
+                return _off(leg.name)
+            weight, scores, note = self.config.section_weight, q.section_scores, ""
+        else:
+            weight, scores = self.config.bm25_weight, q.bm25_scores
+            silent = q.tokens or leg.routed
+            note = "" if silent else "BM25 leg: the query has no searchable words"
+        started = time.perf_counter()
+        found = top_in_ranges(scores, n, ranges)
+        ranked = tuple((snapshot.ids[row], score) for row, score in found)
+        weight *= self.config.route_weight if leg.routed else 1.0
+        return LegTrace(leg.name, weight, "on", note, ranked, _ms_since(started))
+
+    def _dense_leg(
+        self, leg: Leg, snapshot: Snapshot, q: _Query, n: int, ranges: list[tuple[int, int]] | None
+    ) -> LegTrace:
+        started = time.perf_counter()
+        note = "" if leg.routed else q.dense.note
+        if q.vector is None:
+            return LegTrace(leg.name, 0.0, "off", note, (), 0.0)
+        ranked: tuple[tuple[str, float], ...] | None = None
+        if ranges is None:
+            try:
+                ranked = self._chroma_ranked(snapshot, q.vector, n)
+            except Exception as exc:  # a Chroma server down or failing: answer without it
+                log.warning("vector store query failed, exact search instead: %s", exc)
+                outage = f"vector store unavailable ({type(exc).__name__}): exact search"
+                note = f"{note}; {outage}" if note else outage
+                ranges = [(0, snapshot.size)]
+        if ranked is None:
+            found = snapshot.dense_search(q.vector, n, ranges or [])
+            ranked = tuple((snapshot.ids[row], score) for row, score in found)
+        weight = q.dense.weight * (self.config.route_weight if leg.routed else 1.0)
+        return LegTrace(leg.name, weight, q.dense.status, note, ranked, _ms_since(started))
+
+    def _route(self, snapshot: Snapshot, q: _Query, allowed: list[str] | None) -> LegTrace:
+        """The documents the query names, best first (documents with few chunks are left
+        out: routing cannot help where a document is a chunk or two)."""
+        started = time.perf_counter()
+        limit = self.config.route_docs
+        if (
+            limit <= 0
+            or not snapshot.router_docs
+            or (allowed is not None and len(allowed) <= limit)
+        ):
+            return _off("route")
+        terms = routing_terms(self.tokenizer, q.text)
+        scores = snapshot.router.scores(terms)
+        # Only when the question names documents: a question matching covers alone is about
+        # their subject, which the chunk legs already rank (routing would count it twice).
+        if not (scores > 0).any():
+            return _off("route")
+        if self.config.route_cover_weight > 0:
+            scores = scores + self.config.route_cover_weight * snapshot.router_cover.scores(terms)
+        keep = set(allowed) if allowed is not None else None
+        ranked: list[tuple[str, float]] = []
+        for row in np.argsort(-scores, kind="stable"):
+            doc, score = snapshot.router_docs[row], float(scores[row])
+            if score <= 0 or len(ranked) >= limit:
+                break
+            start, stop = snapshot.doc_ranges[doc]
+            if (keep is None or doc in keep) and stop - start >= self.config.route_min_chunks:
+                ranked.append((doc, score))
+        status: Literal["on", "off"] = "on" if ranked else "off"
+        return LegTrace(
+            "route", self.config.route_weight, status, "", tuple(ranked), _ms_since(started)
+        )
+
+    def _chroma_ranked(
+        self, snapshot: Snapshot, vector: np.ndarray, n: int
+    ) -> tuple[tuple[str, float], ...]:
+        # Ids Chroma holds that the snapshot does not (a document still being indexed) drop out.
+        found = self.chroma.query(vector, min(n, snapshot.dense_count))
+        return tuple((cid, s) for cid, s in found if cid in snapshot.row_of)
+
+
+def _rescored(
+    trace: LegTrace,
+    snapshot: Snapshot,
+    vector: np.ndarray,
+    n: int,
+    pool: np.ndarray,
+    ranges: list[tuple[int, int]] | None,
+) -> LegTrace:
+    """``trace`` (a dense leg) ranked again by ``vector`` over the ``pool`` rows in its
+    ``ranges`` (None: all) that have a vector."""
+    started = time.perf_counter()
+    rows = pool
+    if ranges is not None:
+        inside = np.zeros(len(rows), dtype=bool)
+        for start, stop in ranges:
+            inside |= (rows >= start) & (rows < stop)
+        rows = rows[inside]
+    rows = rows[snapshot.dense[rows]]
+    scores = np.asarray(snapshot.vectors[rows]) @ vector
+    order = np.lexsort((rows, -scores))[:n]
+    ranked = tuple((snapshot.ids[rows[i]], float(scores[i])) for i in order)
+    spent = trace.elapsed_ms + _ms_since(started)
+    return replace(trace, ranked=ranked, elapsed_ms=spent)
+
+
+def _off(leg: str) -> LegTrace:
+    return LegTrace(leg, 0.0, "off", "", (), 0.0)
+
+
+def pages_of(hits: Sequence[Hit]) -> tuple[PageHit, ...]:
+    """Pages in the order of their best chunk; a page scores its chunks' fused scores summed."""
+    pages: dict[tuple[str, int], list[Hit]] = {}
+    for hit in hits:
+        pages.setdefault((hit.chunk.doc_id, hit.chunk.page), []).append(hit)
+    return tuple(
+        PageHit(
+            doc_id=doc_id,
+            doc_name=group[0].doc_name,
+            page=page,
+            score=sum(h.score for h in group),
+            rank=rank,
+            legs=(LegRank("text", group[0].rank, group[0].score),),
+        )
+        for rank, ((doc_id, page), group) in enumerate(pages.items(), start=1)
+    )
+
+
+def page_key(doc_id: str, page: int) -> str:
+    """A page's key in page-level rankings: ``<doc id>:<page>`` (page counted from 0)."""
+    return f"{doc_id}:{page}"
+
+
+def parse_page_key(key: str) -> tuple[str, int]:
+    doc_id, _, page = key.rpartition(":")
+    return doc_id, int(page)
+
+
+def fuse_pages(
+    text_pages: Sequence[PageHit], leg: LegTrace, names: Mapping[str, str], k: int = 60
+) -> tuple[PageHit, ...]:
+    """One ranked list of pages: weighted RRF of the text pages (weight 1) and a page leg.
+
+    Pages only the page leg found (e.g. scans without a text layer) come in with the name
+    from ``names``; each page keeps the rank and score every leg gave it.
+    """
+    text = [(page_key(p.doc_id, p.page), p.score) for p in text_pages]
+    fused = reciprocal_rank_fusion(
+        {"text": text, leg.leg: leg.ranked}, {"text": 1.0, leg.leg: leg.weight}, k=k
+    )
+    known = {page_key(p.doc_id, p.page): p.doc_name for p in text_pages}
+    pages = []
+    for rank, f in enumerate(fused, start=1):
+        doc_id, page = parse_page_key(f.key)
+        name = known.get(f.key) or names.get(doc_id, doc_id)
+        pages.append(PageHit(doc_id, name, page, f.score, rank, f.legs))
+    return tuple(pages)
+
+
+class _Clock:
+    def __init__(self, timings: list[Timing]) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings.append(Timing(stage, (now - self.last) * 1000))
+        self.last = now
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
