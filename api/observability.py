@@ -111,7 +111,8 @@ class ApiMetrics:
 
 
 class IndexCollector(Collector):
-    """Index sizes and the vision backlog of every workspace opened in this process."""
+    """Index sizes and the vision backlog (pages, and the age of its oldest document) of every
+    workspace opened in this process."""
 
     def __init__(self, libraries: Callable[[], list[tuple[str, Library]]]) -> None:
         self.libraries = libraries
@@ -130,6 +131,13 @@ class IndexCollector(Collector):
             "Pages waiting for the vision index (absent when the index is off)",
             labels=["workspace"],
         )
+        backlog_age = GaugeMetricFamily(
+            "folio_vision_backlog_oldest_seconds",
+            "Seconds since the oldest ready PDF with pages still waiting for the vision index"
+            " was added (0 when none wait; absent when the index is off)",
+            labels=["workspace"],
+        )
+        now = datetime.now(UTC)
         for name, library in self.libraries():
             try:
                 status = library.status()
@@ -143,7 +151,32 @@ class IndexCollector(Collector):
             vision = library.vision_status()
             if vision is not None and vision.progress is not None:
                 backlog.add_metric([name], vision.progress.remaining)
-        yield from (docs, chunks, pages, failed, backlog)
+                try:
+                    waiting = vision_waiting_since(library) if vision.progress.remaining else None
+                except Exception:
+                    log.exception("metrics: workspace %s vision backlog could not be read", name)
+                    continue
+                age = (now - waiting).total_seconds() if waiting is not None else 0.0
+                backlog_age.add_metric([name], max(age, 0.0))
+        yield from (docs, chunks, pages, failed, backlog, backlog_age)
+
+
+def vision_waiting_since(library: Library) -> datetime | None:
+    """When the oldest ready PDF that still has pages without vision vectors was added."""
+    if library.vision is None:
+        return None
+    have = library.vision.indexer.store.keys()
+    waiting = [
+        d.added_at
+        for d in library.registry.documents()
+        if d.status == "ready"
+        and d.kind == "pdf"
+        and any((d.id, page) not in have for page in range(d.pages))
+    ]
+    if not waiting:
+        return None
+    oldest = min(waiting)
+    return oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
 
 
 def route_of(scope: Scope) -> str:

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages for the browser tier (chromium, and a CJK font so screenshots of the Chinese
-# interface are legible) and the PostgreSQL tests; idempotent.
+# interface are legible), the PostgreSQL tests and the alert-rule tests (promtool, from the
+# prometheus package); idempotent.
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
