@@ -152,31 +152,13 @@ class IndexCollector(Collector):
             if vision is not None and vision.progress is not None:
                 backlog.add_metric([name], vision.progress.remaining)
                 try:
-                    waiting = vision_waiting_since(library) if vision.progress.remaining else None
+                    waiting = library.vision_waiting_since() if vision.progress.remaining else None
                 except Exception:
                     log.exception("metrics: workspace %s vision backlog could not be read", name)
                     continue
                 age = (now - waiting).total_seconds() if waiting is not None else 0.0
                 backlog_age.add_metric([name], max(age, 0.0))
         yield from (docs, chunks, pages, failed, backlog, backlog_age)
-
-
-def vision_waiting_since(library: Library) -> datetime | None:
-    """When the oldest ready PDF that still has pages without vision vectors was added."""
-    if library.vision is None:
-        return None
-    have = library.vision.indexer.store.keys()
-    waiting = [
-        d.added_at
-        for d in library.registry.documents()
-        if d.status == "ready"
-        and d.kind == "pdf"
-        and any((d.id, page) not in have for page in range(d.pages))
-    ]
-    if not waiting:
-        return None
-    oldest = min(waiting)
-    return oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
 
 
 def route_of(scope: Scope) -> str:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from rag_core.answer.common import Answerer, query_coverage, stream_refusal
@@ -122,6 +123,10 @@ class Library:
     def vision_status(self) -> VisionStatus | None:
         """The vision index's state and backlog (``None`` where the library has none)."""
         return self.vision.status() if self.vision is not None else None
+
+    def vision_waiting_since(self) -> datetime | None:
+        """When the oldest document the vision index has not finished was added."""
+        return self.vision.waiting_since() if self.vision is not None else None
 
     def start_background(self) -> None:
         """Start background indexing of page images (on the ingest writer; no-op when off)."""

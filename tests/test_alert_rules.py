@@ -24,6 +24,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.observability import ApiMetrics
+from rag_core.vision.index import oldest_waiting
 
 from .conftest import REPO
 
@@ -348,8 +349,8 @@ def fake_library(docs: list[SimpleNamespace], have: set[tuple[str, int]], vision
     )
     return SimpleNamespace(
         status=lambda: status,
-        vision=index if vision else None,
-        registry=SimpleNamespace(documents=lambda: list(docs)),
+        vision_status=lambda: index.status() if vision else None,
+        vision_waiting_since=lambda: oldest_waiting(docs, have) if vision else None,
     )
 
 

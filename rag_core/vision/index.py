@@ -14,8 +14,9 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Container, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -25,7 +26,7 @@ from rag_core.errors import ConfigurationError
 from rag_core.ingest.rendering import PageImages
 from rag_core.retrieve.retriever import page_key
 from rag_core.store.registry import Registry
-from rag_core.types import LegTrace
+from rag_core.types import Document, LegTrace
 from rag_core.vision.heatmap import overlay, patch_scores
 from rag_core.vision.indexer import VisionIndexer, VisionProgress
 from rag_core.vision.model import PageEmbedder, QueryEmbedding
@@ -123,6 +124,10 @@ class VisionIndex:
             pool_factor=config.pool_factor,
             batch_size=config.batch_size,
         )
+
+    def waiting_since(self) -> datetime | None:
+        """When the oldest document still waiting for page vectors was added (None: none)."""
+        return oldest_waiting(self.registry.documents(), self.indexer.store.keys())
 
     def status(self) -> VisionStatus:
         if self.state == "on" and self.indexer.fatal:
@@ -271,3 +276,20 @@ def _duration(seconds: float) -> str:
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
+
+
+def oldest_waiting(
+    documents: Iterable[Document], indexed: Container[tuple[str, int]]
+) -> datetime | None:
+    """When the oldest ready PDF with pages not in ``indexed`` (``(doc id, page)``) was added."""
+    waiting = [
+        d.added_at
+        for d in documents
+        if d.status == "ready"
+        and d.kind == "pdf"
+        and any((d.id, page) not in indexed for page in range(d.pages))
+    ]
+    if not waiting:
+        return None
+    oldest = min(waiting)
+    return oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
