@@ -96,7 +96,7 @@ def test_the_vision_index_notices_reach_the_chat(vision_settings):
         f"**Page images:** Vision index: 0/{pages} pages."  # a backlog, before indexing
     )
     assert (
-        chat.mode_notices(library, "zh")[1] == f"**页面图像检索：**Vision index: 0/{pages} pages。"
+        chat.mode_notices(library, "zh")[1] == f"**页面图像检索**：Vision index: 0/{pages} pages。"
     )
     library.vision.run()
     assert chat.mode_notices(library, "en") == [chat.t("notice_extractive", "en")]

@@ -1,6 +1,6 @@
 """The Chat tab's handlers: streaming cited answers, follow-ups, sources, ratings.
 
-Handlers are plain functions of ready objects and plain values; ``ui/app.py`` wires them to
+Handlers are plain functions of ready objects and plain values; ``ui/tabs/chat.py`` wires them to
 components. Per-session state is a ``ChatState`` (kept in ``gr.State``): the turns of the
 conversation with their answers, so a rating can store the answer's whole trace.
 Turn ``k`` is shown as chatbot messages ``2k`` (question) and ``2k + 1`` (answer).

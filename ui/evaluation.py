@@ -5,7 +5,7 @@ previous run.
 One evaluation runs at a time for the whole app (it is CPU-bound and shares the app's text
 embedder); it runs in a thread, so chat requests are never queued behind it, and every
 session's timer polls the same job, so everyone sees its progress. Handlers are plain functions
-of an ``Evaluations`` and plain values; ``ui/app.py`` wires them to components.
+of an ``Evaluations`` and plain values; ``ui/tabs/evaluation.py`` wires them to components.
 """
 
 from __future__ import annotations

@@ -414,7 +414,7 @@ ZH: dict[str, str] = {
     "ev_col_run": "评测时间",
     # Visual citations.
     "page_found_by_image": "通过页面图像找到（没有文本段落）",
-    "notice_vision": "**页面图像检索：**{notice}。",
+    "notice_vision": "**页面图像检索**：{notice}。",
 }
 
 I18N = gr.I18n(en=EN, zh=ZH)

@@ -1,0 +1,124 @@
+"""The tab modules without a browser: each tab builds and wires itself, and its handlers are
+plain functions of the app's ``Context`` and plain values."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+import pytest
+
+from rag_core.answer.conversation import RuleRewriter
+from rag_core.config import Settings
+from rag_core.workspaces import Workspaces
+from ui import chat, tabs
+from ui.access import workspace_resolver
+from ui.context import Context
+from ui.evaluation import Evaluations
+
+from .fakes import HashingEmbedder
+from .pdfs import make_pdf
+from .test_library import APPLES
+
+SKIP = gr.skip()
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Context:
+    workspaces = Workspaces(settings, embedder=HashingEmbedder())
+    return Context(workspaces, RuleRewriter(), workspace_resolver(None), Evaluations(settings))
+
+
+def select(index: int) -> gr.SelectData:
+    return gr.SelectData(None, {"index": index, "value": None, "selected": True})
+
+
+def test_a_bound_handler_keeps_its_name_and_is_handed_the_request(ctx: Context):
+    bound = ctx.bind(tabs.library.on_delete)
+    assert bound.__name__ == "on_delete"  # the endpoint's name when none is given
+    request = gr.Request(session_hash="s")
+    inputs, *_ = gr.helpers.special_args(bound, ["doc-id"], request=request)
+    assert inputs == ["doc-id", request]
+    # Why not functools.partial: Gradio cannot read a partial's hints; its request is None.
+    partial = functools.partial(tabs.library.on_delete, ctx)
+    with pytest.warns(UserWarning, match="Unexpected argument"):
+        inputs, *_ = gr.helpers.special_args(partial, ["doc-id"], request=request)
+    assert inputs == ["doc-id", None]
+
+
+@pytest.mark.parametrize(
+    ("build", "handlers"),
+    [
+        (tabs.library.build, ["on_row", "on_delete", "on_reindex", "<lambda>"]),
+        (
+            functools.partial(tabs.chat.build, concurrency=3),
+            ["on_chat", "on_chat", "on_like", "on_select", "on_clear", "on_comment", "on_comment"],
+        ),
+        (tabs.feedback.build, ["on_analytics", "on_analytics", "on_disliked", "on_export"]),
+        (tabs.evaluation.build, ["on_eval_tab", "on_eval_set", "on_eval_run", "on_eval_tick"]),
+    ],
+)
+def test_each_tab_builds_and_wires_itself(ctx: Context, build, handlers: list[str]):
+    with gr.Blocks() as demo, gr.Tabs():
+        build(ctx)
+    assert [fn.fn.__name__ for fn in demo.fns.values() if fn.fn] == handlers
+
+
+def test_library_handlers_upload_select_and_delete(ctx: Context, tmp_path: Path):
+    path = tmp_path / "orchard.pdf"
+    path.write_bytes(make_pdf(APPLES))
+    request = gr.Request(session_hash="s")
+    text, table, row_ids, _, doc_filter, _, cleared = tabs.library.on_upload(
+        ctx, [str(path)], request, progress=lambda fraction, desc: None
+    )
+    assert text.startswith("✓ orchard.pdf: added \\(3 pages") and cleared is None
+    assert table.values[:, 0].tolist() == ["orchard.pdf"]
+    [doc_id] = row_ids
+    assert doc_filter["choices"] == [("orchard.pdf", doc_id)]
+    assert tabs.library.on_row(row_ids, select(0)) == doc_id
+    assert tabs.library.on_row(row_ids, select(3)) is None
+    row, question, action = tabs.library.on_delete(ctx, doc_id, request)
+    assert row["visible"] and "**orchard.pdf**" in question and action == "delete"
+    hidden, pending, text, table, row_ids, *_ = tabs.library.on_confirm(
+        ctx, action, doc_id, request
+    )
+    assert hidden == gr.update(visible=False) and pending is None
+    assert text == "orchard.pdf was deleted." and row_ids == ()
+
+
+def test_clearing_the_chat_starts_a_new_conversation():
+    state, sources, gallery, trace, comment_row = tabs.chat.on_clear()
+    assert state == chat.ChatState() and (sources, gallery, trace) == ("", [], "")
+    assert comment_row == gr.update(visible=False)
+
+
+def test_plotted_keeps_the_run_order_and_clears_empty_plots():
+    chart = pd.DataFrame(
+        {"bar": ["dense", "bm25"], "metric": ["ndcg@10"] * 2, "value": [0.7, 0.5], "series": "x"}
+    )
+    history = pd.DataFrame(
+        {"run": ["r2", "r1", "r2"], "started": "", "value": [0.1, 0.2, 0.3], "series": "x"}
+    )
+    table, bars, runs, *rest = tabs.evaluation.plotted(("table", chart, history, "c", "d"))
+    assert table == "table" and rest == ["c", "d"]
+    assert bars.sort == ["dense", "bm25"] and runs.sort == ["r2", "r1"]
+    assert tabs.evaluation.plotted(("t", chart[:0], history[:0], "c", "d")) == (
+        "t",
+        None,
+        None,
+        "c",
+        "d",
+    )
+    assert tabs.evaluation.plotted((SKIP,) * 5) == (SKIP,) * 5
+
+
+def test_redrawn_clears_the_plots_then_draws_them():
+    values = ("table", "chart", "history", "comparison", "caption")
+    assert list(tabs.evaluation.redrawn(values)) == [(SKIP, None, None, SKIP, SKIP), values]
+
+
+def test_the_timer_stops_when_no_evaluation_has_run(ctx: Context):
+    [(status, *views, timer)] = tabs.evaluation.on_eval_tick(ctx, gr.Request(session_hash="s"))
+    assert [status, *views] == [SKIP] * 6 and timer.active is False
