@@ -8,6 +8,7 @@ leg is a new entry in ``CHUNK_LEGS`` (and its scorer in the retriever).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,7 +33,7 @@ class Leg:
         return self.kind == "dense"
 
 
-def chunk_legs(wanted: frozenset[str] | set[str], routed: bool) -> tuple[Leg, ...]:
+def chunk_legs(wanted: Collection[str], routed: bool) -> tuple[Leg, ...]:
     """Every chunk leg in trace order, then the routed ones when the query names documents;
     legs not ``wanted`` are still listed (their trace says off)."""
     legs = tuple(Leg(kind) for kind in CHUNK_LEGS)

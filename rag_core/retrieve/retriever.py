@@ -151,17 +151,17 @@ class Retriever:
         # The chunk legs on, each with its scope: the filters' documents, then (searched
         # again) the documents the query names.
         route = self._route(snapshot, q, allowed)
-        legs = chunk_legs(wanted, routed=bool(route.ranked))
+        plan = chunk_legs(wanted, routed=bool(route.ranked))
         routed = snapshot.ranges_for(doc for doc, _ in route.ranked) if route.ranked else None
-        scopes = {leg: routed if leg.routed else ranges for leg in legs if leg.kind in wanted}
+        scopes = {leg: routed if leg.routed else ranges for leg in plan if leg.kind in wanted}
         traces = [
             self._leg(leg, snapshot, q, n, scopes[leg]) if leg in scopes else _off(leg.name)
-            for leg in legs
+            for leg in plan
         ]
         clock.lap("legs")
         fused = self._fuse(traces)
         clock.lap("fuse")
-        refined = self._feedback(snapshot, q, legs, traces, fused)
+        refined = self._feedback(snapshot, q, plan, traces, fused)
         if refined is not None:
             # The dense legs rank their candidates again with the refined vector: exact
             # cosine over the first round's pool (every leg's candidates), a few hundred rows.
@@ -170,7 +170,7 @@ class Retriever:
                 _rescored(t, snapshot, refined, n, pool, scopes[leg])
                 if leg in scopes and leg.dense and t.status != "off"
                 else t
-                for leg, t in zip(legs, traces, strict=True)
+                for leg, t in zip(plan, traces, strict=True)
             ]
             fused = self._fuse(traces)
             clock.lap("feedback")
