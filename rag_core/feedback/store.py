@@ -25,9 +25,9 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from rag_core.config import DEFAULT_WORKSPACE
 from rag_core.errors import NotFoundError
 from rag_core.store.database import Migration, apply_migrations, create_engine
+from rag_core.store.locks import LockKey
 from rag_core.types import Answer, Citation, LegRank, Timing
 
-LOCK_KEY = 7_000_002  # the registry's migrations use 7_000_001
 HIT_TEXT_CHARS = 500
 
 
@@ -333,7 +333,7 @@ class FeedbackStore:
         return store
 
     def migrate(self) -> list[str]:
-        return apply_migrations(self.engine, MIGRATIONS, lock_key=LOCK_KEY)
+        return apply_migrations(self.engine, MIGRATIONS, lock_key=LockKey.FEEDBACK_MIGRATIONS)
 
     def _key(self, session_id: str, message_id: str) -> Any:
         return (

@@ -17,10 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-Migration = tuple[str, Callable[[Connection], None]]
+from rag_core.store.locks import LockKey
 
-# PostgreSQL advisory lock taken by every ``writing`` transaction (see there).
-WRITE_LOCK = 0x466F6C696F
+Migration = tuple[str, Callable[[Connection], None]]
 
 
 def create_engine(url: str) -> Engine:
@@ -64,7 +63,7 @@ def writing(engine: Engine) -> Iterator[Connection]:
     """
     with engine.connect().execution_options(folio_write=True) as conn, conn.begin():
         if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(LockKey.WRITE)})
         yield conn
 
 
@@ -73,11 +72,14 @@ def blob_type(conn: Connection) -> str:
 
 
 def apply_migrations(engine: Engine, migrations: Sequence[Migration], lock_key: int) -> list[str]:
-    """Apply the migrations not yet recorded; returns the names applied now."""
+    """Apply the migrations not yet recorded; returns the names applied now.
+
+    ``lock_key`` (a ``LockKey``) serialises the openers of this set of tables on PostgreSQL.
+    """
     applied_now: list[str] = []
     with writing(engine) as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(lock_key)})
         conn.execute(
             sa.text(
                 "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
