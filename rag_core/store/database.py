@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -22,7 +22,9 @@ from rag_core.store.locks import LockKey
 Migration = tuple[str, Callable[[Connection], None]]
 
 
-def create_engine(url: str) -> Engine:
+def create_engine(url: str, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> Engine:
+    """An engine for ``url``. SQLite files run in WAL mode with ``synchronous`` (FULL also
+    makes each commit durable across a power cut, not only consistent)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -37,7 +39,7 @@ def create_engine(url: str) -> Engine:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA busy_timeout=60000")
             cursor.close()
 
