@@ -14,14 +14,10 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rag_core.text import nfkc
+from rag_core.text import HAN, nfkc
 
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_WORD = re.compile(r"[a-z0-9]+(?:[.,'][a-z0-9]+)*")
 _LETTER_DIGIT = re.compile(r"[a-z]+|[0-9]+(?:\.[0-9]+)?")
-_TOKEN_OR_CJK = re.compile(
-    r"(?P<cjk>[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)|(?P<word>[a-z0-9]+(?:[.,'][a-z0-9]+)*)"
-)
+_TOKEN_OR_CJK = re.compile(rf"(?P<cjk>[{HAN}]+)|(?P<word>[a-z0-9]+(?:[.,'][a-z0-9]+)*)")
 
 ENGLISH_STOPWORDS = frozenset(
     [
