@@ -11,7 +11,7 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from rag_core.text import HAN, nfkc
@@ -285,8 +285,3 @@ def _english_parts(word: str) -> tuple[str, ...]:
         if len(sub) > 1:
             parts.extend(s for s in sub if s not in ENGLISH_STOPWORDS)
     return tuple(parts)
-
-
-def unique_tokens(tokens: Sequence[str]) -> list[str]:
-    """Query tokens without repeats, order kept (BM25 queries count each term once)."""
-    return list(dict.fromkeys(tokens))

@@ -124,12 +124,6 @@ class Registry:
         )
         return rows[0].file_path if rows else None
 
-    def replaced_by(self, doc_id: str) -> str | None:
-        rows = self._rows(
-            "SELECT replaces FROM documents WHERE workspace = :ws AND id = :id", id=doc_id
-        )
-        return rows[0].replaces if rows else None
-
     def unfinished(self) -> list[Document]:
         rows = self._rows(
             f"SELECT {_DOC_COLUMNS} FROM documents "
