@@ -93,14 +93,15 @@ def main() -> None:
     import torch
     from transformers import ColQwen2ForRetrieval, ColQwen2Processor
 
-    from rag_core.vision.model import ColVisionEmbedder, _Loaded, _torch_dtype
+    from rag_core.embed.devices import torch_dtype
+    from rag_core.vision.model import CUDA_DTYPE, ColVisionEmbedder, _Loaded
     from rag_core.vision.pooling import pool_page, representatives
     from tests.vision_fixtures import QWEN_SPECIAL, build_tiny_colqwen2
 
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = _torch_dtype(args.dtype, device)
+    dtype = torch_dtype(args.dtype, device, on_cuda=CUDA_DTYPE)
     with tempfile.TemporaryDirectory() as folder:
         # The processor (tokenizer with Qwen2-VL's special tokens, PIL image processor).
         processor = ColQwen2Processor.from_pretrained(build_tiny_colqwen2(Path(folder)))

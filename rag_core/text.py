@@ -9,8 +9,15 @@ from collections.abc import Sequence
 
 from rag_core.types import Span
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
-CJK_CHAR = re.compile(f"[{_CJK}]")
+# Scripts written without spaces, as ranges for a regex character class. Each widens the one
+# before it; modules pick the one their behaviour was built on, so keep these as they are.
+HAN_UNIFIED = r"\u3400-\u4dbf\u4e00-\u9fff"  # CJK Unified Ideographs, and Extension A
+HAN = HAN_UNIFIED + r"\uf900-\ufaff"  # ... and the CJK Compatibility Ideographs
+CJK = HAN + r"\u3040-\u30ff\uac00-\ud7af"  # ... and Japanese kana and Hangul syllables
+CJK_CHAR = re.compile(f"[{CJK}]")
+
+# A year of the last and this century, not part of a longer number ("FY2019", not "120194").
+YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 
 # Sentence ends in Chinese need no space after them.
 _CJK_END = "。！？；!?…"

@@ -1,4 +1,10 @@
+import re
+
 from rag_core.text import (
+    CJK,
+    HAN,
+    HAN_UNIFIED,
+    YEAR,
     language_of,
     looks_like_heading,
     normalize_page_text,
@@ -80,3 +86,20 @@ def test_normalize_and_repeated_lines():
         "Table of Contents\nfour",
     ]
     assert repeated_lines(pages) == frozenset({"Table of Contents"})
+
+
+def test_years_stand_alone():
+    text = "FY2019 vs 1999, not 1899, 2100, 120194 or 20195; 2020-2021"
+    assert YEAR.findall(text) == ["2019", "1999", "2020", "2021"]
+    assert YEAR.fullmatch("2007") and not YEAR.fullmatch("207")
+
+
+def test_each_script_range_widens_the_one_before():
+    def chars(ranges: str) -> str:
+        pattern = re.compile(f"[{ranges}]")
+        return "".join(c for c in "a1 中㐀\uf900あア한" if pattern.match(c))
+
+    # unified, extension A, a compatibility ideograph (U+F900), hiragana, katakana, Hangul
+    assert chars(HAN_UNIFIED) == "中㐀"
+    assert chars(HAN) == "中㐀\uf900"
+    assert chars(CJK) == "中㐀\uf900あア한"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import zlib
 
 import numpy as np
 import pytest
 
+from rag_core.store.database import apply_migrations
 from rag_core.vision.pooling import normalise
 from rag_core.vision.search import coarse_scores
-from rag_core.vision.store import PageVectors, VisionStore
+from rag_core.vision.store import MIGRATIONS, PageVectors, VisionStore
 
 DIM, M = 8, 4
 
@@ -135,3 +137,73 @@ def test_bytes_per_page(store):
     assert stats.pages == 10
     # 100 + 4 float16 rows of 8 values per page, plus the page table.
     assert 10 * 104 * DIM * 2 <= stats.bytes <= 10 * 104 * DIM * 2 + 200_000
+
+
+# The schema as the store made it before it had migrations (vision/store.py at d516ac2).
+OLD_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS pages (doc_id TEXT NOT NULL, page INTEGER NOT NULL, "
+    "start INTEGER NOT NULL, count INTEGER NOT NULL, slot INTEGER NOT NULL, "
+    "grid_rows INTEGER NOT NULL, grid_cols INTEGER NOT NULL, labels BLOB NOT NULL, "
+    "PRIMARY KEY (doc_id, page))",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+
+def test_a_store_made_before_migrations_is_adopted(tmp_path):
+    folder = tmp_path / "vision"
+    folder.mkdir()
+    old = [vectors("a", 0, n=3), vectors("b", 2, n=2)]
+    (folder / "tokens-1.f16").write_bytes(
+        b"".join(p.vectors.astype(np.float16).tobytes() for p in old)
+    )
+    (folder / "reps-1.f16").write_bytes(b"".join(p.reps.astype(np.float16).tobytes() for p in old))
+    with sqlite3.connect(folder / "index.db", isolation_level=None) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        for statement in OLD_SCHEMA:
+            db.execute(statement)
+        db.executemany(
+            "INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                ("a", 0, 0, 3, 0, 2, 3, old[0].labels.astype(np.int16).tobytes()),
+                ("b", 2, 3, 2, 1, 2, 3, old[1].labels.astype(np.int16).tobytes()),
+            ],
+        )
+        db.executemany(
+            "INSERT INTO meta VALUES (?, ?)",
+            [
+                ("model", "model-a"),
+                ("reps", str(M)),
+                ("generation", "1"),
+                ("version", "7"),
+                ("dim", str(DIM)),
+                ("paused", "1"),
+            ],
+        )
+    db.close()
+
+    store = VisionStore(folder, "model-a", reps=M).open()
+    assert store.cleared_reason == "" and store.version() == 7 and store.paused()
+    assert store.keys() == {("a", 0), ("b", 2)}
+    for page in old:
+        same(store.get(page.doc_id, page.page), page)
+    store.add([vectors("c", 0)])
+    same(VisionStore(folder, "model-a", reps=M).open().get("c", 0), vectors("c", 0))
+    with sqlite3.connect(folder / "index.db") as db:
+        assert db.execute("SELECT name FROM _migrations").fetchall() == [("v001_pages",)]
+    db.close()
+
+
+def test_migrations_are_recorded_once(store, tmp_path):
+    assert apply_migrations(store.engine, MIGRATIONS, lock_key=1) == []
+    with sqlite3.connect(store.folder / "index.db") as db:
+        assert db.execute("SELECT name FROM _migrations").fetchall() == [("v001_pages",)]
+    db.close()
+
+
+def test_compacting_a_store_whose_pages_were_all_deleted(store):
+    store.add([vectors("a", 0), vectors("a", 1)])
+    assert store.delete_docs(["a"]) == 2
+    assert store.compact()
+    stats = store.stats()
+    assert (stats.pages, stats.live_rows, stats.file_rows) == (0, 0, 0)
+    assert store.matrix().keys == () and store.keys() == set()

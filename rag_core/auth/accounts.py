@@ -22,9 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 from rag_core.config import Settings
 from rag_core.errors import ConfigurationError, NotFoundError
 from rag_core.store.database import Migration, apply_migrations, create_engine, utcnow, writing
+from rag_core.store.locks import LockKey
 from rag_core.workspaces import check_workspace
 
-LOCK_KEY = 7_000_003  # the registry uses 7_000_001, the feedback store 7_000_002
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # scrypt's work grows with the input: refuse megabyte "passwords"
@@ -122,7 +122,7 @@ class Accounts:
         return accounts
 
     def migrate(self) -> list[str]:
-        return apply_migrations(self.engine, MIGRATIONS, lock_key=LOCK_KEY)
+        return apply_migrations(self.engine, MIGRATIONS, lock_key=LockKey.ACCOUNTS_MIGRATIONS)
 
     def add(self, name: str, password: str, workspace: str) -> Account:
         name, workspace = check_user_name(name), check_workspace(workspace)

@@ -22,11 +22,11 @@ from sqlalchemy.engine import Engine
 
 from rag_core.errors import InputError, NotFoundError
 from rag_core.store.database import apply_migrations, create_engine, utcnow, writing
+from rag_core.store.locks import LockKey
 from rag_core.store.migrations import MIGRATIONS
 from rag_core.workspaces import check_workspace
 
 TOKEN_PREFIX = "folio_"
-REGISTRY_LOCK_KEY = 7_000_001  # the registry's migrations (rag_core/registry.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,7 @@ class ApiKeys:
     @classmethod
     def open(cls, registry_url: str) -> ApiKeys:
         engine = create_engine(registry_url)
-        apply_migrations(engine, MIGRATIONS, lock_key=REGISTRY_LOCK_KEY)
+        apply_migrations(engine, MIGRATIONS, lock_key=LockKey.REGISTRY_MIGRATIONS)
         return cls(engine)
 
     def create(self, workspace: str, name: str) -> NewApiKey:

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from rag_core.config import BUILTIN_EMBEDDER
+from rag_core.embed.devices import torch_dtype
 from rag_core.errors import ConfigurationError
 from rag_core.store.database import in_clause, writing
 from rag_core.text import language_of
@@ -136,8 +137,10 @@ class SentenceTransformerEmbedder(Embedder):
             if self._model is None:
                 model = self._build()
                 self._documents = self._document_runner(model)  # from the float32 weights
-                dtype = _torch_dtype(self.dtype, model.device.type)
-                if dtype is not None:
+                import torch
+
+                dtype = torch_dtype(self.dtype, model.device.type, on_cuda="float16")
+                if dtype != torch.float32:  # float32: the weights stay as loaded
                     model = model.to(dtype)
                 self._model = model.eval()
         return self._model
@@ -299,22 +302,6 @@ def _wants_int8(model: str, backend: str, device: str) -> bool:
 
         return not torch.cuda.is_available()
     return True
-
-
-def _torch_dtype(setting: str, device: str) -> Any:
-    import torch
-
-    if setting == "float32":
-        return None
-    if setting == "bfloat16":
-        return torch.bfloat16
-    if setting == "float16":
-        return torch.float16
-    if device.startswith("cuda"):
-        return torch.float16
-    if device == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return torch.bfloat16
-    return None
 
 
 def text_hash(value: str) -> str:

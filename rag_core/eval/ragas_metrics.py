@@ -33,15 +33,6 @@ from rag_core.embed.embeddings import Embedder
 from rag_core.errors import AnswerError, ConfigurationError
 from rag_core.eval.judge import Label
 
-OFFLINE_METRICS = (
-    "string_similarity",
-    "rouge_l",
-    "context_recall",
-    "context_precision",
-    "citation_recall",
-    "citation_precision",
-)
-CLAUDE_METRICS = ("faithfulness", "answer_relevancy", "factual_correctness")
 CORRECTNESS_LABELS: tuple[Label, ...] = ("correct", "incorrect", "refusal")
 CORRECTNESS_PROMPT = """You grade an answer to a question about a company's filings against \
 the gold answer an analyst wrote. Label it:

@@ -1,4 +1,4 @@
-"""Ratings of answers (thumbs up/down, optional comment) with the whole trace, via SQLModel.
+"""Ratings of answers (thumbs up/down, optional comment) with the whole trace.
 
 One row per rated answer, keyed by (workspace, session, message): voting again on the same
 answer updates that row; withdrawing the vote deletes it. The row keeps what is needed to
@@ -12,7 +12,6 @@ on both.
 """
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,14 +19,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, col, select
 
 from rag_core.config import DEFAULT_WORKSPACE
 from rag_core.errors import NotFoundError
 from rag_core.store.database import Migration, apply_migrations, create_engine
+from rag_core.store.locks import LockKey
 from rag_core.types import Answer, Citation, LegRank, Timing
 
-LOCK_KEY = 7_000_002  # the registry's migrations use 7_000_001
 HIT_TEXT_CHARS = 500
 
 
@@ -85,36 +83,22 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-class FeedbackRow(SQLModel, table=True):
-    """The ``feedback`` table (made by the migrations above, mapped here)."""
-
-    __tablename__ = "feedback"
-
-    id: int | None = Field(default=None, primary_key=True)
-    workspace: str
-    session_id: str
-    message_id: str
-    vote: int
-    comment: str = ""
-    question: str
-    searched_query: str
-    rewrite: str = "none"
-    answer: str
-    mode: str
-    model: str
-    refused: bool
-    evidence_found: bool = True
-    citations: str = "[]"
-    hits: str = "[]"
-    legs: str = "[]"
-    timings: str = "[]"
-    doc_filter: str = "[]"
-    notes: str = "[]"
-    language: str = ""
-    request_id: str = ""
-    asked_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+# The times are typed so that both engines store and return them alike (SQLite keeps them as
+# text, PostgreSQL as TIMESTAMP WITH TIME ZONE).
+_TIME = sa.DateTime(timezone=True)
+_TIMES = ("asked_at", "created_at", "updated_at")
+_COLUMNS = (
+    "id, workspace, session_id, message_id, vote, comment, question, searched_query, rewrite, "
+    "answer, mode, model, refused, evidence_found, citations, hits, legs, timings, doc_filter, "
+    "notes, language, request_id, asked_at, created_at, updated_at"
+)
+_KEY = "workspace = :ws AND session_id = :sid AND message_id = :mid"
+_SELECT = sa.text(f"SELECT {_COLUMNS} FROM feedback WHERE {_KEY}").columns(
+    **dict.fromkeys(_TIMES, _TIME)
+)
+_SELECT_ALL = sa.text(
+    f"SELECT {_COLUMNS} FROM feedback WHERE workspace = :ws ORDER BY asked_at, id"
+).columns(**dict.fromkeys(_TIMES, _TIME))
 
 
 # Values --------------------------------------------------------------------------------
@@ -275,7 +259,7 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _decode(row: FeedbackRow) -> FeedbackRecord:
+def _decode(row: Any) -> FeedbackRecord:
     return FeedbackRecord(
         id=int(row.id or 0),
         workspace=row.workspace,
@@ -333,14 +317,10 @@ class FeedbackStore:
         return store
 
     def migrate(self) -> list[str]:
-        return apply_migrations(self.engine, MIGRATIONS, lock_key=LOCK_KEY)
+        return apply_migrations(self.engine, MIGRATIONS, lock_key=LockKey.FEEDBACK_MIGRATIONS)
 
-    def _key(self, session_id: str, message_id: str) -> Any:
-        return (
-            (col(FeedbackRow.workspace) == self.workspace)
-            & (col(FeedbackRow.session_id) == session_id)
-            & (col(FeedbackRow.message_id) == message_id)
-        )
+    def _key(self, session_id: str, message_id: str) -> dict[str, str]:
+        return {"ws": self.workspace, "sid": session_id, "mid": message_id}
 
     def rate(self, rating: Rating) -> FeedbackRecord:
         """Store a vote with its trace; a second vote on the same answer updates the row."""
@@ -357,68 +337,65 @@ class FeedbackStore:
         raise AssertionError("unreachable")
 
     def _upsert(self, rating: Rating, values: dict[str, Any]) -> FeedbackRecord:
+        key = self._key(rating.session_id, rating.message_id)
         now = datetime.now(UTC)
-        with Session(self._writer) as session:
-            row = session.exec(
-                select(FeedbackRow).where(self._key(rating.session_id, rating.message_id))
-            ).first()
-            if row is None:
-                row = FeedbackRow(
-                    workspace=self.workspace,
-                    session_id=rating.session_id,
-                    message_id=rating.message_id,
-                    vote=rating.vote,
-                    comment=rating.comment or "",
-                    created_at=now,
-                    updated_at=now,
+        with self._writer.begin() as conn:
+            if conn.execute(_SELECT, key).first() is None:
+                columns = {
+                    "workspace": self.workspace,
+                    "session_id": rating.session_id,
+                    "message_id": rating.message_id,
+                    "vote": rating.vote,
+                    "comment": rating.comment or "",
+                    "created_at": now,
+                    "updated_at": now,
                     **values,
-                )
+                }
+                names = ", ".join(columns)
+                marks = ", ".join(f":{name}" for name in columns)
+                statement = f"INSERT INTO feedback ({names}) VALUES ({marks})"
             else:
-                for name, value in values.items():
-                    setattr(row, name, value)
-                row.vote = rating.vote
+                columns = {**values, "vote": rating.vote, "updated_at": now, **key}
                 if rating.comment is not None:
-                    row.comment = rating.comment
-                row.updated_at = now
-            session.add(row)
-            session.commit()
-            session.refresh(row)
-            return _decode(row)
+                    columns["comment"] = rating.comment
+                changes = ", ".join(f"{name} = :{name}" for name in columns if name not in key)
+                statement = f"UPDATE feedback SET {changes} WHERE {_KEY}"
+            conn.execute(_typed(statement, columns), columns)
+            return _decode(conn.execute(_SELECT, key).one())
 
     def comment(self, session_id: str, message_id: str, text: str) -> FeedbackRecord:
         """Attach a comment to a rated answer (rate it first)."""
-        with Session(self._writer) as session:
-            row = session.exec(select(FeedbackRow).where(self._key(session_id, message_id))).first()
-            if row is None:
+        key = self._key(session_id, message_id)
+        with self._writer.begin() as conn:
+            columns = {"comment": text.strip(), "updated_at": datetime.now(UTC), **key}
+            statement = (
+                f"UPDATE feedback SET comment = :comment, updated_at = :updated_at WHERE {_KEY}"
+            )
+            changed = conn.execute(_typed(statement, columns), columns)
+            if changed.rowcount == 0:
                 raise NotFoundError("Rate the answer with a thumb first, then add a comment")
-            row.comment = text.strip()
-            row.updated_at = datetime.now(UTC)
-            session.add(row)
-            session.commit()
-            session.refresh(row)
-            return _decode(row)
+            return _decode(conn.execute(_SELECT, key).one())
 
     def withdraw(self, session_id: str, message_id: str) -> bool:
         """Delete the rating of an answer (the vote was taken back); False if there was none."""
-        with Session(self._writer) as session:
-            row = session.exec(select(FeedbackRow).where(self._key(session_id, message_id))).first()
-            if row is None:
-                return False
-            session.delete(row)
-            session.commit()
-            return True
+        with self._writer.begin() as conn:
+            deleted = conn.execute(
+                sa.text(f"DELETE FROM feedback WHERE {_KEY}"), self._key(session_id, message_id)
+            )
+            return deleted.rowcount > 0
 
     def get(self, session_id: str, message_id: str) -> FeedbackRecord | None:
-        with Session(self.engine) as session:
-            row = session.exec(select(FeedbackRow).where(self._key(session_id, message_id))).first()
+        with self.engine.connect() as conn:
+            row = conn.execute(_SELECT, self._key(session_id, message_id)).first()
             return _decode(row) if row is not None else None
 
     def records(self) -> list[FeedbackRecord]:
         """Every rating of this workspace, oldest answer first."""
-        with Session(self.engine) as session:
-            rows: Sequence[FeedbackRow] = session.exec(
-                select(FeedbackRow)
-                .where(col(FeedbackRow.workspace) == self.workspace)
-                .order_by(col(FeedbackRow.asked_at), col(FeedbackRow.id))
-            ).all()
-            return [_decode(row) for row in rows]
+        with self.engine.connect() as conn:
+            return [_decode(row) for row in conn.execute(_SELECT_ALL, {"ws": self.workspace})]
+
+
+def _typed(statement: str, params: dict[str, Any]) -> sa.TextClause:
+    """``statement`` with the time columns among ``params`` typed (see ``_TIME``)."""
+    times = [name for name in _TIMES if name in params]
+    return sa.text(statement).bindparams(*(sa.bindparam(name, type_=_TIME) for name in times))

@@ -11,17 +11,13 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from rag_core.text import nfkc
+from rag_core.text import HAN, nfkc
 
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_WORD = re.compile(r"[a-z0-9]+(?:[.,'][a-z0-9]+)*")
 _LETTER_DIGIT = re.compile(r"[a-z]+|[0-9]+(?:\.[0-9]+)?")
-_TOKEN_OR_CJK = re.compile(
-    r"(?P<cjk>[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)|(?P<word>[a-z0-9]+(?:[.,'][a-z0-9]+)*)"
-)
+_TOKEN_OR_CJK = re.compile(rf"(?P<cjk>[{HAN}]+)|(?P<word>[a-z0-9]+(?:[.,'][a-z0-9]+)*)")
 
 ENGLISH_STOPWORDS = frozenset(
     [
@@ -289,8 +285,3 @@ def _english_parts(word: str) -> tuple[str, ...]:
         if len(sub) > 1:
             parts.extend(s for s in sub if s not in ENGLISH_STOPWORDS)
     return tuple(parts)
-
-
-def unique_tokens(tokens: Sequence[str]) -> list[str]:
-    """Query tokens without repeats, order kept (BM25 queries count each term once)."""
-    return list(dict.fromkeys(tokens))

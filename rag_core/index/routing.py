@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from rag_core.index.lexical import LexicalTokenizer
+from rag_core.text import YEAR
 from rag_core.types import Document
 
 COVER_CHARS = 600
@@ -55,10 +56,7 @@ def routing_terms(tokenizer: LexicalTokenizer, text: str) -> list[str]:
     return tokenizer.tokenize(text) + tokenizer.tokenize(pairs)
 
 
-_YEAR = re.compile(r"(19|20)\d\d")
-
-
 def name_terms(tokenizer: LexicalTokenizer, name: str) -> list[str]:
     """Routing terms of a document's name field. Of its numbers only years count: the others
     are sequence numbers and ids ("a33_p4.txt"), which numbers in questions match by chance."""
-    return [t for t in routing_terms(tokenizer, name) if not t.isdigit() or _YEAR.fullmatch(t)]
+    return [t for t in routing_terms(tokenizer, name) if not t.isdigit() or YEAR.fullmatch(t)]

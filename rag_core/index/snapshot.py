@@ -233,7 +233,3 @@ class SnapshotStore:
             return loaded
         finally:
             self._lock.release()
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._snapshot = None

@@ -18,6 +18,8 @@ from pathlib import PurePath
 
 from rag_core.text import (
     CJK_CHAR,
+    HAN,
+    HAN_UNIFIED,
     MINOR_WORDS,
     is_table_row,
     looks_like_heading,
@@ -69,7 +71,9 @@ def pack_spans(
     return chunks
 
 
-_PIECE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3400-\u4dbf\u4e00-\u9fff]+")
+# A Han character, or a run of anything else but spaces. The run stops only at unified
+# ideographs (compatibility ones join a word run they follow): chunk boundaries depend on it.
+_PIECE = re.compile(rf"[{HAN}]|[^\s{HAN_UNIFIED}]+")
 
 
 def split_long(text: str, span: Span, n_tokens: int, max_tokens: int) -> list[Span]:

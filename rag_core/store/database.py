@@ -12,18 +12,19 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from rag_core.store.locks import LockKey
+
 Migration = tuple[str, Callable[[Connection], None]]
 
-# PostgreSQL advisory lock taken by every ``writing`` transaction (see there).
-WRITE_LOCK = 0x466F6C696F
 
-
-def create_engine(url: str) -> Engine:
+def create_engine(url: str, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> Engine:
+    """An engine for ``url``. SQLite files run in WAL mode with ``synchronous`` (FULL also
+    makes each commit durable across a power cut, not only consistent)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -38,7 +39,7 @@ def create_engine(url: str) -> Engine:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA busy_timeout=60000")
             cursor.close()
 
@@ -64,7 +65,7 @@ def writing(engine: Engine) -> Iterator[Connection]:
     """
     with engine.connect().execution_options(folio_write=True) as conn, conn.begin():
         if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(LockKey.WRITE)})
         yield conn
 
 
@@ -73,11 +74,14 @@ def blob_type(conn: Connection) -> str:
 
 
 def apply_migrations(engine: Engine, migrations: Sequence[Migration], lock_key: int) -> list[str]:
-    """Apply the migrations not yet recorded; returns the names applied now."""
+    """Apply the migrations not yet recorded; returns the names applied now.
+
+    ``lock_key`` (a ``LockKey``) serialises the openers of this set of tables on PostgreSQL.
+    """
     applied_now: list[str] = []
     with writing(engine) as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(lock_key)})
         conn.execute(
             sa.text(
                 "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)"

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from rag_core.ingest.chunking import document_title
 from rag_core.store.database import apply_migrations, in_clause, utcnow, writing
+from rag_core.store.locks import LockKey
 from rag_core.store.migrations import MIGRATIONS
 from rag_core.types import Chunk, Document, DocumentMetadata, Filters, PageText
 
@@ -90,7 +91,7 @@ class Registry:
         self.workspace = workspace
 
     def migrate(self) -> list[str]:
-        return apply_migrations(self.engine, MIGRATIONS, lock_key=7_000_001)
+        return apply_migrations(self.engine, MIGRATIONS, lock_key=LockKey.REGISTRY_MIGRATIONS)
 
     # Reading ------------------------------------------------------------------------------
     def _rows(self, sql: str, **params: Any) -> list[Any]:
@@ -122,12 +123,6 @@ class Registry:
             "SELECT file_path FROM documents WHERE workspace = :ws AND id = :id", id=doc_id
         )
         return rows[0].file_path if rows else None
-
-    def replaced_by(self, doc_id: str) -> str | None:
-        rows = self._rows(
-            "SELECT replaces FROM documents WHERE workspace = :ws AND id = :id", id=doc_id
-        )
-        return rows[0].replaces if rows else None
 
     def unfinished(self) -> list[Document]:
         rows = self._rows(

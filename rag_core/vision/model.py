@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from rag_core.embed.devices import CudaDtype, torch_dtype
 from rag_core.errors import ConfigurationError
 from rag_core.vectors import normalise
 
 DEFAULT_VISION_MODEL = "vidore/colqwen2-v1.0-hf"
+CUDA_DTYPE: CudaDtype = "bfloat16"  # what ``auto`` means on CUDA (see ``torch_dtype``)
 _CLASSES = {
     "colqwen2": ("ColQwen2ForRetrieval", "ColQwen2Processor"),
     "colpali": ("ColPaliForRetrieval", "ColPaliProcessor"),
@@ -172,7 +174,7 @@ class ColVisionEmbedder(PageEmbedder):
         device = self.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = _torch_dtype(self.dtype, device)
+        dtype = torch_dtype(self.dtype, device, on_cuda=CUDA_DTYPE)
         import transformers
 
         model_class: Any = getattr(transformers, _CLASSES[kind][0])
@@ -292,19 +294,3 @@ def _content_masks(loaded: _Loaded, texts: list[str], inputs: Any) -> np.ndarray
         pass
     special = np.isin(ids, np.asarray(tokenizer.all_special_ids))
     return np.asarray(~special)
-
-
-def _torch_dtype(setting: str, device: str) -> Any:
-    import torch
-
-    if setting == "float32":
-        return torch.float32
-    if setting == "bfloat16":
-        return torch.bfloat16
-    if setting == "float16":
-        return torch.float16
-    if device.startswith("cuda"):
-        return torch.bfloat16
-    if device == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return torch.bfloat16
-    return torch.float32

@@ -6,7 +6,8 @@ Layout of a store folder:
   after page (a page is a contiguous run of rows);
 - ``reps-<gen>.f16``: each page's ``m`` representative vectors for the first search stage;
 - ``index.db``: one row per page (where its rows are, its patch grid and patch labels as
-  int16) and a few settings (model, dimension, file generation, version, paused).
+  int16) and a few settings (model, dimension, file generation, version, paused), an SQLite
+  database whose schema is made by the named steps in ``MIGRATIONS``, applied by ``open``.
 
 Writes append to the files, ``fsync`` them, then commit the page rows: a crash leaves at
 most unreferenced bytes at the end of a file, never a row pointing at missing data.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,16 +30,39 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
 
+from rag_core.store.database import Migration, apply_migrations, create_engine, writing
+from rag_core.store.locks import LockKey
 from rag_core.vision.search import coarse_scores_columns
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS pages (doc_id TEXT NOT NULL, page INTEGER NOT NULL, "
-    "start INTEGER NOT NULL, count INTEGER NOT NULL, slot INTEGER NOT NULL, "
-    "grid_rows INTEGER NOT NULL, grid_cols INTEGER NOT NULL, labels BLOB NOT NULL, "
-    "PRIMARY KEY (doc_id, page))",
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-)
+
+# Schema: named steps, never edited (add a new one) ---------------------------------------------
+def v001_pages(conn: Connection) -> None:
+    """The page table and the settings. ``IF NOT EXISTS`` because stores made before the
+    migrations have exactly these tables already: this step adopts them as they are."""
+    conn.execute(
+        text(
+            """CREATE TABLE IF NOT EXISTS pages (
+            doc_id TEXT NOT NULL,
+            page INTEGER NOT NULL,
+            start INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            slot INTEGER NOT NULL,
+            grid_rows INTEGER NOT NULL,
+            grid_cols INTEGER NOT NULL,
+            labels BLOB NOT NULL,
+            PRIMARY KEY (doc_id, page)
+        )"""
+        )
+    )
+    conn.execute(
+        text("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    )
+
+
+MIGRATIONS: list[Migration] = [("v001_pages", v001_pages)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,21 +148,26 @@ class VisionStore:
         self._lock = threading.RLock()  # writers of this process
         self._matrix_lock = threading.Lock()  # the cached search view (never waits on writers)
         self._matrix: VisionMatrix | None = None
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
         self.cleared_reason = ""  # why ``open`` emptied the store, if it did
 
     # Setup ----------------------------------------------------------------------------------
     def open(self) -> VisionStore:
-        """Create the store or check it; a store of another model is emptied."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with self._writing() as db:
-            for statement in _SCHEMA:
-                db.execute(statement)
+        """Create the store or migrate and check it; a store of another model is emptied."""
+        with self._lock, self._file_lock():
+            apply_migrations(self.engine, MIGRATIONS, lock_key=LockKey.VISION_MIGRATIONS)
+            self._check_model()
+        return self
+
+    def _check_model(self) -> None:
+        with writing(self.engine) as db:
             built = _meta(db, "model")
             reps = _meta(db, "reps")
             if built is not None and (built != self.model or reps != str(self.m)):
                 self.cleared_reason = f"built with '{built}', now '{self.model}'"
-                db.execute("DELETE FROM pages")
-                db.execute("DELETE FROM meta WHERE key = 'dim'")
+                db.execute(text("DELETE FROM pages"))
+                db.execute(text("DELETE FROM meta WHERE key = 'dim'"))
                 _set_meta(db, "generation", str(int(_meta(db, "generation") or 0) + 1))
                 _bump_version(db)
             _set_meta(db, "model", self.model)
@@ -148,7 +176,6 @@ class VisionStore:
                 _set_meta(db, "generation", "1")
             generation = int(_meta(db, "generation") or 1)
         self._remove_other_generations(generation)
-        return self
 
     def _remove_other_generations(self, generation: int) -> None:
         keep = {f"tokens-{generation}.f16", f"reps-{generation}.f16"}
@@ -159,11 +186,11 @@ class VisionStore:
     # Reading --------------------------------------------------------------------------------
     def keys(self) -> set[tuple[str, int]]:
         with self._reading() as db:
-            return {(r[0], r[1]) for r in db.execute("SELECT doc_id, page FROM pages")}
+            return {(r[0], r[1]) for r in db.execute(text("SELECT doc_id, page FROM pages"))}
 
     def doc_ids(self) -> set[str]:
         with self._reading() as db:
-            return {r[0] for r in db.execute("SELECT DISTINCT doc_id FROM pages")}
+            return {r[0] for r in db.execute(text("SELECT DISTINCT doc_id FROM pages"))}
 
     def version(self) -> int:
         with self._reading() as db:
@@ -180,9 +207,11 @@ class VisionStore:
     def get(self, doc_id: str, page: int) -> PageVectors | None:
         with self._reading() as db:
             row = db.execute(
-                "SELECT start, count, slot, grid_rows, grid_cols, labels FROM pages "
-                "WHERE doc_id = ? AND page = ?",
-                (doc_id, page),
+                text(
+                    "SELECT start, count, slot, grid_rows, grid_cols, labels FROM pages "
+                    "WHERE doc_id = :doc_id AND page = :page"
+                ),
+                {"doc_id": doc_id, "page": page},
             ).fetchone()
             generation = int(_meta(db, "generation") or 1)
             dim = int(_meta(db, "dim") or 0)
@@ -209,8 +238,8 @@ class VisionStore:
     def stats(self) -> StoreStats:
         with self._reading() as db:
             pages, live = db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(count), 0) FROM pages"
-            ).fetchone()
+                text("SELECT COUNT(*), COALESCE(SUM(count), 0) FROM pages")
+            ).one()
             generation = int(_meta(db, "generation") or 1)
             dim = int(_meta(db, "dim") or 0)
         files = [self.folder / f"tokens-{generation}.f16", self.folder / f"reps-{generation}.f16"]
@@ -239,7 +268,7 @@ class VisionStore:
             generation = int(_meta(db, "generation") or 1)
             dim = int(_meta(db, "dim") or 0)
             rows = db.execute(
-                "SELECT doc_id, page, start, count, slot FROM pages ORDER BY doc_id, page"
+                text("SELECT doc_id, page, start, count, slot FROM pages ORDER BY doc_id, page")
             ).fetchall()
         if not rows or not dim:
             return VisionMatrix(
@@ -290,20 +319,27 @@ class VisionStore:
             rows = []
             for p in pages:
                 rows.append(
-                    (
-                        p.doc_id,
-                        p.page,
-                        start,
-                        len(p.vectors),
-                        slot // self.m,
-                        p.grid[0],
-                        p.grid[1],
-                        np.asarray(p.labels, dtype=np.int16).tobytes(),
-                    )
+                    {
+                        "doc_id": p.doc_id,
+                        "page": p.page,
+                        "start": start,
+                        "count": len(p.vectors),
+                        "slot": slot // self.m,
+                        "grid_rows": p.grid[0],
+                        "grid_cols": p.grid[1],
+                        "labels": np.asarray(p.labels, dtype=np.int16).tobytes(),
+                    }
                 )
                 start += len(p.vectors)
                 slot += self.m
-            db.executemany("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            db.execute(
+                text(
+                    "INSERT OR REPLACE INTO pages "
+                    "(doc_id, page, start, count, slot, grid_rows, grid_cols, labels) VALUES "
+                    "(:doc_id, :page, :start, :count, :slot, :grid_rows, :grid_cols, :labels)"
+                ),
+                rows,
+            )
             _set_meta(db, "dim", str(dim))
             _bump_version(db)
 
@@ -315,7 +351,9 @@ class VisionStore:
         with self._writing() as db:
             dropped = 0
             for doc_id in ids:
-                dropped += db.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,)).rowcount
+                dropped += db.execute(
+                    text("DELETE FROM pages WHERE doc_id = :doc_id"), {"doc_id": doc_id}
+                ).rowcount
             if dropped:
                 _bump_version(db)
         return dropped
@@ -330,7 +368,7 @@ class VisionStore:
             if not dim or not tokens_path.exists():
                 return False
             rows = db.execute(
-                "SELECT doc_id, page, start, count, slot FROM pages ORDER BY start"
+                text("SELECT doc_id, page, start, count, slot FROM pages ORDER BY start")
             ).fetchall()
             file_rows = tokens_path.stat().st_size // (dim * 2)
             live = sum(r[3] for r in rows)
@@ -349,64 +387,66 @@ class VisionStore:
                     out_tokens.write(np.asarray(tokens[old_start : old_start + count]).tobytes())
                     m = self.m
                     out_reps.write(np.asarray(reps[old_slot * m : (old_slot + 1) * m]).tobytes())
-                    updates.append((start, slot, doc_id, page))
+                    updates.append({"start": start, "slot": slot, "doc_id": doc_id, "page": page})
                     start += count
-            db.executemany(
-                "UPDATE pages SET start = ?, slot = ? WHERE doc_id = ? AND page = ?", updates
-            )
+            if updates:  # none when every page was dropped
+                db.execute(
+                    text(
+                        "UPDATE pages SET start = :start, slot = :slot "
+                        "WHERE doc_id = :doc_id AND page = :page"
+                    ),
+                    updates,
+                )
             _set_meta(db, "generation", str(new))
             _bump_version(db)
         self._remove_other_generations(new)
         return True
 
     # Plumbing -------------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.folder / "index.db", timeout=60, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        return db
+    @property
+    def engine(self) -> Engine:
+        """The engine of ``index.db``, made on first use (commits are synced: FULL)."""
+        with self._engine_lock:
+            if self._engine is None:
+                url = f"sqlite:///{self.folder / 'index.db'}"
+                self._engine = create_engine(url, synchronous="FULL")
+            return self._engine
 
     @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        db = self._connect()
-        try:
-            db.execute("BEGIN")
+    def _reading(self) -> Iterator[Connection]:
+        with self.engine.connect() as db:
             yield db
-            db.execute("COMMIT")
-        finally:
-            db.close()
 
     @contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
+    def _writing(self) -> Iterator[Connection]:
         """One write transaction, with the store's lock file held (other processes wait)."""
-        with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with open(self.folder / ".lock", "a+") as lock_file:
-                fcntl.flock(lock_file, fcntl.LOCK_EX)
-                db = self._connect()
-                try:
-                    db.execute("BEGIN IMMEDIATE")
-                    try:
-                        yield db
-                    except BaseException:
-                        db.execute("ROLLBACK")
-                        raise
-                    db.execute("COMMIT")
-                finally:
-                    db.close()
-                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+        with self._lock, self._file_lock(), writing(self.engine) as db:
+            yield db
+
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".lock", "a+") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def _meta(db: sqlite3.Connection, key: str) -> str | None:
-    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+def _meta(db: Connection, key: str) -> str | None:
+    row = db.execute(text("SELECT value FROM meta WHERE key = :key"), {"key": key}).fetchone()
     return None if row is None else str(row[0])
 
 
-def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
-    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+def _set_meta(db: Connection, key: str, value: str) -> None:
+    db.execute(
+        text("INSERT OR REPLACE INTO meta (key, value) VALUES (:key, :value)"),
+        {"key": key, "value": value},
+    )
 
 
-def _bump_version(db: sqlite3.Connection) -> None:
+def _bump_version(db: Connection) -> None:
     _set_meta(db, "version", str(int(_meta(db, "version") or 0) + 1))
 
 
