@@ -15,8 +15,23 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from rag_core.errors import ConfigurationError
+
 BUILTIN_EMBEDDER = "builtin:all-MiniLM-L6-v2"
 DEFAULT_WORKSPACE = "default"
+
+
+WORKSPACE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def check_workspace(name: str) -> str:
+    """``name`` if it is a valid workspace name, else a ``ConfigurationError`` saying why."""
+    if not isinstance(name, str) or not WORKSPACE_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"workspace {name!r}: use 1-40 lowercase letters, digits, '-' or '_',"
+            " starting with a letter or digit"
+        )
+    return name
 
 
 def safe_folder(workspace: str) -> str:

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import PurePath
 
 from rag_core.types import Span
 
@@ -271,3 +272,31 @@ def repeated_lines(pages: Sequence[str], min_share: float = 0.3) -> frozenset[st
         counts.update({line.strip() for line in page.split("\n") if line.strip()})
     threshold = max(3, int(min_share * len(pages)))
     return frozenset(line for line, count in counts.items() if count >= threshold)
+
+
+# Chunk contexts: ``Title — Heading › Subheading`` (written by the chunker, read by the
+# index's section leg and the registry).
+CONTEXT_SEPARATOR = " — "  # between a chunk context's title and its headings
+
+
+def document_title(title: str | None, name: str) -> str:
+    """The title a document's chunk contexts begin with: its title, else its file name's stem."""
+    return title or PurePath(name).stem
+
+
+def section_of(context: str, title: str) -> str:
+    """The section part of a chunk's context (``Title — Heading › Subheading`` as
+    ``_context`` wrote it for a document titled ``title``): what the chunk's headings say,
+    without the document's title. Empty where the chunk lies under no heading."""
+    title = title.strip()
+    if title and context.startswith(title):
+        rest = context[len(title) :]
+        if not rest:
+            return ""
+        if rest.startswith(CONTEXT_SEPARATOR):
+            return rest[len(CONTEXT_SEPARATOR) :]
+    if not title:
+        return context
+    # The title changed since the chunk was made: its first separator still ends it.
+    _, separator, section = context.partition(CONTEXT_SEPARATOR)
+    return section if separator else ""

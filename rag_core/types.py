@@ -296,3 +296,13 @@ class Progress:
     stage: str  # read, extract, render, embed, index, done
     fraction: float
     message: str = ""
+
+
+def page_key(doc_id: str, page: int) -> str:
+    """A page's key in page-level rankings: ``<doc id>:<page>`` (page counted from 0)."""
+    return f"{doc_id}:{page}"
+
+
+def parse_page_key(key: str) -> tuple[str, int]:
+    doc_id, _, page = key.rpartition(":")
+    return doc_id, int(page)

@@ -8,28 +8,14 @@ and keeps it, so the text and vision models are loaded once for all of them.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 
 from rag_core.assemble import open_library, text_embedder_for, vision_embedder_for
-from rag_core.config import DEFAULT_WORKSPACE, Settings
+from rag_core.config import DEFAULT_WORKSPACE, Settings, check_workspace
 from rag_core.embed.embeddings import Embedder
-from rag_core.errors import ConfigurationError
 from rag_core.feedback.store import FeedbackStore
 from rag_core.library import Library
-
-WORKSPACE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-
-
-def check_workspace(name: str) -> str:
-    """``name`` if it is a valid workspace name, else a ``ConfigurationError`` saying why."""
-    if not isinstance(name, str) or not WORKSPACE_NAME.fullmatch(name):
-        raise ConfigurationError(
-            f"workspace {name!r}: use 1-40 lowercase letters, digits, '-' or '_',"
-            " starting with a letter or digit"
-        )
-    return name
 
 
 class Workspaces:

@@ -1,4 +1,5 @@
-from rag_core.ingest.chunking import chunk_document, chunk_page, pack_spans, section_of, split_long
+from rag_core.ingest.chunking import chunk_document, chunk_page, pack_spans, split_long
+from rag_core.text import section_of
 from rag_core.types import PageText, Span
 
 

@@ -14,8 +14,8 @@ from PIL import Image
 from rag_core.config import Settings
 from rag_core.errors import ConfigurationError
 from rag_core.library import Library
-from rag_core.retrieve.retriever import page_key, pages_of
-from rag_core.types import Filters
+from rag_core.retrieve.retriever import pages_of
+from rag_core.types import Filters, page_key
 
 from .fakes import HashingEmbedder
 from .pdfs import make_pdf

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from rag_core.config import Settings
+from rag_core.config import Settings, check_workspace
 from rag_core.errors import ConfigurationError, NotFoundError
 from rag_core.store.database import Migration, apply_migrations, create_engine, utcnow, writing
 from rag_core.store.locks import LockKey
-from rag_core.workspaces import check_workspace
 
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
 MIN_PASSWORD = 8

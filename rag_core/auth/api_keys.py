@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from rag_core.config import check_workspace
 from rag_core.errors import InputError, NotFoundError
 from rag_core.store.database import apply_migrations, create_engine, utcnow, writing
 from rag_core.store.locks import LockKey
 from rag_core.store.migrations import MIGRATIONS
-from rag_core.workspaces import check_workspace
 
 TOKEN_PREFIX = "folio_"
 

@@ -11,8 +11,8 @@ from rag_core.index.bm25 import BM25Index
 from rag_core.index.lexical import LexicalTokenizer
 from rag_core.index.routing import name_terms, profile_of, routing_terms
 from rag_core.index.snapshot import build_snapshot
-from rag_core.ingest.chunking import section_of
 from rag_core.store.registry import Registry
+from rag_core.text import section_of
 
 
 @dataclass(frozen=True)

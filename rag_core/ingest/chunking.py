@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import PurePath
 
 from rag_core.text import (
     CJK_CHAR,
+    CONTEXT_SEPARATOR,
     HAN,
     HAN_UNIFIED,
     MINOR_WORDS,
@@ -281,33 +281,7 @@ def _context(title: str, headings: Sequence[str]) -> str:
         if h and h.lower() not in title.lower()
     ]
     section = " › ".join(kept)
-    return _SEPARATOR.join(p for p in (title, section) if p)
-
-
-_SEPARATOR = " — "
-
-
-def document_title(title: str | None, name: str) -> str:
-    """The title a document's chunk contexts begin with: its title, else its file name's stem."""
-    return title or PurePath(name).stem
-
-
-def section_of(context: str, title: str) -> str:
-    """The section part of a chunk's context (``Title — Heading › Subheading`` as
-    ``_context`` wrote it for a document titled ``title``): what the chunk's headings say,
-    without the document's title. Empty where the chunk lies under no heading."""
-    title = title.strip()
-    if title and context.startswith(title):
-        rest = context[len(title) :]
-        if not rest:
-            return ""
-        if rest.startswith(_SEPARATOR):
-            return rest[len(_SEPARATOR) :]
-    if not title:
-        return context
-    # The title changed since the chunk was made: its first separator still ends it.
-    _, separator, section = context.partition(_SEPARATOR)
-    return section if separator else ""
+    return CONTEXT_SEPARATOR.join(p for p in (title, section) if p)
 
 
 def dense_text(context: str, text: str) -> str:

@@ -28,10 +28,11 @@ from rag_core.embed.embeddings import Embedder, EmbeddingCache, readable_unknown
 from rag_core.errors import DocumentError
 from rag_core.index.dense import ChromaStore
 from rag_core.index.lexical import LexicalTokenizer
-from rag_core.ingest.chunking import chunk_document, dense_text, document_title
+from rag_core.ingest.chunking import chunk_document, dense_text
 from rag_core.ingest.readers import KINDS, ExtractedDocument, read_document
 from rag_core.ingest.rendering import PageImages, render_pdf
 from rag_core.store.registry import ChunkRow, Registry
+from rag_core.text import document_title
 from rag_core.types import Chunk, Document, DocumentMetadata, IngestResult, Timing
 
 log = logging.getLogger(__name__)

@@ -28,6 +28,8 @@ from rag_core.types import (
     RetrievalTrace,
     SearchResult,
     Timing,
+    page_key,
+    parse_page_key,
 )
 from rag_core.vectors import rocchio
 
@@ -405,16 +407,6 @@ def pages_of(hits: Sequence[Hit]) -> tuple[PageHit, ...]:
         )
         for rank, ((doc_id, page), group) in enumerate(pages.items(), start=1)
     )
-
-
-def page_key(doc_id: str, page: int) -> str:
-    """A page's key in page-level rankings: ``<doc id>:<page>`` (page counted from 0)."""
-    return f"{doc_id}:{page}"
-
-
-def parse_page_key(key: str) -> tuple[str, int]:
-    doc_id, _, page = key.rpartition(":")
-    return doc_id, int(page)
 
 
 def fuse_pages(

@@ -17,10 +17,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from rag_core.ingest.chunking import document_title
 from rag_core.store.database import apply_migrations, in_clause, utcnow, writing
 from rag_core.store.locks import LockKey
 from rag_core.store.migrations import MIGRATIONS
+from rag_core.text import document_title
 from rag_core.types import Chunk, Document, DocumentMetadata, Filters, PageText
 
 

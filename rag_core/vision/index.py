@@ -24,9 +24,8 @@ import numpy as np
 
 from rag_core.errors import ConfigurationError
 from rag_core.ingest.rendering import PageImages
-from rag_core.retrieve.retriever import page_key
 from rag_core.store.registry import Registry
-from rag_core.types import Document, LegTrace
+from rag_core.types import Document, LegTrace, page_key
 from rag_core.vision.heatmap import overlay, patch_scores
 from rag_core.vision.indexer import VisionIndexer, VisionProgress
 from rag_core.vision.model import PageEmbedder, QueryEmbedding
