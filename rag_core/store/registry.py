@@ -399,16 +399,17 @@ class Registry:
             self._bump_generation(conn)
         return gone
 
+    def _chunk_ids(self, conn: Connection, doc_id: str) -> list[str]:
+        rows = conn.execute(
+            text("SELECT id FROM chunks WHERE workspace = :ws AND doc_id = :d"),
+            {"ws": self.workspace, "d": doc_id},
+        )
+        return [r.id for r in rows]
+
     def fail_document(self, doc_id: str, error: str) -> list[str]:
         """Roll a document back to a failed row (its reason kept); returns chunk ids to delete."""
         with writing(self.engine) as conn:
-            ids = [
-                r.id
-                for r in conn.execute(
-                    text("SELECT id FROM chunks WHERE workspace = :ws AND doc_id = :d"),
-                    {"ws": self.workspace, "d": doc_id},
-                )
-            ]
+            ids = self._chunk_ids(conn, doc_id)
             self._queue_deletes(conn, ids)
             conn.execute(
                 text("DELETE FROM chunks WHERE workspace = :ws AND doc_id = :d"),
@@ -455,13 +456,7 @@ class Registry:
     def start_removal(self, doc_id: str) -> list[str]:
         """Remove a document from the registry; its chunk ids are queued for the vector store."""
         with writing(self.engine) as conn:
-            ids = [
-                r.id
-                for r in conn.execute(
-                    text("SELECT id FROM chunks WHERE workspace = :ws AND doc_id = :d"),
-                    {"ws": self.workspace, "d": doc_id},
-                )
-            ]
+            ids = self._chunk_ids(conn, doc_id)
             self._queue_deletes(conn, ids)
             self._delete_rows(conn, doc_id)
             self._bump_generation(conn)
