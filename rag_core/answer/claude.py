@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rag_core.answer.anthropic_client import anthropic_client
 from rag_core.answer.common import (
     Answerer,
     Unit,
@@ -130,6 +131,7 @@ def user_prompt(question: str, searched_query: str) -> str:
 class ClaudeAnswerer(Answerer):
     mode = "claude"
     reads_images = True
+    MAX_RETRIES = 2
 
     def __init__(
         self,
@@ -152,10 +154,8 @@ class ClaudeAnswerer(Answerer):
     @property
     def client(self) -> Any:
         if self._client is None:
-            import anthropic
-
-            self._client = anthropic.Anthropic(
-                api_key=self.api_key, base_url=self.base_url, timeout=self.timeout, max_retries=2
+            self._client = anthropic_client(
+                self.api_key, self.base_url, self.timeout, self.MAX_RETRIES
             )
         return self._client
 
