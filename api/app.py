@@ -20,7 +20,7 @@ from rag_core.auth.api_keys import ApiKeys
 from rag_core.config import DEFAULT_WORKSPACE, Settings
 from rag_core.workspaces import Workspaces
 
-from .access import Access, TokenBucket
+from .access import Access, exposure
 from .answers import RecentAnswers
 from .context import ApiContext
 from .documents import documents_router
@@ -91,12 +91,14 @@ def create_api(
     keys: ApiKeys | None = None,
     warm_up: bool = True,
 ) -> FastAPI:
-    """The API over these workspaces. ``keys`` are needed unless ``api_auth`` is ``off``."""
-    access = Access(
-        keys,
-        settings.api_auth,
-        TokenBucket(settings.api_rate_per_minute / 60.0, settings.api_burst),
-    )
+    """The API over these workspaces.
+
+    ``keys`` are needed unless ``api_auth`` is ``off``. Where the API is exposed (the login
+    on, or a network address) a key is required even then, so the registry's keys are used.
+    """
+    if keys is None and exposure(settings):
+        keys = ApiKeys.open(settings.registry_url)
+    access = Access.for_settings(settings, keys)
     readiness = Readiness(workspaces)
     ctx = ApiContext(
         workspaces=workspaces,
