@@ -4,6 +4,10 @@ uvicorn server where the client's address matters) and the real command line."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -11,9 +15,11 @@ from fastapi.testclient import TestClient
 from api.access import FAILED_KEYS_PER_MINUTE, is_loopback
 from rag_core.auth.accounts import Accounts
 from rag_core.auth.api_keys import ApiKeys
+from rag_core.cli.commands import main
 from rag_core.config import Settings
 
 from .api_helpers import APPLES, build_api, pdf_file, serving
+from .conftest import REPO
 
 PASSWORD = "correct horse"
 CREATE_KEY = "python -m rag_core apikey create --workspace <workspace> --name <name>"
@@ -30,6 +36,20 @@ def anonymous_attack(client: TestClient) -> list[httpx.Response]:
         client.post("/api/v1/documents", files=[pdf_file("planted.pdf", APPLES)]),
         client.post("/api/v1/query", json={"question": "apple harvest"}),
     ]
+
+
+def run_cli(*args: str | bytes, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m rag_core ...`` as a process (arguments may be raw bytes, as a shell passes)."""
+    return subprocess.run(
+        [sys.executable, "-m", "rag_core", *args],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", **(env or {})},
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=120,
+        check=False,
+    )
 
 
 # 1. With FOLIO_LOGIN=on and no API key, the REST API was open --------------------------
@@ -152,3 +172,71 @@ def test_requests_without_a_key_do_not_lock_an_address_out(settings: Settings):
     statuses = [client.get("/api/v1/documents").status_code for _ in range(30)]
     assert statuses == [401] * 30
     assert client.get("/api/v1/documents", headers=bearer(good)).status_code == 200
+
+
+# 3. A lone surrogate in a question gave a 500 ------------------------------------------
+@pytest.mark.security
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        (
+            "/api/v1/query",
+            '{"question": "\\ud800"}',
+            "question: is not valid Unicode text: a lone surrogate U+D800 at character 0",
+        ),
+        (
+            "/api/v1/query",
+            '{"question": "apple \\udfff harvest", "stream": true}',
+            "question: is not valid Unicode text: a lone surrogate U+DFFF at character 6",
+        ),
+        (
+            "/api/v1/query/stream",
+            '{"question": "apples", "searched_query": "x\\udc80"}',
+            "searched_query: is not valid Unicode text: a lone surrogate U+DC80 at character 1",
+        ),
+        (
+            "/api/v1/query",
+            '{"question": "apples", "doc_ids": ["\\ud83d"]}',
+            "doc_ids.0: is not valid Unicode text: a lone surrogate U+D83D at character 0",
+        ),
+    ],
+)
+def test_a_lone_surrogate_is_refused_naming_the_field(
+    settings: Settings, path: str, body: str, message: str
+):
+    app, _workspaces, _keys = build_api(settings, warm_up=False)
+    client = TestClient(app, raise_server_exceptions=False)
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == {
+        "code": "invalid_request",
+        "message": message,
+        "request_id": response.headers["x-request-id"],
+    }
+    # A whole pair is one character, and fine.
+    paired = client.post(path, json={"question": "apples \U0001f34e"})
+    assert paired.status_code == 200
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("command", ["ask", "search"])
+def test_the_cli_refuses_a_lone_surrogate(command: str, capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exited:
+        main([command, "apple \ud800"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        f"python -m rag_core {command}: error: argument query: is not valid text: character 6"
+        " is U+D800, a lone surrogate (bytes that are not UTF-8?)\n"
+    )
+
+
+@pytest.mark.security
+def test_the_cli_refuses_bytes_that_are_not_utf8_without_a_traceback(tmp_path: Path):
+    # A shell passes the bytes as they are; Python turns the undecodable ones into surrogates.
+    done = run_cli(b"ask", b"\xed\xa0\x80 harvest", env={"FOLIO_DATA_DIR": str(tmp_path)})
+    assert done.returncode == 2
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "python -m rag_core ask: error: argument query: is not valid text: character 0 is"
+        " U+DCED, a lone surrogate (bytes that are not UTF-8?)"
+    )

@@ -91,18 +91,35 @@ def _add_question_commands(commands: argparse._SubParsersAction) -> None:
         ("ask", "answer with citations"),
     ):
         cmd = commands.add_parser(name, help=help_text)
-        cmd.add_argument("query")
+        cmd.add_argument("query", type=unicode_text)
         cmd.add_argument(
-            "--doc", action="append", default=[], help="restrict to a document (repeatable)"
+            "--doc",
+            action="append",
+            default=[],
+            type=unicode_text,
+            help="restrict to a document (repeatable)",
         )
         cmd.add_argument("--year", type=int, action="append", default=[])
-        cmd.add_argument("--category", action="append", default=[])
-        cmd.add_argument("--tag", action="append", default=[])
+        cmd.add_argument("--category", action="append", default=[], type=unicode_text)
+        cmd.add_argument("--tag", action="append", default=[], type=unicode_text)
         if name == "search":
             cmd.add_argument("-k", type=int, default=10)
             cmd.add_argument("--pages", action="store_true", help="also print the ranked pages")
         else:
             cmd.add_argument("--trace", action="store_true", help="print the retrieval trace")
+
+
+def unicode_text(value: str) -> str:
+    """An argument that is text: bytes the terminal's encoding cannot decode reach Python as
+    lone surrogates, which the library cannot store, search or print."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"is not valid text: character {exc.start} is U+{ord(value[exc.start]):04X}, a lone "
+            "surrogate (bytes that are not UTF-8?)"
+        ) from None
+    return value
 
 
 def _add_apikey_commands(commands: argparse._SubParsersAction) -> None:
@@ -292,8 +309,8 @@ def cmd_apikey(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
 def cmd_vision(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from rag_core.vision import VisionProgress
 
-    library = _library(args, settings)
     action = args.action
+    library = _library(args, settings)
     assert library.vision is not None
     vision = library.vision
     if action == "pause":
