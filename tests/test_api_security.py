@@ -240,3 +240,53 @@ def test_the_cli_refuses_bytes_that_are_not_utf8_without_a_traceback(tmp_path: P
         "python -m rag_core ask: error: argument query: is not valid text: character 0 is"
         " U+DCED, a lone surrogate (bytes that are not UTF-8?)"
     )
+
+
+# 4. Malformed JSON gave 422 where the README says 400 ----------------------------------
+@pytest.mark.security
+@pytest.mark.parametrize(
+    ("content", "content_type", "message"),
+    [
+        (
+            b'{"question":',
+            "application/json",
+            "The body is not valid JSON (Expecting value at character 12)",
+        ),
+        (b"{not json", "application/json", "The body is not valid JSON (Expecting property"),
+        (b"", "application/json", "The body is empty"),
+        (b'{"question": "apples"}', "text/plain", "The body was not sent as JSON"),
+    ],
+)
+def test_a_body_that_is_not_json_is_a_400(
+    settings: Settings, content: bytes, content_type: str, message: str
+):
+    app, _workspaces, _keys = build_api(settings, warm_up=False)
+    client = TestClient(app)
+    for path in ("/api/v1/query", "/api/v1/query/stream", "/api/v1/feedback"):
+        response = client.post(path, content=content, headers={"content-type": content_type})
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["code"] == "bad_request"
+        assert error["message"].startswith(message), error
+        assert error["message"].endswith(
+            "; send one JSON object with 'Content-Type: application/json'"
+        )
+
+
+@pytest.mark.security
+def test_well_formed_json_with_a_bad_field_is_still_a_422(settings: Settings):
+    app, _workspaces, _keys = build_api(settings, warm_up=False)
+    client = TestClient(app)
+    for path, body, message in (
+        ("/api/v1/query", {"question": 5}, "question: Input should be a valid string"),
+        (
+            "/api/v1/query",
+            [],
+            "body: Input should be a valid dictionary or object to extract fields from",
+        ),
+        ("/api/v1/feedback", {"answer_id": "a", "vote": 2}, "vote: Input should be 1 or -1"),
+    ):
+        response = client.post(path, json=body)
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert (error["code"], error["message"]) == ("invalid_request", message)
