@@ -290,3 +290,33 @@ def test_well_formed_json_with_a_bad_field_is_still_a_422(settings: Settings):
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert (error["code"], error["message"]) == ("invalid_request", message)
+
+
+# 5. `search -k -5` printed nothing and no error -----------------------------------------
+@pytest.mark.security
+def test_search_refuses_a_k_that_is_not_a_count(tmp_path: Path):
+    done = run_cli("search", "apples", "-k", "-5", env={"FOLIO_DATA_DIR": str(tmp_path)})
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines()[-1] == (
+        "python -m rag_core search: error: argument -k: must be 1 to 1000, not -5"
+    )
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    ("k", "message"),
+    [
+        ("0", "must be 1 to 1000, not 0"),
+        ("1001", "must be 1 to 1000, not 1001"),
+        ("ten", "'ten' is not a whole number"),
+        ("2.5", "'2.5' is not a whole number"),
+    ],
+)
+def test_search_k_is_checked_before_anything_opens(
+    k: str, message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+):
+    with pytest.raises(SystemExit) as exited:
+        main(["search", "apples", "-k", k])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: argument -k: {message}\n")
+    assert list(tmp_path.iterdir()) == []  # no library was opened (the test runs in tmp_path)

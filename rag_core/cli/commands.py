@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from rag_core.library import Library
 
 Command = Callable[[argparse.Namespace, Settings, TextIO], int]
+MAX_K = 1000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,7 +104,7 @@ def _add_question_commands(commands: argparse._SubParsersAction) -> None:
         cmd.add_argument("--category", action="append", default=[], type=unicode_text)
         cmd.add_argument("--tag", action="append", default=[], type=unicode_text)
         if name == "search":
-            cmd.add_argument("-k", type=int, default=10)
+            cmd.add_argument("-k", type=hits_wanted, default=10, help=f"hits to show, 1 to {MAX_K}")
             cmd.add_argument("--pages", action="store_true", help="also print the ranked pages")
         else:
             cmd.add_argument("--trace", action="store_true", help="print the retrieval trace")
@@ -120,6 +121,17 @@ def unicode_text(value: str) -> str:
             "surrogate (bytes that are not UTF-8?)"
         ) from None
     return value
+
+
+def hits_wanted(value: str) -> int:
+    """``-k``: a whole number of hits from 1 to ``MAX_K``."""
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 1 <= k <= MAX_K:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_K}, not {k}")
+    return k
 
 
 def _add_apikey_commands(commands: argparse._SubParsersAction) -> None:
