@@ -158,13 +158,14 @@ def main(
 
 
 def _library(
-    args: argparse.Namespace, settings: Settings, *, recover: bool = True, check_model: bool = True
+    args: argparse.Namespace, settings: Settings, *, writes: bool, check_model: bool = True
 ) -> Library:
+    """The workspace's library. Only a command that writes repairs what a crash interrupted:
+    a read-only one must not re-ingest a document that a running server is still ingesting
+    (it cannot tell that from a crash)."""
     from rag_core.library import Library
 
-    return Library.open(
-        settings, workspace=args.workspace, recover=recover, check_model=check_model
-    )
+    return Library.open(settings, workspace=args.workspace, recover=writes, check_model=check_model)
 
 
 # Library commands -------------------------------------------------------------------------
@@ -172,7 +173,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     meta = None
     if args.title or args.year or args.category or args.tag:
         meta = DocumentMetadata(args.title or "", args.year, args.category, tuple(args.tag))
-    report = _library(args, settings).add(args.paths, meta)
+    report = _library(args, settings, writes=True).add(args.paths, meta)
     for result in report.results:
         print(_added_line(result), file=out)
     return 1 if report.failed else 0
@@ -190,14 +191,14 @@ def _added_line(r: IngestResult) -> str:
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    library = _library(args, settings)
+    library = _library(args, settings, writes=True)
     doc = library.remove(library.find(args.document).id)
     print(f"removed {doc.name}", file=out)
     return 0
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    library = _library(args, settings)
+    library = _library(args, settings, writes=True)
     r = library.reindex(library.find(args.document).id)
     print(
         f"{r.status} {r.name}: {r.chunks} chunks" + (f" ({r.error})" if r.error else ""),
@@ -207,14 +208,14 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
 
 
 def cmd_reembed(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    library = _library(args, settings, check_model=False)
+    library = _library(args, settings, writes=True, check_model=False)
     count = library.reembed()
     print(f"re-embedded {count} chunks with {library.embedder.name}", file=out)
     return 0
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    for d in _library(args, settings).documents():
+    for d in _library(args, settings, writes=False).documents():
         line = (
             f"{d.id[:12]}  {d.status:<8} {d.name}  {d.pages} pages, {d.chunks} chunks, "
             f"{d.pages_without_text} without text"
@@ -224,7 +225,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    s = _library(args, settings).status()
+    s = _library(args, settings, writes=False).status()
     print(
         f"{s.ready} ready / {s.documents} documents, {s.pages} pages, {s.chunks} chunks; "
         f"embedder {s.embed_model}; answers: {s.answer_mode} ({s.answer_model})",
@@ -246,7 +247,7 @@ def _filters(library: Library, args: argparse.Namespace) -> Filters:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    library = _library(args, settings)
+    library = _library(args, settings, writes=False)
     result = library.search(args.query, k=args.k, filters=_filters(library, args))
     for note in result.trace.notes:
         print(f"note: {note}", file=out)
@@ -270,7 +271,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    library = _library(args, settings)
+    library = _library(args, settings, writes=False)
     for event in library.ask_stream(args.query, filters=_filters(library, args)):
         if isinstance(event, TextDelta):
             out.write(event.text)
@@ -322,7 +323,7 @@ def cmd_vision(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     from rag_core.vision import VisionProgress
 
     action = args.action
-    library = _library(args, settings)
+    library = _library(args, settings, writes=action != "status")
     assert library.vision is not None
     vision = library.vision
     if action == "pause":

@@ -122,7 +122,8 @@ def cmd_judge_agreement(args: argparse.Namespace, settings: Settings, out: TextI
 def _library_pdfs(settings: Settings, workspace: str) -> Callable[[str], Path | None]:
     from rag_core.library import Library
 
-    library = Library.open(settings, workspace=workspace, check_model=False)
+    # Only reads stored files: no crash repair (a running server may be ingesting).
+    library = Library.open(settings, workspace=workspace, recover=False, check_model=False)
 
     def find(name: str) -> Path | None:
         try:
