@@ -2,14 +2,23 @@
 
 ``FOLIO_API_AUTH``: ``off`` never asks for a key (every request uses the default workspace);
 ``on`` always does (with no key made yet, every request is refused); ``auto`` (the default)
-asks once any active key exists, so a fresh install works at once and making the first key
-(``python -m rag_core apikey create``) turns authentication on.
+asks once any active key exists, so a fresh install on this machine works at once and making
+the first key (``python -m rag_core apikey create``) turns authentication on.
 
-The rate limit is kept in this process: with several replicas each one allows the full rate.
+A server with the login on, or listening beyond loopback, always asks for a key whatever
+``FOLIO_API_AUTH`` says, unless ``FOLIO_API_OPEN`` says the API is meant to be open: an
+"auto" or "off" API there would hand the ``default`` workspace to anyone who can reach it.
+
+Failed keys are limited per client address (``FAILED_KEYS_PER_MINUTE``): once they are spent
+every key from that address gets 429 until the bucket refills, so keys cannot be guessed
+fast, and a lucky guess is not told apart from a wrong one meanwhile.
+
+The rate limits are kept in this process: with several replicas each one allows the full rate.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -21,11 +30,35 @@ from typing import Literal
 from starlette.requests import Request
 
 from rag_core.auth.api_keys import ApiKeys
-from rag_core.config import DEFAULT_WORKSPACE
+from rag_core.config import DEFAULT_WORKSPACE, Settings
 
 from .errors import ApiError
 
 AuthMode = Literal["auto", "on", "off"]
+FAILED_KEYS_PER_MINUTE = 10
+CREATE_KEY = "python -m rag_core apikey create --workspace <workspace> --name <name>"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen address reaches only this machine (pure)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure(settings: Settings) -> str | None:
+    """Why this server's API must ask for a key whatever FOLIO_API_AUTH says (None: it need
+    not): the login is on, or it listens beyond loopback; FOLIO_API_OPEN overrides both."""
+    if settings.api_open:
+        return None
+    if settings.login == "on":
+        return "FOLIO_LOGIN=on"
+    if not is_loopback(settings.host):
+        return f"FOLIO_HOST={settings.host} is not loopback"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +104,16 @@ class TokenBucket:
                 self._buckets.popitem(last=False)
             return wait
 
+    def waiting(self, name: str) -> float:
+        """The seconds until ``name`` has a token, taking none (0.0: it has one now)."""
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.get(name, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens >= 1.0:
+            return 0.0
+        return (1.0 - tokens) / self.rate if self.rate > 0 else math.inf
+
 
 def presented_token(request: Request) -> str | None:
     """The token of ``Authorization: Bearer <token>`` or ``X-API-Key: <token>``."""
@@ -83,14 +126,35 @@ def presented_token(request: Request) -> str | None:
 
 
 class Access:
-    """Decides each request's workspace from its key, and applies the rate limit."""
+    """Decides each request's workspace from its key, and applies the rate limits."""
 
-    def __init__(self, keys: ApiKeys | None, mode: AuthMode, limiter: TokenBucket) -> None:
-        if mode != "off" and keys is None:
+    def __init__(
+        self,
+        keys: ApiKeys | None,
+        mode: AuthMode,
+        limiter: TokenBucket,
+        failures: TokenBucket | None = None,
+        exposed: str | None = None,
+    ) -> None:
+        if (mode != "off" or exposed) and keys is None:
             raise ValueError("API keys are needed unless FOLIO_API_AUTH=off")
         self.keys = keys
-        self.mode = mode
+        self.mode: AuthMode = "on" if exposed else mode
         self.limiter = limiter
+        self.failures = failures or TokenBucket(
+            FAILED_KEYS_PER_MINUTE / 60.0, FAILED_KEYS_PER_MINUTE
+        )
+        self.exposed = exposed  # why a key is always required here, or None
+
+    @classmethod
+    def for_settings(cls, settings: Settings, keys: ApiKeys | None) -> Access:
+        """FOLIO_API_AUTH as configured, made "on" where the API is exposed (``exposure``)."""
+        return cls(
+            keys,
+            settings.api_auth,
+            TokenBucket(settings.api_rate_per_minute / 60.0, settings.api_burst),
+            exposed=exposure(settings),
+        )
 
     def required(self) -> bool:
         if self.mode == "off" or self.keys is None:
@@ -99,37 +163,55 @@ class Access:
 
     def caller(self, request: Request) -> Caller:
         token = presented_token(request)
+        client = request.client.host if request.client else "unknown"
         if self.required() or (token is not None and self.mode != "off"):
-            caller = self._authenticate(token)
+            caller = self._authenticate(token, client)
         else:
-            client = request.client.host if request.client else "unknown"
             caller = Caller(DEFAULT_WORKSPACE, None, f"client:{client}")
         request.state.workspace = caller.workspace
         request.state.key_id = caller.key_id
         wait = self.limiter.take(caller.bucket)
         if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"Too many requests for this API key; retry in {seconds} s "
+            raise _too_many(
+                "Too many requests for this API key; retry in {seconds} s "
                 "(FOLIO_API_RATE_PER_MINUTE, FOLIO_API_BURST)",
-                {"Retry-After": str(seconds)},
+                wait,
             )
         return caller
 
-    def _authenticate(self, token: str | None) -> Caller:
-        challenge = {"WWW-Authenticate": "Bearer"}
-        if token is None:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "An API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key'",
-                challenge,
+    def _authenticate(self, token: str | None, client: str) -> Caller:
+        blocked = self.failures.waiting(client)
+        if blocked > 0:
+            raise _too_many(
+                "Too many wrong API keys from this address; retry in {seconds} s", blocked
             )
+        if token is None:
+            raise _unauthorized(self._missing_key_message())
         assert self.keys is not None
         key = self.keys.verify(token)
         if key is None:
-            message = "The API key is not valid or was revoked"
-            raise ApiError(401, "unauthorized", message, challenge)
+            self.failures.take(client)
+            raise _unauthorized("The API key is not valid or was revoked")
         return Caller(key.workspace, key.id, f"key:{key.id}")
+
+    def _missing_key_message(self) -> str:
+        send = "send 'Authorization: Bearer <key>' or 'X-API-Key'"
+        assert self.keys is not None
+        if self.keys.any_active():
+            return f"An API key is required: {send}"
+        why = f" here ({self.exposed})" if self.exposed else ""
+        return (
+            f"An API key is required{why} and there is no active key yet: make one on the server"
+            f" with '{CREATE_KEY}', then {send}"
+        )
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
+
+
+def _too_many(message: str, wait: float) -> ApiError:
+    seconds = max(1, math.ceil(wait))
+    return ApiError(
+        429, "rate_limited", message.format(seconds=seconds), {"Retry-After": str(seconds)}
+    )

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -20,7 +20,7 @@ from rag_core.auth.api_keys import ApiKeys
 from rag_core.config import DEFAULT_WORKSPACE, Settings
 from rag_core.workspaces import Workspaces
 
-from .access import Access, TokenBucket
+from .access import Access, exposure
 from .answers import RecentAnswers
 from .context import ApiContext
 from .documents import documents_router
@@ -32,6 +32,12 @@ from .query import query_router
 
 log = logging.getLogger("folio.api")
 PREFIX = "/api/v1"
+DESCRIPTION = (
+    "Ask questions over a workspace's documents and get answers whose every claim cites"
+    " a document and page. Authenticate with `Authorization: Bearer <key>` or"
+    " `X-API-Key: <key>` (keys: `python -m rag_core apikey create`); the key decides"
+    " the workspace."
+)
 JSON_BODY_LIMIT = 1024 * 1024
 MULTIPART_OVERHEAD = 1024 * 1024
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -85,12 +91,14 @@ def create_api(
     keys: ApiKeys | None = None,
     warm_up: bool = True,
 ) -> FastAPI:
-    """The API over these workspaces. ``keys`` are needed unless ``api_auth`` is ``off``."""
-    access = Access(
-        keys,
-        settings.api_auth,
-        TokenBucket(settings.api_rate_per_minute / 60.0, settings.api_burst),
-    )
+    """The API over these workspaces.
+
+    ``keys`` are needed unless ``api_auth`` is ``off``. Where the API is exposed (the login
+    on, or a network address) a key is required even then, so the registry's keys are used.
+    """
+    if keys is None and exposure(settings):
+        keys = ApiKeys.open(settings.registry_url)
+    access = Access.for_settings(settings, keys)
     readiness = Readiness(workspaces)
     ctx = ApiContext(
         workspaces=workspaces,
@@ -110,12 +118,7 @@ def create_api(
         title="Folio API",
         version="1",
         summary="Answers with citations from your documents",
-        description=(
-            "Ask questions over a workspace's documents and get answers whose every claim cites"
-            " a document and page. Authenticate with `Authorization: Bearer <key>` or"
-            " `X-API-Key: <key>` (keys: `python -m rag_core apikey create`); the key decides"
-            " the workspace."
-        ),
+        description=DESCRIPTION,
         openapi_url=f"{PREFIX}/openapi.json",
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
@@ -124,20 +127,27 @@ def create_api(
     app.state.folio = ctx
     app.state.readiness = readiness
     install_error_handlers(app)
-
     # Each router carries the prefix itself, so its routes' paths (the metrics' and logs'
     # route labels) are the full templates.
     app.include_router(query_router(ctx, PREFIX, ERRORS))
     app.include_router(documents_router(ctx, PREFIX, ERRORS))
+    app.include_router(health_router(readiness, ctx.metrics))
+    app.add_middleware(BodyLimit, limit_for=body_limits(settings))
+    app.add_middleware(RequestMiddleware, metrics=ctx.metrics)  # outermost: ids, logs, metrics
+    return app
 
-    @app.get("/healthz", response_model=Health, tags=["health"], summary="The process is alive")
+
+def health_router(readiness: Readiness, api_metrics: ApiMetrics) -> APIRouter:
+    """``/healthz``, ``/readyz`` and ``/metrics``: no key, for probes on the internal network."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", response_model=Health, summary="The process is alive")
     def healthz() -> Health:
         return Health(status="ok")
 
-    @app.get(
+    @router.get(
         "/readyz",
         response_model=Health,
-        tags=["health"],
         summary="The default workspace's indexes are loaded (503 with the reason until then)",
         responses={503: {"model": Health, "description": "Not ready yet, or failed"}},
     )
@@ -147,16 +157,20 @@ def create_api(
             return JSONResponse(health.model_dump(), status_code=503)
         return health
 
-    @app.get(
+    @router.get(
         "/metrics",
-        tags=["health"],
         summary="Prometheus metrics",
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
     )
     def metrics() -> Response:
-        return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(api_metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    return router
+
+
+def body_limits(settings: Settings) -> Callable[[str], int | None]:
+    """The body limit of a path: uploads get FOLIO_MAX_UPLOAD_MB, other API requests 1 MB."""
     upload_limit = settings.max_upload_bytes + MULTIPART_OVERHEAD
 
     def limit_for(path: str) -> int | None:
@@ -164,6 +178,4 @@ def create_api(
             return None
         return upload_limit if path.rstrip("/") == f"{PREFIX}/documents" else JSON_BODY_LIMIT
 
-    app.add_middleware(BodyLimit, limit_for=limit_for)
-    app.add_middleware(RequestMiddleware, metrics=ctx.metrics)  # outermost: ids, logs, metrics
-    return app
+    return limit_for

@@ -7,6 +7,8 @@ logged with its stack trace and answered with a 500 that says only the request i
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +26,7 @@ from rag_core.errors import (
 
 log = logging.getLogger("folio.api")
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+SEND_JSON = "send one JSON object with 'Content-Type: application/json'"
 
 
 class ApiError(Exception):
@@ -54,6 +57,22 @@ def status_of(exc: FolioError) -> tuple[int, str]:
     return 400, "bad_request"
 
 
+def unreadable_body(problems: Sequence[Any]) -> str | None:
+    """Why a JSON body could not be read at all (400), or None when it was read and a field
+    is not acceptable (422). Pure: it reads FastAPI's validation problems."""
+    for problem in problems:
+        loc, kind = tuple(problem.get("loc", ())), problem.get("type")
+        if kind == "json_invalid":
+            where = f" at character {loc[1]}" if len(loc) > 1 else ""
+            reason = problem.get("ctx", {}).get("error", "JSON decode error")
+            return f"The body is not valid JSON ({reason}{where}); {SEND_JSON}"
+        if loc == ("body",) and kind == "missing":
+            return f"The body is empty; {SEND_JSON}"
+        if loc == ("body",) and isinstance(problem.get("input"), bytes):
+            return f"The body was not sent as JSON; {SEND_JSON}"
+    return None
+
+
 def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or request.scope.get("request_id", ""))
 
@@ -77,6 +96,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        unreadable = unreadable_body(exc.errors())
+        if unreadable is not None:
+            return error_response(request, 400, "bad_request", unreadable)
         problems = []
         for problem in exc.errors()[:5]:
             where = ".".join(str(p) for p in problem.get("loc", ()) if p != "body")

@@ -6,11 +6,30 @@ Pages are counted from 1 here, as a reader counts them (the core stores them fro
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from rag_core.types import Answer, Citation, Document, IngestResult
+
+
+def unicode_text(value: str) -> str:
+    """Text that can be stored and sent back. JSON may carry a lone surrogate ("\\ud800"),
+    which no UTF-8 encoder accepts: it is refused here, naming the field, instead of failing
+    deep in the answer or its response."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PydanticCustomError(
+            "unicode_text",
+            "is not valid Unicode text: a lone surrogate U+{code} at character {position}",
+            {"code": f"{ord(value[exc.start]):04X}", "position": exc.start},
+        ) from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(unicode_text)]
 
 
 class ErrorBody(BaseModel):
@@ -26,13 +45,13 @@ class ErrorResponse(BaseModel):
 class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(description="the question (at most FOLIO_MAX_QUERY_CHARS characters)")
-    doc_ids: list[str] = Field(
+    question: Text = Field(description="the question (at most FOLIO_MAX_QUERY_CHARS characters)")
+    doc_ids: list[Text] = Field(
         default_factory=list,
         max_length=100,
         description="only search these documents (ids from /documents), at most 100",
     )
-    searched_query: str | None = Field(
+    searched_query: Text | None = Field(
         default=None, description="search with this text instead of the question"
     )
     stream: bool = Field(

@@ -159,7 +159,10 @@ class Settings(BaseSettings):
     max_query_chars: int = 2000
 
     # HTTP API (/api/v1). auto: a key is required once any key exists; on: always; off: never.
+    # With the login on, or a host beyond loopback, a key is always required unless api_open.
     api_auth: Literal["auto", "on", "off"] = "auto"
+    # The API is meant to be open (no key) even with the login on or on a network address.
+    api_open: bool = False
     # Per API key (per client address without keys), in this process: a token bucket.
     api_rate_per_minute: float = 60.0
     api_burst: int = 20

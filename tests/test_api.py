@@ -160,7 +160,7 @@ def test_errors_are_json_with_the_request_id(client, settings):
     bad_json = client.post(
         "/api/v1/query", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert bad_json.status_code == 422 and bad_json.json()["error"]["code"] == "invalid_request"
+    assert bad_json.status_code == 400 and bad_json.json()["error"]["code"] == "bad_request"
     unknown = client.get("/api/v1/nothing-here")
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
     rate_unknown = client.post("/api/v1/feedback", json={"answer_id": "abc", "vote": 1})

@@ -105,3 +105,11 @@ def test_api_errors_become_answer_errors(claude_library, fake):
 def test_an_empty_key_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="ANTHROPIC_API_KEY"):
         ClaudeAnswerer("", model="m")
+
+
+def test_an_overloaded_model_is_tried_three_times(claude_library, fake):
+    fake.fail_with, fake.fail_count = (529, "overloaded_error"), 10
+    calls = len(fake.requests)
+    with pytest.raises(AnswerError, match="overloaded"):
+        claude_library.ask("How often should the engine oil be changed?")
+    assert len(fake.requests) - calls == 1 + ClaudeAnswerer.MAX_RETRIES == 3

@@ -121,3 +121,11 @@ def test_fake_still_answers_search_results_after_rewrites(settings, embedder):
         answer = library.ask("And in 2020?", searched_query=rewrite.query)
         assert answer.trace.searched_query == "What was the apple harvest in 2020?"
         assert not answer.refused and answer.citations[0].page_number == 1
+
+
+def test_an_overloaded_rewriter_is_retried_once_then_the_rule_takes_over():
+    with FakeAnthropic() as fake:
+        fake.fail_with, fake.fail_count = (529, "overloaded_error"), 10
+        rewriter = ClaudeRewriter("k", model="m", base_url=fake.url)
+        assert rewriter.rewrite("And in 2019?", [HARVEST]).method == "rule"
+        assert len(fake.requests) == 1 + ClaudeRewriter.MAX_RETRIES == 2

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rag_core.answer.anthropic_client import anthropic_client
 from rag_core.answer.common import (
     Answerer,
     Unit,
@@ -130,6 +131,7 @@ def user_prompt(question: str, searched_query: str) -> str:
 class ClaudeAnswerer(Answerer):
     mode = "claude"
     reads_images = True
+    MAX_RETRIES = 2
 
     def __init__(
         self,
@@ -152,10 +154,8 @@ class ClaudeAnswerer(Answerer):
     @property
     def client(self) -> Any:
         if self._client is None:
-            import anthropic
-
-            self._client = anthropic.Anthropic(
-                api_key=self.api_key, base_url=self.base_url, timeout=self.timeout, max_retries=2
+            self._client = anthropic_client(
+                self.api_key, self.base_url, self.timeout, self.MAX_RETRIES
             )
         return self._client
 
@@ -197,28 +197,7 @@ class ClaudeAnswerer(Answerer):
             return
         units = sentence_units(result.hits)
         request = self.request(question, result, units, images)
-        numbers: dict[tuple[Any, ...], int] = {}
-        citations: list[Citation] = []
-        parts: list[str] = []
-        holdback = _Holdback(NOT_FOUND)
-        markers = _PageMarkers(len(images))
-
-        def released(pieces: list[str | int]) -> Iterator[AnswerEvent]:
-            """Text as it may be shown: [P<n>] markers become numbered page citations."""
-            for piece in pieces:
-                if isinstance(piece, str):
-                    parts.append(piece)
-                    yield TextDelta(piece)
-                    continue
-                key = ("page", piece)
-                number = numbers.setdefault(key, len(numbers) + 1)
-                if number > len(citations):
-                    citations.append(page_citation(number, images[piece]))
-                    yield CitationEvent(citations[-1])
-                parts.append(f"[{number}]")
-                yield TextDelta(f"[{number}]")
-
-        block_numbers: list[int] = []
+        shown = _Transcript(images)
         first_token_ms: float | None = None
         import anthropic
 
@@ -228,22 +207,13 @@ class ClaudeAnswerer(Answerer):
                     if event.type == "text":
                         if first_token_ms is None:
                             first_token_ms = (time.perf_counter() - started) * 1000
-                        yield from released(markers.feed(holdback.feed(event.text)))
+                        yield from shown.text(event.text)
                     elif event.type == "citation":
-                        citation = self._citation(event.citation, result.hits, units, numbers)
-                        if citation is None:
-                            continue
-                        if citation.number not in block_numbers:
-                            block_numbers.append(citation.number)
-                        if citation.number > len(citations):
-                            citations.append(citation)
-                            yield CitationEvent(citation)
-                    elif event.type == "content_block_stop" and block_numbers:
-                        yield from released(markers.flush())
-                        marker = "".join(f"[{n}]" for n in block_numbers)
-                        parts.append(marker)
-                        yield TextDelta(marker)
-                        block_numbers = []
+                        citation = self._citation(event.citation, result.hits, units, shown.numbers)
+                        if citation is not None:
+                            yield from shown.cite(citation)
+                    elif event.type == "content_block_stop":
+                        yield from shown.end_block()
                 final = stream.get_final_message()
         except anthropic.APIError as exc:
             raise AnswerError(f"Claude could not answer ({type(exc).__name__}: {exc})") from exc
@@ -251,20 +221,16 @@ class ClaudeAnswerer(Answerer):
         if first_token_ms is not None:
             timings.append(Timing("first_token", first_token_ms))
         model = final.model or self.model
-        if holdback.matched:
-            yield from stream_refusal(question, result, "claude", model, timings)
-            return
-        yield from released(markers.feed(holdback.flush()))
-        yield from released(markers.flush())
-        text = "".join(parts).strip()
-        if not text:
+        if not shown.not_found:
+            yield from shown.flush()
+        if shown.not_found or not shown.answer_text:
             yield from stream_refusal(question, result, "claude", model, timings)
             return
         yield AnswerDone(
             Answer(
                 question=question,
-                text=text,
-                citations=tuple(citations),
+                text=shown.answer_text,
+                citations=tuple(shown.citations),
                 mode="claude",
                 model=model,
                 refused=False,
@@ -296,6 +262,71 @@ class ClaudeAnswerer(Answerer):
         key = (index, span.start, span.end)
         number = numbers.setdefault(key, len(numbers) + 1)
         return citation_for(number, hit, span, location.cited_text)
+
+
+class _Transcript:
+    """The answer as streamed so far: its text, its numbered citations, and the text held
+    back while it could still be ``NOT_FOUND`` or a split ``[P<n>]`` marker.
+
+    Each method returns the events to send now; a text citation's marker follows the
+    content block it supports, a page citation's marker replaces ``[P<n>]``.
+    """
+
+    def __init__(self, images: Sequence[PageImage]) -> None:
+        self.images = images
+        self.numbers: dict[tuple[Any, ...], int] = {}
+        self.citations: list[Citation] = []
+        self.parts: list[str] = []
+        self.block_numbers: list[int] = []
+        self.holdback = _Holdback(NOT_FOUND)
+        self.markers = _PageMarkers(len(images))
+
+    def text(self, text: str) -> Iterator[AnswerEvent]:
+        yield from self._released(self.markers.feed(self.holdback.feed(text)))
+
+    def cite(self, citation: Citation) -> Iterator[AnswerEvent]:
+        if citation.number not in self.block_numbers:
+            self.block_numbers.append(citation.number)
+        if citation.number > len(self.citations):
+            self.citations.append(citation)
+            yield CitationEvent(citation)
+
+    def end_block(self) -> Iterator[AnswerEvent]:
+        if not self.block_numbers:
+            return
+        yield from self._released(self.markers.flush())
+        marker = "".join(f"[{n}]" for n in self.block_numbers)
+        self.parts.append(marker)
+        yield TextDelta(marker)
+        self.block_numbers = []
+
+    def flush(self) -> Iterator[AnswerEvent]:
+        """The text still held back, at the end of the reply."""
+        yield from self._released(self.markers.feed(self.holdback.flush()))
+        yield from self._released(self.markers.flush())
+
+    @property
+    def not_found(self) -> bool:
+        """The whole reply was ``NOT_FOUND``: Folio's refusal."""
+        return self.holdback.matched
+
+    @property
+    def answer_text(self) -> str:
+        return "".join(self.parts).strip()
+
+    def _released(self, pieces: list[str | int]) -> Iterator[AnswerEvent]:
+        """Text as it may be shown: [P<n>] markers become numbered page citations."""
+        for piece in pieces:
+            if isinstance(piece, str):
+                self.parts.append(piece)
+                yield TextDelta(piece)
+                continue
+            number = self.numbers.setdefault(("page", piece), len(self.numbers) + 1)
+            if number > len(self.citations):
+                self.citations.append(page_citation(number, self.images[piece]))
+                yield CitationEvent(self.citations[-1])
+            self.parts.append(f"[{number}]")
+            yield TextDelta(f"[{number}]")
 
 
 class _PageMarkers:

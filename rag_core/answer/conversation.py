@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rag_core.answer.anthropic_client import anthropic_client
 from rag_core.errors import ConfigurationError
 from rag_core.index.lexical import CHINESE_STOPWORDS, ENGLISH_STOPWORDS
 from rag_core.text import nfkc
@@ -217,6 +218,8 @@ def rewrite_request(model: str, question: str, history: Sequence[Turn]) -> dict[
 class ClaudeRewriter(QueryRewriter):
     """Claude writes the standalone query; the rule takes over when Claude cannot."""
 
+    MAX_RETRIES = 1  # a slow rewrite delays the answer: fall back to the rule sooner
+
     def __init__(
         self,
         api_key: str,
@@ -236,10 +239,8 @@ class ClaudeRewriter(QueryRewriter):
     @property
     def client(self) -> Any:
         if self._client is None:
-            import anthropic
-
-            self._client = anthropic.Anthropic(
-                api_key=self.api_key, base_url=self.base_url, timeout=self.timeout, max_retries=1
+            self._client = anthropic_client(
+                self.api_key, self.base_url, self.timeout, self.MAX_RETRIES
             )
         return self._client
 

@@ -1,31 +1,42 @@
 """``python -m rag_core add|remove|list|search|ask|reindex|reembed|status|vision|user``.
 
 The same ``Library`` API the web app uses. Pages print as a reader counts them (from 1).
+Each command is one plain function ``(args, settings, out) -> exit code``; ``COMMANDS``
+maps the command's name to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from rag_core.cli.accounts import add_user_commands, run_user_command
 from rag_core.cli.eval import (
-    EVAL_COMMANDS,
     add_answer_arguments,
-    add_answers,
     add_eval_commands,
-    check_answer_arguments,
-    run_eval_command,
+    cmd_eval,
+    cmd_export_feedback,
+    cmd_judge_agreement,
 )
 from rag_core.config import DEFAULT_WORKSPACE, Settings
 from rag_core.errors import FolioError
-from rag_core.types import AnswerDone, CitationEvent, DocumentMetadata, Filters, TextDelta
+from rag_core.types import (
+    Answer,
+    AnswerDone,
+    DocumentMetadata,
+    Filters,
+    IngestResult,
+    TextDelta,
+)
 
 if TYPE_CHECKING:
     from rag_core.library import Library
+
+Command = Callable[[argparse.Namespace, Settings, TextIO], int]
+MAX_K = 1000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--workspace", default=DEFAULT_WORKSPACE, help="workspace (default: %(default)s)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_library_commands(commands)
+    _add_question_commands(commands)
+    evaluate = commands.add_parser("eval", help="measure retrieval on a beir or pdfqa set")
+    evaluate.add_argument("set_dir", type=Path)
+    evaluate.add_argument("--legs", nargs="+", default=["bm25", "dense", "hybrid"])
+    evaluate.add_argument("--limit", type=int, help="only the first N questions")
+    evaluate.add_argument("--out", type=Path, help="folder for the JSON and markdown results")
+    add_answer_arguments(evaluate)
+    add_eval_commands(commands)
+    add_user_commands(commands)
+    _add_apikey_commands(commands)
+    return parser
 
+
+def _add_library_commands(commands: argparse._SubParsersAction) -> None:
     add = commands.add_parser("add", help="add files (PDF, Markdown, text, DOCX)")
     add.add_argument("paths", nargs="+", type=Path)
     add.add_argument("--title")
@@ -53,15 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("reembed", help="re-embed the library with FOLIO_EMBED_MODEL")
 
-    evaluate = commands.add_parser("eval", help="measure retrieval on a beir or pdfqa set")
-    evaluate.add_argument("set_dir", type=Path)
-    evaluate.add_argument("--legs", nargs="+", default=["bm25", "dense", "hybrid"])
-    evaluate.add_argument("--limit", type=int, help="only the first N questions")
-    evaluate.add_argument("--out", type=Path, help="folder for the JSON and markdown results")
-    add_answer_arguments(evaluate)
-    add_eval_commands(commands)
-    add_user_commands(commands)
-
     vision = commands.add_parser("vision", help="the vision index of page images")
     vision.add_argument(
         "action",
@@ -69,6 +85,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="status; run (index pending pages now, in the foreground); pause; resume",
     )
 
+
+def _add_question_commands(commands: argparse._SubParsersAction) -> None:
+    for name, help_text in (
+        ("search", "show the retrieved chunks"),
+        ("ask", "answer with citations"),
+    ):
+        cmd = commands.add_parser(name, help=help_text)
+        cmd.add_argument("query", type=unicode_text)
+        cmd.add_argument(
+            "--doc",
+            action="append",
+            default=[],
+            type=unicode_text,
+            help="restrict to a document (repeatable)",
+        )
+        cmd.add_argument("--year", type=int, action="append", default=[])
+        cmd.add_argument("--category", action="append", default=[], type=unicode_text)
+        cmd.add_argument("--tag", action="append", default=[], type=unicode_text)
+        if name == "search":
+            cmd.add_argument("-k", type=hits_wanted, default=10, help=f"hits to show, 1 to {MAX_K}")
+            cmd.add_argument("--pages", action="store_true", help="also print the ranked pages")
+        else:
+            cmd.add_argument("--trace", action="store_true", help="print the retrieval trace")
+
+
+def unicode_text(value: str) -> str:
+    """An argument that is text: bytes the terminal's encoding cannot decode reach Python as
+    lone surrogates, which the library cannot store, search or print."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"is not valid text: character {exc.start} is U+{ord(value[exc.start]):04X}, a lone "
+            "surrogate (bytes that are not UTF-8?)"
+        ) from None
+    return value
+
+
+def hits_wanted(value: str) -> int:
+    """``-k``: a whole number of hits from 1 to ``MAX_K``."""
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 1 <= k <= MAX_K:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_K}, not {k}")
+    return k
+
+
+def _add_apikey_commands(commands: argparse._SubParsersAction) -> None:
     apikey = commands.add_parser("apikey", help="keys of the HTTP API (one workspace each)")
     apikey_actions = apikey.add_subparsers(dest="action", required=True)
     create = apikey_actions.add_parser("create", help="make a key; its token is printed once")
@@ -78,25 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = apikey_actions.add_parser("revoke", help="revoke a key by id or name")
     revoke.add_argument("key")
 
-    for name, help_text in (
-        ("search", "show the retrieved chunks"),
-        ("ask", "answer with citations"),
-    ):
-        cmd = commands.add_parser(name, help=help_text)
-        cmd.add_argument("query")
-        cmd.add_argument(
-            "--doc", action="append", default=[], help="restrict to a document (repeatable)"
-        )
-        cmd.add_argument("--year", type=int, action="append", default=[])
-        cmd.add_argument("--category", action="append", default=[])
-        cmd.add_argument("--tag", action="append", default=[])
-        if name == "search":
-            cmd.add_argument("-k", type=int, default=10)
-            cmd.add_argument("--pages", action="store_true", help="also print the ranked pages")
-        else:
-            cmd.add_argument("--trace", action="store_true", help="print the retrieval trace")
-    return parser
-
 
 def main(
     argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
@@ -104,144 +151,151 @@ def main(
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     try:
-        return _run(args, settings, out)
+        return COMMANDS[args.command](args, settings, out)
     except FolioError as exc:
         print(f"error: {exc}", file=err)
         return 1
 
 
-def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+def _library(
+    args: argparse.Namespace, settings: Settings, *, writes: bool, check_model: bool = True
+) -> Library:
+    """The workspace's library. Only a command that writes repairs what a crash interrupted:
+    a read-only one must not re-ingest a document that a running server is still ingesting
+    (it cannot tell that from a crash)."""
     from rag_core.library import Library
 
-    if args.command == "user":
-        return run_user_command(args, settings, out)
-    if args.command in EVAL_COMMANDS:
-        return run_eval_command(args, settings, out)
-    if args.command == "eval":
-        from rag_core.eval.retrieval import run_eval, write_report
+    return Library.open(settings, workspace=args.workspace, recover=writes, check_model=check_model)
 
-        check_answer_arguments(args, settings)
-        evaluation = run_eval(
-            args.set_dir,
-            settings,
-            args.legs,
-            args.limit,
-            progress=lambda message: print(message, file=sys.stderr, flush=True),
+
+# Library commands -------------------------------------------------------------------------
+def cmd_add(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    meta = None
+    if args.title or args.year or args.category or args.tag:
+        meta = DocumentMetadata(args.title or "", args.year, args.category, tuple(args.tag))
+    report = _library(args, settings, writes=True).add(args.paths, meta)
+    for result in report.results:
+        print(_added_line(result), file=out)
+    return 1 if report.failed else 0
+
+
+def _added_line(r: IngestResult) -> str:
+    if r.status == "failed":
+        return f"failed     {r.error}"
+    if r.status == "unchanged":
+        return f"unchanged  {r.name}: already in the library"
+    return (
+        f"{r.status:<10} {r.name}: {r.pages} pages ({r.pages_without_text} without "
+        f"text), {r.chunks} chunks, {r.embedded} embedded, {r.reused} reused"
+    )
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    library = _library(args, settings, writes=True)
+    doc = library.remove(library.find(args.document).id)
+    print(f"removed {doc.name}", file=out)
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    library = _library(args, settings, writes=True)
+    r = library.reindex(library.find(args.document).id)
+    print(
+        f"{r.status} {r.name}: {r.chunks} chunks" + (f" ({r.error})" if r.error else ""),
+        file=out,
+    )
+    return 0 if r.status != "failed" else 1
+
+
+def cmd_reembed(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    library = _library(args, settings, writes=True, check_model=False)
+    count = library.reembed()
+    print(f"re-embedded {count} chunks with {library.embedder.name}", file=out)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    for d in _library(args, settings, writes=False).documents():
+        line = (
+            f"{d.id[:12]}  {d.status:<8} {d.name}  {d.pages} pages, {d.chunks} chunks, "
+            f"{d.pages_without_text} without text"
         )
-        json_path, md_path = write_report(
-            evaluation, args.out or settings.data_dir / "eval" / "runs"
-        )
-        print(evaluation.table(), file=out)
-        if args.answers:
-            add_answers(args, settings, json_path, md_path, out)
-        print(f"\nwritten: {json_path} and {md_path}", file=out)
-        return 0
-    if args.command == "apikey":
-        return _apikey(args, settings, out)
-    if args.command == "reembed":
-        library = Library.open(settings, workspace=args.workspace, check_model=False)
-        count = library.reembed()
-        print(f"re-embedded {count} chunks with {library.embedder.name}", file=out)
-        return 0
-    library = Library.open(settings, workspace=args.workspace)
-    if args.command == "add":
-        meta = None
-        if args.title or args.year or args.category or args.tag:
-            meta = DocumentMetadata(args.title or "", args.year, args.category, tuple(args.tag))
-        report = library.add(args.paths, meta)
-        for r in report.results:
-            if r.status == "failed":
-                print(f"failed     {r.error}", file=out)
-            elif r.status == "unchanged":
-                print(f"unchanged  {r.name}: already in the library", file=out)
-            else:
-                print(
-                    f"{r.status:<10} {r.name}: {r.pages} pages ({r.pages_without_text} without "
-                    f"text), {r.chunks} chunks, {r.embedded} embedded, {r.reused} reused",
-                    file=out,
-                )
-        return 1 if report.failed else 0
-    if args.command == "remove":
-        doc = library.remove(library.find(args.document).id)
-        print(f"removed {doc.name}", file=out)
-        return 0
-    if args.command == "reindex":
-        r = library.reindex(library.find(args.document).id)
-        print(
-            f"{r.status} {r.name}: {r.chunks} chunks" + (f" ({r.error})" if r.error else ""),
-            file=out,
-        )
-        return 0 if r.status != "failed" else 1
-    if args.command == "list":
-        for d in library.documents():
-            line = (
-                f"{d.id[:12]}  {d.status:<8} {d.name}  {d.pages} pages, {d.chunks} chunks, "
-                f"{d.pages_without_text} without text"
-            )
-            print(line + (f"  [{d.error}]" if d.error else ""), file=out)
-        return 0
-    if args.command == "vision":
-        return _vision(library, args.action, out)
-    if args.command == "status":
-        s = library.status()
-        print(
-            f"{s.ready} ready / {s.documents} documents, {s.pages} pages, {s.chunks} chunks; "
-            f"embedder {s.embed_model}; answers: {s.answer_mode} ({s.answer_model})",
-            file=out,
-        )
-        for notice in s.notices:
-            print(f"notice: {notice}", file=out)
-        return 0
-    filters = Filters(
+        print(line + (f"  [{d.error}]" if d.error else ""), file=out)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    s = _library(args, settings, writes=False).status()
+    print(
+        f"{s.ready} ready / {s.documents} documents, {s.pages} pages, {s.chunks} chunks; "
+        f"embedder {s.embed_model}; answers: {s.answer_mode} ({s.answer_model})",
+        file=out,
+    )
+    for notice in s.notices:
+        print(f"notice: {notice}", file=out)
+    return 0
+
+
+# Questions --------------------------------------------------------------------------------
+def _filters(library: Library, args: argparse.Namespace) -> Filters:
+    return Filters(
         doc_ids=tuple(library.find(d).id for d in args.doc),
         years=tuple(args.year),
         categories=tuple(args.category),
         tags=tuple(args.tag),
     )
-    if args.command == "search":
-        result = library.search(args.query, k=args.k, filters=filters)
-        for note in result.trace.notes:
-            print(f"note: {note}", file=out)
-        for hit in result.hits:
-            legs = " ".join(f"{lr.leg}#{lr.rank}" for lr in hit.legs)
-            snippet = " ".join(hit.chunk.text.split())[:80]
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    library = _library(args, settings, writes=False)
+    result = library.search(args.query, k=args.k, filters=_filters(library, args))
+    for note in result.trace.notes:
+        print(f"note: {note}", file=out)
+    for hit in result.hits:
+        legs = " ".join(f"{lr.leg}#{lr.rank}" for lr in hit.legs)
+        snippet = " ".join(hit.chunk.text.split())[:80]
+        print(
+            f"{hit.rank:>2}. {hit.doc_name}  page {hit.chunk.page_number}  "
+            f"score {hit.score:.4f}  [{legs}]  {snippet}",
+            file=out,
+        )
+    if args.pages:
+        for page in result.pages:
+            legs = " ".join(f"{lr.leg}#{lr.rank}" for lr in page.legs)
             print(
-                f"{hit.rank:>2}. {hit.doc_name}  page {hit.chunk.page_number}  "
-                f"score {hit.score:.4f}  [{legs}]  {snippet}",
+                f"p{page.rank:>2}. {page.doc_name}  page {page.page_number}  "
+                f"score {page.score:.4f}  [{legs}]",
                 file=out,
             )
-        if args.pages:
-            for page in result.pages:
-                legs = " ".join(f"{lr.leg}#{lr.rank}" for lr in page.legs)
-                print(
-                    f"p{page.rank:>2}. {page.doc_name}  page {page.page_number}  "
-                    f"score {page.score:.4f}  [{legs}]",
-                    file=out,
-                )
-        return 0
-    for event in library.ask_stream(args.query, filters=filters):
-        if isinstance(event, TextDelta):
-            out.write(event.text)
-            out.flush()
-        elif isinstance(event, CitationEvent):
-            continue
-        elif isinstance(event, AnswerDone):
-            answer = event.answer
-            out.write("\n\n")
-            if answer.mode == "extractive" and not answer.refused:
-                print("(extractive answer: no ANTHROPIC_API_KEY set)", file=out)
-            for c in answer.citations:
-                if c.kind == "page":
-                    print(f"[{c.number}] {c.doc_name}, page {c.page_number} (page image)", file=out)
-                    continue
-                quote = " ".join(c.cited_text.split())[:100]
-                print(f"[{c.number}] {c.doc_name}, page {c.page_number}: “{quote}”", file=out)
-            if args.trace:
-                _print_trace(answer, out)
     return 0
 
 
-def _apikey(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    library = _library(args, settings, writes=False)
+    for event in library.ask_stream(args.query, filters=_filters(library, args)):
+        if isinstance(event, TextDelta):
+            out.write(event.text)
+            out.flush()
+        elif isinstance(event, AnswerDone):
+            out.write("\n\n")
+            _print_sources(event.answer, out)
+            if args.trace:
+                _print_trace(event.answer, out)
+    return 0
+
+
+def _print_sources(answer: Answer, out: TextIO) -> None:
+    if answer.mode == "extractive" and not answer.refused:
+        print("(extractive answer: no ANTHROPIC_API_KEY set)", file=out)
+    for c in answer.citations:
+        if c.kind == "page":
+            print(f"[{c.number}] {c.doc_name}, page {c.page_number} (page image)", file=out)
+            continue
+        quote = " ".join(c.cited_text.split())[:100]
+        print(f"[{c.number}] {c.doc_name}, page {c.page_number}: “{quote}”", file=out)
+
+
+def cmd_apikey(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from rag_core.auth.api_keys import ApiKeys
 
     keys = ApiKeys.open(settings.registry_url)
@@ -265,9 +319,11 @@ def _apikey(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return 0
 
 
-def _vision(library: Library, action: str, out: TextIO) -> int:
+def cmd_vision(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from rag_core.vision import VisionProgress
 
+    action = args.action
+    library = _library(args, settings, writes=action != "status")
     assert library.vision is not None
     vision = library.vision
     if action == "pause":
@@ -309,10 +365,28 @@ def _vision(library: Library, action: str, out: TextIO) -> int:
     return 0
 
 
-def _print_trace(answer: object, out: TextIO) -> None:
-    trace = answer.trace  # type: ignore[attr-defined]
+def _print_trace(answer: Answer, out: TextIO) -> None:
+    trace = answer.trace
     print(f"searched: {trace.searched_query}", file=out)
     for leg in trace.legs:
         print(f"leg {leg.leg}: {leg.status} weight {leg.weight:.2f} {leg.note}", file=out)
-    for t in (*trace.timings, *answer.timings):  # type: ignore[attr-defined]
+    for t in (*trace.timings, *answer.timings):
         print(f"{t.stage}: {t.ms:.1f} ms", file=out)
+
+
+COMMANDS: dict[str, Command] = {
+    "add": cmd_add,
+    "remove": cmd_remove,
+    "reindex": cmd_reindex,
+    "reembed": cmd_reembed,
+    "list": cmd_list,
+    "status": cmd_status,
+    "search": cmd_search,
+    "ask": cmd_ask,
+    "vision": cmd_vision,
+    "eval": cmd_eval,
+    "judge-agreement": cmd_judge_agreement,
+    "export-feedback": cmd_export_feedback,
+    "apikey": cmd_apikey,
+    "user": run_user_command,
+}

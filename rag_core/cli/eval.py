@@ -1,4 +1,4 @@
-"""The evaluation commands' arguments and runners, kept apart from ``cli.py``'s library commands.
+"""The evaluation commands' arguments and runners, kept apart from the library commands.
 
 ``eval ... --answers [--judge offline|claude]``, ``judge-agreement``, ``export-feedback``.
 """
@@ -13,8 +13,6 @@ from typing import TextIO
 
 from rag_core.config import Settings
 from rag_core.errors import ConfigurationError, NotFoundError
-
-EVAL_COMMANDS = ("judge-agreement", "export-feedback")
 
 
 def _say(message: str) -> None:
@@ -77,13 +75,21 @@ def add_answers(
     print(answers.table(), file=out)
 
 
-def run_eval_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    if args.command == "judge-agreement":
-        return _judge_agreement(args, settings, out)
-    return _export_feedback(args, settings, out)
+def cmd_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """``eval SET_DIR``: retrieval metrics of every leg, and with ``--answers`` the answers'."""
+    from rag_core.eval.retrieval import run_eval, write_report
+
+    check_answer_arguments(args, settings)
+    evaluation = run_eval(args.set_dir, settings, args.legs, args.limit, progress=_say)
+    json_path, md_path = write_report(evaluation, args.out or settings.data_dir / "eval" / "runs")
+    print(evaluation.table(), file=out)
+    if args.answers:
+        add_answers(args, settings, json_path, md_path, out)
+    print(f"\nwritten: {json_path} and {md_path}", file=out)
+    return 0
 
 
-def _judge_agreement(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+def cmd_judge_agreement(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from rag_core.eval.judge_agreement import (
         JudgeFn,
         claude_judge_fn,
@@ -116,7 +122,8 @@ def _judge_agreement(args: argparse.Namespace, settings: Settings, out: TextIO) 
 def _library_pdfs(settings: Settings, workspace: str) -> Callable[[str], Path | None]:
     from rag_core.library import Library
 
-    library = Library.open(settings, workspace=workspace, check_model=False)
+    # Only reads stored files: no crash repair (a running server may be ingesting).
+    library = Library.open(settings, workspace=workspace, recover=False, check_model=False)
 
     def find(name: str) -> Path | None:
         try:
@@ -128,7 +135,7 @@ def _library_pdfs(settings: Settings, workspace: str) -> Callable[[str], Path | 
     return find
 
 
-def _export_feedback(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+def cmd_export_feedback(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from rag_core.feedback.export import export_feedback, read_feedback
 
     records = read_feedback(settings.feedback_url, args.workspace)
