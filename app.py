@@ -48,7 +48,7 @@ def create(settings: Settings) -> tuple[FastAPI, Workspaces, Accounts | None]:
         chat_concurrency=settings.chat_concurrency,
     )
     demo.queue(default_concurrency_limit=4)
-    keys = ApiKeys.open(settings.registry_url) if settings.api_auth != "off" else None
+    keys = ApiKeys.open(settings.registry_url)  # Access decides when a key is required
     api = create_api(workspaces, settings, keys=keys)
     app = gr.mount_gradio_app(
         api,

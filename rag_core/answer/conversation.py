@@ -20,7 +20,7 @@ from typing import Any, Literal
 from rag_core.answer.anthropic_client import anthropic_client
 from rag_core.errors import ConfigurationError
 from rag_core.index.lexical import CHINESE_STOPWORDS, ENGLISH_STOPWORDS
-from rag_core.text import nfkc
+from rag_core.text import HAN, YEAR, nfkc
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ class QueryRewriter(ABC):
 
 # The rule ------------------------------------------------------------------------------
 _EN_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’&.,%-]*[A-Za-z0-9%]|[A-Za-z0-9]")
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+_CJK_RUN = re.compile(f"[{HAN}]+")
+_YEAR = YEAR
 _EN_PRONOUNS = frozenset(
     ("it", "its", "it's", "they", "them", "their", "theirs", "those", "these", "he", "she")
 ) | frozenset(("him", "his", "her", "hers", "same", "former", "latter", "there"))
