@@ -485,7 +485,10 @@ def build_app(
             judge: str,
             request: gr.Request,
         ) -> tuple[Any, ...]:
-            return evaluation.run(evaluations, name, legs, limit, answers, judge, lang_of(request))
+            user = getattr(request, "username", None)
+            return evaluation.run(
+                evaluations, name, legs, limit, answers, judge, lang_of(request), user
+            )
 
         def on_eval_tick(request: gr.Request) -> Iterator[tuple[Any, ...]]:
             status, *views, timer = evaluation.poll(evaluations, lang_of(request))

@@ -198,6 +198,10 @@ EN: dict[str, str] = {
     ),
     "ev_no_questions": "{set}: no questions to ask ({file} lists none).",
     "ev_busy": "An evaluation of {set} is already running; its progress is shown here.",
+    "ev_not_admin": (
+        "Only an evaluation administrator (FOLIO_EVAL_ADMINS) can start a run; the saved runs "
+        "stay open to everyone."
+    ),
     "ev_started": "Evaluating {set} in the background.",
     "ev_running": "Evaluating **{set}** … {seconds} s",
     "ev_done": "**{set}**: finished in {seconds} s, saved as `{file}`.",
@@ -392,6 +396,9 @@ ZH: dict[str, str] = {
     ),
     "ev_no_questions": "{set}：没有可提问的问题（{file} 中没有）。",
     "ev_busy": "{set} 的评测正在进行，这里显示它的进度。",
+    "ev_not_admin": (
+        "只有评测管理员（FOLIO_EVAL_ADMINS）可以开始评测；已保存的评测结果对所有人开放。"
+    ),
     "ev_started": "正在后台评测 {set}。",
     "ev_running": "正在评测 **{set}** … {seconds} 秒",
     "ev_done": "**{set}**：用时 {seconds} 秒完成，已保存为 `{file}`。",
