@@ -56,8 +56,12 @@ def create(settings: Settings) -> tuple[FastAPI, Workspaces, Accounts | None]:
         path="/",
         server_name=settings.host,
         server_port=settings.port,
+        max_file_size=settings.max_upload_bytes,  # /gradio_api/upload answers 413 above it
         **launch_options(accounts),
     )
+    # launch() sets this flag and mount_gradio_app does not; until it is set Gradio lets an
+    # event name any server file as an upload (ui/uploads.py checks again on its own).
+    demo.has_launched = True
     return app, workspaces, accounts
 
 

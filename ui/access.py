@@ -68,7 +68,12 @@ def workspace_resolver(accounts: Accounts | None) -> WorkspaceOf:
     return workspace_of
 
 
+def served_path(path: Path) -> str:
+    """A page image's copy in Gradio's cache (a gallery's value), never the data folder's path:
+    Gradio refuses to serve a handler's output from outside its folders."""
+    return processing_utils.save_file_to_cache(path, cache_dir=utils.get_upload_folder())
+
+
 def served_url(path: Path) -> str:
     """A URL for a page image: a copy in Gradio's cache, never the data folder's own path."""
-    cached = processing_utils.save_file_to_cache(path, cache_dir=utils.get_upload_folder())
-    return "gradio_api/file=" + quote(cached)
+    return "gradio_api/file=" + quote(served_path(path))

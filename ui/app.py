@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["auth_for", "build_app", "launch_options", "workspace_resolver"]
 
 CSS_PATH = Path(__file__).with_name("folio.css")
-FILE_TYPES = [".pdf", ".md", ".markdown", ".txt", ".text", ".docx"]
+FILE_TYPES = documents.FILE_TYPES
 LOGIN_MESSAGE = (
     "Log in with your Folio account. An administrator adds accounts with "
     "<code>python -m rag_core user add NAME --workspace WORKSPACE</code>."

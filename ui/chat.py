@@ -25,7 +25,7 @@ from rag_core.feedback.store import Rating
 from rag_core.types import Answer, AnswerDone, Citation, CitationEvent, Filters, TextDelta, Timing
 
 from . import formatting as fmt
-from .access import served_url
+from .access import served_path, served_url
 from .errors import error, info, ui_error, ui_errors, warn
 from .i18n import Lang, t
 
@@ -144,11 +144,11 @@ def answer_view(library: Library, turn: ChatTurn, notices: Sequence[str], lang: 
         caption = f"{page.doc_name} · {t('page', lang, page=page.page_number)}"
         overlay = heat.get((page.doc_id, page.page))
         if overlay is not None:  # the page with where the question matches it
-            gallery.append((str(overlay), f"{caption} · {t('overlay', lang)}"))
+            gallery.append((served_path(overlay), f"{caption} · {t('overlay', lang)}"))
             continue
         image = library.page_image(page.doc_id, page.page)
         if image is not None:
-            gallery.append((str(image), caption))
+            gallery.append((served_path(image), caption))
     return AnswerView(
         sources=fmt.source_cards_html(cards, turn.message_id, turn.question, lang),
         gallery=gallery,

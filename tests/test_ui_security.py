@@ -1,0 +1,191 @@
+"""Regression tests of the attacks run against the live web app, each sent the way the attack
+sent it: Gradio events and uploads over HTTP to ``python app.py`` on a free port, headless
+Chromium for what a page renders, the CLI for account changes. The handler-level checks that
+back Gradio's own are also tested as plain functions.
+
+The CSV export and the Evaluation tab's admin rule have their plain tests beside the others of
+their kind (``test_feedback.py``, ``test_ui_evaluation.py``).
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+import httpx
+import pytest
+from gradio.context import LocalContext
+
+from rag_core.config import Settings
+from rag_core.errors import DocumentError
+from rag_core.ingest.readers import KINDS, detect_kind
+from rag_core.library import Library
+from ui import documents
+
+from .fakes import HashingEmbedder
+from .gradio_events import file_data, send_event
+from .pdfs import make_pdf
+from .test_e2e_browser import Server, run_app
+
+pytestmark = pytest.mark.security
+
+PASSWORD = "correct horse"
+LIMIT_MB = 1  # FOLIO_MAX_UPLOAD_MB of the server under attack
+
+
+def no_progress(fraction: float, description: str) -> None:
+    pass
+
+
+def documents_of(url: str) -> list[str]:
+    """The names in the ``default`` workspace, through the HTTP API."""
+    listed = httpx.get(f"{url}api/v1/documents", timeout=30).json()["documents"]
+    return sorted(d["name"] for d in listed)
+
+
+def upload_route(client: httpx.Client, name: str, data: bytes) -> httpx.Response:
+    """What the page does first: the file to Gradio's upload route (it answers the path)."""
+    return client.post("/gradio_api/upload", files={"files": (name, data)})
+
+
+# The upload handler (plain functions) ----------------------------------------------------
+def test_the_upload_handler_reads_only_files_the_upload_route_wrote(
+    library: Library, upload_folder: Path, tmp_path: Path
+):
+    planted = tmp_path / "ops_notes.txt"
+    planted.write_text("The ops root password is hunter2.")
+    link = upload_folder / "0a1b" / "notes.txt"
+    link.parent.mkdir()
+    link.symlink_to(planted)
+    for path in (str(planted), str(link), f"{upload_folder}/../ops_notes.txt"):
+        with pytest.raises(gr.Error) as refused:
+            documents.upload(library, [path], "en", no_progress)
+        name = Path(path).name
+        assert refused.value.message == (
+            f"{name} was refused: it is not a file uploaded through this page."
+        )
+    assert library.documents() == []
+
+    # While Gradio runs the event: only a file that this app's upload route wrote, even in
+    # the upload folder (Gradio copies a named server file there when its own check is off).
+    copied = upload_folder / "2c3d" / "pears.txt"
+    copied.parent.mkdir()
+    copied.write_text("The warehouse stores pears.")
+    demo = gr.Blocks()
+    running = LocalContext.blocks.set(demo)
+    try:
+        with pytest.raises(gr.Error, match=r"pears\.txt was refused"):
+            documents.upload(library, [str(copied)], "en", no_progress)
+        assert library.documents() == []
+        demo.upload_file_set.add(str(copied))
+        summary, view = documents.upload(library, [str(copied)], "en", no_progress)
+    finally:
+        LocalContext.blocks.reset(running)
+    assert summary == "✓ pears.txt: added \\(1 pages, 1 chunks\\)"
+    assert view.table.values[:, 0].tolist() == ["pears.txt"]
+
+
+def test_a_file_over_the_limit_fails_by_its_size_unread(library: Library, upload_folder: Path):
+    huge = upload_folder / "9f" / "huge.txt"
+    huge.parent.mkdir()
+    with huge.open("wb") as f:
+        f.truncate(300 * 2**20)  # sparse: 300 MB on paper, nothing on disk
+    small = upload_folder / "9f" / "small.md"
+    small.write_text("# Pears\n\nThe warehouse stores pears.")
+    tracemalloc.start()
+    try:
+        with pytest.warns(UserWarning, match="1 of 2 files could not be added"):
+            summary, view = documents.upload(library, [str(huge), str(small)], "en", no_progress)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20  # reading it would have taken 300 MB
+    assert summary.split("  \n") == [
+        "✗ not added: huge.txt: is 300.0 MB, over the upload limit of 200 MB "
+        "\\(FOLIO\\_MAX\\_UPLOAD\\_MB\\)",  # FOLIO_MAX_UPLOAD_MB=200 (the default): 200 MB
+        "✓ small.md: added \\(1 pages, 1 chunks\\)",
+    ]
+    assert view.table.values[:, 0].tolist() == ["small.md"]
+
+
+def test_the_limit_is_shown_in_the_unit_of_its_setting(settings: Settings, upload_folder: Path):
+    half = Library.open(
+        settings.model_copy(update={"max_upload_mb": 0.5}), embedder=HashingEmbedder()
+    )
+    big = upload_folder / "7e" / "big.md"
+    big.parent.mkdir()
+    big.write_bytes(b"a" * (2**19 + 1))  # 0.5 MB and one byte
+    with pytest.warns(UserWarning):
+        summary, _ = documents.upload(half, [str(big)], "zh", no_progress)
+    assert summary == (
+        "✗ 未添加：big.md: 大小为 0.5 MB，超过上传上限 0.5 MB（FOLIO\\_MAX\\_UPLOAD\\_MB）"
+    )
+
+
+def test_the_upload_box_offers_exactly_what_the_core_reads():
+    assert documents.FILE_TYPES == list(KINDS) == [".pdf", ".md", ".markdown", ".txt", ".docx"]
+    with pytest.raises(DocumentError, match="unsupported file type"):
+        detect_kind("notes.text", b"plain text")  # what the box used to offer
+
+
+# The live server, login off --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``python app.py`` with a 1 MB upload limit and its upload folder inspectable; planted:
+    a server file, and a PDF where the core stores another workspace's uploads."""
+    root = tmp_path_factory.mktemp("folio-attack")
+    (root / "ops_notes.txt").write_text("Ops notes: the root password is hunter2.")
+    stored = root / "data" / "files" / "other"  # where the core keeps workspace other's files
+    stored.mkdir(parents=True)
+    (stored / "5ec2e7.pdf").write_bytes(make_pdf(["Secret\n\nThe merger closes on 9 May."]))
+    yield from run_app(
+        root, FOLIO_MAX_UPLOAD_MB=str(LIMIT_MB), GRADIO_TEMP_DIR=str(root / "uploads")
+    )
+
+
+def test_an_upload_event_naming_a_server_file_is_refused(server: Server):
+    [stored] = (server.root / "data" / "files" / "other").glob("*.pdf")  # another workspace's
+    before = documents_of(server.url)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        for planted in (server.root / "ops_notes.txt", stored):
+            forged = send_event(client, "upload", [[file_data(str(planted), planted.name)]])
+            assert not forged.success
+            assert forged.error == (
+                f"Cannot move {planted} to the gradio cache dir because it was not uploaded "
+                "by a user."
+            )
+        assert documents_of(server.url) == before
+        assert not list((server.root / "uploads").rglob("ops_notes.txt"))  # not even copied
+
+        # The same event with a file the upload route wrote goes in.
+        [path] = upload_route(client, "forged-control.md", b"# Pears\n\nPears keep.").json()
+        real = send_event(client, "upload", [[file_data(path, "forged-control.md")]])
+    assert real.success and real.data[0] == "✓ forged-control.md: added \\(1 pages, 1 chunks\\)"
+    assert documents_of(server.url) == sorted([*before, "forged-control.md"])
+
+
+def test_an_upload_over_the_limit_is_refused_and_not_kept(server: Server):
+    uploads = server.root / "uploads"
+    before = sorted(uploads.rglob("*")) if uploads.exists() else []
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        over = upload_route(client, "big.txt", b"a" * (LIMIT_MB * 2**20 + 1))
+        assert over.status_code == 413
+        assert over.text == "File size exceeded maximum allowed size of 1048576 bytes."
+        assert sorted(uploads.rglob("*")) == before  # nothing left in the upload folder
+        at_limit = upload_route(client, "limit.txt", b"a" * (LIMIT_MB * 2**20))
+    assert at_limit.status_code == 200  # 1 MB is FOLIO_MAX_UPLOAD_MB=1: 2**20 bytes
+
+
+def test_the_upload_event_refuses_types_the_core_cannot_read(server: Server):
+    before = documents_of(server.url)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        [path] = upload_route(client, "notes.text", b"The warehouse stores apples.").json()
+        result = send_event(client, "upload", [[file_data(path, "notes.text")]])
+    assert not result.success
+    assert result.error == (
+        "Invalid file type. Please upload a file that is one of these formats: "
+        "['.pdf', '.md', '.markdown', '.txt', '.docx']"
+    )
+    assert documents_of(server.url) == before
