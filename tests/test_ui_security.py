@@ -9,8 +9,10 @@ their kind (``test_feedback.py``, ``test_ui_evaluation.py``).
 
 from __future__ import annotations
 
+import threading
 import tracemalloc
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import gradio as gr
@@ -23,11 +25,12 @@ from rag_core.errors import DocumentError
 from rag_core.ingest.readers import KINDS, detect_kind
 from rag_core.library import Library
 from ui import documents
+from ui import formatting as fmt
 
 from .fakes import HashingEmbedder
 from .gradio_events import file_data, send_event
 from .pdfs import make_pdf
-from .test_e2e_browser import Server, run_app
+from .test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, Server, Steps, run_app
 
 pytestmark = pytest.mark.security
 
@@ -130,6 +133,22 @@ def test_the_upload_box_offers_exactly_what_the_core_reads():
         detect_kind("notes.text", b"plain text")  # what the box used to offer
 
 
+# Markup in answers (plain) ---------------------------------------------------------------
+def test_markup_in_an_answer_or_question_is_shown_as_text():
+    text = (
+        'Kept by the porter <img src="http://127.0.0.1:9/p"> & <form><input type=password>'
+        "</form> [1] <style>#chatbot{display:none} ![x](http://127.0.0.1:9/i) `code` \\ [2]"
+    )
+    shown = fmt.answer_markdown(text, "m1", {1: 'vault "<b>".md, page 1'})
+    assert shown == (
+        'Kept by the porter &lt;img src="http://127.0.0.1:9/p"&gt; &amp; &lt;form&gt;&lt;input '
+        "type=password&gt;&lt;/form&gt; [[1]](#cite-m1-1 \"vault '<b>'.md, page 1\") "
+        "&lt;style&gt;#chatbot{display:none} !\\[x\\](http://127.0.0.1:9/i) \\`code\\` \\\\ "
+        "\\[2\\]"
+    )
+    assert fmt.literal_markdown("<b>bold</b> [link](x)") == "&lt;b&gt;bold&lt;/b&gt; \\[link\\](x)"
+
+
 # The live server, login off --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
@@ -189,3 +208,92 @@ def test_the_upload_event_refuses_types_the_core_cannot_read(server: Server):
         "['.pdf', '.md', '.markdown', '.txt', '.docx']"
     )
     assert documents_of(server.url) == before
+
+
+class Listener:
+    """A local HTTP server that records every request: what an injected tag would fetch."""
+
+    def __init__(self) -> None:
+        requests: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                requests.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/gif")
+                self.end_headers()
+                self.wfile.write(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
+
+            do_POST = do_GET
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.requests = requests
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.http.server_address[1]
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.mark.browser
+def test_markup_in_a_document_is_shown_as_text_never_run(server: Server, tmp_path: Path):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run ./scripts/install-system-deps.sh")
+    from playwright.sync_api import sync_playwright
+
+    listener = Listener()
+    outside = f"http://127.0.0.1:{listener.port}"
+    vault = tmp_path / "vault.md"
+    vault.write_text(
+        "# Vault code\n\n"
+        f"The vault code is kept by the night porter <style>#chatbot{{display:none}} in the "
+        f'lodge <img src="{outside}/pixel"> safe. The night porter types the vault code on the '
+        f'keypad <form action="{outside}/form"><input type="password" name="pw"></form> at '
+        "the lodge desk.\n"
+    )
+    # A name with markup, as the HTTP API takes it (the page's own uploads strip < and >).
+    name = "<b id=injected-name>keys.pdf"
+    keys = make_pdf(["Spare keys\n\nThe spare keys hang in the lodge safe behind the desk."])
+    added = httpx.post(f"{server.url}api/v1/documents", files={"files": (name, keys)}, timeout=300)
+    assert added.json()["results"][0]["status"] == "added"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            steps = Steps(page, tmp_path)
+            page.goto(server.url)
+            page.set_input_files("#upload input[type=file]", [str(vault)])
+            steps.wait_text("#upload-result", "vault.md: added", timeout=300_000)
+            assert name in steps.text("#documents")  # the name as text, not a tag
+
+            page.get_by_role("tab", name="Chat").click()
+            steps.ask("Where does the night porter keep the vault code?", 0)
+            answer = page.locator("#chatbot [data-testid='bot']").last
+            shown = answer.inner_text()
+            assert f'<img src="{outside}/pixel">' in shown and "<form action=" in shown
+            assert "<style>#chatbot{display:none}" in shown
+            assert "at the lodge desk." in shown  # the rest after the unclosed <style
+            assert page.locator("#chatbot").is_visible() and answer.is_visible()
+            assert page.locator("input[type=password]").count() == 0
+            assert "vault.md" in steps.text("#sources")
+
+            steps.ask("Where do the spare keys hang?", 1)
+            heads = page.locator("#sources .folio-card-head").all_inner_texts()
+            assert any(name in head for head in heads), heads
+            page.locator("#pages img").first.wait_for(state="visible")
+            assert name in steps.text("#pages")  # the gallery's caption
+            page.locator("#trace-box").click()
+            steps.wait_text("#trace", "keys.pdf")
+            assert page.locator("#injected-name").count() == 0  # nowhere a tag
+            page.wait_for_timeout(1000)  # time for any fetch an injected tag would make
+            browser.close()
+    finally:
+        listener.close()
+    assert listener.requests == []

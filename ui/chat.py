@@ -102,7 +102,7 @@ def messages(state: ChatState) -> list[dict[str, Any]]:
     """The chatbot's value: a question and (once something arrived) its answer per turn."""
     out: list[dict[str, Any]] = []
     for turn in state.turns:
-        out.append({"role": "user", "content": turn.question})
+        out.append({"role": "user", "content": fmt.literal_markdown(turn.question)})
         if turn.error is not None:
             out.append({"role": "assistant", "content": turn.error})
         elif turn.text:
@@ -110,9 +110,8 @@ def messages(state: ChatState) -> list[dict[str, Any]]:
                 c.number: f"{c.doc_name}, page {c.page_number}"
                 for c in (turn.answer.citations if turn.answer else turn.citations)
             }
-            out.append(
-                {"role": "assistant", "content": fmt.linkify(turn.text, turn.message_id, titles)}
-            )
+            content = fmt.answer_markdown(turn.text, turn.message_id, titles)
+            out.append({"role": "assistant", "content": content})
     return out
 
 
