@@ -20,17 +20,21 @@ import httpx
 import pytest
 from gradio.context import LocalContext
 
+from rag_core.auth.accounts import Accounts
 from rag_core.config import Settings
 from rag_core.errors import DocumentError
 from rag_core.ingest.readers import KINDS, detect_kind
 from rag_core.library import Library
 from ui import documents
 from ui import formatting as fmt
+from ui.access import AccountSessions
 
 from .fakes import HashingEmbedder
 from .gradio_events import file_data, send_event
 from .pdfs import make_pdf
 from .test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, Server, Steps, run_app
+from .test_e2e_login import folio
+from .test_ui_evaluation import make_beir
 
 pytestmark = pytest.mark.security
 
@@ -131,6 +135,28 @@ def test_the_upload_box_offers_exactly_what_the_core_reads():
     assert documents.FILE_TYPES == list(KINDS) == [".pdf", ".md", ".markdown", ".txt", ".docx"]
     with pytest.raises(DocumentError, match="unsupported file type"):
         detect_kind("notes.text", b"plain text")  # what the box used to offer
+
+
+# Sessions (plain) ------------------------------------------------------------------------
+def test_a_session_ends_with_its_account_password(settings: Settings):
+    accounts = Accounts.open(settings.registry_url)
+    accounts.add("carol", PASSWORD, "a")
+    accounts.add("dave", PASSWORD, "b")
+    sessions = AccountSessions(accounts)
+    sessions["t1"] = "carol"
+    sessions["t2"] = "dave"
+    assert (sessions.get("t1"), sessions.get("t2")) == ("carol", "dave")
+    assert (sessions.get("nope"), sessions.get(None), len(sessions)) == (None, None, 2)
+
+    accounts.set_password("carol", "a new password")
+    assert sessions.get("t1") is None and "t1" not in sessions  # dropped
+    assert sessions.get("t2") == "dave"  # another account's session is untouched
+    sessions["t3"] = "carol"  # logged in with the new password
+    assert sessions.get("t3") == "carol"
+
+    accounts.remove("dave")
+    accounts.add("dave", PASSWORD, "b")  # the same name and password: a new account
+    assert sessions.get("t2") is None and sorted(sessions) == ["t3"]
 
 
 # Markup in answers (plain) ---------------------------------------------------------------
@@ -297,3 +323,52 @@ def test_markup_in_a_document_is_shown_as_text_never_run(server: Server, tmp_pat
     finally:
         listener.close()
     assert listener.requests == []
+
+
+# The live server, login on ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def login_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("folio-attack-login")
+    for user, workspace in (("alice", "a"), ("bob", "b"), ("carol", "c"), ("dave", "d")):
+        folio(
+            root, "user", "add", user, "--workspace", workspace, "--password-stdin", stdin=PASSWORD
+        )
+    make_beir(root / "sets")
+    yield from run_app(
+        root, FOLIO_LOGIN="on", FOLIO_EVAL_ADMINS="alice", FOLIO_EVAL_ROOT=str(root / "sets")
+    )
+
+
+def logged_in(url: str, user: str, password: str = PASSWORD) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=60)
+    login = client.post("/login", data={"username": user, "password": password})
+    assert login.status_code == 200, login.text
+    return client
+
+
+def test_a_password_change_or_removal_ends_the_account_sessions(login_server: Server):
+    url, root = login_server.url, login_server.root
+    carol, dave, bob = logged_in(url, "carol"), logged_in(url, "dave"), logged_in(url, "bob")
+    [cached] = upload_route(carol, "notes.md", b"# Notes\n\nPears keep.").json()
+    file_url = f"/gradio_api/file={cached}"
+    for client in (carol, dave, bob):
+        assert client.get("/config").status_code == 200
+    assert carol.get(file_url).status_code == 200
+
+    folio(root, "user", "passwd", "carol", "--password-stdin", stdin="a new password")
+    assert carol.get("/config").status_code == 401
+    assert carol.get(file_url).status_code == 401
+    assert carol.get("/gradio_api/user").json() is None
+    assert carol.post("/gradio_api/upload", files={"files": ("x.md", b"x")}).status_code == 401
+    assert bob.get("/config").status_code == 200  # other accounts stay logged in
+    again = logged_in(url, "carol", "a new password")
+    assert again.get("/config").status_code == 200 and again.get(file_url).status_code == 200
+    refused = httpx.post(f"{url}login", data={"username": "carol", "password": PASSWORD})
+    assert refused.status_code == 400
+
+    folio(root, "user", "remove", "dave")
+    assert dave.get("/config").status_code == 401
+    assert dave.get("/gradio_api/user").json() is None
+    assert bob.get("/config").status_code == 200
+    for client in (carol, dave, bob, again):
+        client.close()
