@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import tracemalloc
 from collections.abc import Iterator
+from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from ui import formatting as fmt
 from ui.access import AccountSessions
 
 from .fakes import HashingEmbedder
-from .gradio_events import file_data, send_event
+from .gradio_events import file_data, new_session, send_event
 from .pdfs import make_pdf
 from .test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, Server, Steps, run_app
 from .test_e2e_login import folio
@@ -372,3 +373,22 @@ def test_a_password_change_or_removal_ends_the_account_sessions(login_server: Se
     assert bob.get("/config").status_code == 200
     for client in (carol, dave, bob, again):
         client.close()
+
+
+def test_only_an_evaluation_admin_starts_the_app_wide_run(login_server: Server):
+    for user, admin in (("bob", False), ("alice", True)):
+        with closing(logged_in(login_server.url, user)) as client:
+            session = new_session()
+            opened = send_event(client, "on_eval_tab", [None], session)  # the set choices
+            assert opened.success and opened.data[0]["value"] == "tinybeir"
+            run = send_event(
+                client, "on_eval_run", ["tinybeir", ["bm25"], 1, False, "offline"], session
+            )
+            if admin:
+                assert run.success and run.data[0].startswith("Evaluating **tinybeir** …")
+            else:
+                assert not run.success
+                assert run.error == (
+                    "Only an evaluation administrator (FOLIO_EVAL_ADMINS) can start a run; "
+                    "the saved runs stay open to everyone."
+                )
