@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -59,7 +59,7 @@ def auth_for(accounts: Accounts) -> Auth:
     return check
 
 
-class AccountSessions(MutableMapping[str, str]):
+class AccountSessions(dict[str, str]):
     """Gradio's login sessions (``App.tokens``: cookie token -> user name), each bound to its
     account's credential (``Accounts.credential``) when it was made.
 
@@ -69,37 +69,28 @@ class AccountSessions(MutableMapping[str, str]):
     """
 
     def __init__(self, accounts: Accounts) -> None:
+        super().__init__()
         self.accounts = accounts
-        self._users: dict[str, str] = {}
         self._credentials: dict[str, str | None] = {}
 
     def __setitem__(self, token: str, username: str) -> None:
         """Gradio's login, right after ``auth_for``'s check accepted the password."""
         self._credentials[token] = self.accounts.credential(username)
-        self._users[token] = username
+        super().__setitem__(token, username)
 
-    def __getitem__(self, token: str) -> str:
-        return self._users[token]
-
-    def __delitem__(self, token: str) -> None:
-        del self._users[token]
+    def __delitem__(self, token: str) -> None:  # Gradio's logout
+        super().__delitem__(token)
         self._credentials.pop(token, None)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._users)
-
-    def __len__(self) -> int:
-        return len(self._users)
 
     def get(self, token: str | None, default: str | None = None) -> str | None:  # type: ignore[override]
         """The user of a live session, else ``default`` (a stale session is dropped)."""
-        username = self._users.get(token) if token else None
+        username = super().get(token) if token else None
         if not token or username is None:
             return default
         current = self.accounts.credential(username)
         if current is None or current != self._credentials.get(token):
             log.warning("session of %r ended: account removed or password changed", username)
-            self._users.pop(token, None)  # not ``del``: a concurrent request may have dropped it
+            self.pop(token, None)  # not ``del``: a concurrent request may have dropped it
             self._credentials.pop(token, None)
             return default
         return username
