@@ -25,6 +25,7 @@ from rag_core.config import DEFAULT_WORKSPACE, Settings
 from rag_core.errors import ConfigurationError
 from rag_core.library import Library
 from rag_core.workspaces import Workspaces
+from ui.access import bind_sessions
 from ui.app import build_app, launch_options, workspace_resolver
 
 
@@ -56,8 +57,14 @@ def create(settings: Settings) -> tuple[FastAPI, Workspaces, Accounts | None]:
         path="/",
         server_name=settings.host,
         server_port=settings.port,
+        max_file_size=settings.max_upload_bytes,  # /gradio_api/upload answers 413 above it
         **launch_options(accounts),
     )
+    # launch() sets this flag and mount_gradio_app does not; until it is set Gradio lets an
+    # event name any server file as an upload (ui/uploads.py checks again on its own).
+    demo.has_launched = True
+    if accounts is not None:
+        bind_sessions(app, accounts)  # a password change or removal ends the account's sessions
     return app, workspaces, accounts
 
 

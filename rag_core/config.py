@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     api_answers_kept: int = 2000
     # off: everyone uses the "default" workspace; on: log in, each account sees its workspace.
     login: Literal["off", "on"] = "off"
+    # With the login on: the accounts (comma-separated names) that may start evaluation runs
+    # in the app (one app-wide run at a time, CPU-bound); unset: nobody, the CLI still can.
+    eval_admins: str | None = None
 
     @field_validator("chunk_tokens")
     @classmethod
@@ -250,6 +253,12 @@ class Settings(BaseSettings):
     @property
     def model_cache_dir(self) -> Path:
         return self.model_cache or self.data_dir / "models"
+
+    @property
+    def eval_admin_names(self) -> frozenset[str]:
+        """``eval_admins`` as lower-case account names (account names are case-insensitive)."""
+        names = (self.eval_admins or "").split(",")
+        return frozenset(n.strip().lower() for n in names if n.strip())
 
     @property
     def max_upload_bytes(self) -> int:

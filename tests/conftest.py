@@ -45,6 +45,16 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_cache: Path
 
 
 @pytest.fixture
+def upload_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Gradio's upload folder for this test (``GRADIO_TEMP_DIR``): the upload handler reads
+    only files in it, as if Gradio's upload route had written them there."""
+    folder = tmp_path / "gradio"
+    folder.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", db=tmp_path / "feedback.db")
 

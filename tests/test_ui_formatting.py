@@ -47,9 +47,9 @@ def test_language_follows_the_browser(header, lang):
 
 def test_markers_link_to_their_cards_only_when_cited():
     text = "Oil every 5000 km.[1][2] Grade 5W-30 [3]."
-    linked = fmt.linkify(text, "m1", {1: "engine.pdf, page 1", 3: 'say "hi", page 2'})
+    linked = fmt.answer_markdown(text, "m1", {1: "engine.pdf, page 1", 3: 'say "hi", page 2'})
     assert linked == (
-        'Oil every 5000 km.[[1]](#cite-m1-1 "engine.pdf, page 1")[2] '
+        'Oil every 5000 km.[[1]](#cite-m1-1 "engine.pdf, page 1")\\[2\\] '
         "Grade 5W-30 [[3]](#cite-m1-3 \"say 'hi', page 2\")."
     )
 

@@ -82,8 +82,10 @@ def test_answer_streams_then_fills_sources_pages_and_trace(filled: Library):
     served = served_files(sources)  # copies in Gradio's cache, never the data folder's paths
     assert served[0].read_bytes() == thumb.read_bytes() and str(filled.images.root) not in sources
     assert all(p.is_relative_to(gradio.utils.get_upload_folder()) for p in served)
-    assert gallery[0] == (str(filled.page_image(citation.doc_id, 2)), "orchard.pdf · page 3")
-    assert all(Path(path).exists() for path, _ in gallery)
+    page, caption = gallery[0]  # the gallery too shows cache copies
+    assert caption == "orchard.pdf · page 3"
+    assert Path(page).read_bytes() == filled.page_image(citation.doc_id, 2).read_bytes()
+    assert all(Path(path).is_relative_to(gradio.utils.get_upload_folder()) for path, _ in gallery)
     assert "`Why did pear output fall?` (as asked)" in trace
     assert notices.startswith("**Extractive answers.**")
     assert [t.stage for t in turn.timings] == ["ui.rewrite", "ui.first_token", "ui.total"]
@@ -255,15 +257,15 @@ def test_selecting_an_earlier_answer_shows_its_sources(filled: Library):
 
 
 # Library tab -----------------------------------------------------------------------------
-def test_upload_reports_progress_per_file_and_stage(library: Library, tmp_path):
+def test_upload_reports_progress_per_file_and_stage(library: Library, upload_folder: Path):
     paths = []
     for name, data in [
         ("orchard.pdf", make_pdf(APPLES)),
         ("broken.pdf", corrupt(make_pdf(ENGINES))),
         ("notes.md", b"# Notes\n\nThe warehouse stores pears."),
     ]:
-        (tmp_path / name).write_bytes(data)
-        paths.append(str(tmp_path / name))
+        (upload_folder / name).write_bytes(data)
+        paths.append(str(upload_folder / name))
     seen: list[tuple[float, str]] = []
     with pytest.warns(UserWarning, match="1 of 3 files could not be added"):
         summary, view = documents.upload(library, paths, "en", lambda f, d: seen.append((f, d)))

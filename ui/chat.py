@@ -25,7 +25,7 @@ from rag_core.feedback.store import Rating
 from rag_core.types import Answer, AnswerDone, Citation, CitationEvent, Filters, TextDelta, Timing
 
 from . import formatting as fmt
-from .access import served_url
+from .access import served_path, served_url
 from .errors import error, info, ui_error, ui_errors, warn
 from .i18n import Lang, t
 
@@ -102,7 +102,7 @@ def messages(state: ChatState) -> list[dict[str, Any]]:
     """The chatbot's value: a question and (once something arrived) its answer per turn."""
     out: list[dict[str, Any]] = []
     for turn in state.turns:
-        out.append({"role": "user", "content": turn.question})
+        out.append({"role": "user", "content": fmt.literal_markdown(turn.question)})
         if turn.error is not None:
             out.append({"role": "assistant", "content": turn.error})
         elif turn.text:
@@ -110,9 +110,8 @@ def messages(state: ChatState) -> list[dict[str, Any]]:
                 c.number: f"{c.doc_name}, page {c.page_number}"
                 for c in (turn.answer.citations if turn.answer else turn.citations)
             }
-            out.append(
-                {"role": "assistant", "content": fmt.linkify(turn.text, turn.message_id, titles)}
-            )
+            content = fmt.answer_markdown(turn.text, turn.message_id, titles)
+            out.append({"role": "assistant", "content": content})
     return out
 
 
@@ -144,11 +143,11 @@ def answer_view(library: Library, turn: ChatTurn, notices: Sequence[str], lang: 
         caption = f"{page.doc_name} · {t('page', lang, page=page.page_number)}"
         overlay = heat.get((page.doc_id, page.page))
         if overlay is not None:  # the page with where the question matches it
-            gallery.append((str(overlay), f"{caption} · {t('overlay', lang)}"))
+            gallery.append((served_path(overlay), f"{caption} · {t('overlay', lang)}"))
             continue
         image = library.page_image(page.doc_id, page.page)
         if image is not None:
-            gallery.append((str(image), caption))
+            gallery.append((served_path(image), caption))
     return AnswerView(
         sources=fmt.source_cards_html(cards, turn.message_id, turn.question, lang),
         gallery=gallery,

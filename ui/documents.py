@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import gradio as gr
 import pandas as pd
 
-from rag_core.types import Progress
+from rag_core.types import IngestReport, Progress
 
 from . import formatting as fmt
+from . import uploads
 from .errors import info, ui_errors, warn
 from .i18n import Lang, t
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rag_core.library import Library
 
 Action = Literal["delete", "reindex"]
+FILE_TYPES = uploads.FILE_TYPES  # what the upload box offers: what the core reads
 ProgressSink = Callable[[float, str], None]  # (fraction of the batch, description)
 
 
@@ -66,12 +67,15 @@ def library_view(library: Library, lang: Lang) -> LibraryView:
 def upload(
     library: Library, paths: Sequence[str] | None, lang: Lang, progress: ProgressSink
 ) -> tuple[str, LibraryView]:
-    """Add the uploaded files; each one goes in or fails on its own. Returns the summary."""
+    """Add the uploaded files; each one goes in or fails on its own. Returns the summary.
+
+    Only files Gradio's upload route wrote are read (``ui.uploads``): a path naming any other
+    file refuses the upload; a file over FOLIO_MAX_UPLOAD_MB fails by its size, unread."""
     if not paths:
         warn(t("up_none", lang))
         return "", library_view(library, lang)
-    files = [Path(p) for p in paths]
-    names = [f.name for f in files]
+    checked = uploads.checked_uploads(paths, library.settings.max_upload_mb, lang)
+    names = [f.name for f in checked.files]
     done = [0.0]
 
     def report(p: Progress) -> None:
@@ -79,15 +83,17 @@ def upload(
         # (files that share an embedding batch finish together).
         done[0] = max(done[0], p.fraction)
         position = names.index(p.file) + 1 if p.file in names else 1
-        progress(done[0], fmt.progress_text(p.file, position, len(files), p.stage, lang))
+        progress(done[0], fmt.progress_text(p.file, position, len(names), p.stage, lang))
 
     with ui_errors(lang):
-        result = library.add(files, progress=report)
+        added = library.add(list(checked.files), progress=report) if names else IngestReport(())
+    read = iter(added.results)
+    result = IngestReport(tuple(checked.refused.get(i) or next(read) for i in range(len(paths))))
     for r in result.results:
         if r.status == "unchanged":
             info(t("up_unchanged", lang, name=r.name))
     if result.failed:
-        warn(t("up_some_failed", lang, failed=len(result.failed), total=len(files)))
+        warn(t("up_some_failed", lang, failed=len(result.failed), total=len(paths)))
     return fmt.upload_summary(result, lang), library_view(library, lang)
 
 

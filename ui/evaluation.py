@@ -93,6 +93,13 @@ class Evaluations:
             self._set = name
             return self._job
 
+    def may_start(self, user: str | None) -> bool:
+        """Whether ``user`` may start a run: anyone without the login, else the accounts named
+        in FOLIO_EVAL_ADMINS (a run is app-wide, CPU-bound and one at a time)."""
+        if self.settings.login == "off":
+            return True
+        return user is not None and user.strip().lower() in self.settings.eval_admin_names
+
     def current(self) -> tuple[str, JobStatus] | None:
         """The last job started (running or finished) and its set's name."""
         with self._lock:
@@ -369,10 +376,14 @@ def run(
     answers: bool,
     judge: str,
     lang: Lang,
+    user: str | None,
 ) -> tuple[Any, Any]:
     """Start an evaluation in the background; returns the status and the (started) timer.
 
-    A second press while one runs shows that run's progress instead of starting another."""
+    ``user``: the logged-in account (``None`` without the login); only ``may_start`` users
+    start runs. A second press while one runs shows that run's progress instead."""
+    if not evaluations.may_start(user):
+        raise error(t("ev_not_admin", lang))
     if not name:
         raise error(t("ev_pick_set", lang))
     current = evaluations.current()

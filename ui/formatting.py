@@ -18,6 +18,7 @@ from .i18n import Lang, t
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_LITERAL = re.compile(r"([\\`\[\]])")
 
 
 def md_escape(text: str) -> str:
@@ -74,17 +75,29 @@ def progress_text(file: str, position: int, count: int, stage: str, lang: Lang) 
 
 
 # Chat ------------------------------------------------------------------------------------
-def linkify(text: str, message_id: str, titles: dict[int, str]) -> str:
-    """``[n]`` markers that have a citation become links to the source card (pure)."""
+def literal_markdown(text: str) -> str:
+    """Text (an answer, a question) for the chatbot's Markdown that cannot become markup:
+    HTML is escaped (``<img>``, ``<form>``, an unclosed ``<style`` show as text), and so are
+    brackets and backticks, so no link, image or code span forms; emphasis stays."""
+    return _LITERAL.sub(r"\\\1", html.escape(text, quote=False))
 
-    def link(match: re.Match[str]) -> str:
+
+def answer_markdown(text: str, message_id: str, titles: dict[int, str]) -> str:
+    """An answer's text as chatbot Markdown: shown literally (``literal_markdown``), with its
+    ``[n]`` markers that have a citation as links to the source card (pure)."""
+    parts: list[str] = []
+    last = 0
+    for match in _MARKER.finditer(text):
         number = int(match.group(1))
         if number not in titles:
-            return match.group(0)
-        title = titles[number].replace('"', "'")
-        return f'[[{number}]](#cite-{message_id}-{number} "{title}")'
-
-    return _MARKER.sub(link, text)
+            continue
+        # The title stays inside its quotes: no double quote, no backslash, one line.
+        title = re.sub(r"[\\\s]+", " ", titles[number].replace('"', "'")).strip()
+        parts.append(literal_markdown(text[last : match.start()]))
+        parts.append(f'[[{number}]](#cite-{message_id}-{number} "{title}")')
+        last = match.end()
+    parts.append(literal_markdown(text[last:]))
+    return "".join(parts)
 
 
 def passage(page_text: str, start: int, end: int, radius: int = 280) -> tuple[str, str, str]:

@@ -65,8 +65,12 @@ EN: dict[str, str] = {
     "up_replaced": "{name}: replaced the earlier version ({pages} pages, {chunks} chunks)",
     "up_unchanged": "{name}: already in the library",
     "up_failed": "not added: {error}",
-    "up_some_failed": "{failed} of {total} files could not be added; the reasons are in the table.",
+    "up_some_failed": (
+        "{failed} of {total} files could not be added; the reasons are listed under the upload box."
+    ),
     "up_none": "Choose one or more files first.",
+    "up_not_uploaded": "{name} was refused: it is not a file uploaded through this page.",
+    "up_too_large": "is {size} MB, over the upload limit of {limit} MB (FOLIO_MAX_UPLOAD_MB)",
     "progress": "{file} ({i}/{n}): {stage}",
     "stage_extract": "extracting text",
     "stage_render": "rendering pages",
@@ -198,6 +202,10 @@ EN: dict[str, str] = {
     ),
     "ev_no_questions": "{set}: no questions to ask ({file} lists none).",
     "ev_busy": "An evaluation of {set} is already running; its progress is shown here.",
+    "ev_not_admin": (
+        "Only an evaluation administrator (FOLIO_EVAL_ADMINS) can start a run; the saved runs "
+        "stay open to everyone."
+    ),
     "ev_started": "Evaluating {set} in the background.",
     "ev_running": "Evaluating **{set}** … {seconds} s",
     "ev_done": "**{set}**: finished in {seconds} s, saved as `{file}`.",
@@ -270,8 +278,10 @@ ZH: dict[str, str] = {
     "up_replaced": "{name}：已替换旧版本（{pages} 页，{chunks} 个片段）",
     "up_unchanged": "{name}：已在文档库中",
     "up_failed": "未添加：{error}",
-    "up_some_failed": "{total} 个文件中有 {failed} 个未能添加，原因见表格。",
+    "up_some_failed": "{total} 个文件中有 {failed} 个未能添加，原因列在上传框下方。",
     "up_none": "请先选择一个或多个文件。",
+    "up_not_uploaded": "已拒绝 {name}：它不是通过本页面上传的文件。",
+    "up_too_large": "大小为 {size} MB，超过上传上限 {limit} MB（FOLIO_MAX_UPLOAD_MB）",
     "progress": "{file}（{i}/{n}）：{stage}",
     "stage_extract": "提取文字",
     "stage_render": "渲染页面",
@@ -392,6 +402,9 @@ ZH: dict[str, str] = {
     ),
     "ev_no_questions": "{set}：没有可提问的问题（{file} 中没有）。",
     "ev_busy": "{set} 的评测正在进行，这里显示它的进度。",
+    "ev_not_admin": (
+        "只有评测管理员（FOLIO_EVAL_ADMINS）可以开始评测；已保存的评测结果对所有人开放。"
+    ),
     "ev_started": "正在后台评测 {set}。",
     "ev_running": "正在评测 **{set}** … {seconds} 秒",
     "ev_done": "**{set}**：用时 {seconds} 秒完成，已保存为 `{file}`。",

@@ -171,6 +171,20 @@ class Accounts:
             row = self._row(conn, name)
         return None if row is None else _account(row)
 
+    def credential(self, name: str) -> str | None:
+        """A fingerprint of the account's password hash; ``None`` when there is no such account.
+
+        It changes whenever the password is set (each hash has a fresh salt) and when the
+        account is removed and added again: a login session bound to it ends then.
+        """
+        try:
+            name = check_user_name(name)
+        except ConfigurationError:
+            return None
+        with self.engine.connect() as conn:
+            row = self._row(conn, name)
+        return None if row is None else hashlib.sha256(row.password_hash.encode()).hexdigest()
+
     def list(self) -> list[Account]:
         with self.engine.connect() as conn:
             rows = conn.execute(

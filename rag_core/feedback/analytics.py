@@ -169,38 +169,52 @@ CSV_COLUMNS = (
 )
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` as a CSV cell a spreadsheet shows as text: a string that starts like a
+    formula gets a leading ``'``; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def to_csv(records: Sequence[FeedbackRecord]) -> str:
-    """One line per rating, oldest answer first (dislike_cause empty for thumbs up)."""
+    """One line per rating, oldest answer first (dislike_cause empty for thumbs up).
+
+    Text that users and documents wrote (questions, comments, answers, names) is kept from
+    running as a formula in a spreadsheet (``csv_cell``)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for r in records:
-        writer.writerow(
-            [
-                r.id,
-                r.asked_at.isoformat(),
-                r.updated_at.isoformat(),
-                r.session_id,
-                r.message_id,
-                r.vote,
-                r.comment,
-                r.question,
-                r.searched_query,
-                r.rewrite,
-                r.mode,
-                r.model,
-                int(r.refused),
-                int(r.evidence_found),
-                "" if r.liked else dislike_cause(r),
-                "; ".join(cited_documents(r)),
-                "; ".join(f"{c.doc_name} p.{c.page_number}" for c in r.citations),
-                len(r.citations),
-                len(r.hits),
-                _fmt_ms(r.timing("ui.total")),
-                _fmt_ms(r.timing("ui.first_token")),
-                r.answer,
-            ]
-        )
+        cells = [
+            r.id,
+            r.asked_at.isoformat(),
+            r.updated_at.isoformat(),
+            r.session_id,
+            r.message_id,
+            r.vote,
+            r.comment,
+            r.question,
+            r.searched_query,
+            r.rewrite,
+            r.mode,
+            r.model,
+            int(r.refused),
+            int(r.evidence_found),
+            "" if r.liked else dislike_cause(r),
+            "; ".join(cited_documents(r)),
+            "; ".join(f"{c.doc_name} p.{c.page_number}" for c in r.citations),
+            len(r.citations),
+            len(r.hits),
+            _fmt_ms(r.timing("ui.total")),
+            _fmt_ms(r.timing("ui.first_token")),
+            r.answer,
+        ]
+        writer.writerow([csv_cell(cell) for cell in cells])
     return out.getvalue()
 
 

@@ -76,8 +76,8 @@ def on_eval_run(
     judge: str,
     request: gr.Request,
 ) -> tuple[Any, ...]:
-    lang = lang_of(request)
-    return evaluation.run(ctx.evaluations, name, legs, limit, answers, judge, lang)
+    lang, user = lang_of(request), getattr(request, "username", None)
+    return evaluation.run(ctx.evaluations, name, legs, limit, answers, judge, lang, user)
 
 
 def on_eval_tick(ctx: Context, request: gr.Request) -> Iterator[tuple[Any, ...]]:

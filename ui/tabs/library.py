@@ -16,7 +16,7 @@ from .. import documents
 from ..context import Context, lang_of, row_of
 from ..i18n import label
 
-FILE_TYPES = [".pdf", ".md", ".markdown", ".txt", ".text", ".docx"]
+FILE_TYPES = documents.FILE_TYPES  # what the core reads
 
 
 @dataclass(frozen=True, slots=True)
