@@ -3,7 +3,7 @@ import io
 import pytest
 
 from rag_core.errors import DocumentError
-from rag_core.ingest.readers import derive_metadata, read_document
+from rag_core.ingest.readers import clean_name, derive_metadata, read_document
 
 from .pdfs import IMAGE_ONLY, corrupt, make_pdf
 
@@ -105,3 +105,14 @@ def test_a_title_that_says_nothing_gives_way_to_the_file_name():
     assert derive_metadata(name, "Microsoft Word - Annual Report.docx").title == "Annual Report"
     assert derive_metadata(name, "Form 10-K for Best Buy").title == "Form 10-K for Best Buy"
     assert derive_metadata("年报.pdf", "2023年年度报告").title == "2023年年度报告"
+
+
+@pytest.mark.security
+def test_a_long_file_name_is_shortened_before_its_extension():
+    assert clean_name("a" * 1000 + ".pdf") == "a" * 251 + ".pdf"
+    assert clean_name("../" + "年" * 300 + ".docx") == "年" * 250 + ".docx"
+    assert clean_name("b" * 251 + ".pdf") == "b" * 251 + ".pdf"  # 255: kept whole
+    assert clean_name("b" * 252 + ".pdf") == "b" * 251 + ".pdf"
+    assert clean_name("x" * 1000) == "x" * 255
+    assert clean_name("n." + "e" * 300) == ("n." + "e" * 300)[:255]  # no extension to keep
+    assert read_document(clean_name("c" * 1000 + ".md"), b"# Kept", 10).kind == "markdown"

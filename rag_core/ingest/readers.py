@@ -20,6 +20,7 @@ from rag_core.types import DocumentMetadata, PageText
 
 KINDS = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".txt": "text", ".docx": "docx"}
 ACCEPTED = "PDF (.pdf), Markdown (.md), text (.txt) and Word (.docx)"
+MAX_NAME_CHARS = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +39,24 @@ def clean_name(name: str) -> str:
 
     Browsers and HTTP clients send names such as ``../../etc/passwd.pdf`` or
     ``C:\\Users\\me\\report.pdf``: only the last part is kept, control characters (NUL
-    included) are dropped. A name with nothing left is a ``DocumentError``.
+    included) are dropped. A name with nothing left is a ``DocumentError``. A name over 255
+    characters is shortened before its extension, which decides how the file is read.
     """
     raw = str(name)
     base = raw.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = "".join(ch for ch in base if ch.isprintable()).strip()
     if cleaned in ("", ".", ".."):
         raise DocumentError(repr(raw)[1:-1] or "(no name)", "has no usable file name")
-    return cleaned[:255]
+    return _shorten(cleaned, MAX_NAME_CHARS)
+
+
+def _shorten(name: str, limit: int) -> str:
+    if len(name) <= limit:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if stem and len(extension) <= 16:
+        return stem[: limit - len(extension) - 1] + dot + extension
+    return name[:limit]
 
 
 def detect_kind(name: str, data: bytes) -> str:
