@@ -19,7 +19,7 @@ from rag_core.answer.common import Answerer, query_coverage, stream_refusal
 from rag_core.config import DEFAULT_WORKSPACE, Settings
 from rag_core.embed.embeddings import Embedder
 from rag_core.errors import ConfigurationError, DocumentError, InputError, NotFoundError
-from rag_core.ingest.pipeline import Ingestor, Prepared, content_id
+from rag_core.ingest.pipeline import Ingestor, Prepared, content_id, unexpected_failure
 from rag_core.ingest.readers import clean_name
 from rag_core.ingest.rendering import PageImages
 from rag_core.retrieve.retriever import Retriever
@@ -166,41 +166,50 @@ class Library:
 
         def flush() -> None:
             done = self.ingestor.complete([p for _, p in pending])
-            for (position, prepared), result in zip(pending, done, strict=True):
+            finished = list(zip(pending, done, strict=True))
+            pending.clear()
+            for (position, prepared), result in finished:
                 results[position] = result
                 if progress is not None:
                     progress(Progress(prepared.doc.name, "done", (position + 1) / total))
-            pending.clear()
 
         with self._ingest_lock:
             self.ingestor.delete_vectors(self.registry.pending_deletes())  # left by an outage
-            for position, upload in enumerate(files):
-                try:
-                    name, data, own = _read_upload(upload)
-                except DocumentError as exc:
-                    results[position] = IngestResult(exc.name, "failed", None, str(exc))
-                    continue
+            try:
+                for position, upload in enumerate(files):
+                    try:
+                        name, data, own = _read_upload(upload)
+                    except DocumentError as exc:
+                        results[position] = IngestResult(exc.name, "failed", None, str(exc))
+                        continue
 
-                doc_id = content_id(data)
-                if any(p.doc.id == doc_id for _, p in pending):  # the same bytes twice in a batch
-                    results[position] = IngestResult(name, "unchanged", doc_id)
-                    continue
+                    doc_id = content_id(data)
+                    if any(p.doc.id == doc_id for _, p in pending):  # the same bytes twice
+                        results[position] = IngestResult(name, "unchanged", doc_id)
+                        continue
 
-                def on_stage(
-                    stage: str, fraction: float, _n: str = name, _i: int = position
-                ) -> None:
-                    if progress is not None:
-                        progress(Progress(_n, stage, (_i + fraction) / total))
+                    def on_stage(
+                        stage: str, fraction: float, _n: str = name, _i: int = position
+                    ) -> None:
+                        if progress is not None:
+                            progress(Progress(_n, stage, (_i + fraction) / total))
 
-                prepared = self.ingestor.prepare(name, data, own or metadata, on_stage)
-                if isinstance(prepared, IngestResult):
-                    results[position] = prepared
-                    continue
-                pending.append((position, prepared))
-                # Small files share embedding batches; a big one goes through on its own.
-                if sum(len(p.new_rows) for _, p in pending) >= EMBED_BATCH_CHUNKS:
-                    flush()
-            flush()
+                    try:
+                        prepared = self.ingestor.prepare(name, data, own or metadata, on_stage)
+                    except Exception as exc:  # the ingestor fails files itself: a last guard
+                        error = f"{name}: {unexpected_failure(name, 'preparing', exc)}"
+                        prepared = IngestResult(name, "failed", doc_id, error)
+                    if isinstance(prepared, IngestResult):
+                        results[position] = prepared
+                        continue
+                    pending.append((position, prepared))
+                    # Small files share embedding batches; a big one goes through on its own.
+                    if sum(len(p.new_rows) for _, p in pending) >= EMBED_BATCH_CHUNKS:
+                        flush()
+                flush()
+            finally:
+                if pending:  # something escaped: no prepared file is left half done
+                    self.ingestor.abandon([p for _, p in pending], "the upload was interrupted")
             if any(r.status in ("added", "replaced") for r in results.values()):
                 self.retriever.snapshot(
                     wait=True
