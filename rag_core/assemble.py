@@ -156,7 +156,7 @@ def open_library(
         model=embedder.name,
     )
     tokenizer = LexicalTokenizer()
-    cache = EmbeddingCache(engine)
+    cache = EmbeddingCache(engine, workspace)
     images = PageImages(data / "pages" / folder)
     ingestor = Ingestor(
         registry, cache, embedder, chroma, tokenizer, images, data / "files" / folder,
