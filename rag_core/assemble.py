@@ -61,6 +61,13 @@ def ingest_config(s: Settings) -> IngestConfig:
         render_dpi=s.render_dpi,
         thumb_width=s.thumb_width,
         max_unknown_ratio=s.chunk_max_unknown_ratio,
+        max_page_pixels=s.max_page_pixels,
+        max_document_pixels=s.max_document_pixels,
+        max_page_content_mb=s.max_page_content_mb,
+        max_document_content_mb=s.max_document_content_mb,
+        max_page_render_seconds=s.max_page_render_seconds,
+        max_document_render_seconds=s.max_document_render_seconds,
+        max_docx_xml_mb=s.max_docx_xml_mb,
     )
 
 
@@ -149,7 +156,7 @@ def open_library(
         model=embedder.name,
     )
     tokenizer = LexicalTokenizer()
-    cache = EmbeddingCache(engine)
+    cache = EmbeddingCache(engine, workspace)
     images = PageImages(data / "pages" / folder)
     ingestor = Ingestor(
         registry, cache, embedder, chroma, tokenizer, images, data / "files" / folder,

@@ -59,6 +59,21 @@ class Settings(BaseSettings):
     max_pages: int = 5000
     render_dpi: int = 150
     thumb_width: int = 240
+    # What one file may cost to read; a file over a limit fails with a reason naming it.
+    # Page images: a page is drawn at render_dpi, or smaller to stay within max_page_pixels
+    # (A0 paper at 150 dpi is 35 megapixels); all of a document's pages within
+    # max_document_pixels (5,000 A4 pages at 150 dpi are 10,900 megapixels).
+    max_page_pixels: int = 40_000_000
+    max_document_pixels: int = 12_000_000_000
+    # Decoded PDF content pdfium parses for one page (a form counts each time it is drawn)
+    # and for a document; the largest in 130 real reports: 1.0 MB a page, 30 MB a document.
+    max_page_content_mb: float = 4.0
+    max_document_content_mb: float = 512.0
+    # CPU time pdfium may spend drawing one page, and all of a document's pages.
+    max_page_render_seconds: float = 10.0
+    max_document_render_seconds: float = 600.0
+    # Unpacked XML of a Word file (python-docx holds about 9x that in memory).
+    max_docx_xml_mb: float = 50.0
 
     # Chunking (sizes in tokens of the embedding model).
     chunk_tokens: int = 200
@@ -201,6 +216,21 @@ class Settings(BaseSettings):
     def _rate_positive(cls, value: float) -> float:
         if not value > 0:
             raise ValueError("api_rate_per_minute must be more than 0")
+        return value
+
+    @field_validator(
+        "max_page_pixels",
+        "max_document_pixels",
+        "max_page_content_mb",
+        "max_document_content_mb",
+        "max_page_render_seconds",
+        "max_document_render_seconds",
+        "max_docx_xml_mb",
+    )
+    @classmethod
+    def _limit_positive(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("must be more than 0")
         return value
 
     @field_validator("chunk_overlap")

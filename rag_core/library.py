@@ -3,10 +3,17 @@
 It receives its parts ready-made (``rag_core.assemble.open_library`` builds them from the
 settings; ``Library.open`` is its named constructor) and offers what callers need: add and
 remove documents, search, ask, status. Callers never reach into the parts.
+
+Adding, removing, re-indexing and repairing hold the ingest lock: a thread lock within the
+process and a file lock (``<data_dir>/locks/<workspace>.lock``) across processes. Repair
+after a crash runs only in a process that gets the file lock without waiting: while another
+process ingests, the documents it has in hand are not a crash's leftovers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import shutil
 import threading
 import time
@@ -16,10 +23,11 @@ from datetime import datetime
 from pathlib import Path
 
 from rag_core.answer.common import Answerer, query_coverage, stream_refusal
-from rag_core.config import DEFAULT_WORKSPACE, Settings
+from rag_core.config import DEFAULT_WORKSPACE, Settings, safe_folder
 from rag_core.embed.embeddings import Embedder
 from rag_core.errors import ConfigurationError, DocumentError, InputError, NotFoundError
-from rag_core.ingest.pipeline import Ingestor, Prepared, content_id
+from rag_core.ingest.lock import IngestLock
+from rag_core.ingest.pipeline import Ingestor, Prepared, content_id, unexpected_failure
 from rag_core.ingest.readers import clean_name
 from rag_core.ingest.rendering import PageImages
 from rag_core.retrieve.retriever import Retriever
@@ -40,6 +48,8 @@ from rag_core.types import (
     Upload,
 )
 from rag_core.vision import ColVisionEmbedder, VisionIndex, VisionStatus
+
+log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
 EMBED_BATCH_CHUNKS = 256
@@ -78,6 +88,9 @@ class Library:
         self.images = images
         self.vision = vision
         self._ingest_lock = threading.Lock()
+        self._process_lock = IngestLock(
+            settings.data_dir / "locks" / f"{safe_folder(registry.workspace)}.lock"
+        )
         if vision is not None:  # background vision indexing waits for text indexing
             vision.indexer.busy = self._ingest_lock.locked
 
@@ -166,41 +179,50 @@ class Library:
 
         def flush() -> None:
             done = self.ingestor.complete([p for _, p in pending])
-            for (position, prepared), result in zip(pending, done, strict=True):
+            finished = list(zip(pending, done, strict=True))
+            pending.clear()
+            for (position, prepared), result in finished:
                 results[position] = result
                 if progress is not None:
                     progress(Progress(prepared.doc.name, "done", (position + 1) / total))
-            pending.clear()
 
-        with self._ingest_lock:
+        with self._ingesting():
             self.ingestor.delete_vectors(self.registry.pending_deletes())  # left by an outage
-            for position, upload in enumerate(files):
-                try:
-                    name, data, own = _read_upload(upload)
-                except DocumentError as exc:
-                    results[position] = IngestResult(exc.name, "failed", None, str(exc))
-                    continue
+            try:
+                for position, upload in enumerate(files):
+                    try:
+                        name, data, own = _read_upload(upload)
+                    except DocumentError as exc:
+                        results[position] = IngestResult(exc.name, "failed", None, str(exc))
+                        continue
 
-                doc_id = content_id(data)
-                if any(p.doc.id == doc_id for _, p in pending):  # the same bytes twice in a batch
-                    results[position] = IngestResult(name, "unchanged", doc_id)
-                    continue
+                    doc_id = content_id(data)
+                    if any(p.doc.id == doc_id for _, p in pending):  # the same bytes twice
+                        results[position] = IngestResult(name, "unchanged", doc_id)
+                        continue
 
-                def on_stage(
-                    stage: str, fraction: float, _n: str = name, _i: int = position
-                ) -> None:
-                    if progress is not None:
-                        progress(Progress(_n, stage, (_i + fraction) / total))
+                    def on_stage(
+                        stage: str, fraction: float, _n: str = name, _i: int = position
+                    ) -> None:
+                        if progress is not None:
+                            progress(Progress(_n, stage, (_i + fraction) / total))
 
-                prepared = self.ingestor.prepare(name, data, own or metadata, on_stage)
-                if isinstance(prepared, IngestResult):
-                    results[position] = prepared
-                    continue
-                pending.append((position, prepared))
-                # Small files share embedding batches; a big one goes through on its own.
-                if sum(len(p.new_rows) for _, p in pending) >= EMBED_BATCH_CHUNKS:
-                    flush()
-            flush()
+                    try:
+                        prepared = self.ingestor.prepare(name, data, own or metadata, on_stage)
+                    except Exception as exc:  # the ingestor fails files itself: a last guard
+                        error = f"{name}: {unexpected_failure(name, 'preparing', exc)}"
+                        prepared = IngestResult(name, "failed", doc_id, error)
+                    if isinstance(prepared, IngestResult):
+                        results[position] = prepared
+                        continue
+                    pending.append((position, prepared))
+                    # Small files share embedding batches; a big one goes through on its own.
+                    if sum(len(p.new_rows) for _, p in pending) >= EMBED_BATCH_CHUNKS:
+                        flush()
+                flush()
+            finally:
+                if pending:  # something escaped: no prepared file is left half done
+                    self.ingestor.abandon([p for _, p in pending], "the upload was interrupted")
             if any(r.status in ("added", "replaced") for r in results.values()):
                 self.retriever.snapshot(
                     wait=True
@@ -212,7 +234,7 @@ class Library:
         """Remove a document from the registry, every index and the data folder."""
         self._check_writer()
         doc = self.document(doc_id)
-        with self._ingest_lock:
+        with self._ingesting():
             self.ingestor.delete_vectors(self.registry.start_removal(doc.id))
             self.ingestor.remove_files(doc.id)
         self._wake_vision()
@@ -225,11 +247,17 @@ class Library:
         path = self.stored_file(doc.id)
         if path is None:
             raise NotFoundError(f"{doc.name}: the uploaded file is not stored; upload it again")
-        with self._ingest_lock:
+        with self._ingesting():
             result = self.ingestor.add(doc.name, path.read_bytes(), doc.metadata, force=True)
             self.retriever.snapshot(wait=True)
         self._wake_vision()
         return result
+
+    @contextlib.contextmanager
+    def _ingesting(self) -> Iterator[None]:
+        """This thread, and this process, are the only ones changing the documents."""
+        with self._ingest_lock, self._process_lock.hold():
+            yield
 
     def _check_writer(self) -> None:
         if not self.settings.ingest_writer:
@@ -396,7 +424,7 @@ class Library:
         of chunks embedded.
         """
         self._check_writer()
-        with self._ingest_lock:
+        with self._ingesting():
             count = self.ingestor.reembed_all()
             self.registry.set_meta("embed_model", self.embedder.name)
             self.registry.bump_generation()
@@ -430,8 +458,19 @@ class Library:
         )
 
     def recover(self) -> list[IngestResult]:
-        """Finish or roll back what a crash interrupted; drop vectors nobody owns."""
-        with self._ingest_lock:
+        """Finish or roll back what a crash interrupted; drop vectors nobody owns.
+
+        Only when no other process ingests into this workspace: what it has in hand is not
+        left over from a crash (it repairs nothing then, and returns no results).
+        """
+        with self._ingest_lock, self._process_lock.try_hold() as held:
+            if not held:
+                log.info(
+                    "workspace %s: not repaired now, process %s is ingesting into it",
+                    self.workspace,
+                    self._process_lock.holder() or "(unknown)",
+                )
+                return []
             self.ingestor.drain_deletes()
             results = []
             for doc in self.registry.unfinished():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,51 @@ def test_killed_replacement_keeps_serving_the_old_version_until_repaired(tmp_pat
     assert doc.id != old.doc_id and doc.status == "ready"
     assert repaired.search("sprockets", k=1).hits[0].chunk.page == 3
     assert_consistent(repaired)
+
+
+def chunk_statuses(data: Path) -> dict[str, int]:
+    with sqlite3.connect(data / "library.db") as db:
+        return dict(db.execute("SELECT status, COUNT(*) FROM chunks GROUP BY status").fetchall())
+
+
+@pytest.mark.security
+def test_a_second_process_leaves_alone_what_another_is_ingesting(tmp_path):
+    data = tmp_path / "data"
+    path = tmp_path / "widgets.pdf"
+    path.write_bytes(make_pdf(PAGES))
+    arguments = [str(data), "widgets.pdf", str(path), "embed", "0.5"]
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "tests.paused_ingest", *arguments],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert ingest.stdout.readline().strip() == "PAUSED"
+        chunks = chunk_statuses(data)
+        assert set(chunks) == {"pending"}  # paused half way through embedding
+        images = sorted(p.name for p in (data / "pages" / "default").rglob("*.jpg"))
+
+        # A CLI command opens the library meanwhile: it must not "repair" the upload.
+        other = Library.open(settings_for(data), embedder=HashingEmbedder())
+        [doc] = other.documents()
+        assert doc.status == "indexing"
+        assert chunk_statuses(data) == chunks
+        assert sorted(p.name for p in (data / "pages" / "default").rglob("*.jpg")) == images
+        assert other.recover() == []
+
+        ingest.stdin.write("go on\n")
+        ingest.stdin.flush()
+        assert ingest.stdout.readline().strip() == "added"
+        assert ingest.wait(timeout=60) == 0
+    finally:
+        if ingest.poll() is None:
+            ingest.kill()
+            ingest.wait(timeout=30)
+    [doc] = other.documents()
+    assert doc.status == "ready" and doc.pages == 12 and doc.error is None
+    assert other.recover() == []  # nothing left to repair; the lock is free again
+    other.retriever.snapshot(wait=True)
+    assert other.search("widget7 gadget3", k=1).hits[0].chunk.page == 7
+    assert_consistent(other)

@@ -240,3 +240,74 @@ def test_search_ranks_pages_by_their_best_chunk(library: Library):
             expected.append((*key, len(expected) + 1))
     assert pages == expected and len(pages) >= 2
     assert result.pages[0].legs[0].leg == "text"
+
+
+BAD_UTF16 = b"\xff\xfe" + b"\x00\xd8\x41\x00"  # a high surrogate with no low one after it
+
+
+def document_states(library: Library) -> dict[str, tuple[str, bool, str | None]]:
+    return {d.name: (d.status, d.chunks > 0, d.error) for d in library.documents()}
+
+
+@pytest.mark.security
+def test_a_file_that_cannot_be_decoded_fails_alone_and_the_batch_goes_on(library: Library):
+    report = library.add(
+        [
+            ("valid.md", b"# Orchards\n\nApples grow in orchards."),
+            ("bad-utf16.txt", BAD_UTF16),
+            ("valid2.txt", b"Pears ripen in September."),
+        ]
+    )
+    reason = "starts with a UTF-16 byte order mark but is not valid UTF-16 text (byte 2)"
+    assert [(r.name, r.status, r.error) for r in report.results] == [
+        ("valid.md", "added", None),
+        ("bad-utf16.txt", "failed", f"bad-utf16.txt: {reason}"),
+        ("valid2.txt", "added", None),
+    ]
+    assert document_states(library) == {
+        "valid.md": ("ready", True, None),
+        "bad-utf16.txt": ("failed", False, reason),
+        "valid2.txt": ("ready", True, None),
+    }
+    assert library.search("pears september", k=1).hits[0].chunk.text == "Pears ripen in September."
+    assert_consistent(library)
+
+
+class FailingEmbedder(HashingEmbedder):
+    """Fails on texts holding a marker word, the way a real model runs out of memory."""
+
+    def count_tokens(self, texts):
+        if any("tokenbomb" in t for t in texts):
+            raise MemoryError()  # no message, like the real one
+        return super().count_tokens(texts)
+
+    def embed(self, texts):
+        if any("vectorbomb" in t for t in texts):
+            raise RuntimeError("CUDA out of memory")
+        return super().embed(texts)
+
+
+@pytest.mark.security
+def test_an_unexpected_failure_fails_its_file_with_a_reason_and_nothing_else(settings):
+    library = Library.open(settings, embedder=FailingEmbedder())
+    report = library.add(
+        [
+            ("first.md", b"Apples grow in orchards."),
+            ("tokens.md", b"A tokenbomb in the text."),
+            ("vectors.md", b"A vectorbomb in the text."),
+            ("last.md", b"Pears ripen in September."),
+        ]
+    )
+    assert [(r.name, r.status, r.error) for r in report.results] == [
+        ("first.md", "added", None),
+        ("tokens.md", "failed", "tokens.md: indexing failed: it ran out of memory"),
+        ("vectors.md", "failed", "vectors.md: embedding failed: CUDA out of memory"),
+        ("last.md", "added", None),
+    ]
+    assert document_states(library) == {
+        "first.md": ("ready", True, None),
+        "tokens.md": ("failed", False, "indexing failed: it ran out of memory"),
+        "vectors.md": ("failed", False, "embedding failed: CUDA out of memory"),
+        "last.md": ("ready", True, None),
+    }
+    assert_consistent(library)

@@ -309,17 +309,55 @@ def text_hash(value: str) -> str:
 
 
 class EmbeddingCache:
-    """Vectors by (model, text hash), persisted as float16 in the registry database."""
+    """One workspace's vectors by (model, text hash), persisted as float16 in the registry.
 
-    def __init__(self, engine: Engine) -> None:
+    Each workspace has entries of its own, so a hit never tells one workspace that another
+    holds a text (an upload's ``reused`` count and its embedding time would); two workspaces
+    holding the same text embed it once each. Entries written before the cache was kept per
+    workspace are shared by all: a workspace reads one of those only for a text its own
+    ready chunks hold.
+    """
+
+    def __init__(self, engine: Engine, workspace: str) -> None:
         self.engine = engine
+        self.workspace = workspace
 
     def get(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(hashes))
+        keys = {self._key(h): h for h in unique}
+        found = {keys[k]: v for k, v in self._read(model, list(keys)).items()}
+        missing = [h for h in unique if h not in found]
+        shared = self._read(model, missing) if missing else {}
+        if shared:
+            held = self._held()
+            found.update((h, v) for h, v in shared.items() if h in held)
+        return found
+
+    def put(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        if not len(hashes):
+            return
+        rows = [
+            {"m": model, "h": self._key(h), "v": np.asarray(v, dtype=np.float16).tobytes()}
+            for h, v in zip(hashes, vectors, strict=True)
+        ]
+        with writing(self.engine) as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO embedding_cache (model, text_hash, vector) VALUES (:m, :h, :v) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                rows,
+            )
+
+    def _key(self, text_hash: str) -> str:
+        """The key of a text's entry: its hash within this workspace."""
+        return hashlib.sha256(f"{self.workspace}\0{text_hash}".encode()).hexdigest()[:32]
+
+    def _read(self, model: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(unique), 500):
-                clause, params = in_clause("text_hash", unique[start : start + 500], "h")
+            for start in range(0, len(keys), 500):
+                clause, params = in_clause("text_hash", keys[start : start + 500], "h")
                 rows = conn.execute(
                     text(
                         "SELECT text_hash, vector FROM embedding_cache "
@@ -333,18 +371,14 @@ class EmbeddingCache:
                     )
         return found
 
-    def put(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
-        if not len(hashes):
-            return
-        rows = [
-            {"m": model, "h": h, "v": np.asarray(v, dtype=np.float16).tobytes()}
-            for h, v in zip(hashes, vectors, strict=True)
-        ]
-        with writing(self.engine) as conn:
-            conn.execute(
+    def _held(self) -> set[str]:
+        """The texts this workspace's ready chunks hold (one pass over its chunks)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
                 text(
-                    "INSERT INTO embedding_cache (model, text_hash, vector) VALUES (:m, :h, :v) "
-                    "ON CONFLICT DO NOTHING"
+                    "SELECT DISTINCT text_hash FROM chunks "
+                    "WHERE workspace = :w AND status = 'ready'"
                 ),
-                rows,
+                {"w": self.workspace},
             )
+            return {row.text_hash for row in rows}

@@ -10,6 +10,10 @@ The order of writes is what makes a crash harmless:
 A restart finds a document still ``indexing`` and runs it again from its stored file, and
 drains ``pending_deletes``; the BM25 index and vector snapshot are rebuilt from ready
 chunks only, so they can never hold an orphan.
+
+Whatever goes wrong with one file (a limit, a broken file, an exception nobody foresaw,
+memory running out) fails that file with a reason in words and rolls it back; the other
+files of the batch go on.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ from rag_core.errors import DocumentError
 from rag_core.index.dense import ChromaStore
 from rag_core.index.lexical import LexicalTokenizer
 from rag_core.ingest.chunking import chunk_document, dense_text
-from rag_core.ingest.readers import KINDS, ExtractedDocument, read_document
-from rag_core.ingest.rendering import PageImages, render_pdf
+from rag_core.ingest.readers import KINDS, MB, ExtractedDocument, ReadLimits, read_document
+from rag_core.ingest.rendering import PageImages, RenderLimits, check_pixels, render_pdf
 from rag_core.store.registry import ChunkRow, Registry
 from rag_core.text import document_title
 from rag_core.types import Chunk, Document, DocumentMetadata, IngestResult, Timing
@@ -52,6 +56,33 @@ class IngestConfig:
     render_dpi: int
     thumb_width: int
     max_unknown_ratio: float  # chunks above this are kept out of the dense leg
+    max_page_pixels: int
+    max_document_pixels: int
+    max_page_content_mb: float
+    max_document_content_mb: float
+    max_page_render_seconds: float
+    max_document_render_seconds: float
+    max_docx_xml_mb: float
+
+    @property
+    def read_limits(self) -> ReadLimits:
+        return ReadLimits(
+            page_content=int(self.max_page_content_mb * MB),
+            document_content=int(self.max_document_content_mb * MB),
+            docx_xml=int(self.max_docx_xml_mb * MB),
+            docx_other=self.max_bytes,
+        )
+
+    @property
+    def render_limits(self) -> RenderLimits:
+        return RenderLimits(
+            dpi=self.render_dpi,
+            thumb_width=self.thumb_width,
+            max_page_pixels=self.max_page_pixels,
+            max_document_pixels=self.max_document_pixels,
+            max_page_seconds=self.max_page_render_seconds,
+            max_document_seconds=self.max_document_render_seconds,
+        )
 
 
 def content_id(data: bytes) -> str:
@@ -140,17 +171,12 @@ class Ingestor:
             )
         report("read", 0.0)
         try:
-            if len(data) > self.config.max_bytes:
-                raise DocumentError(
-                    name,
-                    f"is {len(data) / 1e6:.1f} MB, over the upload limit of "
-                    f"{self.config.max_bytes / 1e6:.0f} MB (FOLIO_MAX_UPLOAD_MB)",
-                )
-            extracted = read_document(name, data, self.config.max_pages)
-        except DocumentError as exc:
+            extracted = self._read(name, data)
+        except Exception as exc:  # MemoryError included: this file fails, the batch goes on
+            reason = _reason(name, "reading", exc)
             kind = KINDS.get(Path(name).suffix.lower(), "unknown")
-            self.registry.record_failure(_stub(doc_id, name, kind, len(data)), exc.reason)
-            return IngestResult(name, "failed", doc_id, str(exc))
+            self.registry.record_failure(_stub(doc_id, name, kind, len(data)), reason)
+            return IngestResult(name, "failed", doc_id, f"{name}: {reason}")
         return self._prepare(name, data, doc_id, extracted, metadata, report, started)
 
     def complete(self, batch: Sequence[Prepared]) -> list[IngestResult]:
@@ -161,8 +187,11 @@ class Ingestor:
         try:
             computed = self._embed_and_store(batch)
         except Exception as exc:
-            log.exception("embedding failed")
-            return [self._failed(p, f"embedding failed: {exc}") for p in batch]
+            if len(batch) > 1:  # one file's chunks may be at fault: each file on its own
+                log.warning("embedding %d files failed (%s); one by one", len(batch), exc)
+                return [result for p in batch for result in self.complete([p])]
+            [p] = batch
+            return [self._failed(p, unexpected_failure(p.doc.name, "embedding", exc))]
         embed_ms = _ms(lap)
         total_new = sum(len(p.new_rows) for p in batch) or 1
         results = []
@@ -175,8 +204,7 @@ class Ingestor:
                 if p.replaces:
                     self.remove_files(p.replaces)
             except Exception as exc:
-                log.exception("indexing %s failed", p.doc.name)
-                results.append(self._failed(p, f"indexing failed: {exc}"))
+                results.append(self._failed(p, unexpected_failure(p.doc.name, "indexing", exc)))
                 continue
             p.report("index", 1.0)
             share = embed_ms * len(p.new_rows) / total_new
@@ -229,6 +257,19 @@ class Ingestor:
         self.registry.clear_pending_deletes(ids)
 
     # Steps --------------------------------------------------------------------------------
+    def _read(self, name: str, data: bytes) -> ExtractedDocument:
+        """The file's text, after every check that needs no storage (``DocumentError``)."""
+        if len(data) > self.config.max_bytes:
+            raise DocumentError(
+                name,
+                f"is {len(data) / 1e6:.1f} MB, over the upload limit of "
+                f"{self.config.max_bytes / 1e6:.0f} MB (FOLIO_MAX_UPLOAD_MB)",
+            )
+        extracted = read_document(name, data, self.config.max_pages, self.config.read_limits)
+        if extracted.kind == "pdf":
+            check_pixels(name, extracted.page_sizes, self.config.render_limits)
+        return extracted
+
     def _prepare(
         self,
         name: str,
@@ -239,8 +280,6 @@ class Ingestor:
         report: StageCallback,
         started: float,
     ) -> Prepared | IngestResult:
-        previous = self.registry.ready_document_named(name)
-        replaces = previous.id if previous is not None and previous.id != doc_id else None
         meta = _merge_metadata(extracted.metadata, metadata)
         doc = Document(
             id=doc_id,
@@ -255,21 +294,23 @@ class Ingestor:
             added_at=datetime.now(UTC),
             metadata=meta,
         )
-        stored = self._store_file(doc_id, name, data)
-        self.registry.begin_document(
-            doc, extracted.pages, [text_hash(p.text) for p in extracted.pages], stored, replaces
-        )
         timings = [Timing("extract", _ms(started))]
         try:
+            previous = self.registry.ready_document_named(name)
+            replaces = previous.id if previous is not None and previous.id != doc_id else None
+            stored = self._store_file(doc_id, name, data)
+            self.registry.begin_document(
+                doc, extracted.pages, [text_hash(p.text) for p in extracted.pages], stored, replaces
+            )
             if extracted.kind == "pdf":
                 lap = time.perf_counter()
                 lo, hi = _STAGES["render"]
                 render_pdf(
+                    name,
                     data,
                     doc_id,
                     self.images,
-                    dpi=self.config.render_dpi,
-                    thumb_width=self.config.thumb_width,
+                    self.config.render_limits,
                     on_page=lambda done, total: report("render", lo + (hi - lo) * done / total),
                 )
                 timings.append(Timing("render", _ms(lap)))
@@ -282,11 +323,15 @@ class Ingestor:
             new_rows = [r for r in rows if r.chunk.id not in old_ids]
             self.registry.add_pending_chunks(new_rows)
             timings.append(Timing("chunk", _ms(lap)))
-        except Exception as exc:
-            log.exception("preparing %s failed", name)
-            self._rollback(doc_id, f"indexing failed: {exc}")
-            return IngestResult(name, "failed", doc_id, f"{name}: indexing failed: {exc}")
+        except Exception as exc:  # MemoryError included: this file fails, the batch goes on
+            reason = _reason(name, "indexing", exc)
+            self._give_up(doc, reason)
+            return IngestResult(name, "failed", doc_id, f"{name}: {reason}")
         return Prepared(doc, tuple(rows), tuple(new_rows), replaces, tuple(timings), report)
+
+    def abandon(self, batch: Sequence[Prepared], reason: str) -> list[IngestResult]:
+        """Roll back prepared documents that will not be completed."""
+        return [self._failed(p, reason) for p in batch]
 
     def _failed(self, prepared: Prepared, reason: str) -> IngestResult:
         self._rollback(prepared.doc.id, reason)
@@ -394,6 +439,13 @@ class Ingestor:
             total += sum(self._embed_and_store([batch]).values())
         return total
 
+    def _give_up(self, doc: Document, reason: str) -> None:
+        """Fail a document whose registration may not have happened (the disk was full...)."""
+        if self.registry.document(doc.id) is None:
+            self.registry.record_failure(replace(doc, status="failed"), reason)
+        else:
+            self._rollback(doc.id, reason)
+
     def _rollback(self, doc_id: str, reason: str) -> None:
         """Mark the document failed and drop its vectors; its stored file stays for a retry."""
         self.delete_vectors(self.registry.fail_document(doc_id, reason))
@@ -439,6 +491,19 @@ def _stub(doc_id: str, name: str, kind: str, size: int) -> Document:
         error=None,
         added_at=datetime.now(UTC),
     )
+
+
+def _reason(name: str, step: str, exc: Exception) -> str:
+    return exc.reason if isinstance(exc, DocumentError) else unexpected_failure(name, step, exc)
+
+
+def unexpected_failure(name: str, step: str, exc: BaseException) -> str:
+    """The reason ``step`` of file ``name`` failed, when nobody foresaw how: never empty (a
+    ``MemoryError`` has no message). The traceback goes to the log."""
+    log.error("%s: %s failed", name, step, exc_info=exc)
+    if isinstance(exc, MemoryError):
+        return f"{step} failed: it ran out of memory"
+    return f"{step} failed: {str(exc) or type(exc).__name__}"
 
 
 def _ms(started: float) -> float:

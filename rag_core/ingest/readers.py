@@ -15,11 +15,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag_core.errors import DocumentError
+from rag_core.ingest.pdf_cost import OverBudget, page_content_cost
 from rag_core.text import normalize_page_text
 from rag_core.types import DocumentMetadata, PageText
 
 KINDS = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".txt": "text", ".docx": "docx"}
 ACCEPTED = "PDF (.pdf), Markdown (.md), text (.txt) and Word (.docx)"
+MAX_NAME_CHARS = 255
+MAX_PAGE_SIDE_POINTS = 14_400  # 200 inches: the PDF format's own limit (ISO 32000, annex C)
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLimits:
+    """What reading one file may cost; the settings' ``FOLIO_MAX_*`` values (README)."""
+
+    page_content: int  # decoded content bytes pdfium parses for one PDF page
+    document_content: int  # ... for all of a PDF's pages
+    docx_xml: int  # unpacked XML of a Word file
+    docx_other: int  # its other unpacked parts (pictures): the upload limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +41,7 @@ class ExtractedDocument:
     kind: str
     pages: tuple[PageText, ...]
     metadata: DocumentMetadata
+    page_sizes: tuple[tuple[float, float], ...] = ()  # PDF pages (width, height) in points
 
     @property
     def pages_without_text(self) -> int:
@@ -38,14 +53,24 @@ def clean_name(name: str) -> str:
 
     Browsers and HTTP clients send names such as ``../../etc/passwd.pdf`` or
     ``C:\\Users\\me\\report.pdf``: only the last part is kept, control characters (NUL
-    included) are dropped. A name with nothing left is a ``DocumentError``.
+    included) are dropped. A name with nothing left is a ``DocumentError``. A name over 255
+    characters is shortened before its extension, which decides how the file is read.
     """
     raw = str(name)
     base = raw.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = "".join(ch for ch in base if ch.isprintable()).strip()
     if cleaned in ("", ".", ".."):
         raise DocumentError(repr(raw)[1:-1] or "(no name)", "has no usable file name")
-    return cleaned[:255]
+    return _shorten(cleaned, MAX_NAME_CHARS)
+
+
+def _shorten(name: str, limit: int) -> str:
+    if len(name) <= limit:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if stem and len(extension) <= 16:
+        return stem[: limit - len(extension) - 1] + dot + extension
+    return name[:limit]
 
 
 def detect_kind(name: str, data: bytes) -> str:
@@ -77,11 +102,17 @@ def _is_docx(data: bytes) -> bool:
         return False
 
 
-def read_document(name: str, data: bytes, max_pages: int) -> ExtractedDocument:
+def read_document(
+    name: str, data: bytes, max_pages: int, limits: ReadLimits | None = None
+) -> ExtractedDocument:
+    """The file's pages of text. ``limits`` (the ingest passes the settings') refuses files
+    that would cost too much to read; without them only the page count is limited."""
     kind = detect_kind(name, data)
     if kind == "pdf":
-        return _read_pdf(name, data, max_pages)
+        return _read_pdf(name, data, max_pages, limits)
     if kind == "docx":
+        if limits is not None:
+            _check_docx_size(name, data, limits)
         return _read_docx(name, data)
     text = _decode_text(name, data)
     title = _markdown_title(text) if kind == "markdown" else ""
@@ -92,7 +123,14 @@ def read_document(name: str, data: bytes, max_pages: int) -> ExtractedDocument:
 
 def _decode_text(name: str, data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise DocumentError(
+                name,
+                "starts with a UTF-16 byte order mark but is not valid UTF-16 text "
+                f"(byte {exc.start})",
+            ) from exc
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(encoding)
@@ -104,6 +142,27 @@ def _decode_text(name: str, data: bytes) -> str:
 def _markdown_title(text: str) -> str:
     match = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
     return match.group(1).strip() if match else ""
+
+
+def _check_docx_size(name: str, data: bytes, limits: ReadLimits) -> None:
+    """A Word file is a zip: refuse one that unpacks to more than the limits, from the sizes
+    its directory declares (zipfile never unpacks a member past its declared size)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = archive.infolist()
+    xml = sum(m.file_size for m in members if m.filename.lower().endswith((".xml", ".rels")))
+    other = sum(m.file_size for m in members) - xml
+    if xml > limits.docx_xml:
+        raise DocumentError(
+            name,
+            f"unpacks to {xml / MB:,.0f} MB of XML ({xml / max(1, len(data)):,.0f} times its "
+            f"size), over the limit of {limits.docx_xml / MB:,.0f} MB (FOLIO_MAX_DOCX_XML_MB)",
+        )
+    if other > limits.docx_other:
+        raise DocumentError(
+            name,
+            f"unpacks to {other / MB:,.0f} MB of pictures and other parts, over the upload "
+            f"limit of {limits.docx_other / MB:,.0f} MB (FOLIO_MAX_UPLOAD_MB)",
+        )
 
 
 def _read_docx(name: str, data: bytes) -> ExtractedDocument:
@@ -122,7 +181,9 @@ def _read_docx(name: str, data: bytes) -> ExtractedDocument:
     return ExtractedDocument("docx", (PageText(0, text),), derive_metadata(name, title))
 
 
-def _read_pdf(name: str, data: bytes, max_pages: int) -> ExtractedDocument:
+def _read_pdf(
+    name: str, data: bytes, max_pages: int, limits: ReadLimits | None
+) -> ExtractedDocument:
     import pypdf
     import pypdfium2 as pdfium
 
@@ -145,15 +206,61 @@ def _read_pdf(name: str, data: bytes, max_pages: int) -> ExtractedDocument:
         raise DocumentError(
             name, f"has {page_count} pages, over the limit of {max_pages} (FOLIO_MAX_PAGES)"
         )
+    if limits is not None:
+        _check_content(name, reader, limits)
     try:
         pdf = pdfium.PdfDocument(data, password="")
     except pdfium.PdfiumError as exc:
         raise DocumentError(name, f"is not a readable PDF ({exc})") from exc
     try:
+        sizes = tuple(_page_size(name, pdf, i) for i in range(len(pdf)))  # pages not loaded
         pages = tuple(PageText(i, normalize_page_text(_page_text(pdf, i))) for i in range(len(pdf)))
     finally:
         pdf.close()
-    return ExtractedDocument("pdf", pages, derive_metadata(name, pdf_title))
+    return ExtractedDocument("pdf", pages, derive_metadata(name, pdf_title), sizes)
+
+
+def _check_content(name: str, reader: object, limits: ReadLimits) -> None:
+    """Refuse a PDF whose pages would take pdfium too long to parse (``pdf_cost``)."""
+    left = limits.document_content
+    for index, page in enumerate(reader.pages):  # type: ignore[attr-defined]
+        budget = min(limits.page_content, left)
+        try:
+            cost = page_content_cost(page, budget)
+        except OverBudget as exc:
+            if budget == limits.page_content:
+                raise DocumentError(
+                    name,
+                    f"page {index + 1} draws more than {limits.page_content / MB:,.0f} MB of "
+                    "content, the limit for one page (FOLIO_MAX_PAGE_CONTENT_MB)",
+                ) from exc
+            raise DocumentError(
+                name,
+                f"its first {index + 1} pages draw more than "
+                f"{limits.document_content / MB:,.0f} MB of content, the limit for one "
+                "document (FOLIO_MAX_DOCUMENT_CONTENT_MB)",
+            ) from exc
+        except Exception as exc:  # pypdf cannot follow the page: nor can its cost be known
+            raise DocumentError(
+                name, f"is not a readable PDF (page {index + 1}: {_describe(exc)})"
+            ) from exc
+        left -= cost
+
+
+def _page_size(name: str, pdf: object, index: int) -> tuple[float, float]:
+    """A page's (width, height) in points, read without loading (parsing) the page."""
+    width, height = pdf.get_page_size(index)  # type: ignore[attr-defined]
+    if max(width, height) > MAX_PAGE_SIDE_POINTS:
+        raise DocumentError(
+            name,
+            f"page {index + 1} is too large ({width / 72:,.0f} x {height / 72:,.0f} inches; "
+            "PDF pages are at most 200 inches a side)",
+        )
+    return float(width), float(height)
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def _page_text(pdf: object, index: int) -> str:
