@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rag_core.errors import DocumentError
 from rag_core.ingest.pdf_cost import OverBudget, page_content_cost
-from rag_core.text import normalize_page_text
+from rag_core.text import YEAR, normalize_page_text
 from rag_core.types import DocumentMetadata, PageText
 
 KINDS = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".txt": "text", ".docx": "docx"}
@@ -274,9 +274,6 @@ def _page_text(pdf: object, index: int) -> str:
     return text
 
 
-_YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20[0-4]\d)(?!\d)")
-
-
 _AUTHORING_TOOL = re.compile(r"^\s*microsoft (word|powerpoint|excel)\s*-\s*", re.IGNORECASE)
 _FILE_SUFFIX = re.compile(r"\.(docx?|pptx?|xlsx?|pdf|indd|rtf|txt)$", re.IGNORECASE)
 _LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
@@ -298,5 +295,5 @@ def derive_metadata(name: str, title: str = "") -> DocumentMetadata:
     stem = Path(name).stem
     readable = re.sub(r"[_]+", " ", stem).strip()
     title = meaningful_title(title) or readable
-    years = _YEAR.findall(stem)
+    years = [y for y in YEAR.findall(stem) if 1950 <= int(y) <= 2049]  # a plausible year
     return DocumentMetadata(title=title, year=int(years[0]) if years else None)
