@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from rag_core.answer.anthropic_client import anthropic_client
+from rag_core.answer.anthropic_client import AnthropicClient
 from rag_core.answer.common import (
     Answerer,
     Unit,
@@ -28,7 +28,7 @@ from rag_core.answer.common import (
     sentence_units,
     stream_refusal,
 )
-from rag_core.errors import AnswerError, ConfigurationError
+from rag_core.errors import AnswerError
 from rag_core.text import language_of
 from rag_core.types import (
     Answer,
@@ -142,22 +142,15 @@ class ClaudeAnswerer(Answerer):
         max_tokens: int = 1024,
         timeout: float = 120.0,
     ) -> None:
-        if not api_key:
-            raise ConfigurationError("ClaudeAnswerer needs an API key (ANTHROPIC_API_KEY)")
-        self.api_key = api_key
+        self._anthropic = AnthropicClient(
+            "ClaudeAnswerer", api_key, base_url, timeout, self.MAX_RETRIES
+        )
         self.model = model
-        self.base_url = base_url
         self.max_tokens = max_tokens
-        self.timeout = timeout
-        self._client: Any = None
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = anthropic_client(
-                self.api_key, self.base_url, self.timeout, self.MAX_RETRIES
-            )
-        return self._client
+        return self._anthropic.client
 
     def request(
         self,

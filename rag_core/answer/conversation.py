@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rag_core.answer.anthropic_client import anthropic_client
-from rag_core.errors import ConfigurationError
+from rag_core.answer.anthropic_client import AnthropicClient
 from rag_core.index.lexical import CHINESE_STOPWORDS, ENGLISH_STOPWORDS
 from rag_core.text import HAN, YEAR, nfkc
 
@@ -228,21 +227,14 @@ class ClaudeRewriter(QueryRewriter):
         base_url: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        if not api_key:
-            raise ConfigurationError("ClaudeRewriter needs an API key (ANTHROPIC_API_KEY)")
-        self.api_key = api_key
+        self._anthropic = AnthropicClient(
+            "ClaudeRewriter", api_key, base_url, timeout, self.MAX_RETRIES
+        )
         self.model = model
-        self.base_url = base_url
-        self.timeout = timeout
-        self._client: Any = None
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = anthropic_client(
-                self.api_key, self.base_url, self.timeout, self.MAX_RETRIES
-            )
-        return self._client
+        return self._anthropic.client
 
     def rewrite(self, question: str, history: Sequence[Turn]) -> Rewrite:
         question = question.strip()
