@@ -320,6 +320,13 @@ def test_markup_in_a_document_is_shown_as_text_never_run(server: Server, tmp_pat
             steps.wait_text("#trace", "keys.pdf")
             assert page.locator("#injected-name").count() == 0  # nowhere a tag
             page.wait_for_timeout(1000)  # time for any fetch an injected tag would make
+
+            # The page refuses a file over the limit before sending it, in the setting's unit.
+            page.get_by_role("tab", name="Library").click()
+            big = tmp_path / "big.txt"
+            big.write_bytes(b"a" * (LIMIT_MB * 2**20 + 1))
+            page.set_input_files("#upload input[type=file]", [str(big)])
+            steps.wait_text("body", 'File(s) exceed the maximum allowed size of 1.0 Mb: "big.txt"')
             browser.close()
     finally:
         listener.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from rag_core.answer.conversation import RuleRewriter
@@ -61,10 +62,12 @@ def test_top_pages_get_the_question_heatmap_and_page_citations_get_page_cards(vi
         assert (overlay in card) == (path is not None)
         assert str(heatmaps) not in card
     assert "folio-overlay" in shown[1][1]  # the first citation's page is a top page
-    overlaid = [(path, caption) for path, caption in gallery if Path(path).parent == heatmaps]
+    # The gallery shows cache copies (never the data folder's paths) of the heatmaps.
+    assert all(Path(path).is_relative_to(get_upload_folder()) for path, _ in gallery)
+    overlaid = [(path, caption) for path, caption in gallery if caption.endswith("on the page")]
     by_page = {(p.doc_id, p.page): p for p in answer.pages}
-    assert overlaid == [
-        (str(expected[key]), f"orchard.pdf · page {p.page_number} · Where on the page")
+    assert [(Path(path).read_bytes(), caption) for path, caption in overlaid] == [
+        (expected[key].read_bytes(), f"orchard.pdf · page {p.page_number} · Where on the page")
         for key, p in by_page.items()
         if key in expected
     ]
