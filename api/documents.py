@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import FileResponse
 
 from rag_core.errors import NotFoundError
+from rag_core.ingest.readers import MB
 from rag_core.types import IngestResult, Upload
 
 from .access import Caller
@@ -48,8 +49,8 @@ def documents_router(ctx: ApiContext, prefix: str, responses: dict[int | str, An
                 too_big[position] = IngestResult(
                     name,
                     "failed",
-                    error=f"{name}: is {file.size / 1e6:.1f} MB, over the upload limit of "
-                    f"{limit / 1e6:.0f} MB (FOLIO_MAX_UPLOAD_MB)",
+                    error=f"{name}: is {file.size / MB:.1f} MB, over the upload limit of "
+                    f"{round(limit / MB, 2):g} MB (FOLIO_MAX_UPLOAD_MB)",
                 )
                 continue
             uploads.append(Upload(name, file.file.read()))

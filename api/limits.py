@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rag_core.ingest.readers import MB
+
 
 class BodyLimit:
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int | None]) -> None:
@@ -62,7 +64,7 @@ async def _too_large(send: Send, limit: int, request_id: str) -> None:
         {
             "error": {
                 "code": "too_large",
-                "message": f"The request body is over the limit of {limit / 1e6:.1f} MB "
+                "message": f"The request body is over the limit of {round(limit / MB, 2):g} MB "
                 "(uploads: FOLIO_MAX_UPLOAD_MB per request; send big files one at a time)",
                 "request_id": request_id,
             }

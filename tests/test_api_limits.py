@@ -82,7 +82,7 @@ def test_a_file_over_the_limit_fails_alone(small):
         ("small.txt", "added"),
     ]
     assert results[0]["error"] == (
-        "big.txt: is 0.1 MB, over the upload limit of 0 MB (FOLIO_MAX_UPLOAD_MB)"
+        "big.txt: is 0.1 MB, over the upload limit of 0.05 MB (FOLIO_MAX_UPLOAD_MB)"
     )
     assert [d.name for d in workspaces.library().documents() if d.status == "ready"] == [
         "small.txt"

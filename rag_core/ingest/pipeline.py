@@ -262,8 +262,8 @@ class Ingestor:
         if len(data) > self.config.max_bytes:
             raise DocumentError(
                 name,
-                f"is {len(data) / 1e6:.1f} MB, over the upload limit of "
-                f"{self.config.max_bytes / 1e6:.0f} MB (FOLIO_MAX_UPLOAD_MB)",
+                f"is {len(data) / MB:.1f} MB, over the upload limit of "
+                f"{round(self.config.max_bytes / MB, 2):g} MB (FOLIO_MAX_UPLOAD_MB)",
             )
         extracted = read_document(name, data, self.config.max_pages, self.config.read_limits)
         if extracted.kind == "pdf":
