@@ -66,8 +66,8 @@ def test_each_tab_builds_and_wires_itself(ctx: Context, build, handlers: list[st
     assert [fn.fn.__name__ for fn in demo.fns.values() if fn.fn] == handlers
 
 
-def test_library_handlers_upload_select_and_delete(ctx: Context, tmp_path: Path):
-    path = tmp_path / "orchard.pdf"
+def test_library_handlers_upload_select_and_delete(ctx: Context, upload_folder: Path):
+    path = upload_folder / "orchard.pdf"  # where Gradio's upload route writes
     path.write_bytes(make_pdf(APPLES))
     request = gr.Request(session_hash="s")
     text, table, row_ids, _, doc_filter, _, cleared = tabs.library.on_upload(
