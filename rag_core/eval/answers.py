@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -32,13 +32,12 @@ from rag_core.eval.ragas_metrics import (
     offline_scores,
 )
 from rag_core.eval.retrieval import MetricRow, eval_library
-from rag_core.eval.sets import PdfQaSet, PdfQuestion, detect_format, load_pdfqa
+from rag_core.eval.sets import PdfQaSet, PdfQuestion, Say, detect_format, load_pdfqa
 from rag_core.library import Library
 from rag_core.types import Answer, Filters
 
 Judge = Literal["offline", "claude"]
 SETTINGS = ("own document", "shared store")
-Progress = Callable[[str], None]
 _MARKER = re.compile(r"\s*\[\d+\]")
 _LEADS = ("From your documents:", "根据您的文档：")
 
@@ -143,7 +142,7 @@ def score_answers(
     library: Library,
     answered: Sequence[AnsweredQuestion],
     claude: ClaudeJudge | None = None,
-    progress: Progress | None = None,
+    progress: Say | None = None,
 ) -> tuple[AnswerItem, ...]:
     """Score answers with the offline judge and ragas' offline metrics, and with Claude
     (ragas' faithfulness, answer relevancy, factual correctness and a correctness label)
@@ -226,7 +225,7 @@ def answer_rows(items: Sequence[AnswerItem], ms: dict[str, float]) -> tuple[Metr
 
 # A pdfqa set ----------------------------------------------------------------------------------
 def _index_needed(
-    library: Library, pdfqa: PdfQaSet, questions: Sequence[PdfQuestion], say: Progress
+    library: Library, pdfqa: PdfQaSet, questions: Sequence[PdfQuestion], say: Say
 ) -> None:
     """Index the set's PDFs that are not in the library yet: only the questions' own PDFs
     when a limit leaves some out of the questions, every PDF otherwise."""
@@ -246,7 +245,7 @@ def run_answer_eval(
     judge: Judge = "offline",
     limit: int | None = None,
     settings_to_run: Sequence[str] = SETTINGS,
-    progress: Progress | None = None,
+    progress: Say | None = None,
     library: Library | None = None,
 ) -> AnswerReport:
     """Ask every question (the first ``limit``) and score the answers.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ from pathlib import Path
 from rag_core.config import Settings
 from rag_core.embed.embeddings import Embedder
 from rag_core.eval.metrics import average, dedupe, hit_at_k, ndcg_at_k, recall_at_k, reciprocal_rank
-from rag_core.eval.sets import BeirSet, PdfQaSet, detect_format, load_beir, load_pdfqa
+from rag_core.eval.sets import BeirSet, PdfQaSet, Say, detect_format, load_beir, load_pdfqa
 from rag_core.library import Library
 from rag_core.retrieve.legs import CHUNK_LEGS
 from rag_core.types import DocumentMetadata, Filters, Upload
@@ -30,8 +30,6 @@ LEG_SETS: dict[str, tuple[str, ...]] = {  # what the evaluation compares
     "hybrid": CHUNK_LEGS,  # every chunk leg, as the app searches
 }
 INDEX_VERSION = "9"  # bump when chunking/tokenising changes what an index holds
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +103,7 @@ def run_eval(
     settings: Settings,
     legs: Sequence[str] = ("bm25", "dense", "hybrid"),
     limit: int | None = None,
-    progress: Progress | None = None,
+    progress: Say | None = None,
     library: Library | None = None,
 ) -> EvalReport:
     """``library`` defaults to the set's cached evaluation library (``eval_library``)."""
@@ -152,7 +150,7 @@ def run_eval(
     )
 
 
-def _index_beir(library: Library, beir: BeirSet, say: Progress) -> None:
+def _index_beir(library: Library, beir: BeirSet, say: Say) -> None:
     present = {d.name for d in library.documents() if d.status == "ready"}
     todo = [d for d in beir.corpus if f"{d.id}.txt" not in present]
     step = 500
@@ -167,7 +165,7 @@ def _index_beir(library: Library, beir: BeirSet, say: Progress) -> None:
         say(f"indexed {min(start + step, len(todo))}/{len(todo)} documents of {beir.name}")
 
 
-def _index_pdfqa(library: Library, pdfqa: PdfQaSet, say: Progress) -> None:
+def _index_pdfqa(library: Library, pdfqa: PdfQaSet, say: Say) -> None:
     present = {d.name for d in library.documents() if d.status == "ready"}
     todo = [p for p in pdfqa.pdfs if p.name not in present]
     for i, pdf in enumerate(todo, start=1):
@@ -175,7 +173,7 @@ def _index_pdfqa(library: Library, pdfqa: PdfQaSet, say: Progress) -> None:
         say(f"indexed {i}/{len(todo)} PDFs of {pdfqa.name}")
 
 
-def _beir_row(library: Library, queries: Sequence, leg: str, say: Progress) -> MetricRow:
+def _beir_row(library: Library, queries: Sequence, leg: str, say: Say) -> MetricRow:
     values: dict[str, list[float]] = {
         name: [] for name in ("ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mrr")
     }
@@ -196,7 +194,7 @@ def _beir_row(library: Library, queries: Sequence, leg: str, say: Progress) -> M
 
 
 def _pdfqa_row(
-    library: Library, questions: Sequence, leg: str, setting: str, say: Progress
+    library: Library, questions: Sequence, leg: str, setting: str, say: Say
 ) -> MetricRow:
     docs = {d.name.removesuffix(".pdf"): d.id for d in library.documents()}
     hits: dict[int, list[float]] = {1: [], 3: [], 5: [], 10: []}

@@ -20,11 +20,10 @@ from rag_core.config import Settings
 from rag_core.embed.embeddings import Embedder
 from rag_core.errors import ConfigurationError, FolioError
 from rag_core.eval.retrieval import MetricRow
-from rag_core.eval.sets import detect_format
+from rag_core.eval.sets import Say, detect_format
 
 Kind = Literal["retrieval", "answers"]
 JobState = Literal["running", "done", "failed"]
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +248,7 @@ class JobStatus:
         return self.messages[-1] if self.messages else ""
 
 
-Task = Callable[[Progress], Path]
+Task = Callable[[Say], Path]
 
 
 class EvalJob:
@@ -324,7 +323,7 @@ def evaluation_task(
 
         ClaudeJudge.from_settings(settings)
 
-    def task(say: Progress) -> Path:
+    def task(say: Say) -> Path:
         library = eval_library(settings, request.set_dir, embedder)
         report = run_eval(
             request.set_dir, settings, request.legs, request.limit, progress=say, library=library

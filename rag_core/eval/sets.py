@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag_core.errors import ConfigurationError
+
+Say = Callable[[str], None]  # how an evaluation reports its progress, one line at a time
 
 
 @dataclass(frozen=True, slots=True)
