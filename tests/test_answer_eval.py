@@ -66,6 +66,12 @@ def test_plain_answer_drops_markers_and_the_extractive_lead():
     assert plain_answer("From your documents:\n\nOil every 5000 km. [1] Grade 5W-30.[2]") == (
         "Oil every 5000 km. Grade 5W-30."
     )
+    assert plain_answer("Answer: 120 [1]\n\nFrom your documents:\n\nRose to 120 t. [1]") == (
+        "120\n\nRose to 120 t."
+    )
+    assert plain_answer(
+        "Closest passages (none of them states the date asked for):\n\nEvery two years. [1]"
+    ) == ("Every two years.")
 
 
 def test_offline_answer_eval(tmp_path, settings, library):
@@ -74,7 +80,9 @@ def test_offline_answer_eval(tmp_path, settings, library):
     by = {(i.setting, i.id): i for i in report.items}
     assert len(by) == 6
     q1 = by[("own document", "q1")]
-    assert q1.answer == "From your documents:\n\nApple harvest rose to 120 tonnes in 2020. [1]"
+    assert q1.answer == (
+        "Answer: 120 [1]\n\nFrom your documents:\n\nApple harvest rose to 120 tonnes in 2020. [1]"
+    )
     assert (q1.verdict, q1.verdict_basis, q1.cited_pages, q1.gold_pages) == (
         "correct",
         "numbers",
@@ -84,7 +92,7 @@ def test_offline_answer_eval(tmp_path, settings, library):
     v = q1.values
     assert v["numbers"] == v["correct"] == v["context_recall"] == v["citation_recall"] == 1.0
     assert v["refused"] == 0.0
-    assert v["rouge_l"] == pytest.approx(0.4)  # "120 tonnes" in a 8-token sentence
+    assert v["rouge_l"] == pytest.approx(4 / 11)  # "120 tonnes" in "120" + an 8-token sentence
     q3 = by[("shared store", "q3")]
     assert q3.refused and (q3.verdict, q3.verdict_reason) == (
         "correct",
