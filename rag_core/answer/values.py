@@ -62,8 +62,8 @@ _DATE_Q = re.compile(
     re.IGNORECASE,
 )
 _NAME_Q = re.compile(
-    r"^\s*(?:who|whom|whose)\b(?!\s+(?:are|were)\b)|\b(?:who (?:is|was)|which (?:company|firm|person|"
-    r"auditor|bank|country|city|region|segment|subsidiary|customer|supplier|product|brand|"
+    r"^\s*(?:who|whom|whose)\b(?!\s+(?:are|were)\b)|\b(?:who (?:is|was)|which "
+    r"(?:company|firm|person|auditor|bank|country|city|region|segment|subsidiary|customer|supplier|product|brand|"
     r"organization|organisation|agency|exchange|university)|what (?:is|was) the name)\b"
     r"|(?:谁|哪位|哪家|哪个(?:公司|国家|城市|地区|部门|机构)|叫什么|名称是)",
     re.IGNORECASE,

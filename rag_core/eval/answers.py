@@ -41,8 +41,8 @@ SETTINGS = ("own document", "shared store")
 _MARKER = re.compile(r"\s*\[\d+\]")
 # The extractive answerer's lead lines and the label before the value it puts first.
 _LEAD_LINES = re.compile(
-    r"^(?:From your documents:|根据您的文档：|Closest passages \([^)\n]*\):|最接近的段落（[^）\n]*）：)"
-    r"[ \t]*$",
+    r"^(?:From your documents:|根据您的文档：|Closest passages \([^)\n]*\):"
+    r"|最接近的段落（[^）\n]*）：)[ \t]*$",
     re.MULTILINE,
 )
 _VALUE_LABEL = re.compile(r"^(?:Answer: |答案：)", re.MULTILINE)
