@@ -64,9 +64,7 @@ def test_answer_values_fit_the_shape_asked_and_skip_what_the_question_states():
 
 def test_rates_want_percentages_ratios_plain_numbers_and_plural_who_is_no_name():
     values = values_in("Interest $203 million; coverage 3.2x; tax 21.0% of $5.", "quantity")
-    assert [v.text for v in answer_values("What was the effective tax rate?", values)] == [
-        "21.0%"
-    ]
+    assert [v.text for v in answer_values("What was the effective tax rate?", values)] == ["21.0%"]
     assert [v.text for v in answer_values("What is the coverage ratio?", values)] == ["3.2x"]
     assert asked_kind("Who are the primary customers of Boeing?") is None
     assert asked_kind("Who audits the company?") == "name"
