@@ -12,6 +12,7 @@ from rag_core.answer.claude import ClaudeAnswerer
 from rag_core.answer.common import Answerer
 from rag_core.answer.conversation import ClaudeRewriter, QueryRewriter, RuleRewriter
 from rag_core.answer.extractive import ExtractiveAnswerer
+from rag_core.answer.gate import GateModel
 from rag_core.config import DEFAULT_WORKSPACE, Settings, safe_folder
 from rag_core.embed.embeddings import (
     INT8_SUFFIX,
@@ -120,6 +121,16 @@ def answerer_for(s: Settings, tokenizer: LexicalTokenizer, embedder: Embedder) -
     )
 
 
+def gate_model_for(s: Settings) -> GateModel:
+    """The evidence gate: FOLIO_GATE_MODEL's file, else the one shipped with Folio."""
+    if s.gate_model is None:
+        return GateModel.load()
+    try:
+        return GateModel.load(s.gate_model)
+    except ValueError as exc:
+        raise ConfigurationError(f"FOLIO_GATE_MODEL: {exc}") from exc
+
+
 def rewriter_for(s: Settings) -> QueryRewriter:
     """Follow-up rewriting: Claude's with an API key, else the rules."""
     if s.anthropic_api_key:
@@ -190,6 +201,7 @@ def open_library(
         answerer or answerer_for(s, tokenizer, embedder),
         images,
         vision,
+        gate_model_for(s),
     )
     if recover and s.ingest_writer:  # a read replica never repairs the writer's work
         library.recover()

@@ -148,8 +148,11 @@ class Settings(BaseSettings):
     # Rewrites follow-up questions into standalone queries (only with an API key).
     rewrite_model: str = "claude-haiku-4-5"
     answer_max_tokens: int = 1024
-    # Below this support the answer is a refusal ("not found in your documents").
+    # The extractive answerer quotes no sentence with less support than this.
     min_evidence: float = 0.2
+    # The evidence gate's fitted model and threshold (JSON written by `calibrate`); unset =
+    # the one shipped with Folio (rag_core/answer/gate.json).
+    gate_model: Path | None = None
 
     # Evaluation.
     eval_root: Path = Path("../shared/data")  # folders of evaluation sets (beir or pdfqa)

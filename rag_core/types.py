@@ -234,6 +234,9 @@ class Answer:
     # False when retrieval found nothing the answerer could use (no hit, or no hit sharing
     # enough of the question's words): the refusal was decided before any answerer ran.
     evidence_found: bool = True
+    # The evidence gate's score (0..1): how likely retrieval found the answer; None when the
+    # answer did not go through the gate.
+    evidence_score: float | None = None
 
     @property
     def stage_timings(self) -> tuple[Timing, ...]:

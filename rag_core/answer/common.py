@@ -186,9 +186,15 @@ def stream_refusal(
     images: Sequence[PageImage] = (),
     evidence_found: bool = True,
 ) -> Iterator[AnswerEvent]:
-    answer = refusal(
-        question, result, mode, model, timings, images=images, evidence_found=evidence_found
+    yield from stream_answer(
+        refusal(
+            question, result, mode, model, timings, images=images, evidence_found=evidence_found
+        )
     )
+
+
+def stream_answer(answer: Answer) -> Iterator[AnswerEvent]:
+    """A finished answer as a stream: its text, its citations, then the answer."""
     yield TextDelta(answer.text)
     for citation in answer.citations:
         yield CitationEvent(citation)

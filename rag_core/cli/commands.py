@@ -17,6 +17,7 @@ from rag_core.cli.accounts import add_user_commands, run_user_command
 from rag_core.cli.eval import (
     add_answer_arguments,
     add_eval_commands,
+    cmd_calibrate,
     cmd_eval,
     cmd_export_feedback,
     cmd_judge_agreement,
@@ -386,6 +387,7 @@ COMMANDS: dict[str, Command] = {
     "vision": cmd_vision,
     "eval": cmd_eval,
     "judge-agreement": cmd_judge_agreement,
+    "calibrate": cmd_calibrate,
     "export-feedback": cmd_export_feedback,
     "apikey": cmd_apikey,
     "user": run_user_command,
