@@ -101,6 +101,10 @@ class QueryResponse(BaseModel):
     model: str
     refused: bool
     evidence_found: bool
+    evidence_score: float | None = Field(
+        default=None,
+        description="the evidence gate's score (0-1); below its threshold Folio refuses",
+    )
     trace: TraceOut
 
 
@@ -187,6 +191,7 @@ def query_response(answer: Answer, answer_id: str, request_id: str) -> QueryResp
         model=answer.model,
         refused=answer.refused,
         evidence_found=answer.evidence_found,
+        evidence_score=answer.evidence_score,
         trace=TraceOut(
             searched_query=trace.searched_query,
             legs=[

@@ -404,7 +404,9 @@ class Library:
 
     def evidence_score(self, result: SearchResult) -> float:
         """The evidence gate's score: how likely the hits hold the answer (0..1)."""
-        dense_on = any(leg.leg == "dense" and leg.status == "on" for leg in result.trace.legs)
+        dense_on = self.gate.embed_model == self.embedder.name and any(
+            leg.leg == "dense" and leg.status == "on" for leg in result.trace.legs
+        )
         features = gate_features(
             result.trace.searched_query or result.trace.query,
             result.hits,

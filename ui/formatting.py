@@ -240,6 +240,8 @@ def trace_markdown(
         f"**{t('tr_answer', lang)}:** {mode} · `{answer.model}`"
         + (f" · {t('tr_refused', lang)}" if answer.refused else ""),
     ]
+    if answer.evidence_score is not None:
+        lines.append(f"**{t('tr_evidence', lang)}:** {answer.evidence_score:.2f}")
     lines = ["  \n".join(lines)]
     lines += [
         "",

@@ -7,9 +7,10 @@ One score per question, from what retrieval found (pure functions on the hits):
   (a question's rare terms, a name, a code, a year, say more than its common words);
 - ``dense_best`` and ``dense_margin``: the dense leg's best cosine and how far it stands
   above the tenth hit's (``dense_on`` is 0 when the embedder cannot read the question, e.g.
-  Chinese with an English model, so the model learns not to lean on it then);
-- ``bm25_best``: the lexical leg's best score per question term;
-- ``agreement``: the share of the top hits that both legs rank high;
+  Chinese with an English model, or when the library's embedder is not the one the model
+  was fitted with: cosines of different models are not on one scale);
+- ``agreement``: the share of the top hits that both legs rank high (0 with the dense
+  features off);
 - ``asks_value`` / ``value_found``: whether the question asks for a quantity, date or name
   (``values.asked_kind``) and whether a top hit states one of the asked shape.
 
@@ -40,7 +41,6 @@ FEATURES = (
     "dense_best",
     "dense_margin",
     "dense_on",
-    "bm25_best",
     "agreement",
     "asks_value",
     "value_found",
@@ -62,7 +62,6 @@ def gate_features(
     covered = [sum(w for t, w in weights.items() if t in s) / total for s in token_sets]
     union = set().union(*token_sets) if token_sets else set()
     dense = [s for h in hits if (s := _leg_score(h, "dense")) is not None]
-    bm25 = [s for h in top if (s := _leg_score(h, "bm25")) is not None]
     kind = asked_kind(question)
     found = kind is not None and any(
         answer_values(question, values_in(h.chunk.text, kind)) for h in top[:3]
@@ -73,8 +72,7 @@ def gate_features(
         max(dense, default=0.0) if dense_on else 0.0,
         _margin(dense) if dense_on else 0.0,
         1.0 if dense_on else 0.0,
-        max(bm25, default=0.0) / max(1, len(terms)),
-        _agreement(top),
+        _agreement(top) if dense_on else 0.0,
         1.0 if kind else 0.0,
         1.0 if found else 0.0,
     )
@@ -120,6 +118,7 @@ class GateModel:
     scale: tuple[float, ...]
     threshold: float
     fitted_on: tuple[str, ...] = ()  # the sets (and how many questions) it was fitted on
+    embed_model: str = ""  # whose cosines the dense features read; others' are left out
     features: tuple[str, ...] = FEATURES
 
     def score(self, features: Sequence[float]) -> float:
@@ -147,6 +146,7 @@ class GateModel:
                 scale=tuple(float(s) for s in data["scale"]),
                 threshold=float(data["threshold"]),
                 fitted_on=tuple(str(f) for f in data.get("fitted_on", ())),
+                embed_model=str(data.get("embed_model", "")),
                 features=tuple(str(f) for f in data["features"]),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -169,6 +169,7 @@ class Sample:
     set_name: str
     answerable: bool
     features: tuple[float, ...]
+    embed_model: str = ""
 
 
 def fit(
@@ -197,7 +198,11 @@ def fit(
         beta -= step
         if float(np.abs(step).max()) < 1e-8:
             break
+    models = {s.embed_model for s in samples}
+    if len(models) > 1:
+        raise ValueError(f"samples from different embedding models: {sorted(models)}")
     model = GateModel(
+        embed_model=models.pop(),
         weights=tuple(float(b) for b in beta[1:]),
         bias=float(beta[0]),
         mean=tuple(float(m) for m in mean),

@@ -369,6 +369,8 @@ def cmd_vision(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
 def _print_trace(answer: Answer, out: TextIO) -> None:
     trace = answer.trace
     print(f"searched: {trace.searched_query}", file=out)
+    if answer.evidence_score is not None:
+        print(f"evidence gate: {answer.evidence_score:.3f}", file=out)
     for leg in trace.legs:
         print(f"leg {leg.leg}: {leg.status} weight {leg.weight:.2f} {leg.note}", file=out)
     for t in (*trace.timings, *answer.timings):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag_core.answer.gate import (
+    FEATURES,
     GateModel,
     Rates,
     Sample,
@@ -65,7 +66,9 @@ OUT_OF_SCOPE = (
     "埃菲尔铁塔是哪一年建成的？",
     "量子计算机的原理是什么？",
 )
-_NO_MODEL = GateModel((0.0,) * 9, 0.0, (0.0,) * 9, (1.0,) * 9, 0.5)  # scores every sample 0.5
+_NO_MODEL = GateModel(
+    (0.0,) * len(FEATURES), 0.0, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), 0.5
+)  # scores every sample 0.5
 LOOK = 3  # searched k = top_k * LOOK, so hits remain after dropping the relevant ones
 
 
@@ -78,11 +81,17 @@ class GateItem:
     sample: Sample
 
 
-def _features(
-    library: Library, question: str, hits: Sequence[Hit], result: SearchResult
-) -> tuple[float, ...]:
+def _sample(
+    library: Library,
+    set_name: str,
+    answerable: bool,
+    question: str,
+    hits: Sequence[Hit],
+    result: SearchResult,
+) -> Sample:
     dense_on = any(leg.leg == "dense" and leg.status == "on" for leg in result.trace.legs)
-    return gate_features(question, hits, library.retriever.tokenizer, dense_on)
+    features = gate_features(question, hits, library.retriever.tokenizer, dense_on)
+    return Sample(set_name, answerable, features, library.embedder.name)
 
 
 def beir_items(library: Library, beir: BeirSet, queries: Sequence, say: Say) -> list[GateItem]:
@@ -97,14 +106,14 @@ def beir_items(library: Library, beir: BeirSet, queries: Sequence, say: Say) -> 
             GateItem(
                 q.id,
                 "answerable",
-                Sample(beir.name, True, _features(library, q.text, held, result)),
+                _sample(library, beir.name, True, q.text, held, result),
             )
         )
         items.append(
             GateItem(
                 q.id,
                 "without evidence",
-                Sample(beir.name, False, _features(library, q.text, without, result)),
+                _sample(library, beir.name, False, q.text, without, result),
             )
         )
         if n % 200 == 0:
@@ -121,12 +130,12 @@ def pdfqa_items(library: Library, pdfqa: PdfQaSet, questions: Sequence, say: Say
             continue
         own = library.search(q.question, filters=Filters(doc_ids=(docs[q.doc],)))
         kind = "answerable" if q.answerable else "n/a"
-        sample = Sample(pdfqa.name, q.answerable, _features(library, q.question, own.hits, own))
+        sample = _sample(library, pdfqa.name, q.answerable, q.question, own.hits, own)
         items.append(GateItem(q.id, kind, sample))
         if q.answerable and len(names) > 1:
             other = names[(names.index(q.doc) + len(names) // 2) % len(names)]
             result = library.search(q.question, filters=Filters(doc_ids=(docs[other],)))
-            sample = Sample(pdfqa.name, False, _features(library, q.question, result.hits, result))
+            sample = _sample(library, pdfqa.name, False, q.question, result.hits, result)
             items.append(GateItem(q.id, "other document", sample))
         if n % 50 == 0:
             say(f"gate: {n}/{len(questions)} questions of {pdfqa.name}")
@@ -137,7 +146,7 @@ def _out_of_scope(library: Library, set_name: str) -> list[GateItem]:
     items = []
     for i, question in enumerate(OUT_OF_SCOPE, start=1):
         result = library.search(question)
-        sample = Sample(set_name, False, _features(library, question, result.hits, result))
+        sample = _sample(library, set_name, False, question, result.hits, result)
         items.append(GateItem(f"out-of-scope-{i}", "out of scope", sample))
     return items
 
@@ -165,6 +174,7 @@ def gate_report(items: Sequence[GateItem], model: GateModel) -> dict:
                 "kind": i.kind,
                 "set": i.sample.set_name,
                 "answerable": i.sample.answerable,
+                "embed_model": i.sample.embed_model,
                 "features": list(i.sample.features),
                 "score": model.score(i.sample.features),
             }
@@ -180,7 +190,12 @@ def samples_from_report(payload: dict, source: str) -> list[Sample]:
         raise ValueError(f"{source}: no gate samples (run the evaluation again with this Folio)")
     try:
         return [
-            Sample(str(s["set"]), bool(s["answerable"]), tuple(float(f) for f in s["features"]))
+            Sample(
+                str(s["set"]),
+                bool(s["answerable"]),
+                tuple(float(f) for f in s["features"]),
+                str(s.get("embed_model", "")),
+            )
             for s in gate["samples"]
         ]
     except (KeyError, TypeError, ValueError) as exc:
