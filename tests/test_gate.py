@@ -169,7 +169,7 @@ def test_a_gate_file_in_the_settings_is_used_and_a_bad_one_is_a_clear_error(
     library.add([("engine.pdf", make_pdf(ENGINES))])
     assert library.ask("How often should the engine oil be changed?").refused
     path.write_text("not json")
-    with pytest.raises(Exception, match="FOLIO_GATE_MODEL: .*strict.json: not an evidence gate"):
+    with pytest.raises(Exception, match=r"FOLIO_GATE_MODEL: .*strict\.json: not an evidence gate"):
         Library.open(settings.model_copy(update={"gate_model": path}), embedder=embedder)
 
 
