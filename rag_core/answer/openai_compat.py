@@ -7,8 +7,9 @@ the model marks each statement with the numbers of the passages behind it: ``[2]
 document, page and the span of one sentence of the passage, the one sharing most words with
 the statement the marker ends (the last sentence of the text since the previous marker);
 when no sentence shares enough of its words (cosine of the word sets under
-``MIN_SENTENCE_MATCH``), the citation spans the whole chunk. Markers are renumbered in order of first use. A marker that points at no passage
-(``[9]`` of five) is dropped from the text and counted in the trace's notes.
+``MIN_SENTENCE_MATCH``), the citation spans the whole chunk. Markers are renumbered in order
+of first use. A marker that points at no passage (``[9]`` of five) is dropped from the text
+and counted in the trace's notes.
 
 With ``vision`` on, pages found by their image are sent as images (``image_url`` data URLs),
 each labelled ``Page image P<n>: <document>, page <n>``, and ``[P<n>]`` markers become page
