@@ -140,15 +140,9 @@ def answer_backend(s: Settings) -> AnswerBackend:
     return cast(AnswerBackend, choice)
 
 
-def chat_client_for(s: Settings, max_retries: int = 1) -> ChatClient:
+def chat_client_for(s: Settings) -> ChatClient:
     """The client of your own model's server (checks FOLIO_LLM_BASE_URL and FOLIO_LLM_MODEL)."""
-    return ChatClient(
-        s.llm_base_url,
-        s.llm_model,
-        s.llm_api_key,
-        timeout=s.llm_timeout,
-        max_retries=max_retries,
-    )
+    return ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key, timeout=s.llm_timeout)
 
 
 def answerer_for(s: Settings, tokenizer: LexicalTokenizer, embedder: Embedder) -> Answerer:
@@ -179,7 +173,7 @@ def rewriter_for(s: Settings) -> QueryRewriter:
             s.anthropic_api_key or "", model=s.rewrite_model, base_url=s.anthropic_base_url
         )
     if backend == "openai":
-        return OpenAIRewriter(chat_client_for(s, max_retries=0))
+        return OpenAIRewriter(chat_client_for(s))
     return RuleRewriter()
 
 

@@ -10,8 +10,15 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
-from rag_core.answer.conversation import REWRITE_PROMPT, OpenAIRewriter, Rewrite, Turn
-from rag_core.answer.openai_client import ChatClient, ModelServerError, without_reasoning
+from rag_core.answer.conversation import (
+    REWRITE_PROMPT,
+    ClaudeRewriter,
+    OpenAIRewriter,
+    Rewrite,
+    RuleRewriter,
+    Turn,
+)
+from rag_core.answer.openai_client import ChatClient, without_reasoning
 from rag_core.answer.openai_compat import (
     SYSTEM_PROMPT,
     Marker,
@@ -444,6 +451,11 @@ def test_the_answerer_setting_chooses_and_explains(tmp_path):
     for update, message in problems:
         with pytest.raises(ConfigurationError, match=message):
             answer_backend(base.model_copy(update=update))
+    keyed = base.model_copy(update={"anthropic_api_key": "k"})
+    assert isinstance(rewriter_for(keyed), ClaudeRewriter)  # the answering model rewrites
+    assert isinstance(
+        rewriter_for(keyed.model_copy(update={"answerer": "extractive"})), RuleRewriter
+    )
     with pytest.raises(ConfigurationError, match="FOLIO_LLM_MODEL is not set"):
         answerer_for(
             base.model_copy(update={"llm_base_url": "http://h:1/v1"}),
@@ -477,6 +489,7 @@ def test_the_settings_are_read_from_the_environment(monkeypatch, tmp_path):
     assert "vllm-key" not in repr(s)
     rewriter = rewriter_for(s)
     assert isinstance(rewriter, OpenAIRewriter) and rewriter.chat.max_retries == 0
+    assert answerer.chat.max_retries == 0  # the error comes after one timeout, not three
 
 
 def test_open_library_answers_with_the_configured_server(settings, fake):
@@ -486,4 +499,3 @@ def test_open_library_answers_with_the_configured_server(settings, fake):
     assert (library.status().answer_mode, library.status().answer_model) == ("openai", "folio-test")
     answer = library.ask(OIL)
     assert answer.mode == "openai" and answer.citations[0].doc_name == "engine.pdf"
-    assert isinstance(ModelServerError(fake.url, "x"), AnswerError)

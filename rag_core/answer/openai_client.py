@@ -58,7 +58,7 @@ class ChatClient:
         api_key: str | None = None,
         *,
         timeout: float = 120.0,
-        max_retries: int = 1,
+        max_retries: int = 0,  # a local server that timed out once is not faster the second time
     ) -> None:
         if not base_url or not re.match(r"https?://[^/\s]+", base_url):
             raise ConfigurationError(
