@@ -97,7 +97,7 @@ class QueryResponse(BaseModel):
     question: str
     answer: str = Field(description="the answer text with [n] citation markers")
     citations: list[CitationOut]
-    mode: Literal["claude", "extractive"]
+    mode: Literal["claude", "openai", "extractive"]
     model: str
     refused: bool
     evidence_found: bool

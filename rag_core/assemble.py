@@ -8,11 +8,20 @@ drift from the settings'. Every constructor here is cheap: models load on first 
 
 from __future__ import annotations
 
+from typing import Literal, cast
+
 from rag_core.answer.claude import ClaudeAnswerer
 from rag_core.answer.common import Answerer
-from rag_core.answer.conversation import ClaudeRewriter, QueryRewriter, RuleRewriter
+from rag_core.answer.conversation import (
+    ClaudeRewriter,
+    OpenAIRewriter,
+    QueryRewriter,
+    RuleRewriter,
+)
 from rag_core.answer.extractive import ExtractiveAnswerer
 from rag_core.answer.gate import GateModel
+from rag_core.answer.openai_client import ChatClient
+from rag_core.answer.openai_compat import OpenAICompatAnswerer
 from rag_core.config import DEFAULT_WORKSPACE, Settings, safe_folder
 from rag_core.embed.embeddings import (
     INT8_SUFFIX,
@@ -107,14 +116,49 @@ def vision_embedder_for(s: Settings) -> ColVisionEmbedder:
     )
 
 
+AnswerBackend = Literal["claude", "openai", "extractive"]
+ANSWERERS = ("auto", "claude", "openai", "extractive")
+
+
+def answer_backend(s: Settings) -> AnswerBackend:
+    """Who writes answers (``FOLIO_ANSWERER``): ``auto`` is Claude with an API key, else your
+    own model when ``FOLIO_LLM_BASE_URL`` is set, else the extractive answerer. A choice the
+    settings cannot serve is a ``ConfigurationError`` naming the setting."""
+    choice = s.answerer.strip().lower()
+    if choice not in ANSWERERS:
+        raise ConfigurationError(
+            f"FOLIO_ANSWERER={s.answerer!r} is not an answerer: use {', '.join(ANSWERERS)}"
+        )
+    if choice == "auto":
+        return "claude" if s.anthropic_api_key else "openai" if s.llm_base_url else "extractive"
+    if choice == "claude" and not s.anthropic_api_key:
+        raise ConfigurationError("FOLIO_ANSWERER=claude needs ANTHROPIC_API_KEY")
+    if choice == "openai" and not s.llm_base_url:
+        raise ConfigurationError(
+            "FOLIO_ANSWERER=openai needs FOLIO_LLM_BASE_URL, the server's address: e.g. "
+            "http://localhost:11434/v1 (Ollama) or http://localhost:8000/v1 (vLLM)"
+        )
+    return cast(AnswerBackend, choice)
+
+
+def chat_client_for(s: Settings) -> ChatClient:
+    """The client of your own model's server (checks FOLIO_LLM_BASE_URL and FOLIO_LLM_MODEL)."""
+    return ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key, timeout=s.llm_timeout)
+
+
 def answerer_for(s: Settings, tokenizer: LexicalTokenizer, embedder: Embedder) -> Answerer:
-    """Claude with an API key, else the extractive answerer."""
-    if s.anthropic_api_key:
+    """The answerer ``FOLIO_ANSWERER`` chooses (see ``answer_backend``)."""
+    backend = answer_backend(s)
+    if backend == "claude":
         return ClaudeAnswerer(
-            s.anthropic_api_key,
+            s.anthropic_api_key or "",
             model=s.claude_model,
             base_url=s.anthropic_base_url,
             max_tokens=s.answer_max_tokens,
+        )
+    if backend == "openai":
+        return OpenAICompatAnswerer(
+            chat_client_for(s), tokenizer, max_tokens=s.answer_max_tokens, vision=s.llm_vision
         )
     return ExtractiveAnswerer(
         tokenizer, embedder, min_support=s.min_evidence, max_unknown_ratio=s.max_unknown_ratio
@@ -132,11 +176,15 @@ def gate_model_for(s: Settings) -> GateModel:
 
 
 def rewriter_for(s: Settings) -> QueryRewriter:
-    """Follow-up rewriting: Claude's with an API key, else the rules."""
-    if s.anthropic_api_key:
+    """Follow-up rewriting by the answering model (Claude's rewrite model, or your own), else
+    the rules."""
+    backend = answer_backend(s)
+    if backend == "claude":
         return ClaudeRewriter(
-            s.anthropic_api_key, model=s.rewrite_model, base_url=s.anthropic_base_url
+            s.anthropic_api_key or "", model=s.rewrite_model, base_url=s.anthropic_base_url
         )
+    if backend == "openai":
+        return OpenAIRewriter(chat_client_for(s))
     return RuleRewriter()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 DocumentStatus = Literal["indexing", "ready", "failed", "removing"]
-AnswerMode = Literal["claude", "extractive"]
+AnswerMode = Literal["claude", "openai", "extractive"]
 
 
 @dataclass(frozen=True, slots=True)

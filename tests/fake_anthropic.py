@@ -185,18 +185,7 @@ class FakeAnthropic:
         content = body["messages"][-1]["content"]
         if isinstance(content, list):
             content = " ".join(b.get("text", "") for b in content)
-        previous = re.findall(r"^User: (.*)$", content, re.MULTILINE)
-        last = re.search(r"^Last question: (.*)$", content, re.MULTILINE)
-        question = last.group(1).strip() if last else ""
-        if not previous:
-            return [{"type": "text", "text": question, "citations": None}]
-        before = previous[-1].strip()
-        year = re.search(r"(?:19|20)\d{2}", question)
-        if year and re.search(r"(?:19|20)\d{2}", before):
-            text = re.sub(r"(?:19|20)\d{2}", year.group(0), before)
-        else:
-            text = f"{before} {question}"
-        return [{"type": "text", "text": text, "citations": None}]
+        return [{"type": "text", "text": standalone_query(content), "citations": None}]
 
     @staticmethod
     def answer_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -316,6 +305,21 @@ class FakeAnthropic:
             },
         )
         yield "message_stop", {"type": "message_stop"}
+
+
+def standalone_query(prompt: str) -> str:
+    """The rewrite of Folio's rewrite prompt: the previous question with its year replaced by
+    the year of the last question, or else the previous question followed by the last one."""
+    previous = re.findall(r"^User: (.*)$", prompt, re.MULTILINE)
+    last = re.search(r"^Last question: (.*)$", prompt, re.MULTILINE)
+    question = last.group(1).strip() if last else ""
+    if not previous:
+        return question
+    before = previous[-1].strip()
+    year = re.search(r"(?:19|20)\d{2}", question)
+    if year and re.search(r"(?:19|20)\d{2}", before):
+        return re.sub(r"(?:19|20)\d{2}", year.group(0), before)
+    return f"{before} {question}"
 
 
 # Judge requests ----------------------------------------------------------------------------

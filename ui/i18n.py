@@ -91,13 +91,13 @@ EN: dict[str, str] = {
     "select_first": "Select a document first.",
     # Chat.
     "notice_extractive": (
-        "**Extractive answers.** No ANTHROPIC_API_KEY is set, so answers are the "
-        "best-supported sentences from your documents, quoted and cited, not written by a "
-        "language model."
+        "**Extractive answers.** No language model is set up (ANTHROPIC_API_KEY, or "
+        "FOLIO_LLM_BASE_URL for your own model), so answers are the best-supported sentences "
+        "from your documents, quoted and cited, not written by a language model."
     ),
     "notice_leg_off": "**{leg} search was off** for this question: {note}.",
     "notice_leg_down": "**{leg} search counted less** for this question: {note}.",
-    "notice_rewrite_failed": "The follow-up could not be rewritten by Claude: {note}.",
+    "notice_rewrite_failed": "The follow-up could not be rewritten by the language model: {note}.",
     "leg_bm25": "Keyword (BM25)",
     "leg_dense": "Semantic (dense)",
     "leg_section": "Section headings",
@@ -127,6 +127,7 @@ EN: dict[str, str] = {
     "tr_rewrite_none": "as asked",
     "tr_rewrite_rule": "rewritten from the conversation (rule)",
     "tr_rewrite_claude": "rewritten from the conversation by Claude",
+    "tr_rewrite_openai": "rewritten from the conversation by your model",
     "tr_filter": "Filter",
     "tr_whole_library": "whole library",
     "tr_documents": "{n} selected documents",
@@ -150,6 +151,7 @@ EN: dict[str, str] = {
     "leg_status_off": "off",
     "leg_status_down-weighted": "down-weighted",
     "mode_claude": "Claude",
+    "mode_openai": "your model (OpenAI-compatible server)",
     "mode_extractive": "extractive",
     # Analytics.
     "an_summary": (
@@ -299,12 +301,13 @@ ZH: dict[str, str] = {
     "reindex_failed": "{name} 重新索引失败：{error}",
     "select_first": "请先选择一个文档。",
     "notice_extractive": (
-        "**摘录式回答。** 未设置 ANTHROPIC_API_KEY，回答由文档中最有依据的句子原文摘录并标注出处，"
+        "**摘录式回答。** 未配置语言模型（ANTHROPIC_API_KEY，或自有模型的 FOLIO_LLM_BASE_URL），"
+        "回答由文档中最有依据的句子原文摘录并标注出处，"
         "不是由语言模型撰写的。"
     ),
     "notice_leg_off": "本问题**未使用{leg}检索**（原因：{note}）。",
     "notice_leg_down": "本问题中**{leg}检索的权重降低**（原因：{note}）。",
-    "notice_rewrite_failed": "Claude 未能改写追问：{note}。",
+    "notice_rewrite_failed": "语言模型未能改写追问：{note}。",
     "leg_bm25": "关键词（BM25）",
     "leg_dense": "语义（向量）",
     "leg_section": "章节标题",
@@ -332,6 +335,7 @@ ZH: dict[str, str] = {
     "tr_rewrite_none": "按原问题",
     "tr_rewrite_rule": "根据对话改写（规则）",
     "tr_rewrite_claude": "由 Claude 根据对话改写",
+    "tr_rewrite_openai": "由您的模型根据对话改写",
     "tr_filter": "范围",
     "tr_whole_library": "整个文档库",
     "tr_documents": "所选的 {n} 个文档",
@@ -355,6 +359,7 @@ ZH: dict[str, str] = {
     "leg_status_off": "关闭",
     "leg_status_down-weighted": "降低权重",
     "mode_claude": "Claude",
+    "mode_openai": "您的模型（OpenAI 兼容服务器）",
     "mode_extractive": "摘录式",
     "an_summary": "**{total}** 个已评价回答 · **{up}** 个赞 · **{down}** 个踩 · 满意度 **{rate}**",
     "an_empty": "还没有评价。在问答页用每个回答下方的赞/踩按钮评价。",

@@ -141,7 +141,7 @@ class Rating:
     vote: int  # +1 thumbs up, -1 thumbs down
     answer: Answer
     asked_at: datetime
-    rewrite: str = "none"  # how the searched query was made: none, rule, claude
+    rewrite: str = "none"  # how the searched query was made: none, rule, claude, openai
     comment: str | None = None  # None keeps a comment already stored
     timings: tuple[Timing, ...] = ()  # measured by the UI: ui.rewrite, ui.first_token, ui.total
     language: str = ""
