@@ -8,7 +8,9 @@ drift from the settings'. Every constructor here is cheap: models load on first 
 
 from __future__ import annotations
 
+from rag_core.answer.claims import ClaimCheck, OfflineClaimCheck
 from rag_core.answer.claude import ClaudeAnswerer
+from rag_core.answer.claude_claims import ClaudeClaimCheck
 from rag_core.answer.common import Answerer
 from rag_core.answer.conversation import ClaudeRewriter, QueryRewriter, RuleRewriter
 from rag_core.answer.extractive import ExtractiveAnswerer
@@ -120,6 +122,25 @@ def answerer_for(s: Settings, tokenizer: LexicalTokenizer, embedder: Embedder) -
     )
 
 
+def claim_check_for(
+    s: Settings, tokenizer: LexicalTokenizer, embedder: Embedder
+) -> ClaimCheck | None:
+    """Each answer's sentences checked offline, by Claude (``FOLIO_CLAIM_CHECK=llm``), or not."""
+    if s.claim_check == "off":
+        return None
+    offline = OfflineClaimCheck(tokenizer, embedder, max_unknown_ratio=s.max_unknown_ratio)
+    if s.claim_check == "offline":
+        return offline
+    if not s.anthropic_api_key:
+        raise ConfigurationError(
+            "FOLIO_CLAIM_CHECK=llm needs a language model: set ANTHROPIC_API_KEY, or use "
+            "FOLIO_CLAIM_CHECK=offline"
+        )
+    return ClaudeClaimCheck(
+        s.anthropic_api_key, model=s.claude_model, offline=offline, base_url=s.anthropic_base_url
+    )
+
+
 def rewriter_for(s: Settings) -> QueryRewriter:
     """Follow-up rewriting: Claude's with an API key, else the rules."""
     if s.anthropic_api_key:
@@ -190,6 +211,7 @@ def open_library(
         answerer or answerer_for(s, tokenizer, embedder),
         images,
         vision,
+        claims=claim_check_for(s, tokenizer, embedder),
     )
     if recover and s.ingest_writer:  # a read replica never repairs the writer's work
         library.recover()

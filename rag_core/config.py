@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     answer_max_tokens: int = 1024
     # Below this support the answer is a refusal ("not found in your documents").
     min_evidence: float = 0.2
+    # Each sentence of an answer checked against the passages it cites: "offline" (numbers,
+    # names, words and embedding similarity), "llm" (by the configured Claude) or "off".
+    claim_check: Literal["offline", "llm", "off"] = "offline"
 
     # Evaluation.
     eval_root: Path = Path("../shared/data")  # folders of evaluation sets (beir or pdfqa)
