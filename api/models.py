@@ -70,6 +70,15 @@ class CitationOut(BaseModel):
     end: int
 
 
+class SentenceOut(BaseModel):
+    text: str = Field(description="the sentence, without its [n] markers")
+    citations: list[int] = Field(description="the numbers of the [n] markers it carries")
+    support: Literal["supported", "partial", "unsupported"] = Field(
+        description="how far the passages it cites support it (FOLIO_CLAIM_CHECK)"
+    )
+    reason: str = Field(description="why, in a few words")
+
+
 class LegOut(BaseModel):
     leg: str
     status: str
@@ -101,6 +110,10 @@ class QueryResponse(BaseModel):
     model: str
     refused: bool
     evidence_found: bool
+    sentences: list[SentenceOut] = Field(
+        description="each sentence with its citations and support label (empty when the claim "
+        "check is off)"
+    )
     trace: TraceOut
 
 
@@ -187,6 +200,12 @@ def query_response(answer: Answer, answer_id: str, request_id: str) -> QueryResp
         model=answer.model,
         refused=answer.refused,
         evidence_found=answer.evidence_found,
+        sentences=[
+            SentenceOut(
+                text=c.text, citations=list(c.citations), support=c.support, reason=c.reason
+            )
+            for c in answer.sentences
+        ],
         trace=TraceOut(
             searched_query=trace.searched_query,
             legs=[
