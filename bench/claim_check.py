@@ -14,6 +14,7 @@ answer (p50/p95 ms, one thread). With ``--embed`` the built-in MiniLM embedder a
 embedding similarity (one ``embed`` call per answer, as in the app).
 
     python bench/claim_check.py [--passage excerpt|page] [--embed] [--limit N]
+                                [--partial-score X]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from _common import percentile, shared_data
 
+from rag_core.answer import claims
 from rag_core.answer.claims import OfflineClaimCheck, Passage, answer_sentences
 from rag_core.eval.judge_agreement import GradedAnswer, load_results, results_dir
 from rag_core.index.lexical import LexicalTokenizer
@@ -65,7 +67,7 @@ def check_all(
         passages = {n: Passage(n, "text", t, t) for n, t in enumerate(texts, start=1)}
         numbers = tuple(passages)
         sentences = [replace(s, citations=numbers) for s in answer_sentences(item.model_answer)]
-        checks = checker.check_sentences(sentences, passages)
+        checks = checker.check_sentences(sentences, passages, question=item.question)
         out.append(Checked(item, checks, (time.perf_counter() - started) * 1000))
     return out
 
@@ -102,7 +104,14 @@ def main() -> None:
     parser.add_argument("--embed", action="store_true", help="add MiniLM embedding similarity")
     parser.add_argument("--limit", type=int, help="only the first N answers of each file")
     parser.add_argument("--model-cache", type=Path, default=Path("data/models"))
+    parser.add_argument(
+        "--partial-score",
+        type=float,
+        default=claims.PARTIAL_SCORE,
+        help="word score under which a sentence is unsupported (default: Folio's)",
+    )
     args = parser.parse_args()
+    claims.PARTIAL_SCORE = args.partial_score  # a module constant: what-if runs only
     folder = results_dir(shared_data() / "financebench")
     items = load_results(folder)
     if args.limit:
@@ -119,7 +128,10 @@ def main() -> None:
     checker = OfflineClaimCheck(tokenizer, embedder)
     check_all(items[:20], evidence, checker)  # warm: the stemmer, jieba, caches
     checked = check_all(items, evidence, checker)
-    how = f"passage = {args.passage}, {'with' if args.embed else 'without'} embedding similarity"
+    how = (
+        f"passage = {args.passage}, {'with' if args.embed else 'without'} embedding similarity, "
+        f"unsupported under a word score of {args.partial_score}"
+    )
     print(report(checked, f"{len(checked)} answers, {how}"))
 
 

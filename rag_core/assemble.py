@@ -128,7 +128,9 @@ def claim_check_for(
     """Each answer's sentences checked offline, by Claude (``FOLIO_CLAIM_CHECK=llm``), or not."""
     if s.claim_check == "off":
         return None
-    offline = OfflineClaimCheck(tokenizer, embedder, max_unknown_ratio=s.max_unknown_ratio)
+    offline = OfflineClaimCheck(
+        tokenizer, embedder if s.claim_similarity else None, max_unknown_ratio=s.max_unknown_ratio
+    )
     if s.claim_check == "offline":
         return offline
     if not s.anthropic_api_key:

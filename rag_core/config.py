@@ -151,8 +151,11 @@ class Settings(BaseSettings):
     # Below this support the answer is a refusal ("not found in your documents").
     min_evidence: float = 0.2
     # Each sentence of an answer checked against the passages it cites: "offline" (numbers,
-    # names, words and embedding similarity), "llm" (by the configured Claude) or "off".
+    # names and words), "llm" (by the configured Claude) or "off".
     claim_check: Literal["offline", "llm", "off"] = "offline"
+    # The offline check also weighs the embedding similarity of a sentence and its passages
+    # (one embedding call per answer: far over the check's 20 ms budget on a CPU).
+    claim_similarity: bool = False
 
     # Evaluation.
     eval_root: Path = Path("../shared/data")  # folders of evaluation sets (beir or pdfqa)

@@ -339,3 +339,28 @@ def test_sentence_checks_are_frozen_values():
     check = SentenceCheck("A.", (1,), "supported")
     with pytest.raises(AttributeError):
         check.support = "partial"  # type: ignore[misc]
+
+
+def test_a_number_computed_from_the_sentences_cited_numbers_counts_as_found():
+    passage = "Revenue grew from $1.0 billion in 2019 to $1.12 billion in 2020."
+    right = answer_citing("Revenue grew 12% from $1.0 billion to $1.12 billion [1].", passage)
+    wrong = answer_citing("Revenue grew 15% from $1.0 billion to $1.12 billion [1].", passage)
+    [checked] = OfflineClaimCheck(TOKENIZER).check(right)
+    assert checked.support == "supported"
+    assert checked.reason.endswith("; “12%” computed from its cited numbers")
+    [checked] = OfflineClaimCheck(TOKENIZER).check(wrong)
+    assert (checked.support, checked.reason) == ("partial", "“15%” not in the cited passage")
+
+
+def test_embedding_similarity_is_weighed_only_when_asked(tmp_path):
+    calls = []
+    for similarity in (False, True):
+        embedder = HashingEmbedder()
+        folder = tmp_path / str(similarity)
+        settings = Settings(data_dir=folder, db=folder / "f.db", claim_similarity=similarity)
+        library = Library.open(settings, embedder=embedder)
+        library.add([("engine.pdf", make_pdf(ENGINES))])
+        before = len(embedder.calls)
+        library.ask("How often should the engine oil be changed?")
+        calls.append(embedder.calls[before:])
+    assert calls[1] == [*calls[0], 2]  # one more call: the cited sentence and its passage

@@ -28,6 +28,7 @@ citing only pages is ``partial`` ("cites a page image").
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from abc import ABC, abstractmethod
@@ -184,6 +185,26 @@ def number_found(quantity: Quantity, values: np.ndarray) -> bool:
     return bool(np.any(np.abs(np.outer(values, scales) - quantity.value) <= tolerance))
 
 
+def computed_from(quantity: Quantity, stated: Sequence[float]) -> bool:
+    """Whether ``quantity`` is one step of arithmetic on two numbers the same sentence states
+    and its passage holds: a sum, difference, product or ratio, a percentage (a / b x 100) or
+    a percentage change; or the mean of them all ("grew 12% from $1.0 billion to $1.12
+    billion"). A sentence's numbers only, so that a wrong number is not found by chance."""
+    if len(stated) < 2:
+        return False
+    values = [abs(v) for v in stated]
+    results = [sum(values) / len(values)]
+    for a in values:
+        for b in values:
+            if a is b:
+                continue
+            results += [a + b, a - b, a * b]
+            if b:
+                results += [a / b, a / b * 100, (a - b) / b * 100]
+    tolerance = quantity.step / 2 * (1 + 1e-9)
+    return any(abs(abs(r) - quantity.value) <= tolerance for r in results)
+
+
 # Names -------------------------------------------------------------------------------------
 _NAME_WORD = r"[A-Z][A-Za-z0-9&'’.\-]*"
 _NAME = re.compile(
@@ -278,6 +299,7 @@ class Evidence:
     names_missing: tuple[str, ...]
     overlap: float  # share of its content words found
     similarity: float | None = None  # embedding similarity mapped to [0, 1], if measured
+    numbers_computed: tuple[str, ...] = ()  # not in the passage, but computed from ones that are
 
     @property
     def score(self) -> float:
@@ -291,30 +313,55 @@ def evidence(
     facts: PassageFacts,
     tokenizer: LexicalTokenizer,
     similarity: float | None = None,
+    given: frozenset[str] = frozenset(),
 ) -> Evidence:
-    """Look a sentence's numbers, names and words up in its passages (pure)."""
+    """Look a sentence's numbers, names and words up in its passages (pure).
+
+    ``given``: the question's words. An answer restates its question, so a name the question
+    uses need not be in the passage (a filing's page rarely names its company)."""
     text = plain(sentence)
     numbers = quantities(text)
-    missing = [
-        q.shown
+    found = [
+        str(int(q.value)) in facts.years if q.year else number_found(q, facts.values)
         for q in numbers
-        if not (str(int(q.value)) in facts.years if q.year else number_found(q, facts.values))
+    ]
+    stated = [q.value for q, ok in zip(numbers, found, strict=True) if ok and not q.year]
+    computed = [
+        q.shown
+        for q, ok in zip(numbers, found, strict=True)
+        if not ok and not q.year and computed_from(q, stated)
+    ]
+    missing = [
+        q.shown for q, ok in zip(numbers, found, strict=True) if not ok and q.shown not in computed
     ]
     # Years written inside a code ("FY2018") are numbers too.
     glued_years = [y for y in YEAR.findall(text) if not any(y in q.shown for q in numbers)]
     missing += [y for y in glued_years if y not in facts.years]
     names_missing = tuple(
-        name for name in names(text) if not set(tokenizer.tokenize(name)) <= facts.tokens
+        name for name in names(text) if not set(tokenizer.tokenize(name)) <= facts.tokens | given
     )
-    words = {w for w in tokenizer.tokenize(text) if not _is_number(w)}
+    words = {w for w in tokenizer.tokenize(text) if not _is_number(w)} - _units(tokenizer)
     overlap = len(words & facts.tokens) / len(words) if words else 1.0
     return Evidence(
         numbers=len(numbers) + len(glued_years),
         numbers_missing=tuple(missing),
+        numbers_computed=tuple(computed),
         names_missing=names_missing,
         overlap=overlap,
         similarity=similarity,
     )
+
+
+UNITS = (
+    "thousand thousands million millions billion billions trillion bn mn percent per cent "
+    "usd dollar dollars eur euro euros rmb yuan 元 万元 亿元"
+)
+
+
+@functools.lru_cache(maxsize=4)
+def _units(tokenizer: LexicalTokenizer) -> frozenset[str]:
+    """Scale and currency words: part of a number, not content words."""
+    return frozenset(tokenizer.tokenize(UNITS))
 
 
 def support_of(found: Evidence) -> tuple[SupportLabel, str]:
@@ -329,7 +376,15 @@ def support_of(found: Evidence) -> tuple[SupportLabel, str]:
         return "partial", f"{_listed(found.names_missing)} not in the cited passage"
     if found.score < SUPPORTED_SCORE:
         return "partial", f"only some of its words are in the cited passage ({found.score:.2f})"
-    return "supported", f"its numbers, names and words are in the cited passage ({found.score:.2f})"
+    computed = (
+        f"; {_listed(found.numbers_computed)} computed from its cited numbers"
+        if found.numbers_computed
+        else ""
+    )
+    return (
+        "supported",
+        f"its numbers, names and words are in the cited passage ({found.score:.2f}){computed}",
+    )
 
 
 def _listed(items: Iterable[str]) -> str:
@@ -391,14 +446,23 @@ class OfflineClaimCheck(ClaimCheck):
 
     def check(self, answer: Answer) -> tuple[SentenceCheck, ...]:
         return self.check_sentences(
-            answer_sentences(answer.text), cited_passages(answer), refusal_sentences(answer)
+            answer_sentences(answer.text),
+            cited_passages(answer),
+            refusal_sentences(answer),
+            f"{answer.question}\n{answer.trace.searched_query}",
         )
 
     def check_sentences(
-        self, sentences: Sequence[Sentence], passages: Mapping[int, Passage], refusal: str = ""
+        self,
+        sentences: Sequence[Sentence],
+        passages: Mapping[int, Passage],
+        refusal: str = "",
+        question: str = "",
     ) -> tuple[SentenceCheck, ...]:
         """Label ``sentences`` against ``passages`` (by citation number); ``refusal``: the
-        answer's refusal text, whose sentences need no citation."""
+        answer's refusal text, whose sentences need no citation; ``question``: what was
+        asked, whose words a sentence may restate."""
+        given = frozenset(self.tokenizer.tokenize(question))
         facts = {
             n: passage_facts(p.text, self.tokenizer)
             for n, p in passages.items()
@@ -410,7 +474,8 @@ class OfflineClaimCheck(ClaimCheck):
         for i, sim in zip(todo, similarity, strict=True):
             sentence = sentences[i]
             cited = [facts[n] for n in sentence.citations if n in facts]
-            label, reason = support_of(evidence(sentence.text, merged(cited), self.tokenizer, sim))
+            found = evidence(sentence.text, merged(cited), self.tokenizer, sim, given)
+            label, reason = support_of(found)
             if label == "unsupported" and any(
                 passages[n].kind == "page" for n in sentence.citations if n in passages
             ):
@@ -421,7 +486,10 @@ class OfflineClaimCheck(ClaimCheck):
     def _unchecked(
         self, sentence: Sentence, passages: Mapping[int, Passage], refusal: str
     ) -> SentenceCheck | None:
-        """The label of a sentence that has no text passage to be looked up in, if so."""
+        """The label of a sentence that makes no claim to look up, or has no text passage to
+        look it up in; None for the others."""
+        if is_connective(sentence.text, self.tokenizer):
+            return _result(sentence, "supported", "a heading or connective, no claim")
         kinds = {passages[n].kind for n in sentence.citations if n in passages}
         if "text" in kinds:
             return None
@@ -429,8 +497,6 @@ class OfflineClaimCheck(ClaimCheck):
             return _result(sentence, "partial", "cites a page image, which cannot be read offline")
         if sentence.text == NOT_FOUND or (refusal and sentence.text in squeeze(refusal)):
             return _result(sentence, "supported", "Folio's refusal")
-        if is_connective(sentence.text, self.tokenizer):
-            return _result(sentence, "supported", "a heading or connective, no claim")
         return _result(sentence, "unsupported", "no citation")
 
     def similarities(
