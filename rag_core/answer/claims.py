@@ -2,28 +2,34 @@
 ``unsupported`` against the passages it cites, offline (no language model).
 
 A sentence's citations are the ``[n]`` markers in it or right after it (markers that open
-the next sentence belong to this one). A sentence without a citation is ``unsupported``,
-unless it is Folio's refusal or a connective (a heading or a lead such as "From your
-documents:": no number and at most a few words). A cited sentence is looked up in its
-passages: the cited text and the text (with headings) of the chunk it lies in.
+the next sentence belong to this one). A connective (a heading, or a lead such as "From your
+documents:": no number, at most a few words) makes no claim and is not checked. A sentence
+without a citation is ``unsupported``, unless it is Folio's refusal. A cited sentence is
+looked up in its passages: the cited text and the text (with headings) of the chunk it lies in.
 
 - **Numbers** (amounts, percentages, years) must occur in a passage. "1,234.5", "1234.5" and
   "$1.2 billion" are values; a value matches a passage's number at the precision the
   sentence writes it ("$1.2 billion" matches "1,234" in a table of millions: the passage
   number is also tried times 1,000, 1,000,000 and 1,000,000,000 and their inverses; a
-  percentage only as written). Signs and brackets are ignored ("(3.2)%" is 3.2%). A sentence
-  none of whose numbers occur is ``unsupported``; one with some missing is at best ``partial``:
-  a wrong number is never ``supported``.
+  percentage only as written). Signs and brackets are ignored ("(3.2)%" is 3.2%). A number
+  one step of arithmetic away from two numbers the sentence states and the passage holds
+  ("grew 12% from $1.0 billion to $1.12 billion") counts as found. A sentence none of whose
+  numbers occur is ``unsupported``; one with some missing is at best ``partial``: a wrong
+  number is never ``supported``.
 - **Names**: runs of capitalised words (not the sentence's first word alone, not units such
-  as USD) must have all their words in a passage, else the sentence is at best ``partial``.
-  Chinese has no capitals: its words count through the content-word overlap (jieba).
-- **Words**: the share of the sentence's content words (stemmed, stopwords and numbers
-  left out) found in its passages; with an embedder, blended with the embedding similarity
-  of the sentence and its closest passage (one batch per answer). Under ``PARTIAL_SCORE`` the
-  sentence is ``unsupported``, from ``SUPPORTED_SCORE`` it may be ``supported``.
+  as USD, not words with digits) must have all their words in a passage or the question,
+  else the sentence is at best ``partial``. Chinese has no capitals: its words count through
+  the content-word overlap (jieba).
+- **Words**: the share of the sentence's content words (stemmed; stopwords, numbers, scale
+  and currency words left out) found in its passages; with an embedder
+  (``FOLIO_CLAIM_SIMILARITY``), the larger of that and its mean with the embedding similarity
+  of the sentence and its closest passage (one ``embed`` call per answer). Under
+  ``PARTIAL_SCORE`` the sentence is ``unsupported``, from ``SUPPORTED_SCORE`` it may be
+  ``supported``.
 
 A page cited by its image (``[P1]`` in Claude's reply) cannot be read offline: a sentence
-citing only pages is ``partial`` ("cites a page image").
+citing only pages is ``partial`` ("cites a page image"), and one its text passages do not
+support is ``partial`` rather than ``unsupported`` when it also cites a page.
 """
 
 from __future__ import annotations
