@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Literal, cast
 
+from rag_core.answer.claims import ClaimCheck, OfflineClaimCheck
 from rag_core.answer.claude import ClaudeAnswerer
+from rag_core.answer.claude_claims import ClaudeClaimCheck
 from rag_core.answer.common import Answerer
 from rag_core.answer.conversation import (
     ClaudeRewriter,
@@ -175,6 +177,27 @@ def gate_model_for(s: Settings) -> GateModel:
         raise ConfigurationError(f"FOLIO_GATE_MODEL: {exc}") from exc
 
 
+def claim_check_for(
+    s: Settings, tokenizer: LexicalTokenizer, embedder: Embedder
+) -> ClaimCheck | None:
+    """Each answer's sentences checked offline, by Claude (``FOLIO_CLAIM_CHECK=llm``), or not."""
+    if s.claim_check == "off":
+        return None
+    offline = OfflineClaimCheck(
+        tokenizer, embedder if s.claim_similarity else None, max_unknown_ratio=s.max_unknown_ratio
+    )
+    if s.claim_check == "offline":
+        return offline
+    if not s.anthropic_api_key:
+        raise ConfigurationError(
+            "FOLIO_CLAIM_CHECK=llm needs a language model: set ANTHROPIC_API_KEY, or use "
+            "FOLIO_CLAIM_CHECK=offline"
+        )
+    return ClaudeClaimCheck(
+        s.anthropic_api_key, model=s.claude_model, offline=offline, base_url=s.anthropic_base_url
+    )
+
+
 def rewriter_for(s: Settings) -> QueryRewriter:
     """Follow-up rewriting by the answering model (Claude's rewrite model, or your own), else
     the rules."""
@@ -250,6 +273,7 @@ def open_library(
         images,
         vision,
         gate_model_for(s),
+        claims=claim_check_for(s, tokenizer, embedder),
     )
     if recover and s.ingest_writer:  # a read replica never repairs the writer's work
         library.recover()

@@ -163,6 +163,12 @@ class Settings(BaseSettings):
     # The evidence gate's fitted model and threshold (JSON written by `calibrate`); unset =
     # the one shipped with Folio (rag_core/answer/gate.json).
     gate_model: Path | None = None
+    # Each sentence of an answer checked against the passages it cites: "offline" (numbers,
+    # names and words), "llm" (by the configured Claude) or "off".
+    claim_check: Literal["offline", "llm", "off"] = "offline"
+    # The offline check also weighs the embedding similarity of a sentence and its passages
+    # (one embedding call per answer: far over the check's 20 ms budget on a CPU).
+    claim_similarity: bool = False
 
     # Evaluation.
     eval_root: Path = Path("../shared/data")  # folders of evaluation sets (beir or pdfqa)

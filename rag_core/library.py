@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from rag_core.answer.claims import ClaimCheck
 from rag_core.answer.common import Answerer, refusal, stream_answer
 from rag_core.answer.gate import GateModel, gate_features
 from rag_core.config import DEFAULT_WORKSPACE, Settings, safe_folder
@@ -81,9 +82,11 @@ class Library:
         images: PageImages,
         vision: VisionIndex | None = None,
         gate: GateModel | None = None,
+        claims: ClaimCheck | None = None,
     ) -> None:
         self.settings = settings
         self.gate = gate or GateModel.load()
+        self.claims = claims
         self.registry = registry
         self.ingestor = ingestor
         self.retriever = retriever
@@ -349,6 +352,25 @@ class Library:
 
     def ask_stream(
         self, question: str, filters: Filters | None = None, searched_query: str | None = None
+    ) -> Iterator[AnswerEvent]:
+        """Text and citations as they come, then the answer with its sentences checked."""
+        for event in self._answer_stream(question, filters, searched_query):
+            if isinstance(event, AnswerDone):
+                event = AnswerDone(self.check_claims(event.answer))
+            yield event
+
+    def check_claims(self, answer: Answer) -> Answer:
+        """``answer`` with each sentence labelled against the passages it cites (timed as
+        the stage ``claims``); as it is when the check is off."""
+        if self.claims is None:
+            return answer
+        started = time.perf_counter()
+        sentences = self.claims.check(answer)
+        ms = (time.perf_counter() - started) * 1000
+        return replace(answer, sentences=sentences, timings=(*answer.timings, Timing("claims", ms)))
+
+    def _answer_stream(
+        self, question: str, filters: Filters | None, searched_query: str | None
     ) -> Iterator[AnswerEvent]:
         started = time.perf_counter()
         result = self.search(question, filters=filters, searched_query=searched_query)

@@ -232,6 +232,23 @@ EN: dict[str, str] = {
     # Visual citations.
     "page_found_by_image": "Found by the page's image (no text passage)",
     "notice_vision": "**Page images:** {notice}.",
+    # Claim checks.
+    "claim_unsupported": "Not supported by the passages it cites",
+    "claim_partial": "Only partly supported by the passages it cites",
+    "claim_legend": "⚠ not supported by its cited passages · ◐ only partly supported",
+    "support_supported": "supported",
+    "support_partial": "partial",
+    "support_unsupported": "unsupported",
+    "support_unchecked": "not checked",
+    "tr_claims": "Sentences checked against their citations",
+    "tr_sentence": "Sentence",
+    "tr_citations": "Cites",
+    "tr_support": "Support",
+    "tr_reason": "Why",
+    "by_support_label": "Dislikes by the support of the answer's sentences",
+    "col_support": "Weakest sentence",
+    "col_answers": "Answers",
+    "col_dislike_rate": "Dislike rate",
 }
 
 ZH: dict[str, str] = {
@@ -435,6 +452,22 @@ ZH: dict[str, str] = {
     # Visual citations.
     "page_found_by_image": "通过页面图像找到（没有文本段落）",
     "notice_vision": "**页面图像检索**：{notice}。",
+    "claim_unsupported": "所引用的段落不支持这句话",
+    "claim_partial": "所引用的段落只部分支持这句话",
+    "claim_legend": "⚠ 所引用的段落不支持 · ◐ 只部分支持",
+    "support_supported": "有依据",
+    "support_partial": "部分有依据",
+    "support_unsupported": "无依据",
+    "support_unchecked": "未检查",
+    "tr_claims": "逐句核对引用",
+    "tr_sentence": "句子",
+    "tr_citations": "引用",
+    "tr_support": "依据",
+    "tr_reason": "原因",
+    "by_support_label": "按回答中句子的依据统计差评",
+    "col_support": "最弱的句子",
+    "col_answers": "回答数",
+    "col_dislike_rate": "差评率",
 }
 
 I18N = gr.I18n(en=EN, zh=ZH)
