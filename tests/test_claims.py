@@ -364,3 +364,19 @@ def test_embedding_similarity_is_weighed_only_when_asked(tmp_path):
         library.ask("How often should the engine oil be changed?")
         calls.append(embedder.calls[before:])
     assert calls[1] == [*calls[0], 2]  # one more call: the cited sentence and its passage
+
+
+def test_a_block_cited_once_lends_its_marker_to_its_earlier_sentences():
+    from rag_core.answer.claims import answer_sentences
+
+    text = (
+        "From your documents:\n\nRevenue rose. It reached 5 million in 2020. [1] Costs fell. [2]"
+        "\n\nA paragraph without markers."
+    )
+    assert [(s.text, s.citations) for s in answer_sentences(text)] == [
+        ("From your documents:", ()),  # the next paragraph's markers are not its own
+        ("Revenue rose.", (1,)),
+        ("It reached 5 million in 2020.", (1,)),
+        ("Costs fell.", (2,)),
+        ("A paragraph without markers.", ()),
+    ]

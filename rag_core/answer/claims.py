@@ -39,7 +39,7 @@ import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -76,7 +76,10 @@ def answer_sentences(text: str) -> list[Sentence]:
     """The sentences of an answer's text (English and Chinese) with their ``[n]`` markers.
 
     Sentences are split with the markers blanked out ("costs 5.[1] Next" ends after "5."); a
-    marker belongs to the sentence it is in or that it follows, whose span it extends."""
+    marker belongs to the sentence it is in or that it follows, whose span it extends. A
+    sentence without a marker takes those of the next cited sentence of its paragraph: Claude
+    marks a cited block of several sentences once, after its last one, and models write
+    "X rose. It reached 5 [1]." for one source."""
     masked = _MARKER.sub(lambda m: " " * len(m.group(0)), text)
     spans = split_sentences(masked)
     markers = [(m.start(), m.end(), int(m.group(1))) for m in _MARKER.finditer(text)]
@@ -88,7 +91,24 @@ def answer_sentences(text: str) -> list[Sentence]:
         end = max([span.end, *(m[1] for m in mine)])
         numbers = _unique(tuple(m[2] for m in mine))
         found.append(Sentence(squeeze(masked[span.start : span.end]), numbers, span.start, end))
-    return found
+    return _inherit_markers(found, text)
+
+
+def _inherit_markers(sentences: list[Sentence], text: str) -> list[Sentence]:
+    """Uncited sentences given the markers of the next cited one in the same paragraph."""
+    out: list[Sentence] = []
+    carry: tuple[int, ...] = ()
+    for i in range(len(sentences) - 1, -1, -1):
+        sentence = sentences[i]
+        following = sentences[i + 1] if i + 1 < len(sentences) else None
+        if following is not None and "\n\n" in text[sentence.end : following.start]:
+            carry = ()  # a paragraph ends here
+        if sentence.citations:
+            carry = sentence.citations
+        elif carry:
+            sentence = replace(sentence, citations=carry)
+        out.append(sentence)
+    return out[::-1]
 
 
 def squeeze(text: str) -> str:
