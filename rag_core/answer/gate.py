@@ -17,8 +17,8 @@ One score per question, from what retrieval found (pure functions on the hits):
 A logistic model maps them to a probability that the answer is there. Its weights and the
 operating threshold are fitted on data (``fit``; ``python -m rag_core calibrate`` refits them
 from evaluation runs) and shipped as ``gate.json`` beside this module; no number here is set
-by hand. The threshold is the score below which at most ``max_answerable_refusal`` of the
-answerable training questions fall: the gate refuses what scores lower.
+by hand. The threshold is the highest score below which at most ``max_answerable_refusal`` of each
+training set's answerable questions fall: the gate refuses what scores lower.
 """
 
 from __future__ import annotations
@@ -176,7 +176,9 @@ def fit(
     samples: Sequence[Sample], max_answerable_refusal: float = 0.10, l2: float = 1.0
 ) -> GateModel:
     """Logistic regression (Newton's method, L2), every set weighing the same, and the
-    threshold that refuses at most ``max_answerable_refusal`` of the answerable samples."""
+    threshold that refuses at most ``max_answerable_refusal`` of the answerable samples of
+    *each* set (the lowest of the sets' thresholds: the target holds set by set, not only
+    pooled, where the largest set would decide)."""
     if not any(s.answerable for s in samples) or all(s.answerable for s in samples):
         raise ValueError("fitting the gate needs answerable and unanswerable questions")
     x = np.array([s.features for s in samples], dtype=float)
@@ -210,8 +212,11 @@ def fit(
         threshold=0.0,
         fitted_on=tuple(f"{name} ({sets.count(name)})" for name in sorted(set(sets))),
     )
-    answerable = [model.score(s.features) for s in samples if s.answerable]
-    threshold = threshold_for(answerable, max_answerable_refusal)
+    by_set: dict[str, list[float]] = {}
+    for sample in samples:
+        if sample.answerable:
+            by_set.setdefault(sample.set_name, []).append(model.score(sample.features))
+    threshold = min(threshold_for(scores, max_answerable_refusal) for scores in by_set.values())
     return replace(model, threshold=threshold)
 
 
