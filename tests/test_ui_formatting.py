@@ -175,7 +175,7 @@ def test_trace_and_notices_from_a_real_answer(library: Library):
     chinese = library.ask("净利润是多少？")
     notices = fmt.answer_notices(chinese, Rewrite("净利润是多少？", "none", "boom"), "zh")
     assert notices[0].startswith("本问题**未使用语义（向量）检索**（原因：dense leg off")
-    assert notices[1] == "Claude 未能改写追问：boom。"
+    assert notices[1] == "语言模型未能改写追问：boom。"
     zh_trace = fmt.trace_markdown(chinese, Rewrite("x", "rule"), [], "zh")
     assert "根据对话改写（规则）" in zh_trace and "| 语义（向量） | 关闭 |" in zh_trace
     assert re.search(r"\| 1 \| 年报\.pdf \| \d \|", zh_trace)
