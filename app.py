@@ -73,10 +73,11 @@ def configure_logging() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # The API's logs (one line per request, and its errors) are JSON, one object per line.
+    # The API's logs (one line per request, and its errors), the chat's answers and the
+    # sources' syncs are JSON, one object per line.
     json_handler = logging.StreamHandler()
     json_handler.setFormatter(JsonFormatter())
-    for name in ("folio.api", "folio.api.access", "folio.ui"):
+    for name in ("folio.api", "folio.api.access", "folio.ui", "folio.sources"):
         logger = logging.getLogger(name)
         logger.handlers = [json_handler]
         logger.propagate = False

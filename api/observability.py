@@ -43,7 +43,18 @@ def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and the record's extra fields."""
 
-    FIELDS = ("request_id", "method", "route", "status", "ms", "workspace", "key_id", "client")
+    FIELDS = (
+        "request_id",
+        "method",
+        "route",
+        "status",
+        "ms",
+        "workspace",
+        "key_id",
+        "client",
+        "source",  # a watched folder's name (logger folio.sources)
+        "sync",  # what one sync of it did: seen, added, updated, ... (SyncReport.counts)
+    )
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
