@@ -5,6 +5,7 @@ and checks the library against it."""
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import json
 import logging
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from api.observability import JsonFormatter
+from rag_core.cli.commands import main
 from rag_core.config import Settings
 from rag_core.errors import ConfigurationError, InputError
 from rag_core.library import Library
@@ -615,3 +617,55 @@ def crash_settings(data: Path) -> Settings:
     from .crash_sync import settings_for
 
     return settings_for(data)
+
+
+# The command line ----------------------------------------------------------------------------
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.slow
+def test_cli_source_add_sync_list_pause_remove(
+    tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("FOLIO_DATA_DIR", str(tmp_path / "lib"))
+    monkeypatch.setenv("FOLIO_SOURCE_SETTLE_SECONDS", "0")
+    monkeypatch.setenv("FOLIO_EMBED_BACKEND", "torch")
+    write(folder, "broken.pdf", b"%PDF-1.4 and nothing else")
+
+    def run(*args: str, stdin: io.StringIO | None = None) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", stdin)
+        code = main(list(args), out=out, err=err)
+        return code, out.getvalue(), err.getvalue()
+
+    code, out, _ = run("source", "add", str(folder), "--every", "0", "--exclude", "notes/*")
+    assert code == 0 and out.startswith(f"added docs  {folder}  on, manual; 0 files")
+    code, out, _ = run("source", "sync", "docs")
+    lines = out.splitlines()
+    assert code == 1  # a file failed; the others went in
+    assert lines[0].startswith("docs: 3 files: 2 added, 0 updated, 0 renamed, 0 removed")
+    assert lines[1].startswith("  failed   broken.pdf: ")
+    code, out, _ = run("list")
+    assert sorted(line.split()[2] for line in out.splitlines()) == [
+        "docs/apples.md",
+        "docs/engine.pdf",
+    ]
+    code, out, _ = run("source", "pause", "docs")
+    assert code == 0 and "paused (user)" in out
+    code, _, err = run("source", "sync")  # every source not paused: none
+    assert (code, err) == (0, "")
+    code, _, err = run("source", "sync", "docs")
+    assert code == 1 and err == "error: name: source docs is paused: paused; resume it first\n"
+    assert run("source", "resume", "docs")[0] == 0
+    code, out, _ = run("source", "list")
+    assert "docs  " in out and "on, manual; 3 files, 1 failing; last sync 20" in out
+
+    code, _, err = run("source", "remove", "docs", stdin=io.StringIO("k\n"))  # not a terminal
+    assert code == 1 and "say --keep-documents or --remove-documents" in err
+    code, out, _ = run("source", "remove", "docs", stdin=Terminal("maybe\nr\n"))
+    assert code == 0 and out.count("Keep their documents in the library?") == 2
+    assert out.endswith("removed source docs and 2 documents\n")
+    assert run("list")[1] == "" and run("source", "list")[1] == ""
