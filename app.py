@@ -24,6 +24,7 @@ from rag_core.auth.api_keys import ApiKeys
 from rag_core.config import DEFAULT_WORKSPACE, Settings
 from rag_core.errors import ConfigurationError
 from rag_core.library import Library
+from rag_core.sources import SourceStore
 from rag_core.workspaces import Workspaces
 from ui.access import bind_sessions
 from ui.app import build_app, launch_options, workspace_resolver
@@ -42,6 +43,10 @@ def create(settings: Settings) -> tuple[FastAPI, Workspaces, Accounts | None]:
     for name in sorted(names):
         workspaces.library(name)
         workspaces.feedback(name)
+    # Workspaces with watched folders open too, so that their sources sync from the start.
+    engine = workspaces.library(min(names)).registry.engine  # one database for all of them
+    for name in sorted(SourceStore.workspaces(engine) - names):
+        workspaces.library(name)
     demo = build_app(
         workspaces,
         rewriter_for(settings),

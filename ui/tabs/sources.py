@@ -108,7 +108,11 @@ def on_remove_all(ctx: Context, name: str | None, request: gr.Request) -> tuple[
 def layout(default_every: int) -> SourcesPanel:
     with gr.Accordion(label("src_panel"), open=True, elem_id="sources-panel"):
         table = gr.Dataframe(
-            label=label("src_table_label"), interactive=False, wrap=True, elem_id="sources"
+            label=label("src_table_label"),
+            interactive=False,
+            wrap=True,
+            column_widths=["12%", "28%", "11%", "10%", "9%", "6%", "6%", "6%", "6%", "6%"],
+            elem_id="sources",
         )
         details = gr.Markdown(elem_id="source-details")
         with gr.Row():
