@@ -247,11 +247,23 @@ class Library:
         """Remove a document from the registry, every index and the data folder."""
         self._check_writer()
         doc = self.document(doc_id)
-        with self._ingesting():
-            self.ingestor.delete_vectors(self.registry.start_removal(doc.id))
-            self.ingestor.remove_files(doc.id)
-        self._wake_vision()
+        self.remove_many([doc.id])
         return doc
+
+    def remove_many(self, doc_ids: Sequence[str]) -> list[Document]:
+        """Remove the documents of ``doc_ids`` that exist, as ``remove`` does one, their
+        vectors in one call to the vector store. Returns the documents removed."""
+        self._check_writer()
+        if not doc_ids:
+            return []
+        with self._ingesting():
+            docs = [d for d in map(self.registry.document, doc_ids) if d is not None]
+            gone = [i for doc in docs for i in self.registry.start_removal(doc.id)]
+            self.ingestor.delete_vectors(gone)
+            for doc in docs:
+                self.ingestor.remove_files(doc.id)
+        self._wake_vision()
+        return docs
 
     def reindex(self, doc_id: str) -> IngestResult:
         """Index a document again from its stored file (after a failure or a settings change)."""

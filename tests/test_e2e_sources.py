@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import REPO
 from .pdfs import corrupt, make_pdf
-from .test_e2e_browser import Server, Steps, browser, run_app  # noqa: F401  (a fixture)
+from .test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, Server, Steps, run_app
 from .test_sources import write
 
 pytestmark = pytest.mark.browser
@@ -25,6 +25,20 @@ pytestmark = pytest.mark.browser
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("folio-e2e-sources")
     yield from run_app(root, FOLIO_SOURCE_SETTLE_SECONDS="0")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run ./scripts/install-system-deps.sh")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(scope="module")

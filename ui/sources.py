@@ -63,12 +63,20 @@ def _row(status: SourceStatus, now: datetime, lang: Lang) -> list[Any]:
         state = t("src_state_on", lang)
     every = t("src_every", lang, s=source.every) if source.every else t("src_manual", lang)
     age = status.last_sync_age(now)
-    when = t("src_ago", lang, s=int(age)) if age is not None else t("src_never", lang)
+    when = _ago(age, lang) if age is not None else t("src_never", lang)
     counts = [last.added, last.updated, last.removed] if last else [0, 0, 0]
     return [
         source.name, str(source.root), state, every, when, status.files, *counts,
         len(status.failures),
     ]  # fmt: skip
+
+
+def _ago(seconds: float, lang: Lang) -> str:
+    if seconds < 120:
+        return t("src_ago", lang, s=int(seconds))
+    if seconds < 7200:
+        return t("src_ago_min", lang, m=int(seconds // 60))
+    return t("src_ago_h", lang, h=int(seconds // 3600))
 
 
 def _details(status: SourceStatus, lang: Lang) -> str:

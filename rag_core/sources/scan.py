@@ -15,7 +15,9 @@ files count: a FIFO named ``x.md`` would block its reader forever.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,10 +67,17 @@ class Rules:
 
 def matches(path: str, pattern: str) -> bool:
     """Whether ``pattern`` matches ``path`` (pure; see the module's docstring)."""
+    whole_path, regex = _compiled(pattern)
+    return regex.match(path.lower() if whole_path else path.rsplit("/", 1)[-1].lower()) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> tuple[bool, re.Pattern[str]]:
+    """(whether it matches the whole path, the regular expression of its variants)."""
     pattern = pattern.strip().lower()
-    target = path.lower() if "/" in pattern else path.rsplit("/", 1)[-1].lower()
-    variants = {pattern, pattern.replace("**/", "")}
-    return any(fnmatch.fnmatchcase(target, v) for v in variants)
+    variants = sorted({pattern, pattern.replace("**/", "")})
+    regex = "|".join(f"(?:{fnmatch.translate(v)})" for v in variants)
+    return "/" in pattern, re.compile(regex)
 
 
 def check_patterns(field_name: str, patterns: Sequence[str]) -> tuple[str, ...]:

@@ -125,10 +125,9 @@ class Sources:
                 self.store.delete(name)
                 return 0
             self.store.set_paused(name, "removing", "being removed with its documents")
-            gone = orphans(name, self.store.claims(name), self.library.documents())
-            for doc_id in gone:
-                with contextlib.suppress(NotFoundError):
-                    self.library.remove(doc_id)
+            gone = self.library.remove_many(
+                orphans(name, self.store.claims(name), self.library.documents())
+            )
             self.store.delete(name)
         if gone:
             self.library.refresh()

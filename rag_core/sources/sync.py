@@ -219,8 +219,8 @@ ProgressCallback = Callable[[Progress], None]
 
 @dataclass(frozen=True, slots=True)
 class Converged:
+    rows: dict[str, FileRow]  # the source's rows afterwards
     renamed_to: frozenset[str]  # names that documents were renamed to
-    failed_now: frozenset[str]  # paths whose ingest failed in this sync
     removed: int  # documents removed
 
 
@@ -254,8 +254,10 @@ def sync_source(
         now=time.time(),
     )
     store.write_files(source.name, seen.writes, seen.vanished)
-    done = converge(library, store, source, progress)
-    rows = store.files(source.name)
+    rows = {p: r for p, r in rows.items() if p not in seen.vanished}
+    rows.update({r.path: r for r in seen.writes})
+    done = converge(library, store, source, rows, progress)
+    rows = done.rows
     renames = {n.split("/", 1)[1] for n in done.renamed_to}
     added = sum(
         1 for p in seen.fresh - renames if p in rows and rows[p].error is None and rows[p].doc_id
@@ -272,7 +274,7 @@ def sync_source(
         removed=max(0, len(seen.vanished) - len(renames & seen.fresh)),
         unchanged=seen.unchanged,
         waiting=seen.waiting,
-        failed=store.failures(source.name),
+        failed=tuple(Failure(r.path, r.error) for _, r in sorted(rows.items()) if r.error),
         skipped=tuple(Failure(s.path, s.reason) for s in scan.skipped),
     )
 
@@ -281,10 +283,12 @@ def converge(
     library: Library,
     store: SourceStore,
     source: Source,
+    rows: Mapping[str, FileRow],
     progress: ProgressCallback | None = None,
 ) -> Converged:
-    """Rename, ingest and remove until the library holds what the rows want."""
-    rows = store.files(source.name)
+    """Rename, ingest and remove until the library holds what ``rows`` (the source's rows as
+    stored) want; returns the rows as they are then."""
+    rows = dict(rows)
     others = store.claims(source.name)
     docs = library.documents()
     todo = plan([claim_of(source, r) for r in rows.values()], others, docs)
@@ -302,17 +306,10 @@ def converge(
     rows.update({r.path: r for r in caught_up})
     store.write_files(source.name, [*updates, *caught_up])
     claims = [*(claim_of(source, r) for r in rows.values()), *others]
-    removed = 0
-    for doc_id in orphans(source.name, claims, docs):
-        try:
-            library.remove(doc_id)
-            removed += 1
-        except FolioError as exc:  # gone meanwhile: nothing left to do
-            log.info("source %s: document %s not removed: %s", source.name, doc_id, exc)
+    removed = len(library.remove_many(orphans(source.name, claims, docs)))
     if renamed or removed:
         library.refresh()
-    failed = frozenset(r.path for r in updates if r.error)
-    return Converged(frozenset(renamed), failed, removed)
+    return Converged(rows, frozenset(renamed), removed)
 
 
 def _rename(library: Library, renames: Sequence[tuple[str, str]]) -> list[str]:

@@ -167,12 +167,20 @@ def build(ctx: Context) -> SourcesPanel:
         [panel.result, *view],
         api_visibility="private",
     )
-    panel.pause.click(ctx.bind(on_pause), panel.selected, [panel.result, *view])
-    panel.resume.click(ctx.bind(on_resume), panel.selected, [panel.result, *view])
+    private = "private"  # the UI's own events, not an API (the HTTP API has /sources)
+    for button, handler in ((panel.pause, on_pause), (panel.resume, on_resume)):
+        button.click(
+            ctx.bind(handler), panel.selected, [panel.result, *view], api_visibility=private
+        )
     panel.remove.click(
-        ctx.bind(on_ask_remove), panel.selected, [panel.confirm_row, panel.confirm_text]
+        ctx.bind(on_ask_remove),
+        panel.selected,
+        [panel.confirm_row, panel.confirm_text],
+        api_visibility=private,
     )
-    panel.cancel.click(lambda: gr.update(visible=False), None, panel.confirm_row)
+    panel.cancel.click(
+        lambda: gr.update(visible=False), None, panel.confirm_row, api_visibility=private
+    )
     for trigger in (panel.refresh.click, panel.timer.tick):
         trigger(
             ctx.bind(on_refresh),
