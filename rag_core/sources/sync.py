@@ -241,8 +241,9 @@ def sync_source(
         scan = scan_folder(source.root, source.rules)
     except FolderUnavailable as exc:
         return _paused(store, source, "missing", f"{exc}", started)
-    if scan.empty and rows and not source.accept_empty:
-        why = f"the folder {source.root} is empty, but the source had {len(rows)} files"
+    held = sum(1 for r in rows.values() if r.doc_id)
+    if scan.empty and held and not source.accept_empty:
+        why = f"the folder {source.root} is empty, but the source had {held} files in the library"
         return _paused(store, source, "empty", f"{why} (an unmounted drive?)", started)
     settings = library.settings
     seen = look(
