@@ -77,12 +77,12 @@ def test_sources_panel_adds_syncs_pauses_and_removes_a_folder(
     page.fill("#source-every input", "0")
     page.locator("#source-add").click()
     steps.wait_text("#source-result", "added as team-docs")
-    steps.wait_text("#sources", "when asked")
+    steps.wait_text("#source-table", "when asked")
     steps.shot("folder-added")
 
     page.locator("#source-sync").click()
     steps.wait_text("#source-result", "team-docs synced: 3 files, 2 added", timeout=300_000)
-    row = cells(steps, "#sources")
+    row = cells(steps, "#source-table")
     assert "team-docs" in row and str(folder) in row
     assert re.search(r"\b3 2 0 0 1\b", row), row  # files, added, updated, removed, failed
     steps.wait_text("#source-details", "failed: broken.pdf: is not a readable PDF")
@@ -101,7 +101,7 @@ def test_sources_panel_adds_syncs_pauses_and_removes_a_folder(
 
     page.locator("#source-pause").click()
     steps.wait_text("#source-result", "team-docs is paused.")
-    steps.wait_text("#sources", "paused")
+    steps.wait_text("#source-table", "paused")
     page.locator("#source-resume").click()
     steps.wait_text("#source-result", "team-docs syncs again.")
 

@@ -112,7 +112,7 @@ def layout(default_every: int) -> SourcesPanel:
             interactive=False,
             wrap=True,
             column_widths=["12%", "28%", "11%", "10%", "9%", "6%", "6%", "6%", "6%", "6%"],
-            elem_id="sources",
+            elem_id="source-table",
         )
         details = gr.Markdown(elem_id="source-details")
         with gr.Row():
