@@ -70,6 +70,15 @@ class CitationOut(BaseModel):
     end: int
 
 
+class SentenceOut(BaseModel):
+    text: str = Field(description="the sentence, without its [n] markers")
+    citations: list[int] = Field(description="the numbers of the [n] markers it carries")
+    support: Literal["supported", "partial", "unsupported"] = Field(
+        description="how far the passages it cites support it (FOLIO_CLAIM_CHECK)"
+    )
+    reason: str = Field(description="why, in a few words")
+
+
 class LegOut(BaseModel):
     leg: str
     status: str
@@ -97,10 +106,18 @@ class QueryResponse(BaseModel):
     question: str
     answer: str = Field(description="the answer text with [n] citation markers")
     citations: list[CitationOut]
-    mode: Literal["claude", "extractive"]
+    mode: Literal["claude", "openai", "extractive"]
     model: str
     refused: bool
     evidence_found: bool
+    evidence_score: float | None = Field(
+        default=None,
+        description="the evidence gate's score (0-1); below its threshold Folio refuses",
+    )
+    sentences: list[SentenceOut] = Field(
+        description="each sentence with its citations and support label (empty when the claim "
+        "check is off)"
+    )
     trace: TraceOut
 
 
@@ -187,6 +204,13 @@ def query_response(answer: Answer, answer_id: str, request_id: str) -> QueryResp
         model=answer.model,
         refused=answer.refused,
         evidence_found=answer.evidence_found,
+        evidence_score=answer.evidence_score,
+        sentences=[
+            SentenceOut(
+                text=c.text, citations=list(c.citations), support=c.support, reason=c.reason
+            )
+            for c in answer.sentences
+        ],
         trace=TraceOut(
             searched_query=trace.searched_query,
             legs=[

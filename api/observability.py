@@ -97,7 +97,7 @@ class ApiMetrics:
         )
         self.stages = Histogram(
             "folio_answer_stage_seconds",
-            "Time per answering stage (retrieve, generate, first_token, answer) and per"
+            "Time per answering stage (retrieve, generate, first_token, answer, claims) and per"
             " retrieval step (retrieve.<step>)",
             ["stage"],
             buckets=LATENCY_BUCKETS,

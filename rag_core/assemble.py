@@ -8,10 +8,22 @@ drift from the settings'. Every constructor here is cheap: models load on first 
 
 from __future__ import annotations
 
+from typing import Literal, cast
+
+from rag_core.answer.claims import ClaimCheck, OfflineClaimCheck
 from rag_core.answer.claude import ClaudeAnswerer
+from rag_core.answer.claude_claims import ClaudeClaimCheck
 from rag_core.answer.common import Answerer
-from rag_core.answer.conversation import ClaudeRewriter, QueryRewriter, RuleRewriter
+from rag_core.answer.conversation import (
+    ClaudeRewriter,
+    OpenAIRewriter,
+    QueryRewriter,
+    RuleRewriter,
+)
 from rag_core.answer.extractive import ExtractiveAnswerer
+from rag_core.answer.gate import GateModel
+from rag_core.answer.openai_client import ChatClient
+from rag_core.answer.openai_compat import OpenAICompatAnswerer
 from rag_core.config import DEFAULT_WORKSPACE, Settings, safe_folder
 from rag_core.embed.embeddings import (
     INT8_SUFFIX,
@@ -106,26 +118,96 @@ def vision_embedder_for(s: Settings) -> ColVisionEmbedder:
     )
 
 
+AnswerBackend = Literal["claude", "openai", "extractive"]
+ANSWERERS = ("auto", "claude", "openai", "extractive")
+
+
+def answer_backend(s: Settings) -> AnswerBackend:
+    """Who writes answers (``FOLIO_ANSWERER``): ``auto`` is Claude with an API key, else your
+    own model when ``FOLIO_LLM_BASE_URL`` is set, else the extractive answerer. A choice the
+    settings cannot serve is a ``ConfigurationError`` naming the setting."""
+    choice = s.answerer.strip().lower()
+    if choice not in ANSWERERS:
+        raise ConfigurationError(
+            f"FOLIO_ANSWERER={s.answerer!r} is not an answerer: use {', '.join(ANSWERERS)}"
+        )
+    if choice == "auto":
+        return "claude" if s.anthropic_api_key else "openai" if s.llm_base_url else "extractive"
+    if choice == "claude" and not s.anthropic_api_key:
+        raise ConfigurationError("FOLIO_ANSWERER=claude needs ANTHROPIC_API_KEY")
+    if choice == "openai" and not s.llm_base_url:
+        raise ConfigurationError(
+            "FOLIO_ANSWERER=openai needs FOLIO_LLM_BASE_URL, the server's address: e.g. "
+            "http://localhost:11434/v1 (Ollama) or http://localhost:8000/v1 (vLLM)"
+        )
+    return cast(AnswerBackend, choice)
+
+
+def chat_client_for(s: Settings) -> ChatClient:
+    """The client of your own model's server (checks FOLIO_LLM_BASE_URL and FOLIO_LLM_MODEL)."""
+    return ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key, timeout=s.llm_timeout)
+
+
 def answerer_for(s: Settings, tokenizer: LexicalTokenizer, embedder: Embedder) -> Answerer:
-    """Claude with an API key, else the extractive answerer."""
-    if s.anthropic_api_key:
+    """The answerer ``FOLIO_ANSWERER`` chooses (see ``answer_backend``)."""
+    backend = answer_backend(s)
+    if backend == "claude":
         return ClaudeAnswerer(
-            s.anthropic_api_key,
+            s.anthropic_api_key or "",
             model=s.claude_model,
             base_url=s.anthropic_base_url,
             max_tokens=s.answer_max_tokens,
+        )
+    if backend == "openai":
+        return OpenAICompatAnswerer(
+            chat_client_for(s), tokenizer, max_tokens=s.answer_max_tokens, vision=s.llm_vision
         )
     return ExtractiveAnswerer(
         tokenizer, embedder, min_support=s.min_evidence, max_unknown_ratio=s.max_unknown_ratio
     )
 
 
-def rewriter_for(s: Settings) -> QueryRewriter:
-    """Follow-up rewriting: Claude's with an API key, else the rules."""
-    if s.anthropic_api_key:
-        return ClaudeRewriter(
-            s.anthropic_api_key, model=s.rewrite_model, base_url=s.anthropic_base_url
+def gate_model_for(s: Settings) -> GateModel:
+    """The evidence gate: FOLIO_GATE_MODEL's file, else the one shipped with Folio."""
+    if s.gate_model is None:
+        return GateModel.load()
+    try:
+        return GateModel.load(s.gate_model)
+    except ValueError as exc:
+        raise ConfigurationError(f"FOLIO_GATE_MODEL: {exc}") from exc
+
+
+def claim_check_for(
+    s: Settings, tokenizer: LexicalTokenizer, embedder: Embedder
+) -> ClaimCheck | None:
+    """Each answer's sentences checked offline, by Claude (``FOLIO_CLAIM_CHECK=llm``), or not."""
+    if s.claim_check == "off":
+        return None
+    offline = OfflineClaimCheck(
+        tokenizer, embedder if s.claim_similarity else None, max_unknown_ratio=s.max_unknown_ratio
+    )
+    if s.claim_check == "offline":
+        return offline
+    if not s.anthropic_api_key:
+        raise ConfigurationError(
+            "FOLIO_CLAIM_CHECK=llm needs a language model: set ANTHROPIC_API_KEY, or use "
+            "FOLIO_CLAIM_CHECK=offline"
         )
+    return ClaudeClaimCheck(
+        s.anthropic_api_key, model=s.claude_model, offline=offline, base_url=s.anthropic_base_url
+    )
+
+
+def rewriter_for(s: Settings) -> QueryRewriter:
+    """Follow-up rewriting by the answering model (Claude's rewrite model, or your own), else
+    the rules."""
+    backend = answer_backend(s)
+    if backend == "claude":
+        return ClaudeRewriter(
+            s.anthropic_api_key or "", model=s.rewrite_model, base_url=s.anthropic_base_url
+        )
+    if backend == "openai":
+        return OpenAIRewriter(chat_client_for(s))
     return RuleRewriter()
 
 
@@ -190,6 +272,8 @@ def open_library(
         answerer or answerer_for(s, tokenizer, embedder),
         images,
         vision,
+        gate_model_for(s),
+        claims=claim_check_for(s, tokenizer, embedder),
     )
     if recover and s.ingest_writer:  # a read replica never repairs the writer's work
         library.recover()

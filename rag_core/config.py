@@ -149,7 +149,9 @@ class Settings(BaseSettings):
     vision_weight: float = 1.0
     vision_answer_pages: int = 2
 
-    # Answers.
+    # Answers. Who writes them: auto (Claude with ANTHROPIC_API_KEY, else the model at
+    # llm_base_url when it is set, else extractive), claude, openai (llm_base_url), extractive.
+    answerer: str = "auto"
     anthropic_api_key: str | None = Field(
         default=None, validation_alias=_env("ANTHROPIC_API_KEY"), repr=False
     )
@@ -160,8 +162,25 @@ class Settings(BaseSettings):
     # Rewrites follow-up questions into standalone queries (only with an API key).
     rewrite_model: str = "claude-haiku-4-5"
     answer_max_tokens: int = 1024
-    # Below this support the answer is a refusal ("not found in your documents").
+    # Your own model behind any OpenAI-compatible chat-completions server (Ollama, vLLM, ...).
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = Field(default=None, repr=False)  # local servers need none
+    # Send pages found by their image to the model as images (a vision model).
+    llm_vision: bool = False
+    # Seconds to wait for the server (a connection, the first token, each next one).
+    llm_timeout: float = 120.0
+    # The extractive answerer quotes no sentence with less support than this.
     min_evidence: float = 0.2
+    # The evidence gate's fitted model and threshold (JSON written by `calibrate`); unset =
+    # the one shipped with Folio (rag_core/answer/gate.json).
+    gate_model: Path | None = None
+    # Each sentence of an answer checked against the passages it cites: "offline" (numbers,
+    # names and words), "llm" (by the configured Claude) or "off".
+    claim_check: Literal["offline", "llm", "off"] = "offline"
+    # The offline check also weighs the embedding similarity of a sentence and its passages
+    # (one embedding call per answer: far over the check's 20 ms budget on a CPU).
+    claim_similarity: bool = False
 
     # Evaluation.
     eval_root: Path = Path("../shared/data")  # folders of evaluation sets (beir or pdfqa)
@@ -248,6 +267,7 @@ class Settings(BaseSettings):
         "max_page_render_seconds",
         "max_document_render_seconds",
         "max_docx_xml_mb",
+        "llm_timeout",
     )
     @classmethod
     def _limit_positive(cls, value: float) -> float:

@@ -22,7 +22,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from rag_core.answer.common import Answerer, query_coverage, stream_refusal
+from rag_core.answer.claims import ClaimCheck
+from rag_core.answer.common import Answerer, refusal, stream_answer
+from rag_core.answer.gate import GateModel, gate_features
 from rag_core.config import DEFAULT_WORKSPACE, Settings, safe_folder
 from rag_core.embed.embeddings import Embedder
 from rag_core.errors import ConfigurationError, DocumentError, InputError, NotFoundError
@@ -81,8 +83,12 @@ class Library:
         answerer: Answerer,
         images: PageImages,
         vision: VisionIndex | None = None,
+        gate: GateModel | None = None,
+        claims: ClaimCheck | None = None,
     ) -> None:
         self.settings = settings
+        self.gate = gate or GateModel.load()
+        self.claims = claims
         self.registry = registry
         self.ingestor = ingestor
         self.retriever = retriever
@@ -395,21 +401,41 @@ class Library:
     def ask_stream(
         self, question: str, filters: Filters | None = None, searched_query: str | None = None
     ) -> Iterator[AnswerEvent]:
+        """Text and citations as they come, then the answer with its sentences checked."""
+        for event in self._answer_stream(question, filters, searched_query):
+            if isinstance(event, AnswerDone):
+                event = AnswerDone(self.check_claims(event.answer))
+            yield event
+
+    def check_claims(self, answer: Answer) -> Answer:
+        """``answer`` with each sentence labelled against the passages it cites (timed as
+        the stage ``claims``); as it is when the check is off."""
+        if self.claims is None:
+            return answer
+        started = time.perf_counter()
+        sentences = self.claims.check(answer)
+        ms = (time.perf_counter() - started) * 1000
+        return replace(answer, sentences=sentences, timings=(*answer.timings, Timing("claims", ms)))
+
+    def _answer_stream(
+        self, question: str, filters: Filters | None, searched_query: str | None
+    ) -> Iterator[AnswerEvent]:
         started = time.perf_counter()
         result = self.search(question, filters=filters, searched_query=searched_query)
         retrieve_ms = (time.perf_counter() - started) * 1000
         answerer = self.answerer
         images = self._visual_pages(result)
-        if not self._has_evidence(result) and not (images and answerer.reads_images):
-            yield from stream_refusal(
-                question,
-                result,
-                answerer.mode,
-                answerer.model,
-                (Timing("retrieve", retrieve_ms),),
-                images=images,
-                evidence_found=False,
+        t = time.perf_counter()
+        evidence = self.evidence_score(result)
+        timings = (
+            Timing("retrieve", retrieve_ms),
+            Timing("gate", (time.perf_counter() - t) * 1000),
+        )
+        if evidence < self.gate.threshold and not (images and answerer.reads_images):
+            refused = refusal(
+                question, result, answerer.mode, answerer.model, timings, images, False
             )
+            yield from stream_answer(replace(refused, evidence_score=evidence))
             return
         stream = (
             answerer.stream(question, result, images)
@@ -420,7 +446,7 @@ class Library:
             if isinstance(event, AnswerDone):
                 answer = event.answer
                 event = AnswerDone(
-                    replace(answer, timings=(Timing("retrieve", retrieve_ms), *answer.timings))
+                    replace(answer, timings=(*timings, *answer.timings), evidence_score=evidence)
                 )
             yield event
 
@@ -446,23 +472,18 @@ class Library:
                 break
         return tuple(found)
 
-    def _has_evidence(self, result: SearchResult) -> bool:
-        """Some hit shares words with the query, or the dense leg found it close."""
-        if not result.hits:
-            return False
-        query = result.trace.searched_query
-        tokenizer = self.retriever.tokenizer
-        lexical = max(query_coverage(tokenizer, query, h.chunk.indexed_text) for h in result.hits)
-        dense = max(
-            (
-                score
-                for leg in result.trace.legs
-                if leg.leg == "dense"
-                for _, score in leg.ranked[:5]
-            ),
-            default=0.0,
+    def evidence_score(self, result: SearchResult) -> float:
+        """The evidence gate's score: how likely the hits hold the answer (0..1)."""
+        dense_on = self.gate.embed_model == self.embedder.name and any(
+            leg.leg == "dense" and leg.status == "on" for leg in result.trace.legs
         )
-        return lexical >= self.settings.min_evidence or dense >= 0.35
+        features = gate_features(
+            result.trace.searched_query or result.trace.query,
+            result.hits,
+            self.retriever.tokenizer,
+            dense_on,
+        )
+        return self.gate.score(features)
 
     def reembed(self) -> int:
         """Embed every ready chunk with this library's embedder and make it the index's model.

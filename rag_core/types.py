@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Literal
 
 DocumentStatus = Literal["indexing", "ready", "failed", "removing"]
-AnswerMode = Literal["claude", "extractive"]
+AnswerMode = Literal["claude", "openai", "extractive"]
+SupportLabel = Literal["supported", "partial", "unsupported"]
+SUPPORT_LABELS: tuple[SupportLabel, ...] = ("supported", "partial", "unsupported")
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +231,23 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class SentenceCheck:
+    """One sentence of an answer, checked against the passages it cites.
+
+    ``text`` is the sentence without its ``[n]`` markers; ``start``/``end`` are its span in the
+    answer's text, the markers that follow it included; ``citations`` are the numbers of the
+    markers. ``reason`` says in a few words why it got its label.
+    """
+
+    text: str
+    citations: tuple[int, ...]
+    support: SupportLabel
+    reason: str = ""
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     question: str
     text: str
@@ -243,6 +262,12 @@ class Answer:
     # False when retrieval found nothing the answerer could use (no hit, or no hit sharing
     # enough of the question's words): the refusal was decided before any answerer ran.
     evidence_found: bool = True
+    # The evidence gate's score (0..1): how likely retrieval found the answer; None when the
+    # answer did not go through the gate.
+    evidence_score: float | None = None
+    # Each sentence's support by the passages it cites (``rag_core.answer.claims``); empty
+    # when the claim check is off.
+    sentences: tuple[SentenceCheck, ...] = ()
 
     @property
     def stage_timings(self) -> tuple[Timing, ...]:

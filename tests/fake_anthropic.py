@@ -13,6 +13,10 @@ A request without search results whose system prompt asks for a "standalone sear
 year replaced by the year of the last question, or else the previous question followed by
 the last one.
 
+``additions`` scripts a claim the documents do not hold: each is added to one answer,
+cited like the answer's own sentence. Folio's claim check (``FOLIO_CLAIM_CHECK=llm``, the
+tool ``record_claim_labels``) is answered by word containment (see ``_claim_labels``).
+
 Run it alone with ``python tests/fake_anthropic.py PORT`` (the benchmarks and the browser
 test start it that way or in-process).
 
@@ -79,6 +83,9 @@ class FakeAnthropic:
         self.fail_with: tuple[int, str] | None = None  # (status, error type) for the next call
         self.fail_count = 1  # ... and for this many calls in a row
         self.delay = delay  # seconds between streamed events
+        # Sentences to add to the next answers (one per answer), cited like the answer's own
+        # sentence: a scripted claim its passage does not support.
+        self.additions: list[str] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -124,6 +131,13 @@ class FakeAnthropic:
             self._error(handler, status, kind, "simulated failure")
             return
         blocks = self.rewrite_blocks(body) if self.is_rewrite(body) else self.answer_blocks(body)
+        cited = [b for b in blocks if b.get("type") == "text" and b.get("citations")]
+        if cited and self.additions:
+            addition = self.additions.pop(0)
+            blocks = [
+                *blocks,
+                {"type": "text", "text": f" {addition}", "citations": cited[-1]["citations"]},
+            ]
         message = {
             "id": f"msg_{len(self.requests)}",
             "type": "message",
@@ -185,18 +199,7 @@ class FakeAnthropic:
         content = body["messages"][-1]["content"]
         if isinstance(content, list):
             content = " ".join(b.get("text", "") for b in content)
-        previous = re.findall(r"^User: (.*)$", content, re.MULTILINE)
-        last = re.search(r"^Last question: (.*)$", content, re.MULTILINE)
-        question = last.group(1).strip() if last else ""
-        if not previous:
-            return [{"type": "text", "text": question, "citations": None}]
-        before = previous[-1].strip()
-        year = re.search(r"(?:19|20)\d{2}", question)
-        if year and re.search(r"(?:19|20)\d{2}", before):
-            text = re.sub(r"(?:19|20)\d{2}", year.group(0), before)
-        else:
-            text = f"{before} {question}"
-        return [{"type": "text", "text": text, "citations": None}]
+        return [{"type": "text", "text": standalone_query(content), "citations": None}]
 
     @staticmethod
     def answer_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -318,6 +321,21 @@ class FakeAnthropic:
         yield "message_stop", {"type": "message_stop"}
 
 
+def standalone_query(prompt: str) -> str:
+    """The rewrite of Folio's rewrite prompt: the previous question with its year replaced by
+    the year of the last question, or else the previous question followed by the last one."""
+    previous = re.findall(r"^User: (.*)$", prompt, re.MULTILINE)
+    last = re.search(r"^Last question: (.*)$", prompt, re.MULTILINE)
+    question = last.group(1).strip() if last else ""
+    if not previous:
+        return question
+    before = previous[-1].strip()
+    year = re.search(r"(?:19|20)\d{2}", question)
+    if year and re.search(r"(?:19|20)\d{2}", before):
+        return re.sub(r"(?:19|20)\d{2}", year.group(0), before)
+    return f"{before} {question}"
+
+
 # Judge requests ----------------------------------------------------------------------------
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _MARKER = re.compile(r"\s*\[\d+\]")
@@ -365,8 +383,29 @@ def _relevance(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _claim_labels(data: dict[str, Any]) -> dict[str, Any]:
+    """Folio's claim check: supported when all of a sentence's words are in its passages,
+    partial when more than half are, else unsupported."""
+    labels = []
+    for sentence in data["sentences"]:
+        words = _words(sentence["text"])
+        found = len(words & _words(" ".join(sentence["passages"])))
+        support = (
+            "supported"
+            if found == len(words)
+            else "partial"
+            if 2 * found > len(words)
+            else "unsupported"
+        )
+        labels.append(
+            {"id": sentence["id"], "support": support, "reason": f"{found} of {len(words)} words"}
+        )
+    return {"labels": labels}
+
+
 # ragas output model (the tool's name) -> rule computing the reply from the prompt's input.
 JUDGE_RULES = {
+    "record_claim_labels": _claim_labels,
     "StatementGeneratorOutput": _statements,
     "ClaimDecompositionOutput": _claims,
     "NLIStatementOutput": _verdicts,

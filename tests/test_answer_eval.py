@@ -66,6 +66,12 @@ def test_plain_answer_drops_markers_and_the_extractive_lead():
     assert plain_answer("From your documents:\n\nOil every 5000 km. [1] Grade 5W-30.[2]") == (
         "Oil every 5000 km. Grade 5W-30."
     )
+    assert plain_answer("Answer: 120 [1]\n\nFrom your documents:\n\nRose to 120 t. [1]") == (
+        "120\n\nRose to 120 t."
+    )
+    assert plain_answer(
+        "Closest passages (none of them states the date asked for):\n\nEvery two years. [1]"
+    ) == ("Every two years.")
 
 
 def test_offline_answer_eval(tmp_path, settings, library):
@@ -74,7 +80,9 @@ def test_offline_answer_eval(tmp_path, settings, library):
     by = {(i.setting, i.id): i for i in report.items}
     assert len(by) == 6
     q1 = by[("own document", "q1")]
-    assert q1.answer == "From your documents:\n\nApple harvest rose to 120 tonnes in 2020. [1]"
+    assert q1.answer == (
+        "Answer: 120 [1]\n\nFrom your documents:\n\nApple harvest rose to 120 tonnes in 2020. [1]"
+    )
     assert (q1.verdict, q1.verdict_basis, q1.cited_pages, q1.gold_pages) == (
         "correct",
         "numbers",
@@ -84,7 +92,7 @@ def test_offline_answer_eval(tmp_path, settings, library):
     v = q1.values
     assert v["numbers"] == v["correct"] == v["context_recall"] == v["citation_recall"] == 1.0
     assert v["refused"] == 0.0
-    assert v["rouge_l"] == pytest.approx(0.4)  # "120 tonnes" in a 8-token sentence
+    assert v["rouge_l"] == pytest.approx(4 / 11)  # "120 tonnes" in "120" + an 8-token sentence
     q3 = by[("shared store", "q3")]
     assert q3.refused and (q3.verdict, q3.verdict_reason) == (
         "correct",
@@ -173,3 +181,50 @@ def test_claude_answers_judged_by_claude(tmp_path):
     assert "faithfulness" not in q3.values  # refusals have no claims
     assert all(i.errors == () for i in report.items)
     assert {b["model"] for b in judge_calls} == {"claude-judge-1"}
+
+
+def test_retrieval_rows_leave_unanswerables_out_break_down_by_type_and_write_each_question(
+    tmp_path, settings, library
+):
+    from rag_core.answer.gate import GateModel
+    from rag_core.eval.gate_data import OUT_OF_SCOPE, add_gate_to_report, run_gate_eval
+    from rag_core.eval.retrieval import run_eval
+
+    folder = make_set(tmp_path)
+    report = run_eval(folder, settings, legs=("hybrid",), library=library)
+    assert [(r.setting, r.leg, r.queries) for r in report.rows] == [
+        ("own document", "hybrid", 2),
+        ("own document · metrics", "hybrid", 1),
+        ("own document · text", "hybrid", 1),
+        ("shared store", "hybrid", 2),
+        ("shared store · metrics", "hybrid", 1),
+        ("shared store · text", "hybrid", 1),
+    ]
+    assert report.notes == (
+        "1 unanswerable questions left out of the retrieval rows (the evidence gate section "
+        "measures refusing them)",
+    )
+    assert report.settings["candidates"] == settings.candidates  # what the app uses
+    json_path, md_path = write_report(report, tmp_path / "runs")
+    lines = [
+        json.loads(x) for x in json_path.with_suffix(".questions.jsonl").read_text().splitlines()
+    ]
+    assert [(x["id"], x["setting"]) for x in lines] == [
+        ("q1", "own document"), ("q2", "own document"), ("q1", "shared store"), ("q2", "shared store"),
+    ]  # fmt: skip
+    assert lines[0]["gold"] == ["orchard#0"] and lines[0]["top"][0] == "orchard#0"
+    assert lines[0]["hit@5"] == 1.0 and "questions" not in json.loads(json_path.read_text())
+
+    gate = run_gate_eval(folder, library, GateModel.load())
+    kinds = {k: v["questions"] for k, v in gate["by_kind"].items()}
+    assert kinds == {
+        "answerable": 2,
+        "other document": 2,
+        "n/a": 1,
+        "out of scope": len(OUT_OF_SCOPE),
+    }
+    assert gate["by_kind"]["out of scope"]["refused"] == 1.0
+    assert gate["by_kind"]["answerable"]["refused"] == 0.0
+    add_gate_to_report(gate, json_path, md_path)
+    assert len(json.loads(json_path.read_text())["gate"]["samples"]) == 5 + len(OUT_OF_SCOPE)
+    assert "## Evidence gate" in md_path.read_text()

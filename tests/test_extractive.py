@@ -44,7 +44,10 @@ def test_extractive_answer_cites_supporting_sentences(library: Library):
 def test_extractive_chinese_answer_and_refusal(library: Library):
     library.add([("年报.pdf", make_pdf(CHINESE)), ("orchard.pdf", make_pdf(APPLES))])
     answer = library.ask("公司营业收入增长了多少？")
-    assert answer.text.startswith("根据您的文档：") and answer.citations[0].doc_name == "年报.pdf"
+    assert answer.text.startswith(
+        "答案：百分之十二 [1]\n\n根据您的文档：\n\n公司营业收入增长了百分之十二。"
+    )
+    assert answer.citations[0].doc_name == "年报.pdf"
     refused = library.ask("量子计算机的原理")
     assert refused.refused and refused.text.startswith("在您的文档中未找到答案。")
     refused = library.ask("Who painted the Mona Lisa?")
@@ -53,3 +56,24 @@ def test_extractive_chinese_answer_and_refusal(library: Library):
         "Not found in your documents. I searched the whole library for “Who painted the Mona Lisa?” "
         "and found nothing that answers it."
     )
+
+
+def test_a_question_for_an_amount_is_answered_with_the_amount_first(library: Library):
+    library.add([("orchard.pdf", make_pdf(APPLES)), ("engine.pdf", make_pdf(ENGINES))])
+    answer = library.ask("How many tonnes of apples did the orchard harvest?")
+    assert answer.text.startswith("Answer: 120 [1]\n\nFrom your documents:\n\n")
+    cited = answer.citations[0]
+    page = library.page_text(cited.doc_id, cited.page)
+    assert "120" in page[cited.start : cited.end] and cited.doc_name == "orchard.pdf"
+
+
+def test_no_value_of_the_asked_kind_says_closest_passages(library: Library):
+    library.add([("engine.pdf", make_pdf(ENGINES))])
+    answer = library.ask("When does the turbocharger need inspection?")
+    assert not answer.refused
+    assert answer.text.startswith(
+        "Closest passages (none of them states the date asked for):\n\n"
+        "The turbocharger needs inspection every two years. [1]"
+    )
+    explained = library.ask("How does the turbocharger inspection work?")
+    assert explained.text.startswith("From your documents:")

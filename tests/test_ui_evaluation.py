@@ -160,7 +160,11 @@ def test_a_pdfqa_run_with_answers_shows_both_settings_and_the_answer_rows(evalua
     settings = list(dict.fromkeys(table["Setting"]))
     assert settings == [
         "own document",
+        "own document · metrics",  # the set's question types, each a row of its own
+        "own document · text",
         "shared store",
+        "shared store · metrics",
+        "shared store · text",
         "own document (answers)",
         "shared store (answers)",
     ]

@@ -17,7 +17,7 @@ import pandas as pd
 from rag_core.feedback import analytics as fa
 from rag_core.feedback.store import FeedbackRecord
 
-from .formatting import md_escape
+from .formatting import CLAIM_MARKS, md_escape
 from .i18n import Lang, t
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ class AnalyticsView:
     by_document: pd.DataFrame
     by_mode: pd.DataFrame
     causes: pd.DataFrame
+    by_support: pd.DataFrame  # answers by their weakest sentence: count, likes, dislike rate
     disliked: pd.DataFrame
     disliked_ids: tuple[tuple[int, ...], ...]  # per disliked question: its rows' ids, latest first
 
@@ -73,6 +74,22 @@ def analytics_view(records: Sequence[FeedbackRecord], lang: Lang) -> AnalyticsVi
         ],
         columns=[t("col_cause", lang), t("col_count", lang), t("col_share", lang)],
     )
+    support = pd.DataFrame(
+        [
+            [
+                t(f"support_{group}", lang),
+                g.total,
+                g.up,
+                g.down,
+                "–" if g.dislike_rate is None else f"{g.dislike_rate:.0%}",
+            ]
+            for group, g in fa.by_support(records)
+        ],
+        columns=[
+            t(k, lang)
+            for k in ("col_support", "col_answers", "col_up", "col_down", "col_dislike_rate")
+        ],
+    )
     top = fa.most_disliked(records)
     disliked = pd.DataFrame(
         [
@@ -98,6 +115,7 @@ def analytics_view(records: Sequence[FeedbackRecord], lang: Lang) -> AnalyticsVi
         by_document=_tally_frame(documents, "col_document", lang),
         by_mode=_tally_frame(modes, "col_mode", lang),
         causes=causes,
+        by_support=support,
         disliked=disliked,
         disliked_ids=tuple(tuple(r.id for r in q.records) for q in top),
     )
@@ -118,6 +136,12 @@ def record_trace(record: FeedbackRecord, lang: Lang) -> str:
     lines = ["  \n".join(lines), "", "> " + md_escape(record.answer)]
     if record.comment:
         lines += ["", f"**{t('an_comment', lang)}:** {md_escape(record.comment)}"]
+    for check in record.sentences:
+        if check.support != "supported":
+            lines.append(
+                f"- {CLAIM_MARKS[check.support]} {t(f'support_{check.support}', lang)}: "
+                f"“{md_escape(check.text)}” ({md_escape(check.reason)})"
+            )
     for c in record.citations:
         lines.append(
             f"- [{c.number}] {md_escape(c.doc_name)}, {t('page', lang, page=c.page_number)}: "

@@ -98,8 +98,9 @@ class AnswerView:
     notices: str = ""
 
 
-def messages(state: ChatState) -> list[dict[str, Any]]:
-    """The chatbot's value: a question and (once something arrived) its answer per turn."""
+def messages(state: ChatState, lang: Lang = "en") -> list[dict[str, Any]]:
+    """The chatbot's value: a question and (once something arrived) its answer per turn;
+    a finished answer's unsupported and partly supported sentences are marked."""
     out: list[dict[str, Any]] = []
     for turn in state.turns:
         out.append({"role": "user", "content": fmt.literal_markdown(turn.question)})
@@ -110,7 +111,8 @@ def messages(state: ChatState) -> list[dict[str, Any]]:
                 c.number: f"{c.doc_name}, page {c.page_number}"
                 for c in (turn.answer.citations if turn.answer else turn.citations)
             }
-            content = fmt.answer_markdown(turn.text, turn.message_id, titles)
+            sentences = turn.answer.sentences if turn.answer else ()
+            content = fmt.answer_markdown(turn.text, turn.message_id, titles, sentences, lang)
             out.append({"role": "assistant", "content": content})
     return out
 
@@ -217,7 +219,7 @@ def respond(
     started = time.perf_counter()
     turn = ChatTurn(uuid.uuid4().hex[:12], question, Rewrite(question, "none"), datetime.now(UTC))
     state = replace(state, turns=(*state.turns, turn))
-    yield messages(state), state, "", skip, skip, skip, skip
+    yield messages(state, lang), state, "", skip, skip, skip, skip
     try:
         rewrite = rewriter.rewrite(question, state.history())
         rewrite_ms = (time.perf_counter() - started) * 1000
@@ -236,7 +238,7 @@ def respond(
                 elif now - last_yield < STREAM_INTERVAL:
                     continue
                 last_yield = now
-                yield messages(state), state, skip, skip, skip, skip, skip
+                yield messages(state, lang), state, skip, skip, skip, skip, skip
             elif isinstance(event, CitationEvent):
                 turn = replace(turn, citations=(*turn.citations, event.citation))
                 state = state.with_last(turn)
@@ -268,9 +270,9 @@ def respond(
                 state.turns[-1], error=t("answer_failed", lang, error=error.message), answer=None
             )
         )
-        yield messages(failed), failed, skip, skip, skip, skip, skip
+        yield messages(failed, lang), failed, skip, skip, skip, skip, skip
         raise error from None
-    yield messages(state), state, skip, view.sources, view.gallery, view.trace, view.notices
+    yield messages(state, lang), state, skip, view.sources, view.gallery, view.trace, view.notices
 
 
 def show_turn(

@@ -12,7 +12,7 @@ import pandas as pd
 
 from rag_core.answer.conversation import Rewrite
 from rag_core.retrieve.legs import CHUNK_LEGS
-from rag_core.types import Answer, Document, IngestReport, Timing
+from rag_core.types import Answer, Document, IngestReport, SentenceCheck, Timing
 
 from .i18n import Lang, t
 
@@ -82,9 +82,47 @@ def literal_markdown(text: str) -> str:
     return _LITERAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
-def answer_markdown(text: str, message_id: str, titles: dict[int, str]) -> str:
+def answer_markdown(
+    text: str,
+    message_id: str,
+    titles: dict[int, str],
+    sentences: Sequence[SentenceCheck] = (),
+    lang: Lang = "en",
+) -> str:
     """An answer's text as chatbot Markdown: shown literally (``literal_markdown``), with its
-    ``[n]`` markers that have a citation as links to the source card (pure)."""
+    ``[n]`` markers that have a citation as links to the source card, its unsupported and
+    partly supported sentences marked (a class, a symbol and a title) and then a one-line
+    legend (pure)."""
+    parts: list[str] = []
+    last = 0
+    flagged = False
+    for check in sorted(sentences, key=lambda c: c.start):
+        if check.support == "supported" or not last <= check.start < check.end <= len(text):
+            continue
+        lead = _BLOCK_LEAD.match(text, check.start, check.end)
+        start = check.start + (len(lead.group(0)) if lead else 0)
+        if start >= check.end or "|" in text[check.start : check.end]:
+            continue  # a table row stays as it is: a tag inside would break the table
+        parts.append(_linked(text[last:start], message_id, titles))
+        tip = html.escape(t(f"claim_{check.support}", lang), quote=True)
+        parts.append(f'<span class="folio-claim folio-claim-{check.support}" title="{tip}">')
+        parts.append(_linked(text[start : check.end], message_id, titles))
+        parts.append(f'<sup class="folio-claim-mark">{CLAIM_MARKS[check.support]}</sup></span>')
+        last, flagged = check.end, True
+    parts.append(_linked(text[last:], message_id, titles))
+    if flagged:
+        legend = html.escape(t("claim_legend", lang))
+        parts.append(f'\n\n<span class="folio-claim-legend">{legend}</span>')
+    return "".join(parts)
+
+
+CLAIM_MARKS = {"unsupported": "⚠", "partial": "◐"}
+# What opens a Markdown block line (a list item, a heading, a quote): marks go after it.
+_BLOCK_LEAD = re.compile(r"(?:[-*+>#]+\s+|\d{1,3}[.)]\s+)*")
+
+
+def _linked(text: str, message_id: str, titles: dict[int, str]) -> str:
+    """``text`` shown literally, its ``[n]`` markers that have a citation as links."""
     parts: list[str] = []
     last = 0
     for match in _MARKER.finditer(text):
@@ -240,6 +278,8 @@ def trace_markdown(
         f"**{t('tr_answer', lang)}:** {mode} · `{answer.model}`"
         + (f" · {t('tr_refused', lang)}" if answer.refused else ""),
     ]
+    if answer.evidence_score is not None:
+        lines.append(f"**{t('tr_evidence', lang)}:** {answer.evidence_score:.2f}")
     lines = ["  \n".join(lines)]
     lines += [
         "",
@@ -270,6 +310,7 @@ def trace_markdown(
             f"| {hit.rank} | {md_escape(hit.doc_name)} | {hit.chunk.page_number} "
             f"| {hit.score:.4f} | {ranks} |"
         )
+    lines += claims_markdown(answer.sentences, lang)
     stages = [*ui_timings, *answer.stage_timings]
     lines += [
         "",
@@ -278,6 +319,29 @@ def trace_markdown(
     if trace.notes:
         lines += ["", f"**{t('tr_notes', lang)}:** " + "; ".join(md_escape(n) for n in trace.notes)]
     return "\n".join(lines)
+
+
+def claims_markdown(sentences: Sequence[SentenceCheck], lang: Lang) -> list[str]:
+    """The trace's table of checked sentences: text, citations, label, why (empty if none)."""
+    if not sentences:
+        return []
+    lines = [
+        "",
+        f"**{t('tr_claims', lang)}**",
+        "",
+        f"| {t('tr_rank', lang)} | {t('tr_sentence', lang)} | {t('tr_citations', lang)} "
+        f"| {t('tr_support', lang)} | {t('tr_reason', lang)} |",
+        "|---|---|---|---|---|",
+    ]
+    for number, check in enumerate(sentences, start=1):
+        text = check.text if len(check.text) <= 160 else check.text[:159] + "…"
+        mark = CLAIM_MARKS.get(check.support, "")
+        cites = " ".join(f"\\[{n}\\]" for n in check.citations) or "–"
+        lines.append(
+            f"| {number} | {md_escape(text)} | {cites} "
+            f"| {mark} {t(f'support_{check.support}', lang)} | {md_escape(check.reason)} |"
+        )
+    return lines
 
 
 def library_summary(ready: int, chunks: int, pages: int, model: str, mode: str, lang: Lang) -> str:

@@ -91,13 +91,13 @@ EN: dict[str, str] = {
     "select_first": "Select a document first.",
     # Chat.
     "notice_extractive": (
-        "**Extractive answers.** No ANTHROPIC_API_KEY is set, so answers are the "
-        "best-supported sentences from your documents, quoted and cited, not written by a "
-        "language model."
+        "**Extractive answers.** No language model is set up (ANTHROPIC_API_KEY, or "
+        "FOLIO_LLM_BASE_URL for your own model), so answers are the best-supported sentences "
+        "from your documents, quoted and cited, not written by a language model."
     ),
     "notice_leg_off": "**{leg} search was off** for this question: {note}.",
     "notice_leg_down": "**{leg} search counted less** for this question: {note}.",
-    "notice_rewrite_failed": "The follow-up could not be rewritten by Claude: {note}.",
+    "notice_rewrite_failed": "The follow-up could not be rewritten by the language model: {note}.",
     "leg_bm25": "Keyword (BM25)",
     "leg_dense": "Semantic (dense)",
     "leg_section": "Section headings",
@@ -123,9 +123,11 @@ EN: dict[str, str] = {
     # Trace.
     "tr_question": "Question",
     "tr_searched": "Searched",
+    "tr_evidence": "Evidence gate score (0-1; below its threshold the answer is a refusal)",
     "tr_rewrite_none": "as asked",
     "tr_rewrite_rule": "rewritten from the conversation (rule)",
     "tr_rewrite_claude": "rewritten from the conversation by Claude",
+    "tr_rewrite_openai": "rewritten from the conversation by your model",
     "tr_filter": "Filter",
     "tr_whole_library": "whole library",
     "tr_documents": "{n} selected documents",
@@ -149,6 +151,7 @@ EN: dict[str, str] = {
     "leg_status_off": "off",
     "leg_status_down-weighted": "down-weighted",
     "mode_claude": "Claude",
+    "mode_openai": "your model (OpenAI-compatible server)",
     "mode_extractive": "extractive",
     # Analytics.
     "an_summary": (
@@ -229,6 +232,23 @@ EN: dict[str, str] = {
     # Visual citations.
     "page_found_by_image": "Found by the page's image (no text passage)",
     "notice_vision": "**Page images:** {notice}.",
+    # Claim checks.
+    "claim_unsupported": "Not supported by the passages it cites",
+    "claim_partial": "Only partly supported by the passages it cites",
+    "claim_legend": "⚠ not supported by its cited passages · ◐ only partly supported",
+    "support_supported": "supported",
+    "support_partial": "partial",
+    "support_unsupported": "unsupported",
+    "support_unchecked": "not checked",
+    "tr_claims": "Sentences checked against their citations",
+    "tr_sentence": "Sentence",
+    "tr_citations": "Cites",
+    "tr_support": "Support",
+    "tr_reason": "Why",
+    "by_support_label": "Dislikes by the support of the answer's sentences",
+    "col_support": "Weakest sentence",
+    "col_answers": "Answers",
+    "col_dislike_rate": "Dislike rate",
     # Sources (watched folders) in the Library tab.
     "src_panel": "Synced folders",
     "src_table_label": "Folders kept in sync with the library",
@@ -359,12 +379,13 @@ ZH: dict[str, str] = {
     "reindex_failed": "{name} 重新索引失败：{error}",
     "select_first": "请先选择一个文档。",
     "notice_extractive": (
-        "**摘录式回答。** 未设置 ANTHROPIC_API_KEY，回答由文档中最有依据的句子原文摘录并标注出处，"
+        "**摘录式回答。** 未配置语言模型（ANTHROPIC_API_KEY，或自有模型的 FOLIO_LLM_BASE_URL），"
+        "回答由文档中最有依据的句子原文摘录并标注出处，"
         "不是由语言模型撰写的。"
     ),
     "notice_leg_off": "本问题**未使用{leg}检索**（原因：{note}）。",
     "notice_leg_down": "本问题中**{leg}检索的权重降低**（原因：{note}）。",
-    "notice_rewrite_failed": "Claude 未能改写追问：{note}。",
+    "notice_rewrite_failed": "语言模型未能改写追问：{note}。",
     "leg_bm25": "关键词（BM25）",
     "leg_dense": "语义（向量）",
     "leg_section": "章节标题",
@@ -388,9 +409,11 @@ ZH: dict[str, str] = {
     "sources_for": "出处：{question}",
     "tr_question": "问题",
     "tr_searched": "实际搜索",
+    "tr_evidence": "证据门控分数（0-1；低于阈值则拒答）",
     "tr_rewrite_none": "按原问题",
     "tr_rewrite_rule": "根据对话改写（规则）",
     "tr_rewrite_claude": "由 Claude 根据对话改写",
+    "tr_rewrite_openai": "由您的模型根据对话改写",
     "tr_filter": "范围",
     "tr_whole_library": "整个文档库",
     "tr_documents": "所选的 {n} 个文档",
@@ -414,6 +437,7 @@ ZH: dict[str, str] = {
     "leg_status_off": "关闭",
     "leg_status_down-weighted": "降低权重",
     "mode_claude": "Claude",
+    "mode_openai": "您的模型（OpenAI 兼容服务器）",
     "mode_extractive": "摘录式",
     "an_summary": "**{total}** 个已评价回答 · **{up}** 个赞 · **{down}** 个踩 · 满意度 **{rate}**",
     "an_empty": "还没有评价。在问答页用每个回答下方的赞/踩按钮评价。",
@@ -489,6 +513,22 @@ ZH: dict[str, str] = {
     # Visual citations.
     "page_found_by_image": "通过页面图像找到（没有文本段落）",
     "notice_vision": "**页面图像检索**：{notice}。",
+    "claim_unsupported": "所引用的段落不支持这句话",
+    "claim_partial": "所引用的段落只部分支持这句话",
+    "claim_legend": "⚠ 所引用的段落不支持 · ◐ 只部分支持",
+    "support_supported": "有依据",
+    "support_partial": "部分有依据",
+    "support_unsupported": "无依据",
+    "support_unchecked": "未检查",
+    "tr_claims": "逐句核对引用",
+    "tr_sentence": "句子",
+    "tr_citations": "引用",
+    "tr_support": "依据",
+    "tr_reason": "原因",
+    "by_support_label": "按回答中句子的依据统计差评",
+    "col_support": "最弱的句子",
+    "col_answers": "回答数",
+    "col_dislike_rate": "差评率",
     "src_panel": "同步文件夹",
     "src_table_label": "与文档库保持同步的文件夹",
     "src_select_label": "选中的文件夹",

@@ -3,8 +3,9 @@
 ``RuleRewriter`` needs nothing: a question that leans on the conversation (a pronoun, an
 ellipsis such as "what about ...", "那2019年呢？", or a very short question) is searched
 together with the salient words of the previous searched query; a year in the new question
-replaces the years of the old one. ``ClaudeRewriter`` asks Claude for a standalone query and
-falls back to the rule when the call fails. Either way the ``Rewrite`` says which was used,
+replaces the years of the old one. ``ClaudeRewriter`` asks Claude for a standalone query,
+``OpenAIRewriter`` your own model behind an OpenAI-compatible server; both fall back to the
+rule when the call fails. Either way the ``Rewrite`` says which was used,
 and the trace shows the query actually searched.
 """
 
@@ -18,12 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rag_core.answer.anthropic_client import AnthropicClient
+from rag_core.answer.openai_client import ChatClient, ModelServerError, without_reasoning
 from rag_core.index.lexical import CHINESE_STOPWORDS, ENGLISH_STOPWORDS
 from rag_core.text import HAN, YEAR, nfkc
 
 log = logging.getLogger(__name__)
 
-RewriteMethod = Literal["none", "rule", "claude"]
+RewriteMethod = Literal["none", "rule", "claude", "openai"]
 MAX_CONTEXT_TERMS = 8
 
 
@@ -197,8 +199,8 @@ MAX_HISTORY_TURNS = 3
 MAX_ANSWER_CHARS = 400
 
 
-def rewrite_request(model: str, question: str, history: Sequence[Turn]) -> dict[str, Any]:
-    """The Messages API body asking Claude for a standalone query (pure)."""
+def rewrite_prompt(question: str, history: Sequence[Turn]) -> str:
+    """The conversation and the last question, as the rewriting model reads them (pure)."""
     lines = ["Conversation so far:"]
     for turn in history[-MAX_HISTORY_TURNS:]:
         lines.append(f"User: {turn.question}")
@@ -206,11 +208,16 @@ def rewrite_request(model: str, question: str, history: Sequence[Turn]) -> dict[
             answer = re.sub(r"\s+", " ", turn.answer).strip()[:MAX_ANSWER_CHARS]
             lines.append(f"Assistant: {answer}")
     lines += ["", f"Last question: {question}", "", "Standalone search query:"]
+    return "\n".join(lines)
+
+
+def rewrite_request(model: str, question: str, history: Sequence[Turn]) -> dict[str, Any]:
+    """The Messages API body asking Claude for a standalone query (pure)."""
     return {
         "model": model,
         "max_tokens": 200,
         "system": REWRITE_PROMPT,
-        "messages": [{"role": "user", "content": "\n".join(lines)}],
+        "messages": [{"role": "user", "content": rewrite_prompt(question, history)}],
     }
 
 
@@ -257,6 +264,45 @@ class ClaudeRewriter(QueryRewriter):
             fallback = rule_rewrite(question, history)
             return Rewrite(fallback.query, fallback.method, "Claude's rewrite was empty")
         return Rewrite(query, "claude" if query != question else "none")
+
+
+# Your own model ------------------------------------------------------------------------
+def chat_rewrite_request(model: str, question: str, history: Sequence[Turn]) -> dict[str, Any]:
+    """The chat-completions body asking an OpenAI-compatible server for a standalone query."""
+    return {
+        "model": model,
+        "max_tokens": 200,
+        "temperature": 0,
+        "messages": [
+            {"role": "system", "content": REWRITE_PROMPT},
+            {"role": "user", "content": rewrite_prompt(question, history)},
+        ],
+    }
+
+
+class OpenAIRewriter(QueryRewriter):
+    """Your own model writes the standalone query; the rule takes over when it cannot."""
+
+    def __init__(self, chat: ChatClient) -> None:
+        self.chat = chat
+        self.model = chat.model
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> Rewrite:
+        question = question.strip()
+        if not history:
+            return Rewrite(question, "none")
+        try:
+            text = self.chat.complete(chat_rewrite_request(self.model, question, history))
+        except ModelServerError as exc:
+            log.warning("query rewrite by %s failed: %s", exc.url, exc.reason)
+            fallback = rule_rewrite(question, history)
+            note = f"the model at {exc.url} could not rewrite it ({exc.reason}); used the rule"
+            return Rewrite(fallback.query, fallback.method, note)
+        query = _clean_query(without_reasoning(text))
+        if not query:
+            fallback = rule_rewrite(question, history)
+            return Rewrite(fallback.query, fallback.method, "the model's rewrite was empty")
+        return Rewrite(query, "openai" if query != question else "none")
 
 
 def _clean_query(text: str) -> str:

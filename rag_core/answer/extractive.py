@@ -4,6 +4,11 @@ A sentence's support mixes how much of the question's vocabulary it contains (te
 weighted by how rare they are among the candidate sentences) with its embedding
 similarity to the question when the embedder can read the question. The answer is
 refused when no sentence reaches ``min_support``.
+
+A question that asks for a quantity, a date or a name (``values.asked_kind``) is answered
+with that value first, taken from the best-supported sentence or table row that states one
+(rows stay whole); when none of the close candidates states one, the answer says it shows
+the closest passages instead of pretending to answer.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from rag_core.answer.common import (
     sentence_units,
     stream_refusal,
 )
+from rag_core.answer.values import Kind, Value, answer_values, asked_kind, values_in
 from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
 from rag_core.index.lexical import LexicalTokenizer
 from rag_core.text import language_of
@@ -40,6 +46,7 @@ from rag_core.types import (
 
 MAX_SENTENCES = 3
 HITS_CONSIDERED = 5
+VALUE_POOL = 0.5  # a value may come from a unit with at least this share of the best support
 
 
 def weighted_coverage(question_tokens: set[str], sentences: Sequence[set[str]]) -> list[float]:
@@ -68,6 +75,52 @@ def select_units(
     chosen = [i for i in ranked[:MAX_SENTENCES] if support[i] >= max(min_support, 0.6 * best)]
     chosen.sort(key=lambda i: (units[i].hit_index, units[i].span.start))
     return [(units[i], support[i]) for i in chosen]
+
+
+def value_unit(
+    units: Sequence[Unit],
+    support: Sequence[float],
+    kind: Kind,
+    question: str,
+    min_support: float,
+) -> tuple[int, Value] | None:
+    """The best-supported unit that states a value of ``kind`` the question does not state
+    itself, and that value (pure). Only units close to the best support are considered."""
+    if not units:
+        return None
+    floor = max(min_support, VALUE_POOL * max(support))
+    for i in sorted(range(len(units)), key=lambda i: (-support[i], i)):
+        if support[i] < floor:
+            break
+        found = answer_values(question, values_in(units[i].text, kind))
+        if found:
+            return i, found[0]
+    return None
+
+
+def with_unit(
+    chosen: list[tuple[Unit, float]], unit: Unit, score: float
+) -> list[tuple[Unit, float]]:
+    """``chosen`` with ``unit`` in it (dropping the weakest if full), in reading order (pure)."""
+    if any(u == unit for u, _ in chosen):
+        return chosen
+    kept = sorted(chosen, key=lambda c: -c[1])[: MAX_SENTENCES - 1]
+    kept.append((unit, score))
+    return sorted(kept, key=lambda c: (c[0].hit_index, c[0].span.start))
+
+
+LEADS = {
+    "en": "From your documents:\n\n",
+    "zh": "根据您的文档：\n\n",
+}
+CLOSEST = {
+    "en": "Closest passages (none of them states the {what} asked for):\n\n",
+    "zh": "最接近的段落（其中没有所问的{what}）：\n\n",
+}
+KIND_WORDS = {
+    "en": {"quantity": "amount", "date": "date", "name": "name"},
+    "zh": {"quantity": "数值", "date": "日期", "name": "名称"},
+}
 
 
 class ExtractiveAnswerer(Answerer):
@@ -117,16 +170,21 @@ class ExtractiveAnswerer(Answerer):
         started = time.perf_counter()
         hits = result.hits[:HITS_CONSIDERED]
         units = [u for per_hit in sentence_units(hits) for u in per_hit if _is_sentence(u.text)]
-        chosen = (
-            select_units(units, self.support(question, units), self.min_support) if units else []
-        )
+        support = self.support(question, units) if units else []
+        chosen = select_units(units, support, self.min_support) if units else []
+        kind = asked_kind(question) if chosen else None
+        found = value_unit(units, support, kind, question, self.min_support) if kind else None
+        if found is not None:
+            chosen = with_unit(chosen, units[found[0]], support[found[0]])
         timings = (Timing("answer", (time.perf_counter() - started) * 1000),)
         if not chosen:
             yield from stream_refusal(question, result, "extractive", self.model, timings, images)
             return
-        lead = "根据您的文档：\n\n" if language_of(question) == "zh" else "From your documents:\n\n"
-        parts = [lead]
-        yield TextDelta(lead)
+        language = "zh" if language_of(question) == "zh" else "en"
+        parts: list[str] = []
+        for piece in self._lead(language, kind, found, chosen, units):
+            parts.append(piece)
+            yield TextDelta(piece)
         citations: list[Citation] = []
         for number, (unit, _) in enumerate(chosen, start=1):
             sentence = re.sub(r"\s+", " ", unit.text).strip()
@@ -160,6 +218,24 @@ class ExtractiveAnswerer(Answerer):
                 pages=result.pages,
             )
         )
+
+    @staticmethod
+    def _lead(
+        language: str,
+        kind: Kind | None,
+        found: tuple[int, Value] | None,
+        chosen: Sequence[tuple[Unit, float]],
+        units: Sequence[Unit],
+    ) -> list[str]:
+        """The value asked for first, cited; or "closest passages" when none states one."""
+        if kind is None:
+            return [LEADS[language]]
+        if found is None:
+            return [CLOSEST[language].format(what=KIND_WORDS[language][kind])]
+        unit = units[found[0]]
+        number = next(n for n, (u, _) in enumerate(chosen, start=1) if u == unit)
+        label = "答案：" if language == "zh" else "Answer: "
+        return [f"{label}{found[1].text} [{number}]\n\n", LEADS[language]]
 
 
 def _is_sentence(text: str) -> bool:

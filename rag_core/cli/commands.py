@@ -8,15 +8,17 @@ maps the command's name to it.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rag_core.cli.accounts import add_user_commands, run_user_command
 from rag_core.cli.eval import (
     add_answer_arguments,
     add_eval_commands,
+    cmd_calibrate,
     cmd_eval,
     cmd_export_feedback,
     cmd_judge_agreement,
@@ -110,6 +112,12 @@ def _add_question_commands(commands: argparse._SubParsersAction) -> None:
             cmd.add_argument("--pages", action="store_true", help="also print the ranked pages")
         else:
             cmd.add_argument("--trace", action="store_true", help="print the retrieval trace")
+            cmd.add_argument(
+                "--json",
+                action="store_true",
+                help="print the whole answer as one JSON object (answer, mode, refused, "
+                "sentences with their support, citations, trace)",
+            )
 
 
 def unicode_text(value: str) -> str:
@@ -274,6 +282,11 @@ def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
 
 def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     library = _library(args, settings, writes=False)
+    if args.json:
+        answer = library.ask(args.query, filters=_filters(library, args))
+        json.dump(answer_json(answer), out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        return 0
     for event in library.ask_stream(args.query, filters=_filters(library, args)):
         if isinstance(event, TextDelta):
             out.write(event.text)
@@ -286,6 +299,66 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return 0
 
 
+def answer_json(answer: Answer) -> dict[str, Any]:
+    """The whole answer as JSON values (pages counted from 1, spans in the page text)."""
+    trace = answer.trace
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "mode": answer.mode,
+        "model": answer.model,
+        "refused": answer.refused,
+        "evidence_found": answer.evidence_found,
+        "sentences": [
+            {
+                "text": c.text,
+                "citations": list(c.citations),
+                "support": c.support,
+                "reason": c.reason,
+            }
+            for c in answer.sentences
+        ],
+        "citations": [
+            {
+                "number": c.number,
+                "kind": c.kind,
+                "document": c.doc_name,
+                "document_id": c.doc_id,
+                "page": c.page_number,
+                "span": [c.start, c.end],
+                "cited_text": c.cited_text,
+            }
+            for c in answer.citations
+        ],
+        "trace": {
+            "searched_query": trace.searched_query,
+            "filters": {"doc_ids": list(trace.filters.doc_ids)},
+            "legs": [
+                {
+                    "leg": x.leg,
+                    "status": x.status,
+                    "weight": x.weight,
+                    "note": x.note,
+                    "ms": round(x.elapsed_ms, 3),
+                }
+                for x in trace.legs
+            ],
+            "hits": [
+                {
+                    "rank": h.rank,
+                    "document": h.doc_name,
+                    "page": h.chunk.page_number,
+                    "score": round(h.score, 6),
+                    "legs": {lr.leg: lr.rank for lr in h.legs},
+                }
+                for h in answer.hits
+            ],
+            "timings": [{"stage": t.stage, "ms": round(t.ms, 3)} for t in answer.stage_timings],
+            "notes": list(trace.notes),
+        },
+    }
+
+
 def _print_sources(answer: Answer, out: TextIO) -> None:
     if answer.mode == "extractive" and not answer.refused:
         print("(extractive answer: no ANTHROPIC_API_KEY set)", file=out)
@@ -295,6 +368,11 @@ def _print_sources(answer: Answer, out: TextIO) -> None:
             continue
         quote = " ".join(c.cited_text.split())[:100]
         print(f"[{c.number}] {c.doc_name}, page {c.page_number}: “{quote}”", file=out)
+    for check in answer.sentences:
+        if check.support != "supported":
+            mark = "⚠" if check.support == "unsupported" else "◐"
+            sentence = check.text if len(check.text) <= 100 else check.text[:99] + "…"
+            print(f"{mark} {check.support}: “{sentence}” ({check.reason})", file=out)
 
 
 def cmd_apikey(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -370,6 +448,8 @@ def cmd_vision(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
 def _print_trace(answer: Answer, out: TextIO) -> None:
     trace = answer.trace
     print(f"searched: {trace.searched_query}", file=out)
+    if answer.evidence_score is not None:
+        print(f"evidence gate: {answer.evidence_score:.3f}", file=out)
     for leg in trace.legs:
         print(f"leg {leg.leg}: {leg.status} weight {leg.weight:.2f} {leg.note}", file=out)
     for t in (*trace.timings, *answer.timings):
@@ -388,6 +468,7 @@ COMMANDS: dict[str, Command] = {
     "vision": cmd_vision,
     "eval": cmd_eval,
     "judge-agreement": cmd_judge_agreement,
+    "calibrate": cmd_calibrate,
     "export-feedback": cmd_export_feedback,
     "apikey": cmd_apikey,
     "source": run_source_command,

@@ -44,6 +44,23 @@ def add_eval_commands(commands: argparse._SubParsersAction) -> None:
     agreement.add_argument("--limit", type=int, help="only the first N answers of each file")
     agreement.add_argument("--out", type=Path, help="folder for the JSON and markdown results")
 
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit the evidence gate on the gate samples of evaluation runs (leave one set out)",
+    )
+    calibrate.add_argument(
+        "runs", type=Path, nargs="+", help="run JSON files (or folders of them) written by eval"
+    )
+    calibrate.add_argument(
+        "--out", type=Path, help="where to write the model (default: FOLIO_DATA_DIR/gate.json)"
+    )
+    calibrate.add_argument(
+        "--max-answerable-refusal",
+        type=float,
+        default=0.10,
+        help="share of answerable questions the threshold may refuse (default: %(default)s)",
+    )
+
     export = commands.add_parser(
         "export-feedback", help="thumbs-down answers as a pdfqa question set"
     )
@@ -77,12 +94,20 @@ def add_answers(
 
 def cmd_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """``eval SET_DIR``: retrieval metrics of every leg, and with ``--answers`` the answers'."""
-    from rag_core.eval.retrieval import run_eval, write_report
+    from rag_core.assemble import gate_model_for
+    from rag_core.eval.gate_data import add_gate_to_report, gate_table, run_gate_eval
+    from rag_core.eval.retrieval import eval_library, run_eval, write_report
 
     check_answer_arguments(args, settings)
-    evaluation = run_eval(args.set_dir, settings, args.legs, args.limit, progress=_say)
+    library = eval_library(settings, args.set_dir)
+    evaluation = run_eval(
+        args.set_dir, settings, args.legs, args.limit, progress=_say, library=library
+    )
     json_path, md_path = write_report(evaluation, args.out or settings.data_dir / "eval" / "runs")
     print(evaluation.table(), file=out)
+    gate = run_gate_eval(args.set_dir, library, gate_model_for(settings), args.limit, _say)
+    add_gate_to_report(gate, json_path, md_path)
+    print("\nEvidence gate:\n\n" + gate_table(gate), file=out)
     if args.answers:
         add_answers(args, settings, json_path, md_path, out)
     print(f"\nwritten: {json_path} and {md_path}", file=out)
@@ -150,4 +175,20 @@ def cmd_export_feedback(args: argparse.Namespace, settings: Settings, out: TextI
         print(f"copied {len(report.pdfs_copied)} PDFs to {args.out / 'pdfs'}", file=out)
     for name in report.pdfs_missing:
         print(f"not in the library: {name}", file=out)
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """``calibrate RUN.json ...``: fit the evidence gate, report it leave-one-set-out."""
+    from rag_core.eval.gate_data import calibrate, load_samples
+
+    if not 0.0 <= args.max_answerable_refusal < 1.0:
+        raise ConfigurationError("--max-answerable-refusal must be in [0, 1)")
+    samples = load_samples(args.runs)
+    target = args.out or settings.data_dir / "gate.json"
+    report = calibrate(samples, args.max_answerable_refusal)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(report.model.to_json(), encoding="utf-8")
+    print(report.table(), file=out)
+    print(f"\nwritten: {target} (use it with FOLIO_GATE_MODEL={target})", file=out)
     return 0

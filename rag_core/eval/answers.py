@@ -39,7 +39,13 @@ from rag_core.types import Answer, Filters
 Judge = Literal["offline", "claude"]
 SETTINGS = ("own document", "shared store")
 _MARKER = re.compile(r"\s*\[\d+\]")
-_LEADS = ("From your documents:", "根据您的文档：")
+# The extractive answerer's lead lines and the label before the value it puts first.
+_LEAD_LINES = re.compile(
+    r"^(?:From your documents:|根据您的文档：|Closest passages \([^)\n]*\):"
+    r"|最接近的段落（[^）\n]*）：)[ \t]*$",
+    re.MULTILINE,
+)
+_VALUE_LABEL = re.compile(r"^(?:Answer: |答案：)", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +110,9 @@ def _cell(value: float | None) -> str:
 
 # Scoring any answers ------------------------------------------------------------------------
 def plain_answer(text: str) -> str:
-    """The answer without citation markers and the extractive answerer's lead line."""
-    text = _MARKER.sub("", text).strip()
-    for lead in _LEADS:
-        text = text.removeprefix(lead).strip()
-    return text
+    """The answer without citation markers and the extractive answerer's lead lines."""
+    text = _VALUE_LABEL.sub("", _LEAD_LINES.sub("", _MARKER.sub("", text)))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
 def _page_texts(library: Library, pages: Sequence[tuple[str, int]]) -> tuple[str, ...]:

@@ -3,7 +3,14 @@
 Each set is indexed once into its own workspace ``<set>-<fingerprint>`` of the evaluation
 library under ``<data_dir>/eval`` (the fingerprint covers the settings that change the
 index) and reused by later runs.
-Results are written as JSON and a markdown table under ``<data_dir>/eval/runs/``.
+Results are written as JSON and a markdown table under ``<data_dir>/eval/runs/``, and every
+question's result (its top pages or documents, the gold ones, its metrics) as JSON lines
+beside them (``<run>.questions.jsonl``), so a regression can be traced to its questions.
+
+The library searches with the app's own settings (``candidates`` included). pdfqa questions
+whose ``answerable`` is false have no evidence to find: they are left out of the retrieval
+rows and counted in the notes (the evidence gate's report measures refusing them). A pdfqa
+set whose questions carry a ``type`` (text, table, chart ...) gets rows per type as well.
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ class EvalReport:
     started_at: str
     seconds: float
     notes: tuple[str, ...] = field(default=())
+    # One dict per (question, setting, leg), written beside the report, not into its JSON.
+    questions: tuple[dict[str, object], ...] = field(default=(), repr=False)
 
     def table(self) -> str:
         """A markdown table: one line per (setting, leg)."""
@@ -90,7 +99,6 @@ def eval_library(settings: Settings, set_dir: Path, embedder: Embedder | None = 
             "data_dir": root,
             "db": root / "feedback.db",
             "database_url": None,
-            "candidates": max(settings.candidates, 200),
         }
     )
     model = embedder.name if embedder is not None else None
@@ -112,20 +120,29 @@ def run_eval(
     fmt = detect_format(set_dir)
     if library is None:
         library = eval_library(settings, set_dir)
+    per_question: list[dict[str, object]] = []
+    notes: list[str] = []
     if fmt == "beir":
         beir = load_beir(set_dir)
         _index_beir(library, beir, say)
         queries = beir.queries[:limit] if limit else beir.queries
-        rows = [_beir_row(library, queries, leg, say) for leg in legs]
+        rows = [_beir_row(library, queries, leg, say, per_question) for leg in legs]
         name = beir.name
     else:
         pdfqa = load_pdfqa(set_dir)
         _index_pdfqa(library, pdfqa, say)
-        questions = pdfqa.questions[:limit] if limit else pdfqa.questions
+        asked = pdfqa.questions[:limit] if limit else pdfqa.questions
+        questions = [q for q in asked if q.answerable]
+        if len(questions) < len(asked):
+            notes.append(
+                f"{len(asked) - len(questions)} unanswerable questions left out of the retrieval "
+                "rows (the evidence gate section measures refusing them)"
+            )
         rows = [
-            _pdfqa_row(library, questions, leg, setting, say)
+            row
             for setting in ("own document", "shared store")
             for leg in legs
+            for row in _pdfqa_rows(library, questions, leg, setting, say, per_question)
         ]
         name = pdfqa.name
     return EvalReport(
@@ -147,6 +164,8 @@ def run_eval(
         },
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=time.perf_counter() - started,
+        notes=tuple(notes),
+        questions=tuple(per_question),
     )
 
 
@@ -173,7 +192,9 @@ def _index_pdfqa(library: Library, pdfqa: PdfQaSet, say: Say) -> None:
         say(f"indexed {i}/{len(todo)} PDFs of {pdfqa.name}")
 
 
-def _beir_row(library: Library, queries: Sequence, leg: str, say: Say) -> MetricRow:
+def _beir_row(
+    library: Library, queries: Sequence, leg: str, say: Say, out: list[dict[str, object]]
+) -> MetricRow:
     values: dict[str, list[float]] = {
         name: [] for name in ("ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mrr")
     }
@@ -184,21 +205,35 @@ def _beir_row(library: Library, queries: Sequence, leg: str, say: Say) -> Metric
         spent += time.perf_counter() - t
         ranked = dedupe([Path(h.doc_name).stem for h in result.hits])
         relevant = {d for d, g in q.relevance.items() if g > 0}
-        values["ndcg@10"].append(ndcg_at_k(ranked, q.relevance, 10))
+        mine = {"ndcg@10": ndcg_at_k(ranked, q.relevance, 10)}
         for k in (1, 5, 10, 100):
-            values[f"recall@{k}"].append(recall_at_k(ranked, relevant, k))
-        values["mrr"].append(reciprocal_rank(ranked[:100], relevant))
+            mine[f"recall@{k}"] = recall_at_k(ranked, relevant, k)
+        mine["mrr"] = reciprocal_rank(ranked[:100], relevant)
+        for metric, value in mine.items():
+            values[metric].append(value)
+        out.append(
+            {"id": q.id, "setting": "all", "leg": leg, "top": ranked[:10],
+             "gold": sorted(relevant), **mine}
+        )  # fmt: skip
     metrics = {name: average(v) for name, v in values.items()}
     say(f"{leg}: nDCG@10 {metrics['ndcg@10']:.3f}")
     return MetricRow("all", leg, metrics, len(queries), 1000 * spent / max(1, len(queries)))
 
 
-def _pdfqa_row(
-    library: Library, questions: Sequence, leg: str, setting: str, say: Say
-) -> MetricRow:
+PAGE_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "recall@5", "recall@10", "mrr")
+
+
+def _pdfqa_rows(
+    library: Library,
+    questions: Sequence,
+    leg: str,
+    setting: str,
+    say: Say,
+    out: list[dict[str, object]],
+) -> list[MetricRow]:
+    """The setting's row for ``leg``, then one per question type when the set has types."""
     docs = {d.name.removesuffix(".pdf"): d.id for d in library.documents()}
-    hits: dict[int, list[float]] = {1: [], 3: [], 5: [], 10: []}
-    recall5, recall10, rr = [], [], []
+    scored: list[tuple[str, dict[str, float]]] = []
     spent = 0.0
     for q in questions:
         filters = Filters(doc_ids=(docs[q.doc],)) if setting == "own document" else None
@@ -207,24 +242,30 @@ def _pdfqa_row(
         spent += time.perf_counter() - t
         ranked = [f"{p.doc_name.removesuffix('.pdf')}#{p.page}" for p in result.pages]
         gold = {f"{q.doc}#{p}" for p in q.pages}
-        for k in hits:
-            hits[k].append(hit_at_k(ranked, gold, k))
-        recall5.append(recall_at_k(ranked, gold, 5))
-        recall10.append(recall_at_k(ranked, gold, 10))
-        rr.append(reciprocal_rank(ranked, gold))
-    say(f"{setting} / {leg}: hit@5 {average(hits[5]):.3f}")
-    return MetricRow(
-        setting,
-        leg,
-        {
-            **{f"hit@{k}": average(v) for k, v in hits.items()},
-            "recall@5": average(recall5),
-            "recall@10": average(recall10),
-            "mrr": average(rr),
-        },
-        len(questions),
-        1000 * spent / max(1, len(questions)),
-    )
+        mine = {f"hit@{k}": hit_at_k(ranked, gold, k) for k in (1, 3, 5, 10)}
+        mine["recall@5"] = recall_at_k(ranked, gold, 5)
+        mine["recall@10"] = recall_at_k(ranked, gold, 10)
+        mine["mrr"] = reciprocal_rank(ranked, gold)
+        scored.append((q.type, mine))
+        out.append(
+            {"id": q.id, "setting": setting, "leg": leg, "type": q.type, "top": ranked[:10],
+             "gold": sorted(gold), **mine}
+        )  # fmt: skip
+    ms = 1000 * spent / max(1, len(questions))
+    rows = [_page_row(setting, leg, [m for _, m in scored], ms)]
+    say(f"{setting} / {leg}: hit@5 {rows[0].metrics['hit@5']:.3f}")
+    types = sorted({t for t, _ in scored if t})
+    if len(types) > 1:
+        rows += [
+            _page_row(f"{setting} · {kind}", leg, [m for t, m in scored if t == kind], ms)
+            for kind in types
+        ]
+    return rows
+
+
+def _page_row(setting: str, leg: str, scored: Sequence[dict[str, float]], ms: float) -> MetricRow:
+    metrics = {name: average([m[name] for m in scored]) for name in PAGE_METRICS}
+    return MetricRow(setting, leg, metrics, len(scored), ms)
 
 
 def write_report(report: EvalReport, out_dir: Path) -> tuple[Path, Path]:
@@ -236,9 +277,15 @@ def write_report(report: EvalReport, out_dir: Path) -> tuple[Path, Path]:
         copy += 1
         json_path = out_dir / f"{report.set_name}-{stamp}_{copy}.json"
     md_path = json_path.with_suffix(".md")
-    json_path.write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False))
+    payload = asdict(report)
+    payload.pop("questions")
+    json_path.write_text(json.dumps(payload, indent=2, ensure_ascii=False))
+    with json_path.with_suffix(".questions.jsonl").open("w", encoding="utf-8") as handle:
+        for row in report.questions:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     md_path.write_text(
         f"# {report.set_name} ({report.format})\n\n{report.table()}\n\n"
-        f"Settings: `{json.dumps(report.settings)}`; {report.seconds:.0f} s.\n"
+        + "".join(f"Note: {n}\n\n" for n in report.notes)
+        + f"Settings: `{json.dumps(report.settings)}`; {report.seconds:.0f} s.\n"
     )
     return json_path, md_path

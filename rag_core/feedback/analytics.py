@@ -15,6 +15,11 @@ Definitions (also in the README):
   it (the answerer refused, or answered without a citation);
   ``cited_wrong`` — the answer cites passages and was still disliked: the cited passages or
   what the answer made of them were wrong.
+- **By support**: each rated answer counts once, under the weakest label of its sentences
+  (``rag_core.answer.claims``): ``unsupported`` (at least one unsupported sentence),
+  ``partial`` (none unsupported, at least one partly supported), ``supported`` (every
+  sentence supported) or ``unchecked`` (rated before the check existed, or with it off).
+  The dislike rate is thumbs down / rated answers of the group.
 - **Most disliked questions** group answers by their question, compared case-insensitively
   with whitespace and final punctuation ignored.
 """
@@ -29,8 +34,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from rag_core.answer.claims import worst_support
 from rag_core.feedback.store import FeedbackRecord
 
+SupportGroup = Literal["unsupported", "partial", "supported", "unchecked"]
+SUPPORT_GROUPS: tuple[SupportGroup, ...] = ("unsupported", "partial", "supported", "unchecked")
 DislikeCause = Literal["no_evidence", "not_cited", "cited_wrong"]
 DISLIKE_CAUSES: tuple[DislikeCause, ...] = ("no_evidence", "not_cited", "cited_wrong")
 NO_CITATION = "(no citation)"
@@ -49,6 +57,11 @@ class Tally:
     def rate(self) -> float | None:
         """Share of thumbs up, or None when nothing was rated."""
         return self.up / self.total if self.total else None
+
+    @property
+    def dislike_rate(self) -> float | None:
+        """Share of thumbs down, or None when nothing was rated."""
+        return self.down / self.total if self.total else None
 
     def add(self, record: FeedbackRecord) -> Tally:
         return Tally(self.up + record.liked, self.down + (not record.liked))
@@ -101,6 +114,17 @@ def by_document(records: Sequence[FeedbackRecord]) -> list[tuple[str, Tally]]:
 def by_mode(records: Sequence[FeedbackRecord]) -> list[tuple[str, Tally]]:
     groups = _grouped((record.mode, record) for record in records)
     return sorted(groups.items())
+
+
+def support_group(record: FeedbackRecord) -> SupportGroup:
+    """The weakest support label among the answer's sentences (see the module docstring)."""
+    return worst_support(record.sentences) or "unchecked"
+
+
+def by_support(records: Sequence[FeedbackRecord]) -> list[tuple[SupportGroup, Tally]]:
+    """Likes and dislikes per support group, every group listed, weakest first."""
+    groups = _grouped((support_group(record), record) for record in records)
+    return [(group, groups.get(group, Tally())) for group in SUPPORT_GROUPS]
 
 
 def dislike_cause(record: FeedbackRecord) -> DislikeCause:
@@ -159,6 +183,7 @@ CSV_COLUMNS = (
     "refused",
     "evidence_found",
     "dislike_cause",
+    "support",
     "cited_documents",
     "cited_pages",
     "citations",
@@ -206,6 +231,7 @@ def to_csv(records: Sequence[FeedbackRecord]) -> str:
             int(r.refused),
             int(r.evidence_found),
             "" if r.liked else dislike_cause(r),
+            support_group(r),
             "; ".join(cited_documents(r)),
             "; ".join(f"{c.doc_name} p.{c.page_number}" for c in r.citations),
             len(r.citations),

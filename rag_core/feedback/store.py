@@ -3,8 +3,8 @@
 One row per rated answer, keyed by (workspace, session, message): voting again on the same
 answer updates that row; withdrawing the vote deletes it. The row keeps what is needed to
 understand the rating later, even after documents change: question, searched query, answer
-text, citations, the retrieved hits with the rank each leg gave them, the legs' status,
-model, answer mode, time per stage, session and time.
+text, citations, each sentence's support label, the retrieved hits with the rank each leg
+gave them, the legs' status, model, answer mode, time per stage, session and time.
 
 The schema is made by small named migrations applied when the store is opened (SQLite by
 default, PostgreSQL through ``DATABASE_URL``); JSON goes in TEXT columns so the same SQL runs
@@ -24,7 +24,7 @@ from rag_core.config import DEFAULT_WORKSPACE
 from rag_core.errors import NotFoundError
 from rag_core.store.database import Migration, apply_migrations, create_engine
 from rag_core.store.locks import LockKey
-from rag_core.types import Answer, Citation, LegRank, Timing
+from rag_core.types import Answer, Citation, LegRank, SentenceCheck, Timing
 
 HIT_TEXT_CHARS = 500
 
@@ -77,9 +77,15 @@ def f002_request_id(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE feedback ADD COLUMN request_id TEXT NOT NULL DEFAULT ''"))
 
 
+def f003_sentences(conn: Connection) -> None:
+    """Each sentence of the answer with its support label (the claim check, issue 15)."""
+    conn.execute(sa.text("ALTER TABLE feedback ADD COLUMN sentences TEXT NOT NULL DEFAULT '[]'"))
+
+
 MIGRATIONS: list[Migration] = [
     ("f001_feedback", f001_feedback),
     ("f002_request_id", f002_request_id),
+    ("f003_sentences", f003_sentences),
 ]
 
 
@@ -90,7 +96,7 @@ _TIMES = ("asked_at", "created_at", "updated_at")
 _COLUMNS = (
     "id, workspace, session_id, message_id, vote, comment, question, searched_query, rewrite, "
     "answer, mode, model, refused, evidence_found, citations, hits, legs, timings, doc_filter, "
-    "notes, language, request_id, asked_at, created_at, updated_at"
+    "notes, language, request_id, sentences, asked_at, created_at, updated_at"
 )
 _KEY = "workspace = :ws AND session_id = :sid AND message_id = :mid"
 _SELECT = sa.text(f"SELECT {_COLUMNS} FROM feedback WHERE {_KEY}").columns(
@@ -141,7 +147,7 @@ class Rating:
     vote: int  # +1 thumbs up, -1 thumbs down
     answer: Answer
     asked_at: datetime
-    rewrite: str = "none"  # how the searched query was made: none, rule, claude
+    rewrite: str = "none"  # how the searched query was made: none, rule, claude, openai
     comment: str | None = None  # None keeps a comment already stored
     timings: tuple[Timing, ...] = ()  # measured by the UI: ui.rewrite, ui.first_token, ui.total
     language: str = ""
@@ -177,6 +183,7 @@ class FeedbackRecord:
     created_at: datetime
     updated_at: datetime
     request_id: str = ""
+    sentences: tuple[SentenceCheck, ...] = ()  # empty: rated before the check, or check off
 
     @property
     def liked(self) -> bool:
@@ -247,6 +254,19 @@ def trace_columns(rating: Rating) -> dict[str, Any]:
         "notes": _dump(list(trace.notes)),
         "language": rating.language,
         "request_id": rating.request_id,
+        "sentences": _dump(
+            [
+                {
+                    "text": c.text,
+                    "citations": list(c.citations),
+                    "support": c.support,
+                    "reason": c.reason,
+                    "start": c.start,
+                    "end": c.end,
+                }
+                for c in answer.sentences
+            ]
+        ),
         "asked_at": _utc(rating.asked_at),
     }
 
@@ -298,6 +318,10 @@ def _decode(row: Any) -> FeedbackRecord:
         created_at=_utc(row.created_at),
         updated_at=_utc(row.updated_at),
         request_id=row.request_id,
+        sentences=tuple(
+            SentenceCheck(**{**c, "citations": tuple(c["citations"])})
+            for c in json.loads(row.sentences)
+        ),
     )
 
 

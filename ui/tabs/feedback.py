@@ -1,5 +1,6 @@
 """The Feedback analytics tab: ratings by day, document and answer mode, where dislikes come
-from, the most disliked questions with their traces, and a CSV export.
+from, dislikes by the support of the answers' sentences, the most disliked questions with
+their traces, and a CSV export.
 
 ``build`` lays the tab out and wires its events; the handlers here find the request's
 workspace and language and call ``ui.analytics``.
@@ -28,6 +29,7 @@ class FeedbackTab:
     by_document: gr.Dataframe
     by_mode: gr.Dataframe
     causes: gr.Dataframe
+    by_support: gr.Dataframe
     disliked: gr.Dataframe
     disliked_ids: gr.State  # table row -> feedback record id
     disliked_trace: gr.Markdown
@@ -42,6 +44,7 @@ class FeedbackTab:
             self.by_document,
             self.by_mode,
             self.causes,
+            self.by_support,
             self.disliked,
             self.disliked_ids,
             self.disliked_trace,
@@ -64,6 +67,7 @@ def on_analytics(ctx: Context, request: gr.Request) -> tuple[Any, ...]:
         view.by_document,
         view.by_mode,
         view.causes,
+        view.by_support,
         view.disliked,
         view.disliked_ids,
         t("an_pick", lang),
@@ -108,7 +112,11 @@ def layout() -> FeedbackTab:
             elem_id="by-document",
         )
         by_mode = gr.Dataframe(label=label("by_mode_label"), interactive=False, elem_id="by-mode")
-    causes = gr.Dataframe(label=label("causes_label"), interactive=False, elem_id="causes")
+    with gr.Row():
+        causes = gr.Dataframe(label=label("causes_label"), interactive=False, elem_id="causes")
+        by_support = gr.Dataframe(
+            label=label("by_support_label"), interactive=False, elem_id="by-support"
+        )
     disliked = gr.Dataframe(
         label=label("disliked_label"),
         interactive=False,
@@ -128,6 +136,7 @@ def layout() -> FeedbackTab:
         by_document,
         by_mode,
         causes,
+        by_support,
         disliked,
         disliked_ids,
         disliked_trace,

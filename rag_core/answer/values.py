@@ -1,0 +1,220 @@
+"""What a question asks for (a quantity, a date or a name) and where a text states one (pure).
+
+The extractive answerer uses this to lead with the value a question asks for: "What was
+the FY2022 capital expenditure?" wants an amount, "When did the merger close?" a date,
+"Who is the auditor?" a name. Sentences and table rows that hold no value of the asked
+kind cannot state the answer, however many of the question's words they share.
+
+English and Chinese. The rules are small on purpose: question words, and the shapes of
+amounts, dates and proper names, not lists of finance terms.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from rag_core.text import CJK_CHAR
+
+Kind = Literal["quantity", "date", "name"]
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A value of one kind stated in a text, with its place in that text."""
+
+    kind: Kind
+    text: str
+    start: int
+    end: int
+
+
+# What the question asks for -------------------------------------------------------------
+_MEASURES = (
+    r"amounts?|totals?|values?|numbers?|percentages?|percent|ratios?|rates?|margins?|costs?|"
+    r"prices?|sizes?|shares?|sums?|balances?|levels?|counts?|revenues?|income|expenses?|"
+    r"expenditures?|sales|profits?|loss(?:es)?|earnings|EPS|cash|debt|assets|liabilities|"
+    r"equity|dividends?|capex|budgets?|salary|salaries|wages?|fees?|spend(?:ing)?|population|"
+    r"height|weight|length|distance|temperature|age|duration|volume|capacity|growth|turnover|"
+    r"inventor(?:y|ies)|tax(?:es)?|interest|yield|score|frequency|speed|proceeds|gain|"
+    r"headcount|employees|units|square feet|acres"
+)
+_QUANTITY_Q = re.compile(
+    r"\b(?:how (?:much|many|large|big|high|low|long|far|old)|what (?:percent|percentage|"
+    r"portion|fraction|share)|by how)\b"
+    rf"|^\s*(?:what|which|how|list|give|state|report)\b.*\b(?:{_MEASURES})\b"
+    r"|(?:多少|几[个家年次%％倍]?|百分之几|比例|比率|金额|数量|占比|收入|利润|营收|成本|费用|总额|增长率)",
+    re.IGNORECASE,
+)
+_WHY_Q = re.compile(
+    r"^\s*(?:why|explain|describe|summari[sz]e|what (?:drove|drives|caused|causes|explains|"
+    r"led|leads|contributed|are the (?:main )?(?:reasons?|drivers?|factors?|risks?)|is the "
+    r"(?:reason|driver|impact|effect))|how (?:did|does|do|will|would|could|can|has|have) "
+    r".*\b(?:affect|impact|influence|work|happen))\b"
+    r"|(?:为什么|为何|原因|怎样|如何)",
+    re.IGNORECASE,
+)
+_DATE_Q = re.compile(
+    r"\b(?:when|what (?:year|date|day|month|quarter)|which (?:year|date|day|month|quarter)|"
+    r"in what year|since when|by when)\b"
+    r"|(?:什么时候|何时|哪一年|哪年|哪一天|哪天|几月|几号|日期|何年)",
+    re.IGNORECASE,
+)
+_NAME_Q = re.compile(
+    r"^\s*(?:who|whom|whose)\b(?!\s+(?:are|were)\b)|\b(?:who (?:is|was)|which "
+    r"(?:company|firm|person|auditor|bank|country|city|region|segment|subsidiary|customer|supplier|product|brand|"
+    r"organization|organisation|agency|exchange|university)|what (?:is|was) the name)\b"
+    r"|(?:谁|哪位|哪家|哪个(?:公司|国家|城市|地区|部门|机构)|叫什么|名称是)",
+    re.IGNORECASE,
+)
+_YES_NO_Q = re.compile(
+    r"^\s*(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should)\b",
+    re.IGNORECASE,
+)
+
+
+_PERCENT_Q = re.compile(
+    r"\b(?:percent|percentage|per cent|(?:tax|interest|growth|return|discount|inflation|"
+    r"unemployment|churn) rates?|margins?)\b|%|百分|占比|比例|增长率|利润率|税率",
+    re.IGNORECASE,
+)
+_RATIO_Q = re.compile(r"\b(?:ratio|times|multiple)\b|倍", re.IGNORECASE)
+_COUNT_Q = re.compile(
+    r"\bhow many\b|多少(?:个|家|人|名|次|座|台)|几(?:个|家|人|名|次)", re.IGNORECASE
+)
+_PERCENT = re.compile(r"(?:%|percent|per cent|个百分点)$|^百分之", re.IGNORECASE)
+_MONEY = re.compile(r"[$€£¥]|US|USD|EUR|RMB|HK|NT|元", re.IGNORECASE)
+
+
+def fits(question: str, value: Value) -> bool:
+    """Whether a quantity has the shape the question asks for: a percentage for "what
+    percent" or a rate, a plain number (no currency, no percent) for "how many" or a ratio;
+    any other value fits."""
+    if value.kind != "quantity":
+        return True
+    if _PERCENT_Q.search(question):
+        return _PERCENT.search(value.text) is not None
+    if _COUNT_Q.search(question) or _RATIO_Q.search(question):
+        return not _MONEY.search(value.text) and not _PERCENT.search(value.text)
+    return True
+
+
+def asked_kind(question: str) -> Kind | None:
+    """The kind of value the question asks for, or None (yes/no, why, how, explain...)."""
+    if _WHY_Q.search(question) or _YES_NO_Q.match(question):
+        return None
+    if _DATE_Q.search(question):
+        return "date"
+    if _QUANTITY_Q.search(question):
+        return "quantity"
+    if _NAME_Q.search(question):
+        return "name"
+    return None
+
+
+# Where a text states one -----------------------------------------------------------------
+_SCALE = (
+    r"(?:\s?(?:thousand|million|billion|trillion|mn|bn|tn)\b|[KMB]\b|\s?(?:万|亿|千)(?:元)?|\s?元)"
+)
+_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
+_QUANTITY = re.compile(
+    rf"(?:[$€£¥]\s?|(?:US|USD|EUR|RMB|HK|NT)\$?\s?)?\(?(?<![A-Za-z0-9_./])(?<![A-Za-z]-)(?:{_NUMBER})\)?"
+    rf"(?:{_SCALE})?(?:\s?(?:%|percent\b|per cent\b|个百分点|倍|x\b))?",
+    re.IGNORECASE,
+)
+_CN_DIGITS = "零〇一二两三四五六七八九十百千万亿点"
+_CN_QUANTITY = re.compile(
+    rf"百分之[{_CN_DIGITS}]+|[零〇一二两三四五六七八九十百千][{_CN_DIGITS}]*(?:美元|港元|元|人|名|家|个|倍|吨|次|年|天|股)"
+)
+_MONTHS = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?"
+)
+_DATE = re.compile(
+    rf"\b{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:19|20)\d\d\b"
+    rf"|\b\d{{1,2}}\s+{_MONTHS}\s+(?:19|20)\d\d\b"
+    rf"|\b{_MONTHS}\s+(?:19|20)\d\d\b"
+    r"|\b(?:19|20)\d\d-\d\d-\d\d\b"
+    r"|\b(?:fiscal(?: year)?|FY|Q[1-4])\s?'?(?:19|20)?\d\d\b"
+    r"|(?<!\d)(?:19|20)\d\d年(?:\d{1,2}月(?:\d{1,2}日)?)?"
+    r"|\b(?:19|20)\d\d\b",
+    re.IGNORECASE,
+)
+_NAME = re.compile(
+    r"(?<![/\w-])(?:[A-Z][\w&'-]*[a-z0-9&][\w&'-]*|[A-Z]{2,}[\w&'-]*)(?:\s+(?:of|&|de|the|for)?"
+    r"\s*(?:[A-Z][\w&'-]*(?![\w/])))*"
+)
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_OPENER = re.compile(
+    rf"{_MONTHS}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|the|this|these|those|our|we|it|"
+    r"its|in|on|at|as|by|for|from|during|after|before|a|an|of|and|&|de|to|with|since|while",
+    re.IGNORECASE,
+)
+
+
+def values_in(text: str, kind: Kind) -> list[Value]:
+    """Every value of ``kind`` that ``text`` states, in reading order."""
+    if kind == "date":
+        return [Value(kind, m.group().strip(), m.start(), m.end()) for m in _DATE.finditer(text)]
+    dates = [(m.start(), m.end()) for m in _DATE.finditer(text)]
+    if kind == "quantity":
+        return [
+            v
+            for v in _quantities(text)
+            if not any(s <= v.start and v.end <= e for s, e in dates)
+            and not _is_plain_year(v.text, text, v.start)
+        ]
+    return [v for v in _names(text) if not any(s <= v.start < e for s, e in dates)]
+
+
+def _quantities(text: str) -> list[Value]:
+    found = []
+    for m in _QUANTITY.finditer(text):
+        value = m.group().strip().rstrip(")")
+        if value.startswith("(") and ")" not in value:
+            value = value[1:]
+        digits = re.sub(r"\D", "", value)
+        if not digits or (len(digits) == 1 and value == digits):
+            continue  # "1", "3": list numbers and footnotes, not amounts
+        found.append(Value("quantity", value, m.start(), m.end()))
+    found += [Value("quantity", m.group(), m.start(), m.end()) for m in _CN_QUANTITY.finditer(text)]
+    return sorted(found, key=lambda v: v.start)
+
+
+def _is_plain_year(value: str, text: str, start: int) -> bool:
+    """A bare 1900-2099 with nothing that makes it an amount ("2022", not "$2,022")."""
+    if not _YEAR.fullmatch(value):
+        return False
+    before = text[max(0, start - 1) : start]
+    return before not in {"$", "€", "£", "¥"}
+
+
+def _names(text: str) -> list[Value]:
+    """Capitalised word runs, less the capitalised openers and months they start with."""
+    found = []
+    for m in _NAME.finditer(text):
+        words = m.group().split()
+        skipped = 0
+        while words and (_OPENER.fullmatch(words[0]) or words[0].islower()):
+            skipped += len(words.pop(0))
+        if not words or CJK_CHAR.search(words[0]):
+            continue
+        name = " ".join(words).rstrip(".'-")
+        start = text.index(words[0], m.start() + skipped)
+        if start == m.start() and _sentence_start(text, start) and len(words) == 1:
+            continue  # one capitalised word opening a sentence: any word
+        found.append(Value("name", name, start, start + len(name)))
+    return found
+
+
+def _sentence_start(text: str, index: int) -> bool:
+    before = text[:index].rstrip()
+    return not before or before[-1] in ".!?:;\n"
+
+
+def answer_values(question: str, values: list[Value]) -> list[Value]:
+    """The values that could answer ``question``: of the shape it asks for, and not ones it
+    states itself (it names its year and company)."""
+    asked = question.casefold()
+    return [v for v in values if v.text.casefold() not in asked and fits(question, v)]

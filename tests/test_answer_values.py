@@ -1,0 +1,70 @@
+"""What a question asks for, and the values a text states (pure functions, exact results)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag_core.answer.values import answer_values, asked_kind, values_in
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("What is the FY2018 capital expenditure of 3M?", "quantity"),
+        ("How many employees did Apple have in 2019?", "quantity"),
+        ("What percent of revenue came from services?", "quantity"),
+        ("公司2019年的营业收入是多少？", "quantity"),
+        ("When did the merger close?", "date"),
+        ("In what year was the company founded?", "date"),
+        ("该公司何时成立？", "date"),
+        ("Who is the auditor of Boeing?", "name"),
+        ("Which company acquired the division?", "name"),
+        ("Is Boeing's business subject to cyclicality?", None),
+        ("What drove the reduction in SG&A expense as a percent of net sales?", None),
+        ("Why did margins fall?", None),
+        ("为什么利润下降？", None),
+        ("Summarise the risk factors.", None),
+    ],
+)
+def test_asked_kind(question: str, kind: str | None):
+    assert asked_kind(question) == kind
+
+
+def test_quantities_keep_scale_currency_and_percent_but_not_years_dates_or_names():
+    text = (
+        "Purchases of property, plant and equipment (PP&E) (1,577) (1,373) in millions. "
+        "Revenue rose 4.5% to $8.7 billion in fiscal 2022; on January 28, 2023 the board "
+        "approved 2,000 shares for the F/A-18 and F-15EX programmes. 2019年收入12.5亿元，增长百分之十二。"
+    )
+    assert [v.text for v in values_in(text, "quantity")] == [
+        "1,577", "1,373", "4.5%", "$8.7 billion", "2,000", "12.5亿元", "百分之十二",
+    ]  # fmt: skip
+    assert [v.text for v in values_in(text, "date")] == [
+        "fiscal 2022", "January 28, 2023", "2019年",
+    ]  # fmt: skip
+    value = values_in(text, "quantity")[3]
+    assert text[value.start : value.end] == "$8.7 billion"
+
+
+def test_names_are_capitalised_runs_not_sentence_openers_or_months():
+    text = "The auditor is PricewaterhouseCoopers LLP. In March the Board met Johnson & Johnson."
+    assert [v.text for v in values_in(text, "name")] == [
+        "PricewaterhouseCoopers LLP", "Board", "Johnson & Johnson",
+    ]  # fmt: skip
+
+
+def test_answer_values_fit_the_shape_asked_and_skip_what_the_question_states():
+    values = values_in("In 2022 the 908 stores earned $1.2 billion, 21.0% of sales.", "quantity")
+    assert [v.text for v in answer_values("What percent of sales?", values)] == ["21.0%"]
+    assert [v.text for v in answer_values("How many stores are there?", values)] == ["908"]
+    assert [v.text for v in answer_values("What did the 908 stores earn?", values)] == [
+        "$1.2 billion", "21.0%",
+    ]  # fmt: skip
+
+
+def test_rates_want_percentages_ratios_plain_numbers_and_plural_who_is_no_name():
+    values = values_in("Interest $203 million; coverage 3.2x; tax 21.0% of $5.", "quantity")
+    assert [v.text for v in answer_values("What was the effective tax rate?", values)] == ["21.0%"]
+    assert [v.text for v in answer_values("What is the coverage ratio?", values)] == ["3.2x"]
+    assert asked_kind("Who are the primary customers of Boeing?") is None
+    assert asked_kind("Who audits the company?") == "name"
