@@ -24,6 +24,7 @@ from rag_core.auth.api_keys import ApiKeys
 from rag_core.config import DEFAULT_WORKSPACE, Settings
 from rag_core.errors import ConfigurationError
 from rag_core.library import Library
+from rag_core.sources import SourceStore
 from rag_core.workspaces import Workspaces
 from ui.access import bind_sessions
 from ui.app import build_app, launch_options, workspace_resolver
@@ -42,6 +43,10 @@ def create(settings: Settings) -> tuple[FastAPI, Workspaces, Accounts | None]:
     for name in sorted(names):
         workspaces.library(name)
         workspaces.feedback(name)
+    # Workspaces with watched folders open too, so that their sources sync from the start.
+    engine = workspaces.library(min(names)).registry.engine  # one database for all of them
+    for name in sorted(SourceStore.workspaces(engine) - names):
+        workspaces.library(name)
     demo = build_app(
         workspaces,
         rewriter_for(settings),
@@ -73,10 +78,11 @@ def configure_logging() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # The API's logs (one line per request, and its errors) are JSON, one object per line.
+    # The API's logs (one line per request, and its errors), the chat's answers and the
+    # sources' syncs are JSON, one object per line.
     json_handler = logging.StreamHandler()
     json_handler.setFormatter(JsonFormatter())
-    for name in ("folio.api", "folio.api.access", "folio.ui"):
+    for name in ("folio.api", "folio.api.access", "folio.ui", "folio.sources"):
         logger = logging.getLogger(name)
         logger.handlers = [json_handler]
         logger.propagate = False

@@ -18,7 +18,6 @@ The rate limits are kept in this process: with several replicas each one allows 
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import threading
 import time
@@ -30,23 +29,13 @@ from typing import Literal
 from starlette.requests import Request
 
 from rag_core.auth.api_keys import ApiKeys
-from rag_core.config import DEFAULT_WORKSPACE, Settings
+from rag_core.config import DEFAULT_WORKSPACE, Settings, is_loopback
 
 from .errors import ApiError
 
 AuthMode = Literal["auto", "on", "off"]
 FAILED_KEYS_PER_MINUTE = 10
 CREATE_KEY = "python -m rag_core apikey create --workspace <workspace> --name <name>"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether a listen address reaches only this machine (pure)."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def exposure(settings: Settings) -> str | None:

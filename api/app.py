@@ -29,6 +29,7 @@ from .limits import BodyLimit
 from .models import ErrorResponse, Health
 from .observability import ApiMetrics, RequestMiddleware
 from .query import query_router
+from .sources import sources_router
 
 log = logging.getLogger("folio.api")
 PREFIX = "/api/v1"
@@ -131,6 +132,7 @@ def create_api(
     # route labels) are the full templates.
     app.include_router(query_router(ctx, PREFIX, ERRORS))
     app.include_router(documents_router(ctx, PREFIX, ERRORS))
+    app.include_router(sources_router(ctx, PREFIX, ERRORS))
     app.include_router(health_router(readiness, ctx.metrics))
     app.add_middleware(BodyLimit, limit_for=body_limits(settings))
     app.add_middleware(RequestMiddleware, metrics=ctx.metrics)  # outermost: ids, logs, metrics

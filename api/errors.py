@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag_core.errors import (
     AnswerError,
+    BusyError,
     ConfigurationError,
     DocumentError,
     FolioError,
@@ -52,6 +53,8 @@ def status_of(exc: FolioError) -> tuple[int, str]:
         return 422, "invalid_document"
     if isinstance(exc, AnswerError):
         return 503, "answer_unavailable"
+    if isinstance(exc, BusyError):
+        return 409, "busy"
     if isinstance(exc, ConfigurationError):
         return 503, "not_configured"
     return 400, "bad_request"

@@ -43,7 +43,18 @@ def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and the record's extra fields."""
 
-    FIELDS = ("request_id", "method", "route", "status", "ms", "workspace", "key_id", "client")
+    FIELDS = (
+        "request_id",
+        "method",
+        "route",
+        "status",
+        "ms",
+        "workspace",
+        "key_id",
+        "client",
+        "source",  # a watched folder's name (logger folio.sources)
+        "sync",  # what one sync of it did: seen, added, updated, ... (SyncReport.counts)
+    )
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -111,8 +122,8 @@ class ApiMetrics:
 
 
 class IndexCollector(Collector):
-    """Index sizes and the vision backlog (pages, and the age of its oldest document) of every
-    workspace opened in this process."""
+    """Index sizes, the vision backlog (pages, and the age of its oldest document) and the
+    sources (files, failures, last sync age) of every workspace opened in this process."""
 
     def __init__(self, libraries: Callable[[], list[tuple[str, Library]]]) -> None:
         self.libraries = libraries
@@ -159,6 +170,44 @@ class IndexCollector(Collector):
                 age = (now - waiting).total_seconds() if waiting is not None else 0.0
                 backlog_age.add_metric([name], max(age, 0.0))
         yield from (docs, chunks, pages, failed, backlog, backlog_age)
+        yield from source_metrics(self.libraries())
+
+
+def source_metrics(libraries: list[tuple[str, Library]]) -> list[Metric]:
+    """Per source of every opened workspace: files, failing files, last sync age, paused."""
+    labels = ["workspace", "source"]
+    files = GaugeMetricFamily("folio_source_files", "Files a source knows", labels=labels)
+    failing = GaugeMetricFamily(
+        "folio_source_failed_files",
+        "Files of a source that failed (retried once they change)",
+        labels=labels,
+    )
+    age = GaugeMetricFamily(
+        "folio_source_last_sync_age_seconds",
+        "Seconds since a source's last sync finished (absent before its first)",
+        labels=labels,
+    )
+    paused = GaugeMetricFamily(
+        "folio_source_paused",
+        "1 when a source is paused (by its user, or because its folder went missing or empty)",
+        labels=labels,
+    )
+    now = datetime.now(UTC)
+    for name, library in libraries:
+        try:
+            statuses = library.sources.statuses()
+        except Exception:
+            log.exception("metrics: sources of workspace %s could not be read", name)
+            continue
+        for status in statuses:
+            key = [name, status.name]
+            files.add_metric(key, status.files)
+            failing.add_metric(key, len(status.failures))
+            paused.add_metric(key, 1.0 if status.source.paused else 0.0)
+            last = status.last_sync_age(now)
+            if last is not None:
+                age.add_metric(key, last)
+    return [files, failing, age, paused]
 
 
 def route_of(scope: Scope) -> str:

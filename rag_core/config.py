@@ -8,6 +8,8 @@ Every field is documented in the README's configuration table.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -37,6 +39,16 @@ def check_workspace(name: str) -> str:
 def safe_folder(workspace: str) -> str:
     """A workspace's name as a folder name (its data, pages, index and vision folders)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", workspace) or "default"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen address reaches only this machine (pure)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _env(name: str) -> AliasChoices:
@@ -184,6 +196,16 @@ class Settings(BaseSettings):
     # per replica means each builds its own snapshot from the shared registry.
     index_dir: Path | None = None
 
+    # Sources (watched folders). A new source syncs every source_every seconds unless told
+    # otherwise (0: only when asked). A file changed less than source_settle_seconds ago may
+    # still be being written: it waits for the next sync.
+    source_every: int = 60
+    source_settle_seconds: float = 2.0
+    # Folders (separated by ":") inside which the web app and the HTTP API may add sources.
+    # Unset: any folder while the server is local (loopback host, login off), none otherwise.
+    # The command line may add any folder.
+    source_roots: str | None = None
+
     # Web app.
     host: str = "127.0.0.1"
     port: int = 7860
@@ -260,7 +282,13 @@ class Settings(BaseSettings):
             raise ValueError("chunk_overlap must be 0 or more")
         return value
 
-    @field_validator("section_weight", "feedback_weight", "feedback_chunks")
+    @field_validator(
+        "section_weight",
+        "feedback_weight",
+        "feedback_chunks",
+        "source_every",
+        "source_settle_seconds",
+    )
     @classmethod
     def _not_negative(cls, value: float) -> float:
         if not value >= 0:
@@ -309,6 +337,16 @@ class Settings(BaseSettings):
         """``eval_admins`` as lower-case account names (account names are case-insensitive)."""
         names = (self.eval_admins or "").split(",")
         return frozenset(n.strip().lower() for n in names if n.strip())
+
+    @property
+    def source_root_folders(self) -> tuple[Path, ...] | None:
+        """Where the web app and the API may add sources: ``None`` anywhere (a local server
+        without ``source_roots``), else these folders (none where the server is exposed)."""
+        if self.source_roots:
+            return tuple(Path(p).expanduser() for p in self.source_roots.split(os.pathsep) if p)
+        if self.login == "off" and is_loopback(self.host):
+            return None
+        return ()
 
     @property
     def max_upload_bytes(self) -> int:

@@ -38,3 +38,7 @@ class InputError(ConfigurationError):
 
 class AnswerError(FolioError):
     """The language model could not produce an answer (network, key, quota)."""
+
+
+class BusyError(FolioError):
+    """The same work runs now (a sync of the same sources); try again when it is done."""

@@ -33,6 +33,7 @@ from rag_core.ingest.pipeline import Ingestor, Prepared, content_id, unexpected_
 from rag_core.ingest.readers import clean_name
 from rag_core.ingest.rendering import PageImages
 from rag_core.retrieve.retriever import Retriever
+from rag_core.sources import Sources
 from rag_core.store.registry import Registry
 from rag_core.types import (
     Answer,
@@ -41,6 +42,7 @@ from rag_core.types import (
     Document,
     DocumentMetadata,
     Filters,
+    FolderFile,
     IngestReport,
     IngestResult,
     PageImage,
@@ -55,7 +57,7 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
 EMBED_BATCH_CHUNKS = 256
-FileInput = Path | tuple[str, bytes] | Upload
+FileInput = Path | tuple[str, bytes] | Upload | FolderFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,7 @@ class Library:
         )
         if vision is not None:  # background vision indexing waits for text indexing
             vision.indexer.busy = self._ingest_lock.locked
+        self.sources = Sources(self)  # the watched folders of this workspace
 
     # Construction -------------------------------------------------------------------------
     @classmethod
@@ -148,9 +151,19 @@ class Library:
         return self.vision.waiting_since() if self.vision is not None else None
 
     def start_background(self) -> None:
-        """Start background indexing of page images (on the ingest writer; no-op when off)."""
-        if self.vision is not None and self.settings.ingest_writer:
+        """Start background indexing of page images (when on) and the syncing of watched
+        folders, on the ingest writer only."""
+        if not self.settings.ingest_writer:
+            return
+        if self.vision is not None:
             self.vision.start()
+        self.sources.start()
+
+    def stop_background(self) -> None:
+        """Stop the background workers (they are daemon threads: only tests need this)."""
+        if self.vision is not None:
+            self.vision.stop(timeout=10)
+        self.sources.stop(timeout=30)
 
     def warm_up(self) -> None:
         """Load the current snapshot and the text model, so the first question is fast."""
@@ -240,11 +253,23 @@ class Library:
         """Remove a document from the registry, every index and the data folder."""
         self._check_writer()
         doc = self.document(doc_id)
-        with self._ingesting():
-            self.ingestor.delete_vectors(self.registry.start_removal(doc.id))
-            self.ingestor.remove_files(doc.id)
-        self._wake_vision()
+        self.remove_many([doc.id])
         return doc
+
+    def remove_many(self, doc_ids: Sequence[str]) -> list[Document]:
+        """Remove the documents of ``doc_ids`` that exist, as ``remove`` does one, their
+        vectors in one call to the vector store. Returns the documents removed."""
+        self._check_writer()
+        if not doc_ids:
+            return []
+        with self._ingesting():
+            docs = [d for d in map(self.registry.document, doc_ids) if d is not None]
+            gone = [i for doc in docs for i in self.registry.start_removal(doc.id)]
+            self.ingestor.delete_vectors(gone)
+            for doc in docs:
+                self.ingestor.remove_files(doc.id)
+        self._wake_vision()
+        return docs
 
     def reindex(self, doc_id: str) -> IngestResult:
         """Index a document again from its stored file (after a failure or a settings change)."""
@@ -258,6 +283,29 @@ class Library:
             self.retriever.snapshot(wait=True)
         self._wake_vision()
         return result
+
+    def rename(self, doc_id: str, name: str) -> IngestResult:
+        """Give a document another name and keep it: same id, page images and vectors.
+
+        It is indexed again from its stored file under the new name, since its chunks' ids and
+        contexts follow the name (their vectors come from the cache). The title and year are
+        derived again from the new name; category and tags stay. The index snapshot follows
+        at the next query, or at ``refresh``.
+        """
+        self._check_writer()
+        doc = self.document(doc_id)
+        path = self.stored_file(doc.id)
+        if path is None:
+            raise NotFoundError(f"{doc.name}: the uploaded file is not stored; upload it again")
+        metadata = replace(doc.metadata, title="", year=None)
+        with self._ingesting():
+            result = self.ingestor.add(name, path.read_bytes(), metadata, force=True)
+        self._wake_vision()
+        return result
+
+    def refresh(self) -> None:
+        """Build the index snapshot of the documents as they are now, not at the next query."""
+        self.retriever.snapshot(wait=True)
 
     @contextlib.contextmanager
     def _ingesting(self) -> Iterator[None]:
@@ -516,6 +564,11 @@ class Library:
 
 
 def _read_upload(upload: FileInput) -> tuple[str, bytes, DocumentMetadata | None]:
+    if isinstance(upload, FolderFile):  # named by the folder scan, not by a client
+        try:
+            return upload.name, upload.path.read_bytes(), None
+        except OSError as exc:
+            raise DocumentError(upload.name, f"cannot be read ({exc.strerror or exc})") from exc
     if isinstance(upload, Upload):
         return clean_name(upload.name), upload.data, upload.metadata
     if isinstance(upload, tuple):

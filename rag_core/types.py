@@ -56,6 +56,15 @@ class Upload:
 
 
 @dataclass(frozen=True, slots=True)
+class FolderFile:
+    """A file of a watched folder (``rag_core.sources``), added under ``name`` as given
+    (``<source>/<path in the folder>``, folders kept) and read only when its turn comes."""
+
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     """One document in the library (a row of the registry)."""
 

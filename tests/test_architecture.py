@@ -7,7 +7,7 @@ executed) and every import in it is collected: module level, inside functions, u
 (a) the pipeline (``rag_core.ingest``, ``embed``, ``index``, ``retrieve``, ``answer``,
     ``store``) never imports what is built on top of it: ``rag_core.eval``, ``feedback``,
     ``auth``, ``cli``, the facade and the composition (``rag_core.library``, ``assemble``,
-    ``workspaces``), ``ui`` or ``api``;
+    ``workspaces``), the watched folders (``rag_core.sources``), ``ui`` or ``api``;
 (b) nothing in ``rag_core`` imports ``gradio``, ``ui`` or ``api``;
 (c) ``ui`` never imports a model or store library directly (chromadb, torch, anthropic,
     openai, sentence_transformers): it gets ready objects;
@@ -47,6 +47,7 @@ ABOVE_PIPELINE = (
     "rag_core.library",
     "rag_core.assemble",
     "rag_core.workspaces",
+    "rag_core.sources",
     "ui",
     "api",
 )

@@ -135,6 +135,7 @@ def test_migrations_apply_once_and_share_a_database_with_the_registry(library: L
         "f999_test",
         "m001_registry",
         "m002_api_keys",
+        "m003_sources",
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -100,6 +101,33 @@ def test_library_on_postgresql(pg_settings: Settings):
     other = Library.open(pg_settings, embedder=HashingEmbedder())
     assert [d.id for d in other.documents()] == [d.id for d in library.documents()]
     assert other.search("supercharger", k=1).hits[0].chunk.doc_id == replaced.doc_id
+
+
+@pytest.mark.slow
+def test_sources_on_postgresql(pg_settings: Settings, tmp_path: Path):
+    from .test_sources import FILES, in_line, write
+
+    folder = tmp_path / "docs"
+    write(folder, "apples.md", "# Apples\n\nThe apple harvest rose to 120 tonnes in 2020.")
+    write(folder, "notes/pears.txt", "Pear trees suffered from frost in April.")
+    write(folder, "engine.pdf", make_pdf(ENGINES))
+    write(folder, "broken.pdf", b"%PDF-1.4 not really")
+    settings = pg_settings.model_copy(update={"source_settle_seconds": 0})
+    library = Library.open(settings, embedder=HashingEmbedder())
+    library.sources.add(folder, roots=None)
+    report = library.sources.sync("docs")
+    assert (report.added, [f.path for f in report.failed]) == (3, ["broken.pdf"])
+    in_line(library, folder, FILES)
+    os.rename(folder / "apples.md", folder / "notes/apples.md")
+    (folder / "notes/pears.txt").unlink()
+    write(folder, "engine.pdf", make_pdf([ENGINES[0], "A supercharger since 2021."]))
+    report = library.sources.sync("docs")
+    assert (report.renamed, report.removed, report.updated) == (1, 1, 1)
+    in_line(library, folder, ["engine.pdf", "notes/apples.md"])
+    status = library.sources.status("docs")
+    assert status.files == 3 and [f.path for f in status.failures] == ["broken.pdf"]
+    assert library.sources.remove("docs", keep_documents=False) == 2
+    assert library.documents() == [] and library.sources.statuses() == []
 
 
 @pytest.mark.slow

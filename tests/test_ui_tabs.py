@@ -17,6 +17,7 @@ from ui import chat, tabs
 from ui.access import workspace_resolver
 from ui.context import Context
 from ui.evaluation import Evaluations
+from ui.formatting import md_escape
 
 from .fakes import HashingEmbedder
 from .pdfs import make_pdf
@@ -51,7 +52,14 @@ def test_a_bound_handler_keeps_its_name_and_is_handed_the_request(ctx: Context):
 @pytest.mark.parametrize(
     ("build", "handlers"),
     [
-        (tabs.library.build, ["on_row", "on_delete", "on_reindex", "<lambda>"]),
+        (
+            tabs.library.build,
+            [
+                *("on_add", "on_pause", "on_resume", "on_ask_remove", "<lambda>"),
+                *("on_refresh", "on_refresh"),  # the Sources panel's refresh button and timer
+                *("on_row", "on_delete", "on_reindex", "<lambda>"),
+            ],
+        ),
         (
             functools.partial(tabs.chat.build, concurrency=3),
             ["on_chat", "on_chat", "on_like", "on_select", "on_clear", "on_comment", "on_comment"],
@@ -86,6 +94,37 @@ def test_library_handlers_upload_select_and_delete(ctx: Context, upload_folder: 
     )
     assert hidden == gr.update(visible=False) and pending is None
     assert text == "orchard.pdf was deleted." and row_ids == ()
+
+
+def test_sources_panel_handlers_add_sync_pause_and_remove(ctx: Context, tmp_path: Path):
+    from .test_sources import write
+
+    folder = tmp_path / "shared-docs"
+    write(folder, "apples.md", "# Apples\n\nThe apple harvest rose to 120 tonnes.")
+    write(folder, "broken.pdf", b"%PDF-1.4 but nothing more")
+    request = gr.Request(session_hash="s")
+    text, table, names, details = tabs.sources.on_add(
+        ctx, str(folder), "", 0, "", "drafts", request
+    )
+    added = f"Folder {folder} added as shared-docs; it syncs in the background."
+    assert text == md_escape(added)
+    assert names["choices"] == ["shared-docs"] and names["value"] == "shared-docs"
+    assert table.values[0, :4].tolist() == ["shared-docs", str(folder), "on", "when asked"]
+    library = ctx.workspaces.library("default")
+    text, table, _, details = tabs.sources.on_sync(ctx, "shared-docs", request)
+    assert text.startswith("shared-docs synced: 2 files, 1 added, 0 updated")
+    assert table.values[0, 5:].tolist() == [2, 1, 0, 0, 1]
+    assert details.startswith("**shared-docs**\n- failed: broken.pdf: is not a readable PDF")
+    _, _, _, doc_filter, _ = tabs.library.on_view(ctx, request)
+    assert [name for name, _ in doc_filter["choices"]] == ["shared-docs/apples.md"]
+    text, table, *_ = tabs.sources.on_pause(ctx, "shared-docs", request)
+    assert text == "shared-docs is paused." and table.values[0, 2] == "paused"
+    row, question = tabs.sources.on_ask_remove(ctx, "shared-docs", request)
+    assert row["visible"] and "(2 files)" in question
+    hidden, text, table, names, details = tabs.sources.on_remove_all(ctx, "shared-docs", request)
+    assert hidden == gr.update(visible=False) and names["choices"] == []
+    assert text == "shared-docs is no longer synced; its 1 documents were removed."
+    assert details == "No folder is synced yet: add one below." and library.documents() == []
 
 
 def test_clearing_the_chat_starts_a_new_conversation():

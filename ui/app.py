@@ -1,10 +1,11 @@
 """The Gradio app: the tabs composed, and the events that cross them. ``app.py`` launches it.
 
-Tabs: Library (upload with progress, documents table, delete and re-index), Chat
-(streaming cited answers, sources, retrieved pages, trace, ratings), Feedback analytics and
-Evaluation (runs in the background, metrics, charts, change since the previous run). Each tab
-is a module of ``ui/tabs/`` with its layout and its events; the handlers they call live in
-``ui/documents.py``, ``ui/chat.py``, ``ui/analytics.py`` and ``ui/evaluation.py``.
+Tabs: Library (upload with progress, documents table, delete and re-index, and the Sources
+panel of watched folders), Chat (streaming cited answers, sources, retrieved pages, trace,
+ratings), Feedback analytics and Evaluation (runs in the background, metrics, charts, change
+since the previous run). Each tab is a module of ``ui/tabs/`` with its layout and its events;
+the handlers they call live in ``ui/documents.py``, ``ui/sources.py``, ``ui/chat.py``,
+``ui/analytics.py`` and ``ui/evaluation.py``.
 """
 
 from __future__ import annotations
@@ -103,4 +104,29 @@ def build_app(
             concurrency_id="library-writes",
             api_visibility="private",
         )
+        _wire_sources(demo, ctx, shelf.sources, views)
     return demo
+
+
+def _wire_sources(
+    demo: gr.Blocks, ctx: Context, panel: tabs.sources.SourcesPanel, views: list[Any]
+) -> None:
+    """The Sources panel on page load, and its events that change documents (syncing and
+    removing a source): one writer at a time with uploads, then the library view follows."""
+    demo.load(
+        ctx.bind(tabs.sources.on_refresh), panel.selected, panel.view, api_visibility="private"
+    )
+    removed = [panel.confirm_row, panel.result, *panel.view]
+    for button, handler, outputs in (
+        (panel.sync, tabs.sources.on_sync, [panel.result, *panel.view]),
+        (panel.remove_keep, tabs.sources.on_remove_keep, removed),
+        (panel.remove_all, tabs.sources.on_remove_all, removed),
+    ):
+        button.click(
+            ctx.bind(handler),
+            panel.selected,
+            outputs,
+            concurrency_limit=1,
+            concurrency_id="library-writes",
+            api_visibility="private",
+        ).then(ctx.bind(tabs.library.on_view), None, views, api_visibility="private")

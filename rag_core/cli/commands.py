@@ -1,4 +1,4 @@
-"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status|vision|user``.
+"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status|vision|source|user``.
 
 The same ``Library`` API the web app uses. Pages print as a reader counts them (from 1).
 Each command is one plain function ``(args, settings, out) -> exit code``; ``COMMANDS``
@@ -23,6 +23,7 @@ from rag_core.cli.eval import (
     cmd_export_feedback,
     cmd_judge_agreement,
 )
+from rag_core.cli.sources import add_source_commands, run_source_command
 from rag_core.config import DEFAULT_WORKSPACE, Settings
 from rag_core.errors import FolioError
 from rag_core.types import (
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=Path, help="folder for the JSON and markdown results")
     add_answer_arguments(evaluate)
     add_eval_commands(commands)
+    add_source_commands(commands)
     add_user_commands(commands)
     _add_apikey_commands(commands)
     return parser
@@ -469,5 +471,6 @@ COMMANDS: dict[str, Command] = {
     "calibrate": cmd_calibrate,
     "export-feedback": cmd_export_feedback,
     "apikey": cmd_apikey,
+    "source": run_source_command,
     "user": run_user_command,
 }

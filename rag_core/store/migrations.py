@@ -95,7 +95,44 @@ def m002_api_keys(conn: Connection) -> None:
     )
 
 
+def m003_sources(conn: Connection) -> None:
+    """Watched folders (``rag_core/sources``): each source of a workspace, and what it knows of
+    each file it saw (its stamp, content hash, document and why it failed)."""
+    statements = [
+        """CREATE TABLE sources (
+            workspace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            root TEXT NOT NULL,
+            include_globs TEXT NOT NULL,
+            exclude_globs TEXT NOT NULL,
+            every_seconds INTEGER NOT NULL,
+            paused TEXT,
+            paused_detail TEXT,
+            accept_empty INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            last_sync_at TEXT,
+            last_report TEXT,
+            PRIMARY KEY (workspace, name)
+        )""",
+        """CREATE TABLE source_files (
+            workspace TEXT NOT NULL,
+            source TEXT NOT NULL,
+            path TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            mtime_ns BIGINT NOT NULL,
+            ctime_ns BIGINT NOT NULL,
+            hash TEXT,
+            doc_id TEXT,
+            error TEXT,
+            PRIMARY KEY (workspace, source, path)
+        )""",
+    ]
+    for statement in statements:
+        conn.execute(text(statement))
+
+
 MIGRATIONS: list[Migration] = [
     ("m001_registry", m001_registry),
     ("m002_api_keys", m002_api_keys),
+    ("m003_sources", m003_sources),
 ]

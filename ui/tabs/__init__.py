@@ -5,6 +5,6 @@ wires the events that stay inside the tab and returns its components; ``ui.app.b
 composes the tabs and wires what crosses them.
 """
 
-from . import chat, evaluation, feedback, library
+from . import chat, evaluation, feedback, library, sources
 
-__all__ = ["chat", "evaluation", "feedback", "library"]
+__all__ = ["chat", "evaluation", "feedback", "library", "sources"]

@@ -1,8 +1,9 @@
-"""The Library tab: upload with progress, the documents table, delete and re-index.
+"""The Library tab: upload with progress, the documents table, delete and re-index, and the
+Sources panel (watched folders, ``ui.tabs.sources``).
 
 ``build`` lays the tab out and wires the events that stay inside it. Uploads and confirmed
 actions also refresh the chat's document filter, so ``ui.app.build_app`` wires those two with
-``on_upload`` and ``on_confirm``.
+``on_upload`` and ``on_confirm`` (and the panel's syncs and removals likewise).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import gradio as gr
 from .. import documents
 from ..context import Context, lang_of, row_of
 from ..i18n import label
+from . import sources
 
 FILE_TYPES = documents.FILE_TYPES  # what the core reads
 
@@ -35,6 +37,7 @@ class LibraryTab:
     cancel: gr.Button
     pending: gr.State  # the action waiting for confirmation
     action_result: gr.Markdown
+    sources: sources.SourcesPanel
 
 
 def on_upload(
@@ -48,6 +51,11 @@ def on_upload(
         lambda fraction, desc: progress(fraction, desc=desc),
     )
     return (text, *view.outputs(), None)
+
+
+def on_view(ctx: Context, request: gr.Request) -> tuple[Any, ...]:
+    """The library view as it is now (after a source changed documents)."""
+    return documents.library_view(ctx.library(request), lang_of(request)).outputs()
 
 
 def on_row(ids: tuple[str, ...], event: gr.SelectData) -> Any:
@@ -70,7 +78,7 @@ def on_confirm(
     return (gr.update(visible=False), None, text, *view.outputs())
 
 
-def layout() -> LibraryTab:
+def layout(ctx: Context) -> LibraryTab:
     summary = gr.Markdown(elem_id="library-summary")
     files = gr.File(
         label=label("upload_label"),
@@ -100,6 +108,7 @@ def layout() -> LibraryTab:
         cancel = gr.Button(label("cancel_button"))
     pending = gr.State(None)
     action_result = gr.Markdown(elem_id="action-result")
+    panel = sources.build(ctx)
     return LibraryTab(
         summary,
         files,
@@ -115,12 +124,13 @@ def layout() -> LibraryTab:
         cancel,
         pending,
         action_result,
+        panel,
     )
 
 
 def build(ctx: Context) -> LibraryTab:
     with gr.Tab(label("tab_library"), id="library"):
-        tab = layout()
+        tab = layout(ctx)
     asking = [tab.confirm_row, tab.confirm_text, tab.pending]
     tab.table.select(on_row, tab.row_ids, tab.selected, api_visibility="private")
     tab.delete.click(ctx.bind(on_delete), tab.selected, asking)
