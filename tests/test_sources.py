@@ -406,6 +406,9 @@ def test_adding_a_source_checks_its_folder_name_and_patterns(
         ({"folder": "relative/x", "roots": [tmp_path]}, "not an absolute path"),
         ({"folder": tmp_path / "x", "roots": [folder]}, "not inside a folder FOLIO_SOURCE_ROOTS"),
         ({"folder": tmp_path / "x", "roots": []}, "FOLIO_SOURCE_ROOTS"),
+        # found by the API fuzzer: a home folder of no user, a name longer than the system's
+        ({"folder": "~no-such-user-folio/x"}, "cannot be read as a path"),
+        ({"folder": tmp_path / ("a" * 5000)}, "cannot be read as a path|is not a folder"),
     ]
     for given, message in cases:
         arguments = {"roots": None, **given}

@@ -252,12 +252,16 @@ class Sources:
         raw = str(folder).strip()
         if not raw or not raw.isprintable():
             raise InputError("folder", "give the path of a folder on the server")
-        path = Path(raw).expanduser()
-        if roots is not None and not path.is_absolute():
-            raise InputError("folder", f"{raw} is not an absolute path")
-        path = path.absolute()
-        real = path.resolve()
-        if not real.is_dir():
+        try:  # "~nobody/x", a link loop, a name too long: the path cannot be read
+            path = Path(raw).expanduser()
+            if roots is not None and not path.is_absolute():
+                raise InputError("folder", f"{raw} is not an absolute path")
+            path = path.absolute()
+            real = path.resolve()
+            is_dir = real.is_dir()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise InputError("folder", f"{raw} cannot be read as a path ({exc})") from exc
+        if not is_dir:
             raise InputError("folder", f"{path} is not a folder on the server")
         if roots is not None:
             _check_roots(path, real, roots)
