@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import statistics
 import sys
 from pathlib import Path
@@ -41,3 +43,12 @@ def summary(values: list[float]) -> str:
         f"p50 {percentile(values, 50):.1f} ms  p95 {percentile(values, 95):.1f} ms  "
         f"mean {statistics.fmean(values):.1f} ms  n={len(values)}"
     )
+
+
+def question_pool(count: int, seed: int = 1) -> list[str]:
+    """A fixed sample of real questions: SciFact claims and FinanceBench questions."""
+    data = shared_data()
+    pool = [json.loads(line)["text"] for line in (data / "scifact" / "queries.jsonl").open()]
+    with (data / "financebench" / "questions.jsonl").open() as questions:
+        pool += [json.loads(line)["question"] for line in questions]
+    return random.Random(seed).sample(pool, count)

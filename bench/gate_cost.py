@@ -11,11 +11,9 @@ the search itself, whose cost it adds to.
 from __future__ import annotations
 
 import argparse
-import json
-import random
 import time
 
-from _common import percentile, shared_data, summary
+from _common import percentile, question_pool, summary
 from query_latency import RandomDocumentEmbedder, build
 
 from rag_core.embed.embeddings import SentenceTransformerEmbedder
@@ -26,11 +24,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
-    data = shared_data()
-    pool = [json.loads(line)["text"] for line in (data / "scifact" / "queries.jsonl").open()]
-    questions = (data / "financebench" / "questions.jsonl").open()
-    pool += [json.loads(line)["question"] for line in questions]
-    queries = random.Random(1).sample(pool, args.queries)
+    queries = question_pool(args.queries)
     library = build(args.size, RandomDocumentEmbedder(SentenceTransformerEmbedder()))
     search_ms, gate_ms = [], []
     for q in queries:

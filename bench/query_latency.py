@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-from _common import REPO, percentile, shared_data, summary
+from _common import REPO, percentile, question_pool, shared_data, summary
 
 from rag_core.config import Settings
 from rag_core.embed.embeddings import Embedder, SentenceTransformerEmbedder
@@ -147,11 +147,7 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
-    data = shared_data()
-    pool = [json.loads(line)["text"] for line in (data / "scifact" / "queries.jsonl").open()]
-    questions = (data / "financebench" / "questions.jsonl").open()
-    pool += [json.loads(line)["question"] for line in questions]
-    queries = random.Random(1).sample(pool, args.queries)
+    queries = question_pool(args.queries)
     embedder = RandomDocumentEmbedder(SentenceTransformerEmbedder())
     for size in args.sizes:
         r = run(size, queries, embedder)

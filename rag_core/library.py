@@ -507,8 +507,9 @@ class Library:
         notices = []
         if self.answer_mode == "extractive":
             notices.append(
-                "Extractive answers: no ANTHROPIC_API_KEY is set, so answers are the "
-                "best-supported sentences from your documents, not written by a language model."
+                "Extractive answers: no language model is configured (ANTHROPIC_API_KEY, "
+                "FOLIO_LLM_BASE_URL or FOLIO_ANSWERER), so answers are the best-supported "
+                "sentences from your documents, not written by a language model."
             )
         vision_status = self.vision_status()
         vision = vision_status.notice if vision_status is not None else ""

@@ -361,7 +361,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
 
 def _print_sources(answer: Answer, out: TextIO) -> None:
     if answer.mode == "extractive" and not answer.refused:
-        print("(extractive answer: no ANTHROPIC_API_KEY set)", file=out)
+        print("(extractive answer: no language model configured)", file=out)
     for c in answer.citations:
         if c.kind == "page":
             print(f"[{c.number}] {c.doc_name}, page {c.page_number} (page image)", file=out)
