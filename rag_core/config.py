@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     bm25_method: str = "lucene"
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
+    # How the chunk BM25 index reads Chinese (lexical.ChineseAnalysis; docs/benchmarks.md,
+    # "Chinese lexical analysis"): jieba words, characters and character pairs, or both.
+    chinese_bm25: Literal["jieba", "grams", "both", "fields"] = "fields"
     # Document routing: also search inside the documents a question names.
     route_docs: int = 3
     route_weight: float = 1.0
