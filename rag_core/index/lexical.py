@@ -273,11 +273,12 @@ class LexicalTokenizer:
         ``chinese`` way; ``words``: ``tokenize(text)``, already at hand (the stored tokens of
         a chunk, the section leg's query tokens). Text without Chinese gets ``words`` and
         no grams whatever ``chinese`` is, so English is searched as it always was."""
-        if chinese == "jieba":
+        runs = han_runs(text) if chinese != "jieba" else []
+        if not runs:
             return words, []
         if chinese == "grams":
             return self.grams(text), []
-        grams = [g for run in han_runs(text) for g in han_grams(run)]
+        grams = [g for run in runs for g in han_grams(run)]
         return (words + grams, []) if chinese == "both" else (words, grams)
 
     def _analyse(self, text: str, chinese: Callable[[str], list[str]]) -> list[str]:
