@@ -126,8 +126,9 @@ class Settings(BaseSettings):
     bm25_b: float = 0.75
     # How the chunk BM25 index reads Chinese (lexical.ChineseAnalysis): "grams" (characters
     # and character pairs) beat jieba's words on XQuAD-zh, CMRC 2018 and Traditional copies
-    # of both, and beat the two combined on three of the four (docs/benchmarks.md, "Chinese
-    # lexical analysis"). The section leg, routing and the answer checks keep jieba's words.
+    # of both, and the two combined on mean recall@1 (combined was 0.002-0.003 better on the
+    # CMRC pair, 0.006-0.011 worse on the XQuAD pair; docs/benchmarks.md, "Chinese lexical
+    # analysis"). The section leg, routing and the answer checks keep jieba's words.
     chinese_bm25: Literal["jieba", "grams", "both", "fields"] = "grams"
     # Document routing: also search inside the documents a question names.
     route_docs: int = 3
