@@ -245,9 +245,9 @@ def open_library(
         ingest_config(s),
     )  # fmt: skip
     builder = SnapshotBuilder(
-        registry, cache, embedder, tokenizer, s.bm25_method, s.bm25_k1, s.bm25_b
+        registry, cache, embedder, tokenizer, s.bm25_method, s.bm25_k1, s.bm25_b, s.chinese_bm25
     )
-    snapshots = SnapshotStore((s.index_dir or data / "index") / folder, builder)
+    snapshots = SnapshotStore((s.index_dir or data / "index") / folder, builder, s.chinese_bm25)
     vision = VisionIndex(
         registry,
         images,

@@ -124,6 +124,13 @@ class Settings(BaseSettings):
     bm25_method: str = "lucene"
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
+    # How the chunk BM25 index reads Chinese (lexical.ChineseAnalysis): "grams" (characters
+    # and character pairs) beat jieba's words on XQuAD-zh, CMRC 2018 and Traditional copies
+    # of both, and the two combined on mean recall@1 (two fields: 0.002-0.003 better on the
+    # CMRC pair, 0.007-0.012 worse on the XQuAD pair; one field: no better on any of the four;
+    # docs/benchmarks.md, "Chinese lexical analysis"). The section leg, routing and the answer
+    # checks keep jieba's words.
+    chinese_bm25: Literal["jieba", "grams", "both", "fields"] = "grams"
     # Document routing: also search inside the documents a question names.
     route_docs: int = 3
     route_weight: float = 1.0

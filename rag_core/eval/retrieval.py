@@ -158,6 +158,7 @@ def run_eval(
             "bm25_weight": settings.bm25_weight,
             "dense_weight": settings.dense_weight,
             "section_weight": settings.section_weight,
+            "chinese_bm25": settings.chinese_bm25,
             "feedback_chunks": settings.feedback_chunks,
             "feedback_weight": settings.feedback_weight,
             "candidates": library.settings.candidates,

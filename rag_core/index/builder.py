@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rag_core.embed.embeddings import Embedder, EmbeddingCache
 from rag_core.index.bm25 import BM25Index
-from rag_core.index.lexical import LexicalTokenizer
+from rag_core.index.lexical import ChineseAnalysis, LexicalTokenizer
 from rag_core.index.routing import name_terms, profile_of, routing_terms
 from rag_core.index.snapshot import build_snapshot
 from rag_core.store.registry import Registry
@@ -26,6 +26,7 @@ class SnapshotBuilder:
     bm25_method: str
     bm25_k1: float
     bm25_b: float
+    chinese: ChineseAnalysis = "jieba"  # how the chunk BM25 indexes read Chinese
 
     def bm25(self) -> BM25Index:
         return BM25Index(self.bm25_method, self.bm25_k1, self.bm25_b)
@@ -45,6 +46,13 @@ class SnapshotBuilder:
 
     def __call__(self, folder: Path, generation: int) -> None:
         rows = list(self.registry.iter_ready_chunks())
+        grams: list[list[str]] = []
+        if self.chinese != "jieba":  # the stored tokens are jieba's: read the text again
+            fields = [
+                self.tokenizer.fields(r.indexed_text, r.tokens.split(), self.chinese) for r in rows
+            ]
+            rows = [r._replace(tokens=" ".join(f[0])) for r, f in zip(rows, fields, strict=True)]
+            grams = [f[1] for f in fields]
         vectors = self.cache.get(self.embedder.name, [r[4] for r in rows if r[3]])
         dim = len(next(iter(vectors.values()))) if vectors else 1
         section_tokens: dict[tuple[str, str], list[str]] = {}  # chunks share sections
@@ -63,4 +71,6 @@ class SnapshotBuilder:
             (self.bm25(), self.bm25()),
             self.route_tokens(),
             (self.bm25(), [section_tokens[(r.context, r.doc_title)] for r in rows]),
+            (self.bm25(), grams) if self.chinese == "fields" else None,
+            self.chinese,
         )

@@ -1,5 +1,9 @@
 """Tokens for BM25: jieba words for Chinese; lowercased, stemmed, stopword-free English.
 
+Chinese text can also be read as its characters and character pairs (``han_grams``, as
+Lucene's CJK analyzer does): no dictionary, so Traditional Chinese, names and terms jieba
+does not know are matched as well as Simplified (``LexicalTokenizer.grams``).
+
 Numbers are kept whole without thousands separators ("1,577" -> "1577") because in
 reports the number is often the answer. Letter-digit runs are also split ("FY2018" gives
 "fy2018", "fy" and "2018") so a question about 2018 finds "FY2018".
@@ -11,12 +15,13 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 
 from rag_core.text import HAN, nfkc
 
 _LETTER_DIGIT = re.compile(r"[a-z]+|[0-9]+(?:\.[0-9]+)?")
+_HAN_RUN = re.compile(rf"[{HAN}]+")
 _TOKEN_OR_CJK = re.compile(rf"(?P<cjk>[{HAN}]+)|(?P<word>[a-z0-9]+(?:[.,'][a-z0-9]+)*)")
 
 ENGLISH_STOPWORDS = frozenset(
@@ -214,6 +219,11 @@ CHINESE_STOPWORDS = frozenset(
     ]
 )
 
+ChineseAnalysis = Literal["jieba", "grams", "both", "fields"]
+"""How the chunk BM25 index reads Chinese: jieba words; characters and character pairs
+(``han_grams``); both in one field; or each in a field of its own, their scores added."""
+CHINESE_ANALYSES: tuple[ChineseAnalysis, ...] = ("jieba", "grams", "both", "fields")
+
 _jieba_lock = threading.Lock()
 _jieba: Any = None
 
@@ -248,12 +258,36 @@ class LexicalTokenizer:
         return stemmed
 
     def tokenize(self, text: str) -> list[str]:
+        """Jieba words for the Chinese of ``text``, then its English words."""
+        return self._analyse(text, self._chinese)
+
+    def grams(self, text: str) -> list[str]:
+        """Like ``tokenize``, with each run of Chinese characters as its characters and
+        overlapping character pairs (``han_grams``) instead of jieba words."""
+        return self._analyse(text, han_grams)
+
+    def fields(
+        self, text: str, words: list[str], chinese: ChineseAnalysis
+    ) -> tuple[list[str], list[str]]:
+        """The tokens of ``text`` for the chunk BM25 index and for the gram index, read the
+        ``chinese`` way; ``words``: ``tokenize(text)``, already at hand (the stored tokens of
+        a chunk, the section leg's query tokens). Text without Chinese gets ``words`` and
+        no grams whatever ``chinese`` is, so English is searched as it always was."""
+        runs = han_runs(text) if chinese != "jieba" else []
+        if not runs:
+            return words, []
+        if chinese == "grams":
+            return self.grams(text), []
+        grams = [g for run in runs for g in han_grams(run)]
+        return (words + grams, []) if chinese == "both" else (words, grams)
+
+    def _analyse(self, text: str, chinese: Callable[[str], list[str]]) -> list[str]:
         text = nfkc(text).lower()
         tokens: list[str] = []
         english: list[str] = []
         for match in _TOKEN_OR_CJK.finditer(text):
             if match.group("cjk"):
-                tokens.extend(self._chinese(match.group("cjk")))
+                tokens.extend(chinese(match.group("cjk")))
             else:
                 english.extend(_english_parts(match.group("word")))
         return tokens + self._stem_words(english)
@@ -266,6 +300,17 @@ class LexicalTokenizer:
         jieba = _get_jieba()
         words = jieba.lcut_for_search(run, HMM=True)
         return [w for w in words if w.strip() and w not in CHINESE_STOPWORDS]
+
+
+def han_grams(run: str) -> list[str]:
+    """A run of Chinese characters as its characters, then its overlapping pairs:
+    "北京大学" -> 北, 京, 大, 学, 北京, 京大, 大学."""
+    return [*run, *(run[i : i + 2] for i in range(len(run) - 1))]
+
+
+def han_runs(text: str) -> list[str]:
+    """The runs of Chinese characters in ``text`` (after NFKC, as the tokenizer reads it)."""
+    return _HAN_RUN.findall(nfkc(text))
 
 
 @functools.lru_cache(maxsize=1 << 16)  # words repeat: a cache hit is 10x cheaper

@@ -224,9 +224,16 @@ class Retriever:
     def _prepare(
         self, snapshot: Snapshot, text: str, wanted: Collection[str], clock: _Clock
     ) -> _Query:
-        tokens = tuple(self.tokenizer.tokenize(text))
-        scores = snapshot.bm25.scores(tokens) if "bm25" in wanted else np.zeros(0)
-        sections = snapshot.sections.scores(tokens) if "section" in wanted else np.zeros(0)
+        words = self.tokenizer.tokenize(text)
+        # The chunk index's tokens (and the gram index's) read Chinese as the snapshot does.
+        chunk, grams = self.tokenizer.fields(text, words, snapshot.chinese)
+        scores = np.zeros(0)
+        if "bm25" in wanted:
+            scores = snapshot.bm25.scores(chunk)
+            if grams and snapshot.grams is not None:
+                scores = scores + snapshot.grams.scores(grams)
+        sections = snapshot.sections.scores(words) if "section" in wanted else np.zeros(0)
+        tokens = (*chunk, *grams)
         model = self.embedder.name
         if "dense" not in wanted:
             decision = DenseDecision(0.0, "off", "")

@@ -44,6 +44,12 @@ class ReadyChunk(NamedTuple):
     text_hash: str
     context: str
     doc_title: str  # the title the chunker saw (``chunking.document_title``)
+    text: str = ""  # the chunk's text (BM25 reads ``context`` + "\n" + ``text``)
+
+    @property
+    def indexed_text(self) -> str:
+        """What BM25 reads (``Chunk.indexed_text``)."""
+        return f"{self.context}\n{self.text}" if self.context else self.text
 
 
 _DOC_COLUMNS = (
@@ -186,7 +192,7 @@ class Registry:
             result = conn.execution_options(stream_results=True).execute(
                 text(
                     "SELECT c.id, c.doc_id, c.tokens, c.dense, c.text_hash, c.context, "
-                    "d.title, d.name FROM chunks c "
+                    "d.title, d.name, c.text FROM chunks c "
                     "JOIN documents d ON d.workspace = c.workspace AND d.id = c.doc_id "
                     "WHERE c.workspace = :ws AND c.status = 'ready' AND d.status = 'ready' "
                     "ORDER BY c.doc_id, c.page, c.ordinal"
@@ -196,7 +202,14 @@ class Registry:
             for r in result:
                 title = document_title(r.title, r.name)
                 yield ReadyChunk(
-                    r.id, r.doc_id, r.tokens, bool(r.dense), r.text_hash, r.context, title
+                    r.id,
+                    r.doc_id,
+                    r.tokens,
+                    bool(r.dense),
+                    r.text_hash,
+                    r.context,
+                    title,
+                    r.text,
                 )
 
     def filtered_doc_ids(self, filters: Filters) -> list[str]:
