@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="only the first N questions of each set")
     parser.add_argument("--out", type=Path, help="JSON results (default: under eval/quality)")
     args = parser.parse_args(argv)
-    settings = Settings()
+    settings = Settings.from_env()
     if args.fusion:
         settings = settings.model_copy(update={"fusion": args.fusion})
     sets = resolve_sets(args.sets, args.data or shared_data())
