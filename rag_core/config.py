@@ -107,8 +107,9 @@ class Settings(BaseSettings):
 
     # Retrieval.
     # "score" (weighted min-max normalised scores) won on every shared set with this chunker;
-    # "rrf" (Reciprocal Rank Fusion) is the rank-only alternative (docs/benchmarks.md).
-    fusion: Literal["rrf", "score"] = "score"
+    # "rrf" (Reciprocal Rank Fusion) is the rank-only alternative, "zscore" the weighted sum of
+    # z-score normalised scores (docs/benchmarks.md).
+    fusion: Literal["rrf", "score", "zscore"] = "score"
     rrf_k: int = 60
     bm25_weight: float = 1.0
     dense_weight: float = 1.0

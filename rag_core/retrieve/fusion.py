@@ -55,6 +55,37 @@ def score_fusion(
     return _ordered(scores, legs)
 
 
+def zscore_fusion(
+    rankings: Mapping[str, Ranking], weights: Mapping[str, float] | None = None
+) -> list[Fused]:
+    """Weighted sum of z-score normalised scores: ``(score - mean) / std`` over each leg's
+    candidates (population std). A key absent from a leg counts that leg's lowest z-score
+    there (it ranked below every candidate), not 0, which would be the leg's average; a leg
+    whose scores are all equal gives every key 0.
+    """
+    normalised: dict[str, dict[str, float]] = {}
+    floors: dict[str, float] = {}
+    legs: dict[str, list[LegRank]] = {}
+    for leg, ranking in rankings.items():
+        if not ranking:
+            continue
+        values = [score for _, score in ranking]
+        mean = sum(values) / len(values)
+        std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+        normalised[leg] = {}
+        for rank, (key, score) in enumerate(ranking, start=1):
+            normalised[leg].setdefault(key, (score - mean) / std if std > 0 else 0.0)
+            legs.setdefault(key, []).append(LegRank(leg, rank, score))
+        floors[leg] = min(normalised[leg].values())
+    scores: dict[str, float] = {}
+    for key in legs:
+        scores[key] = sum(
+            (1.0 if weights is None else weights.get(leg, 1.0)) * by_key.get(key, floors[leg])
+            for leg, by_key in normalised.items()
+        )
+    return _ordered(scores, legs)
+
+
 def _ordered(scores: dict[str, float], legs: dict[str, list[LegRank]]) -> list[Fused]:
     def order(key: str) -> tuple[float, int, str]:
         return (-scores[key], min(lr.rank for lr in legs[key]), key)

@@ -16,7 +16,7 @@ from rag_core.index.dense import ChromaStore
 from rag_core.index.lexical import LexicalTokenizer
 from rag_core.index.routing import routing_terms
 from rag_core.index.snapshot import Snapshot, SnapshotStore
-from rag_core.retrieve.fusion import Fused, reciprocal_rank_fusion, score_fusion
+from rag_core.retrieve.fusion import Fused, reciprocal_rank_fusion, score_fusion, zscore_fusion
 from rag_core.retrieve.legs import CHUNK_LEGS, Leg, chunk_legs
 from rag_core.store.registry import Registry
 from rag_core.types import (
@@ -257,6 +257,8 @@ class Retriever:
         weights = {leg.leg: leg.weight for leg in traces}
         if self.config.fusion == "score":
             return score_fusion(rankings, weights)
+        if self.config.fusion == "zscore":
+            return zscore_fusion(rankings, weights)
         return reciprocal_rank_fusion(rankings, weights, k=self.config.rrf_k)
 
     def _feedback(
