@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, cast
 
+from rag_core.answer.cache import AnswerCache
 from rag_core.answer.claims import ClaimCheck, OfflineClaimCheck
 from rag_core.answer.claude import ClaudeAnswerer
 from rag_core.answer.claude_claims import ClaudeClaimCheck
@@ -291,6 +292,7 @@ def open_library(
         vision,
         gate_model_for(s),
         claims=claim_check_for(s, tokenizer, embedder),
+        answer_cache=AnswerCache(s.answer_cache) if s.answer_cache > 0 else None,
     )
     if recover and s.ingest_writer:  # a read replica never repairs the writer's work
         library.recover()
