@@ -19,7 +19,9 @@ After, the question's vector comes from the embedder's query memory: the search 
 embedded it.
 
 Also printed: whether every answer's text and citations are the same both ways (vectors are
-kept in float16, as the embedding cache stores them).
+kept in float16, as the embedding cache stores them); the ingest time of the same files into
+a library that keeps no sentence vectors and into this one; and the registry space the
+sentence vectors take beside the chunk vectors.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from pathlib import Path
 
 from _common import percentile, shared_data
 from load import LIBRARY
+from sqlalchemy import text
 
 from rag_core.answer.extractive import ExtractiveAnswerer
 from rag_core.config import Settings
-from rag_core.embed.sentences import SentenceVectors
+from rag_core.embed.sentences import SENTENCE_SUFFIX, SentenceVectors
 from rag_core.library import Library
 from rag_core.types import Answer
 
@@ -50,6 +53,25 @@ def shape(answer: Answer) -> tuple[object, ...]:
     return (answer.text, tuple((c.chunk_id, c.start, c.end) for c in answer.citations))
 
 
+def stored_bytes(library: Library) -> str:
+    """Entries and bytes of the embedding cache, chunk vectors against sentence vectors."""
+    with library.registry.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT model LIKE :s AS sentence, COUNT(*) AS n,"
+                " SUM(LENGTH(vector) + LENGTH(text_hash)) AS size"
+                " FROM embedding_cache GROUP BY model LIKE :s"
+            ),
+            {"s": f"%{SENTENCE_SUFFIX}"},
+        ).all()
+    kinds = {bool(r.sentence): (r.n, r.size) for r in rows}
+    chunks, sentences = kinds.get(False, (0, 0)), kinds.get(True, (0, 0))
+    return (
+        f"{chunks[0]} chunk vectors ({chunks[1] / 1e6:.2f} MB),"
+        f" {sentences[0]} sentence vectors ({sentences[1] / 1e6:.2f} MB) in the registry"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -57,12 +79,21 @@ def main() -> None:
     data = shared_data()
     rows = [json.loads(line) for line in (data / "financebench" / "questions.jsonl").open()]
     questions = [r["question"] for r in rows if r["doc"] in LIBRARY]
+    pdfs = [data / "financebench" / "pdfs" / f"{n}.pdf" for n in LIBRARY]
     with tempfile.TemporaryDirectory(prefix="folio-answer-cost-") as tmp:
-        library = Library.open(Settings(data_dir=Path(tmp), answerer="extractive"))
+        # The ingest cost of the sentence vectors: the same files into a library that keeps
+        # none (as before), then into the one measured below.
+        plain = Library.open(Settings(data_dir=Path(tmp) / "plain", answerer="extractive"))
+        plain.ingestor.sentences = None
+        plain.warm_up()
         started = time.perf_counter()
-        library.add([data / "financebench" / "pdfs" / f"{n}.pdf" for n in LIBRARY])
-        ingest_s = time.perf_counter() - started
+        plain.add(pdfs)
+        plain_s = time.perf_counter() - started
+        library = Library.open(Settings(data_dir=Path(tmp) / "kept", answerer="extractive"))
         library.warm_up()
+        started = time.perf_counter()
+        library.add(pdfs)
+        ingest_s = time.perf_counter() - started
         sentences = library.ingestor.sentences
         assert sentences is not None, "the extractive library keeps sentence vectors"
         after = library.answerer
@@ -77,10 +108,14 @@ def main() -> None:
         at_ingest = sentences.computed
         results = [(q, library.search(q)) for q in questions]
         print(
-            f"library: {len(LIBRARY)} PDFs, {library.status().chunks} chunks, ingested in"
-            f" {ingest_s:.0f} s ({sentences.computed} sentence vectors embedded then);"
+            f"library: {len(LIBRARY)} PDFs, {library.status().chunks} chunks;"
             f" {len(questions)} questions x {args.rounds} rounds"
         )
+        print(
+            f"ingest: {plain_s:.1f} s without sentence vectors, {ingest_s:.1f} s with them"
+            f" (x{ingest_s / plain_s:.2f}; {sentences.computed} sentences embedded)"
+        )
+        print(f"stored: {stored_bytes(library)}")
         ms: dict[str, list[float]] = {"before": [], "stored": [], "memory": []}
         same = differ = 0
         for _ in range(args.rounds):
