@@ -166,8 +166,13 @@ def line(name: str, values: list[float], base: float | None = None) -> str:
 
 
 async def run(args: argparse.Namespace, server: AppProcess, data: Path) -> bool:
+    # Idle connections are dropped after 2 s, before uvicorn's 5 s keep-alive closes them:
+    # at httpx's default (5 s, the same) a request may go out on a connection the server is
+    # closing at that moment, a ReadError (6 of 2,793 requests once, docs/benchmarks.md).
     limits = httpx.Limits(
-        max_connections=max(args.feedback, args.users) + 100, max_keepalive_connections=300
+        max_connections=max(args.feedback, args.users) + 100,
+        max_keepalive_connections=300,
+        keepalive_expiry=2.0,
     )
     async with httpx.AsyncClient(base_url=server.url, timeout=300, limits=limits) as client:
         started = time.perf_counter()
