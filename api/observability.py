@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -171,6 +171,30 @@ class IndexCollector(Collector):
                 backlog_age.add_metric([name], max(age, 0.0))
         yield from (docs, chunks, pages, failed, backlog, backlog_age)
         yield from source_metrics(self.libraries())
+        yield from answer_cache_metrics(self.libraries())
+
+
+def answer_cache_metrics(libraries: list[tuple[str, Library]]) -> list[Metric]:
+    """Per opened workspace: answers served from the answer cache (hit), answered and kept
+    (miss), or not cacheable (skipped: follow-ups); hit rate = hit / (hit + miss)."""
+    asks = CounterMetricFamily(
+        "folio_answer_cache",
+        "Questions by answer-cache outcome: hit (answered from the cache), miss (answered,"
+        " then kept), skipped (a follow-up whose rewrite differs); absent when the cache is off",
+        labels=["workspace", "outcome"],
+    )
+    kept = GaugeMetricFamily(
+        "folio_answer_cache_entries", "Answers in the answer cache", labels=["workspace"]
+    )
+    for name, library in libraries:
+        cache = library.answer_cache
+        if cache is None:
+            continue
+        asks.add_metric([name, "hit"], cache.hits)
+        asks.add_metric([name, "miss"], cache.misses)
+        asks.add_metric([name, "skipped"], cache.skipped)
+        kept.add_metric([name], len(cache))
+    return [asks, kept]
 
 
 def source_metrics(libraries: list[tuple[str, Library]]) -> list[Metric]:

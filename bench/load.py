@@ -1,6 +1,6 @@
 """Load test of the running server through the REST API (issue 6, production readiness).
 
-    python bench/load.py [--users 50] [--seconds 60] [--feedback 1000]
+    python bench/load.py [--users 50] [--seconds 60] [--feedback 1000] [--answer-cache N]
 
 One real server process (``python app.py`` on a free loopback port, temp data folder, the
 offline MiniLM embedder, extractive answers, API auth off and the per-address rate limit
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sqlite3
 import tempfile
 import time
@@ -144,6 +145,20 @@ def stored_ratings(db: Path) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
 
 
+async def cache_counts(client: httpx.AsyncClient) -> str:
+    """The server's answer-cache counters so far, from /metrics ("off" when absent)."""
+    text = (await client.get("/metrics")).text
+    found = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r'folio_answer_cache_total\{outcome="(\w+)".*\} ([0-9.e+]+)', text)
+    }
+    if not found:
+        return "off (or not in this version)"
+    hit, miss = found.get("hit", 0.0), found.get("miss", 0.0)
+    rate = hit / (hit + miss) if hit + miss else 0.0
+    return f"{hit:.0f} hits, {miss:.0f} misses (hit rate {rate:.0%})"
+
+
 def line(name: str, values: list[float], base: float | None = None) -> str:
     p50, p95 = percentile(values, 50), percentile(values, 95)
     ratio = f"  (p50 x{p50 / base:.1f} of baseline)" if base else ""
@@ -151,7 +166,14 @@ def line(name: str, values: list[float], base: float | None = None) -> str:
 
 
 async def run(args: argparse.Namespace, server: AppProcess, data: Path) -> bool:
-    limits = httpx.Limits(max_connections=args.feedback + 100, max_keepalive_connections=200)
+    # Idle connections are dropped after 2 s, before uvicorn's 5 s keep-alive closes them:
+    # at httpx's default (5 s, the same) a request may go out on a connection the server is
+    # closing at that moment, a ReadError (6 of 2,793 requests once, docs/benchmarks.md).
+    limits = httpx.Limits(
+        max_connections=max(args.feedback, args.users) + 100,
+        max_keepalive_connections=300,
+        keepalive_expiry=2.0,
+    )
     async with httpx.AsyncClient(base_url=server.url, timeout=300, limits=limits) as client:
         started = time.perf_counter()
         pdfs = data / "financebench" / "pdfs"
@@ -177,12 +199,19 @@ async def run(args: argparse.Namespace, server: AppProcess, data: Path) -> bool:
         print(line("baseline (1 user)", baseline.latencies_ms))
 
         load = Tally()
-        until = time.perf_counter() + args.seconds
+        started = time.perf_counter()
+        until = started + args.seconds
         users = [user(client, asked, i * 7, until, load) for i in range(args.users)]
         upload_task = asyncio.create_task(uploader(client, until))
         await asyncio.gather(*users)
+        elapsed = time.perf_counter() - started
         upload_seconds, upload_errors = await upload_task
         print(line(f"{args.users} users + 1 uploader", load.latencies_ms, base))
+        print(
+            f"{'answers/s':<28} {len(load.answer_ids) / elapsed:.2f} ({len(load.answer_ids)} in"
+            f" {elapsed:.0f} s, the last questions asked before {args.seconds:.0f} s included)"
+        )
+        print(f"{'answer cache':<28} {await cache_counts(client)}")
         print(
             f"{'uploads during the load':<28} n={len(upload_seconds):<5} "
             f"mean {sum(upload_seconds) / max(1, len(upload_seconds)):.1f} s each (10 pages)"
@@ -223,6 +252,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--feedback", type=int, default=1000)
     parser.add_argument("--baseline", type=int, default=20, help="questions for the baseline")
+    parser.add_argument(
+        "--answer-cache", default=None, help="FOLIO_ANSWER_CACHE for the server (0: off)"
+    )
     args = parser.parse_args()
     data = shared_data()
     with tempfile.TemporaryDirectory(prefix="folio-load-") as tmp:
@@ -232,6 +264,7 @@ def main() -> None:
             api_rate_per_minute="100000000",
             api_burst="1000000",
             api_answers_kept="1000000",
+            **({"answer_cache": args.answer_cache} if args.answer_cache is not None else {}),
         )
         print(f"server: python {REPO / 'app.py'} (extractive answers, MiniLM, loopback)")
         server.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, cast
 
+from rag_core.answer.cache import AnswerCache
 from rag_core.answer.claims import ClaimCheck, OfflineClaimCheck
 from rag_core.answer.claude import ClaudeAnswerer
 from rag_core.answer.claude_claims import ClaudeClaimCheck
@@ -31,6 +32,7 @@ from rag_core.embed.embeddings import (
     EmbeddingCache,
     SentenceTransformerEmbedder,
 )
+from rag_core.embed.sentences import SentenceVectors
 from rag_core.errors import ConfigurationError
 from rag_core.index.builder import SnapshotBuilder
 from rag_core.index.dense import ChromaStore, collection_name
@@ -148,8 +150,14 @@ def chat_client_for(s: Settings) -> ChatClient:
     return ChatClient(s.llm_base_url, s.llm_model, s.llm_api_key, timeout=s.llm_timeout)
 
 
-def answerer_for(s: Settings, tokenizer: LexicalTokenizer, embedder: Embedder) -> Answerer:
-    """The answerer ``FOLIO_ANSWERER`` chooses (see ``answer_backend``)."""
+def answerer_for(
+    s: Settings,
+    tokenizer: LexicalTokenizer,
+    embedder: Embedder,
+    sentences: SentenceVectors | None = None,
+) -> Answerer:
+    """The answerer ``FOLIO_ANSWERER`` chooses (see ``answer_backend``); ``sentences``: where
+    the extractive answerer finds its sentences' vectors (none: it embeds them each time)."""
     backend = answer_backend(s)
     if backend == "claude":
         return ClaudeAnswerer(
@@ -163,7 +171,11 @@ def answerer_for(s: Settings, tokenizer: LexicalTokenizer, embedder: Embedder) -
             chat_client_for(s), tokenizer, max_tokens=s.answer_max_tokens, vision=s.llm_vision
         )
     return ExtractiveAnswerer(
-        tokenizer, embedder, min_support=s.min_evidence, max_unknown_ratio=s.max_unknown_ratio
+        tokenizer,
+        embedder,
+        min_support=s.min_evidence,
+        max_unknown_ratio=s.max_unknown_ratio,
+        sentences=sentences,
     )
 
 
@@ -240,9 +252,15 @@ def open_library(
     tokenizer = LexicalTokenizer()
     cache = EmbeddingCache(engine, workspace)
     images = PageImages(data / "pages" / folder)
+    # Sentence vectors for the extractive answerer, embedded at ingest (issue 17).
+    sentences = (
+        SentenceVectors(embedder, cache)
+        if answerer is None and answer_backend(s) == "extractive"
+        else None
+    )
     ingestor = Ingestor(
         registry, cache, embedder, chroma, tokenizer, images, data / "files" / folder,
-        ingest_config(s),
+        ingest_config(s), sentences,
     )  # fmt: skip
     builder = SnapshotBuilder(
         registry, cache, embedder, tokenizer, s.bm25_method, s.bm25_k1, s.bm25_b, s.chinese_bm25
@@ -269,11 +287,12 @@ def open_library(
         registry,
         ingestor,
         retriever,
-        answerer or answerer_for(s, tokenizer, embedder),
+        answerer or answerer_for(s, tokenizer, embedder, sentences),
         images,
         vision,
         gate_model_for(s),
         claims=claim_check_for(s, tokenizer, embedder),
+        answer_cache=AnswerCache(s.answer_cache) if s.answer_cache > 0 else None,
     )
     if recover and s.ingest_writer:  # a read replica never repairs the writer's work
         library.recover()

@@ -189,6 +189,9 @@ class Settings(BaseSettings):
     # The offline check also weighs the embedding similarity of a sentence and its passages
     # (one embedding call per answer: far over the check's 20 ms budget on a CPU).
     claim_similarity: bool = False
+    # Answers kept for questions asked again over the same library, filters and answerer
+    # (any change to the library empties it; follow-ups are never served from it); 0: off.
+    answer_cache: int = 256
 
     # Evaluation.
     eval_root: Path = Path("../shared/data")  # folders of evaluation sets (beir or pdfqa)
@@ -296,6 +299,7 @@ class Settings(BaseSettings):
         "feedback_chunks",
         "source_every",
         "source_settle_seconds",
+        "answer_cache",
     )
     @classmethod
     def _not_negative(cls, value: float) -> float:

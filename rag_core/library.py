@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from rag_core.answer.cache import AnswerCache, AnswerKey, answer_key
 from rag_core.answer.claims import ClaimCheck
 from rag_core.answer.common import Answerer, refusal, stream_answer
 from rag_core.answer.gate import GateModel, gate_features
@@ -85,8 +86,10 @@ class Library:
         vision: VisionIndex | None = None,
         gate: GateModel | None = None,
         claims: ClaimCheck | None = None,
+        answer_cache: AnswerCache | None = None,
     ) -> None:
         self.settings = settings
+        self.answer_cache = answer_cache  # repeated questions answered again (issue 17)
         self.gate = gate or GateModel.load()
         self.claims = claims
         self.registry = registry
@@ -310,8 +313,12 @@ class Library:
     @contextlib.contextmanager
     def _ingesting(self) -> Iterator[None]:
         """This thread, and this process, are the only ones changing the documents."""
-        with self._ingest_lock, self._process_lock.hold():
-            yield
+        try:
+            with self._ingest_lock, self._process_lock.hold():
+                yield
+        finally:
+            if self.answer_cache is not None:  # whatever changed, no answer is served again
+                self.answer_cache.clear()
 
     def _check_writer(self) -> None:
         if not self.settings.ingest_writer:
@@ -401,11 +408,53 @@ class Library:
     def ask_stream(
         self, question: str, filters: Filters | None = None, searched_query: str | None = None
     ) -> Iterator[AnswerEvent]:
-        """Text and citations as they come, then the answer with its sentences checked."""
+        """Text and citations as they come, then the answer with its sentences checked.
+
+        A question asked again over the same library, filters and answerer is answered from
+        the answer cache (``FOLIO_ANSWER_CACHE``), streamed as the same kinds of events."""
+        cache = self.answer_cache
+        key = self.answer_key(question, filters, searched_query) if cache is not None else None
+        if cache is not None and key is not None:
+            started = time.perf_counter()
+            cached = cache.get(key)
+            if cached is not None:
+                timings = (Timing("cache", (time.perf_counter() - started) * 1000),)
+                yield from stream_answer(replace(cached, question=question, timings=timings))
+                return
+        elif cache is not None:
+            cache.skip()
+        loaded = self.retriever.snapshot().generation if key is not None else None
         for event in self._answer_stream(question, filters, searched_query):
             if isinstance(event, AnswerDone):
                 event = AnswerDone(self.check_claims(event.answer))
+                # Only an answer from the snapshot of the key's generation is kept.
+                same = loaded == self.retriever.snapshots.generation
+                if cache is not None and key is not None and same and loaded == key.generation:
+                    cache.put(key, event.answer)
             yield event
+
+    def answer_key(
+        self, question: str, filters: Filters | None, searched_query: str | None
+    ) -> AnswerKey | None:
+        """What an answer to ``question`` depends on (``rag_core.answer.cache``)."""
+        answerer = self.answerer
+        claims = self.claims
+        vision = self.vision_status() if self.retriever.page_leg is not None else None
+        progress = vision.progress if vision is not None else None
+        checks = (
+            (type(claims).__name__, claims.name) if claims is not None else None,
+            (self.gate.threshold, self.gate.embed_model),
+            (progress.done, progress.total) if progress is not None else None,
+            self.settings.top_k,
+        )
+        return answer_key(
+            self.registry.generation(),
+            question,
+            filters,
+            searched_query,
+            (type(answerer).__name__, answerer.mode, answerer.model),
+            checks,
+        )
 
     def check_claims(self, answer: Answer) -> Answer:
         """``answer`` with each sentence labelled against the passages it cites (timed as

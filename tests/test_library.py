@@ -92,11 +92,15 @@ def test_changed_file_replaces_old_version_and_embeds_only_changed_pages(
     first = library.add([("manual.pdf", make_pdf(pages))]).results[0]
     old_id = first.doc_id
     before = embedder.embedded_count
+    sentences = library.ingestor.sentences
+    assert sentences is not None
+    made = sentences.computed  # the extractive answerer's sentence vectors, made at ingest
     pages[4] = "Chapter 4\n\nThis page was rewritten to describe hydraulic brakes."
     second = library.add([("manual.pdf", make_pdf(pages))]).results[0]
     assert second.status == "replaced"
     assert second.embedded == 1 and second.reused == second.chunks - 1
-    assert embedder.embedded_count - before == 1
+    assert sentences.computed - made == 1  # the new sentence; "Chapter 4" was kept
+    assert embedder.embedded_count - before == 1 + 1
     docs = library.documents()
     assert [(d.name, d.id) for d in docs] == [("manual.pdf", second.doc_id)]
     assert library.page_image(old_id, 0) is None  # the old version's files are gone

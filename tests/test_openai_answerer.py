@@ -65,7 +65,9 @@ def answerer_at(url: str, model: str = "folio-test", **kwargs) -> OpenAICompatAn
 
 @pytest.fixture
 def local(settings, fake) -> Library:
-    """A library of three real PDFs answered by the fake server's model."""
+    """A library of three real PDFs answered by the fake server's model (which replies as
+    scripted, differently to the same question: the answer cache is off)."""
+    settings = settings.model_copy(update={"answer_cache": 0})
     library = Library.open(settings, embedder=HashingEmbedder(), answerer=answerer_at(fake.url))
     library.add(
         [

@@ -33,10 +33,11 @@ def fake():
 
 
 def local_settings(settings: Settings, url: str) -> Settings:
-    """Settings that choose your own model at ``url`` (FOLIO_ANSWERER=auto)."""
-    return settings.model_copy(
-        update={"llm_base_url": url, "llm_model": "folio-test", "llm_timeout": 5.0}
-    )
+    """Settings that choose your own model at ``url`` (FOLIO_ANSWERER=auto); the answer
+    cache is off, as the fake server answers the same question differently from test to test
+    step (scripted replies, failures)."""
+    update = {"llm_base_url": url, "llm_model": "folio-test", "llm_timeout": 5.0, "answer_cache": 0}
+    return settings.model_copy(update=update)
 
 
 # The chat ------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from rag_core.answer.common import (
 )
 from rag_core.answer.values import Kind, Value, answer_values, asked_kind, values_in
 from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
+from rag_core.embed.sentences import SentenceVectors, is_quotable
 from rag_core.index.lexical import LexicalTokenizer
 from rag_core.text import language_of
 from rag_core.types import (
@@ -133,9 +134,13 @@ class ExtractiveAnswerer(Answerer):
         *,
         min_support: float = 0.2,
         max_unknown_ratio: float = 0.3,
+        sentences: SentenceVectors | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.embedder = embedder
+        # Sentence vectors embedded once and kept; without it every answer embeds its
+        # candidate sentences (0.5-3 s of CPU here, issue 17).
+        self.sentences = sentences
         self.min_support = min_support
         self.max_unknown_ratio = max_unknown_ratio
         self.model = "extractive"
@@ -158,7 +163,12 @@ class ExtractiveAnswerer(Answerer):
         if readable_unknown_ratio(self.embedder, [question])[0] > self.max_unknown_ratio:
             return None
         q = self.embedder.embed_query([question])[0]
-        vectors = self.embedder.embed([u.text for u in units])
+        texts = [u.text for u in units]
+        vectors = (
+            self.sentences.vectors(texts)
+            if self.sentences is not None
+            else self.embedder.embed(texts)
+        )
         cosine = vectors @ q
         return [float(v) for v in np.clip((cosine - 0.15) / 0.5, 0.0, 1.0)]
 
@@ -169,7 +179,7 @@ class ExtractiveAnswerer(Answerer):
         "see page N of X" (Folio cannot read an image without a language model)."""
         started = time.perf_counter()
         hits = result.hits[:HITS_CONSIDERED]
-        units = [u for per_hit in sentence_units(hits) for u in per_hit if _is_sentence(u.text)]
+        units = [u for per_hit in sentence_units(hits) for u in per_hit if is_quotable(u.text)]
         support = self.support(question, units) if units else []
         chosen = select_units(units, support, self.min_support) if units else []
         kind = asked_kind(question) if chosen else None
@@ -236,7 +246,3 @@ class ExtractiveAnswerer(Answerer):
         number = next(n for n, (u, _) in enumerate(chosen, start=1) if u == unit)
         label = "答案：" if language == "zh" else "Answer: "
         return [f"{label}{found[1].text} [{number}]\n\n", LEADS[language]]
-
-
-def _is_sentence(text: str) -> bool:
-    return sum(ch.isalnum() for ch in text) >= 8

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,9 @@ class SentenceTransformerEmbedder(Embedder):
         self._model: Any = None
         self._documents: Any = None  # an OpenVINO runner for document batches, or None
         self._lock = threading.Lock()
+        # The last queries' vectors: the retriever and the extractive answerer embed the same
+        # question (40-50 ms each on a loaded CPU, issue 17), and questions repeat.
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _load(self) -> Any:
         with self._lock:
@@ -220,7 +224,19 @@ class SentenceTransformerEmbedder(Embedder):
         return self._encode(texts, query=False)
 
     def embed_query(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, query=True)
+        with self._lock:
+            known = {t: self._queries[t] for t in texts if t in self._queries}
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            fresh = self._encode(missing, query=True)
+            known.update(zip(missing, fresh, strict=True))
+            with self._lock:
+                self._queries.update(zip(missing, fresh, strict=True))
+                while len(self._queries) > QUERY_MEMORY:
+                    self._queries.popitem(last=False)
+        if not texts:
+            return self._encode(texts, query=True)
+        return np.stack([known[t] for t in texts])
 
     def _encode(self, texts: Sequence[str], query: bool) -> np.ndarray:
         model = self._load()
@@ -284,6 +300,7 @@ class SentenceTransformerEmbedder(Embedder):
 
 
 INT8_SUFFIX = "+int8"
+QUERY_MEMORY = 256  # query vectors kept by an embedder
 
 
 def _wants_int8(model: str, backend: str, device: str) -> bool:

@@ -230,6 +230,12 @@ class SnapshotStore:
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
 
+    @property
+    def generation(self) -> int | None:
+        """The generation of the snapshot loaded now (None before the first)."""
+        snapshot = self._snapshot
+        return snapshot.generation if snapshot is not None else None
+
     def current(self, generation: int, wait: bool = False) -> Snapshot:
         """The snapshot of ``generation``, built if needed. While another thread builds it,
         the previous snapshot is served instead of making every query wait for the build

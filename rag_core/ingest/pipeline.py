@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rag_core.embed.embeddings import Embedder, EmbeddingCache, readable_unknown_ratio, text_hash
+from rag_core.embed.sentences import SentenceVectors, quotable_sentences
 from rag_core.errors import DocumentError
 from rag_core.index.dense import ChromaStore
 from rag_core.index.lexical import LexicalTokenizer
@@ -121,8 +122,10 @@ class Ingestor:
         images: PageImages,
         files_dir: Path,
         config: IngestConfig,
+        sentences: SentenceVectors | None = None,
     ) -> None:
         self.registry = registry
+        self.sentences = sentences  # the extractive answerer's sentence vectors, made here
         self.cache = cache
         self.embedder = embedder
         self.chroma = chroma
@@ -415,6 +418,10 @@ class Ingestor:
         self.chroma.upsert(
             [r.chunk.id for _, r in rows], np.stack([vectors[r.text_hash] for _, r in rows])
         )
+        if self.sentences is not None:  # so that no answer embeds them (issue 17)
+            self.sentences.precompute(
+                [s for _, r in rows for s in quotable_sentences(r.chunk.text)]
+            )
         counts: dict[str, int] = {}
         for doc_id in owner.values():
             counts[doc_id] = counts.get(doc_id, 0) + 1
