@@ -24,6 +24,7 @@ from pathlib import Path
 
 from rag_core.answer.claims import ClaimCheck
 from rag_core.answer.common import Answerer, refusal, stream_answer
+from rag_core.answer.decomposer import Decomposer
 from rag_core.answer.gate import GateModel, gate_features
 from rag_core.config import DEFAULT_WORKSPACE, Settings, safe_folder
 from rag_core.embed.embeddings import Embedder
@@ -32,7 +33,9 @@ from rag_core.ingest.lock import IngestLock
 from rag_core.ingest.pipeline import Ingestor, Prepared, content_id, unexpected_failure
 from rag_core.ingest.readers import clean_name
 from rag_core.ingest.rendering import PageImages
+from rag_core.retrieve.decompose import NONE, Decomposition
 from rag_core.retrieve.retriever import Retriever
+from rag_core.retrieve.route import choose_route, merge_hits, merge_pages, vision_dominates
 from rag_core.sources import Sources
 from rag_core.store.registry import Registry
 from rag_core.types import (
@@ -48,6 +51,7 @@ from rag_core.types import (
     PageImage,
     Progress,
     SearchResult,
+    SubqueryTrace,
     Timing,
     Upload,
 )
@@ -85,8 +89,10 @@ class Library:
         vision: VisionIndex | None = None,
         gate: GateModel | None = None,
         claims: ClaimCheck | None = None,
+        decomposer: Decomposer | None = None,
     ) -> None:
         self.settings = settings
+        self.decomposer = decomposer  # None: every question is one search
         self.gate = gate or GateModel.load()
         self.claims = claims
         self.registry = registry
@@ -115,6 +121,7 @@ class Library:
         recover: bool = True,
         check_model: bool = True,
         vision_embedder: ColVisionEmbedder | None = None,
+        decomposer: Decomposer | None = None,
     ) -> Library:
         """The library of ``workspace`` built from ``settings`` (``rag_core.assemble``)."""
         from rag_core.assemble import open_library  # the composition module builds the parts
@@ -127,6 +134,7 @@ class Library:
             recover=recover,
             check_model=check_model,
             vision_embedder=vision_embedder,
+            decomposer=decomposer,
         )
 
     # What callers need, without reaching into the parts -----------------------------------
@@ -373,9 +381,67 @@ class Library:
         filters: Filters | None = None,
         searched_query: str | None = None,
         legs: Collection[str] | None = None,
+        decompose: bool = True,
     ) -> SearchResult:
+        """The top ``k`` chunks and their pages. A question of several parts (when a
+        decomposer is configured and ``decompose``) is searched once more per part, with the
+        same filters, and the results merged so that each part keeps a place at the top."""
         self.check_query(query, searched_query)
-        return self.retriever.search(query, k or self.settings.top_k, filters, searched_query, legs)
+        k = k or self.settings.top_k
+        started = time.perf_counter()
+        main = self.retriever.search(query, k, filters, searched_query, legs)
+        main_ms = (time.perf_counter() - started) * 1000
+        split = self.split(main.trace.searched_query) if decompose else NONE
+        if choose_route(len(split.parts)) != "decomposed":
+            notes = (split.note,) if split.note else ()
+            return replace(main, trace=replace(main.trace, notes=(*main.trace.notes, *notes)))
+        return self._decomposed(main, main_ms, split, k, filters, legs)
+
+    def split(self, question: str) -> Decomposition:
+        """The sub-queries of ``question`` (none without a decomposer, or for one search)."""
+        return self.decomposer.split(question) if self.decomposer is not None else NONE
+
+    def _decomposed(
+        self,
+        main: SearchResult,
+        main_ms: float,
+        split: Decomposition,
+        k: int,
+        filters: Filters | None,
+        legs: Collection[str] | None,
+    ) -> SearchResult:
+        """``main`` merged with one search per part: the question's own pages and chunks,
+        each part's best one kept within the first ``top_k`` pages and ``k`` chunks."""
+        results, subqueries = (
+            [main],
+            [SubqueryTrace(main.trace.searched_query, main.pages[:5], main_ms)],
+        )
+        for part in split.parts:
+            started = time.perf_counter()
+            result = self.retriever.search(part, k, filters, legs=legs)
+            ms = (time.perf_counter() - started) * 1000
+            results.append(result)
+            subqueries.append(SubqueryTrace(part, result.pages[:5], ms))
+        trace = replace(
+            main.trace,
+            route="decomposed",
+            subqueries=tuple(subqueries[1:]),
+            split_by=split.rule,
+            merge=(
+                f"the question's pages, each part's best page kept in the first "
+                f"{self.settings.top_k} (and its best chunk in the first {k})"
+            ),
+            notes=(*main.trace.notes, *((split.note,) if split.note else ())),
+            timings=(
+                *main.trace.timings,
+                *(Timing(f"part {i}", s.ms) for i, s in enumerate(subqueries[1:], 1)),
+            ),
+        )
+        return SearchResult(
+            merge_hits([r.hits for r in results], k),
+            trace,
+            merge_pages([r.pages for r in results], self.settings.top_k),
+        )
 
     def check_query(self, question: str, searched_query: str | None = None) -> None:
         """An ``InputError`` naming the field when a question is empty or too long."""
@@ -425,6 +491,12 @@ class Library:
         retrieve_ms = (time.perf_counter() - started) * 1000
         answerer = self.answerer
         images = self._visual_pages(result)
+        route = choose_route(
+            len(result.trace.subqueries),
+            vision_dominates=vision_dominates(result.pages, result.hits, self.settings.top_k),
+            reads_images=bool(images) and answerer.reads_images,
+        )
+        result = replace(result, trace=replace(result.trace, route=route))
         t = time.perf_counter()
         evidence = self.evidence_score(result)
         timings = (
