@@ -305,3 +305,18 @@ def test_decompose_off_setting_builds_no_decomposer(tmp_path, monkeypatch):
         out = io.StringIO()
         assert main(["ask", question, "--json"], out=out, err=io.StringIO()) == 0
         assert json.loads(out.getvalue())["trace"]["route"] == route
+
+
+def test_the_chat_trace_shows_the_route_and_each_subquery(orchard):
+    from rag_core.answer.conversation import Rewrite
+    from ui.formatting import trace_markdown
+
+    question = "How many tonnes did the orchard sell in 2019 and 2020?"
+    answer = orchard.ask(question)
+    trace = trace_markdown(answer, Rewrite(question, "none"), [], "en")
+    assert "**Route:** decomposed" in trace
+    assert "**Sub-queries** (periods)" in trace
+    assert "| How many tonnes did the orchard sell in 2019? | orchard.pdf p.1" in trace
+    assert "| How many tonnes did the orchard sell in 2020? | orchard.pdf p.4" in trace
+    single = trace_markdown(orchard.ask("Who was hired?"), Rewrite("x", "none"), [], "zh")
+    assert "**路径:** single" in single and "子查询" not in single

@@ -123,6 +123,8 @@ EN: dict[str, str] = {
     # Trace.
     "tr_question": "Question",
     "tr_searched": "Searched",
+    "tr_route": "Route",
+    "tr_subqueries": "Sub-queries",
     "tr_evidence": "Evidence gate score (0-1; below its threshold the answer is a refusal)",
     "tr_rewrite_none": "as asked",
     "tr_rewrite_rule": "rewritten from the conversation (rule)",
@@ -409,6 +411,8 @@ ZH: dict[str, str] = {
     "sources_for": "出处：{question}",
     "tr_question": "问题",
     "tr_searched": "实际搜索",
+    "tr_route": "路径",
+    "tr_subqueries": "子查询",
     "tr_evidence": "证据门控分数（0-1；低于阈值则拒答）",
     "tr_rewrite_none": "按原问题",
     "tr_rewrite_rule": "根据对话改写（规则）",
