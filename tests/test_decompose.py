@@ -320,3 +320,30 @@ def test_the_chat_trace_shows_the_route_and_each_subquery(orchard):
     assert "| How many tonnes did the orchard sell in 2020? | orchard.pdf p.4" in trace
     single = trace_markdown(orchard.ask("Who was hired?"), Rewrite("x", "none"), [], "zh")
     assert "**路径:** single" in single and "子查询" not in single
+
+
+def test_feedback_keeps_the_route_and_analytics_give_satisfaction_by_route(orchard, tmp_path):
+    from datetime import UTC, datetime
+
+    from rag_core.feedback.analytics import Tally, by_route
+    from rag_core.feedback.store import FeedbackStore, Rating
+    from ui.analytics import analytics_view
+
+    store = FeedbackStore.open(f"sqlite:///{tmp_path / 'feedback.db'}")
+    decomposed = orchard.ask("How many tonnes did the orchard sell in 2019 and 2020?")
+    single = orchard.ask("How many pickers did the orchard hire?")
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    for vote, answer, message in [(1, decomposed, "m1"), (-1, decomposed, "m2"), (1, single, "m3")]:
+        store.rate(Rating("s", message, vote, answer, now))
+    records = store.records()
+    assert [(r.route, r.subqueries) for r in records] == [
+        ("decomposed", tuple(s.query for s in decomposed.trace.subqueries)),
+        ("decomposed", tuple(s.query for s in decomposed.trace.subqueries)),
+        ("single", ()),
+    ]
+    assert by_route(records) == [("single", Tally(1, 0)), ("decomposed", Tally(1, 1))]
+    view = analytics_view(records, "en")
+    assert view.by_route.values.tolist() == [
+        ["single", 1, 0, 1, "100%"],
+        ["decomposed", 1, 1, 2, "50%"],
+    ]
