@@ -35,7 +35,13 @@ from rag_core.ingest.readers import clean_name
 from rag_core.ingest.rendering import PageImages
 from rag_core.retrieve.decompose import NONE, Decomposition
 from rag_core.retrieve.retriever import Retriever
-from rag_core.retrieve.route import choose_route, merge_hits, merge_pages, vision_dominates
+from rag_core.retrieve.route import (
+    OWN_HEAD,
+    choose_route,
+    merge_hits,
+    merge_pages,
+    vision_dominates,
+)
 from rag_core.sources import Sources
 from rag_core.store.registry import Registry
 from rag_core.types import (
@@ -410,8 +416,9 @@ class Library:
         filters: Filters | None,
         legs: Collection[str] | None,
     ) -> SearchResult:
-        """``main`` merged with one search per part: the question's own pages and chunks,
-        each part's best one kept within the first ``top_k`` pages and ``k`` chunks."""
+        """``main`` merged with one search per part: pages by ``fuse_parts`` (the question's
+        best pages first, each part's best within the first ``top_k``), chunks by
+        ``keep_parts`` (each part's best within the first ``k``)."""
         results, subqueries = (
             [main],
             [SubqueryTrace(main.trace.searched_query, main.pages[:5], main_ms)],
@@ -428,8 +435,9 @@ class Library:
             subqueries=tuple(subqueries[1:]),
             split_by=split.rule,
             merge=(
-                f"the question's pages, each part's best page kept in the first "
-                f"{self.settings.top_k} (and its best chunk in the first {k})"
+                f"the question's first {OWN_HEAD} pages, then reciprocal rank fusion of every "
+                f"search's pages; each part's best page kept in the first {self.settings.top_k}"
+                f" (and its best chunk in the first {k})"
             ),
             notes=(*main.trace.notes, *((split.note,) if split.note else ())),
             timings=(

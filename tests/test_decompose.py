@@ -18,6 +18,7 @@ from rag_core.library import Library
 from rag_core.retrieve.decompose import NONE, Decomposition, decompose
 from rag_core.retrieve.route import (
     choose_route,
+    fuse_parts,
     interleave,
     keep_parts,
     merge_pages,
@@ -92,12 +93,13 @@ RULES = [
         "list",
         ("List the revenue of 3M", "List the net income of 3M", "List the EPS of 3M"),
     ),
-    (
-        "Using the cash flow statement and the income statement, what is EBITDA?",
+    (  # noun phrases are searched with the question's names and periods, not its wording
+        "Basing your judgments off of the cash flow statement and the income statement, "
+        "what is American Water Works's FY2021 unadjusted operating income?",
         "list",
         (
-            "Using the cash flow statement, what is EBITDA?",
-            "Using the income statement, what is EBITDA?",
+            "cash flow statement American Water Works FY2021",
+            "income statement American Water Works FY2021",
         ),
     ),
     (
@@ -182,6 +184,17 @@ def test_the_merge_keeps_each_parts_best_page_in_the_window():
     )
     assert [p.page for p in merge_pages([own, [own[1]]], window=2)] == [1, 2, 3, 4]
     assert keep_parts([[1, 2, 3], [9]], key=lambda x: x, window=2) == [1, 9, 2, 3]
+
+
+def test_pages_both_parts_found_rise_below_the_questions_own_best():
+    own = ["o1", "o2", "o3", "o4", "o5", "o6", "o7", "g"]
+    parts = [["g", "p1"], ["p2", "g"]]
+    # o1, o2 stay first; g (found by all three) comes next, then the fusion's order (p1,
+    # second in part one, before o3, third in the question's own).
+    assert fuse_parts([own, *parts], str, window=4, head=2) == [
+        "o1", "o2", "g", "p2", "p1", "o3", "o4", "o5", "o6", "o7",
+    ]  # fmt: skip
+    assert fuse_parts([own], str, window=4, head=2) == own
     assert interleave([[1, 2], [], [3]], key=lambda x: x) == [1, 3, 2]
 
 

@@ -157,7 +157,7 @@ _OPPOSITES = frozenset(
         "below",
     ]
 )
-_DETERMINERS = frozenset({"a", "an", "the", "its", "their", "his", "her", "our", "your", "my"})
+_DETERMINERS = frozenset({"a", "an", "the"})
 _TOKEN = re.compile(r"[\w$%][\w\-&'.$%/]*\w|[\w$%]|[^\w\s]")
 _YEAR = r"(?:FY\s?|CY\s?|Q[1-4]\s?|H[12]\s?)?(?:19|20)\d{2}"
 _PERIOD = re.compile(rf"(?<![A-Za-z0-9.]){_YEAR}(?:年(?:度)?)?(?![A-Za-z0-9])", re.IGNORECASE)
@@ -341,8 +341,25 @@ def _list(text: str) -> list[str]:
         longest = max(len(x.split()) for x, _ in items)
         right = _item(tokens[i + 1 :], from_end=False, limit=longest + 1)
         if right is not None:
-            return _replaced(text, items[0][1], right[1], [*(x for x, _ in items), right[0]])
+            names = [*(x for x, _ in items), right[0]]
+            if min(len(x.split()) for x in names) >= 2:  # noun phrases: search each with
+                anchors = _anchors(text[: items[0][1]] + " " + text[right[1] :])  # its anchors
+                return [f"{name} {anchors}".strip() for name in names]
+            return _replaced(text, items[0][1], right[1], names)
     return []
+
+
+def _anchors(text: str) -> str:
+    """What a noun phrase is searched with, out of the rest of the question: its names
+    (capitalised words after the first word of a sentence) and its periods."""
+    words: dict[str, None] = {}
+    for sentence in re.split(r"(?<=[.?!:])\s+", text):
+        tokens = [t for t, _, _ in _tokens(sentence)]
+        for i, token in enumerate(tokens):
+            name = i > 0 and token[:1].isupper() and token.lower() not in _BREAK
+            if name or _PERIOD.fullmatch(token):
+                words.setdefault(token.removesuffix("'s"), None)
+    return " ".join(list(words)[:6])
 
 
 def _items_before(tokens: Sequence[Token], joint: int) -> list[tuple[str, int]]:

@@ -14,12 +14,16 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 from typing import Literal, TypeVar
 
-from rag_core.types import Hit, PageHit
+from rag_core.retrieve.fusion import reciprocal_rank_fusion
+from rag_core.types import Hit, PageHit, page_key
 
 Route = Literal["single", "decomposed", "agentic", "visual"]
 ROUTES: tuple[Route, ...] = ("single", "decomposed", "agentic", "visual")
 
 T = TypeVar("T")
+# The question's own best pages that keep their places in a decomposed search's merge: with
+# 5, hit@5 of single-page questions did not move on any set measured (docs/benchmarks.md).
+OWN_HEAD = 5
 
 
 def choose_route(
@@ -96,10 +100,33 @@ def interleave(rankings: Sequence[Sequence[T]], key: Callable[[T], Hashable]) ->
     return merged
 
 
+def fuse_parts(
+    rankings: Sequence[Sequence[T]], key: Callable[[T], str], window: int, head: int = OWN_HEAD
+) -> list[T]:
+    """One list from the question's own ranking (first) and its parts' rankings.
+
+    The question's first ``head`` items keep their places; the rest follow in the order of
+    reciprocal rank fusion over every ranking (an item several parts found rises), and every
+    part's best item is within the first ``window`` (``keep_parts``).
+    """
+    own, parts = list(rankings[0]) if rankings else [], rankings[1:]
+    if not parts:
+        return own
+    items: dict[str, T] = {}
+    for ranking in rankings:
+        for item in ranking:
+            items.setdefault(key(item), item)
+    fused = reciprocal_rank_fusion(
+        {str(i): [(key(x), 0.0) for x in ranking] for i, ranking in enumerate(rankings)}
+    )
+    headed = interleave([[*own[:head], *(items[f.key] for f in fused)]], key)
+    return keep_parts([headed, *parts], key, window)
+
+
 def merge_pages(rankings: Sequence[Sequence[PageHit]], window: int) -> tuple[PageHit, ...]:
-    """The pages of several searches (the question's own first), each part's best page within
-    the first ``window`` (``keep_parts``), ranked again."""
-    merged = keep_parts(rankings, lambda p: (p.doc_id, p.page), window)
+    """The pages of several searches (the question's own first) fused by ``fuse_parts``,
+    ranked again."""
+    merged = fuse_parts(rankings, lambda p: page_key(p.doc_id, p.page), window)
     return tuple(replace(p, rank=rank) for rank, p in enumerate(merged, start=1))
 
 
