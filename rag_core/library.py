@@ -18,6 +18,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -394,55 +395,40 @@ class Library:
         same filters, and the results merged so that each part keeps a place at the top."""
         self.check_query(query, searched_query)
         k = k or self.settings.top_k
-        started = time.perf_counter()
-        main = self.retriever.search(query, k, filters, searched_query, legs)
-        main_ms = (time.perf_counter() - started) * 1000
-        split = self.split(main.trace.searched_query) if decompose else NONE
+        searched = (searched_query or query).strip()
+        split = self.split(searched) if decompose else NONE
+        notes = (split.note,) if split.note else ()
         if choose_route(len(split.parts)) != "decomposed":
-            notes = (split.note,) if split.note else ()
+            main = self.retriever.search(query, k, filters, searched_query, legs)
             return replace(main, trace=replace(main.trace, notes=(*main.trace.notes, *notes)))
-        return self._decomposed(main, main_ms, split, k, filters, legs)
-
-    def split(self, question: str) -> Decomposition:
-        """The sub-queries of ``question`` (none without a decomposer, or for one search)."""
-        return self.decomposer.split(question) if self.decomposer is not None else NONE
-
-    def _decomposed(
-        self,
-        main: SearchResult,
-        main_ms: float,
-        split: Decomposition,
-        k: int,
-        filters: Filters | None,
-        legs: Collection[str] | None,
-    ) -> SearchResult:
-        """``main`` merged with one search per part: pages by ``fuse_parts`` (the question's
-        best pages first, each part's best within the first ``top_k``), chunks by
-        ``keep_parts`` (each part's best within the first ``k``)."""
-        results, subqueries = (
-            [main],
-            [SubqueryTrace(main.trace.searched_query, main.pages[:5], main_ms)],
+        # The question's own search and one per part, at once (the query embeddings, most
+        # of a search's time, run in parallel where there are cores for them).
+        with ThreadPoolExecutor(max_workers=1 + len(split.parts)) as pool:
+            own = pool.submit(_timed, self.retriever.search, query, k, filters, searched, legs)
+            parts = [
+                pool.submit(_timed, self.retriever.search, part, k, filters, None, legs)
+                for part in split.parts
+            ]
+            (main, _), found = own.result(), [f.result() for f in parts]
+        results = [main, *(result for result, _ in found)]
+        subqueries = tuple(
+            SubqueryTrace(part, result.pages[:5], ms)
+            for part, (result, ms) in zip(split.parts, found, strict=True)
         )
-        for part in split.parts:
-            started = time.perf_counter()
-            result = self.retriever.search(part, k, filters, legs=legs)
-            ms = (time.perf_counter() - started) * 1000
-            results.append(result)
-            subqueries.append(SubqueryTrace(part, result.pages[:5], ms))
         trace = replace(
             main.trace,
             route="decomposed",
-            subqueries=tuple(subqueries[1:]),
+            subqueries=subqueries,
             split_by=split.rule,
             merge=(
                 f"the question's first {OWN_HEAD} pages, then reciprocal rank fusion of every "
                 f"search's pages; each part's best page kept in the first {self.settings.top_k}"
                 f" (and its best chunk in the first {k})"
             ),
-            notes=(*main.trace.notes, *((split.note,) if split.note else ())),
+            notes=(*main.trace.notes, *notes),
             timings=(
                 *main.trace.timings,
-                *(Timing(f"part {i}", s.ms) for i, s in enumerate(subqueries[1:], 1)),
+                *(Timing(f"part {i}", s.ms) for i, s in enumerate(subqueries, start=1)),
             ),
         )
         return SearchResult(
@@ -450,6 +436,10 @@ class Library:
             trace,
             merge_pages([r.pages for r in results], self.settings.top_k),
         )
+
+    def split(self, question: str) -> Decomposition:
+        """The sub-queries of ``question`` (none without a decomposer, or for one search)."""
+        return self.decomposer.split(question) if self.decomposer is not None else NONE
 
     def check_query(self, question: str, searched_query: str | None = None) -> None:
         """An ``InputError`` naming the field when a question is empty or too long."""
@@ -641,6 +631,13 @@ class Library:
                         shutil.rmtree(child, ignore_errors=True)
                     else:
                         child.unlink(missing_ok=True)
+
+
+def _timed(search: Callable[..., SearchResult], *args: object) -> tuple[SearchResult, float]:
+    """A search's result and its milliseconds."""
+    started = time.perf_counter()
+    result = search(*args)
+    return result, (time.perf_counter() - started) * 1000
 
 
 def _read_upload(upload: FileInput) -> tuple[str, bytes, DocumentMetadata | None]:
