@@ -98,6 +98,10 @@ class TraceOut(BaseModel):
     timings: list[TimingOut]
     notes: list[str]
     hits: int = Field(description="retrieved chunks handed to the answerer")
+    route: str = Field("single", description="single, decomposed, agentic or visual")
+    subqueries: list[str] = Field(
+        default_factory=list, description="a decomposed question's searches, besides its own"
+    )
 
 
 class QueryResponse(BaseModel):
@@ -220,6 +224,8 @@ def query_response(answer: Answer, answer_id: str, request_id: str) -> QueryResp
             timings=[TimingOut(stage=t.stage, ms=round(t.ms, 3)) for t in timings],
             notes=list(trace.notes),
             hits=len(answer.hits),
+            route=trace.route,
+            subqueries=[sub.query for sub in trace.subqueries],
         ),
     )
 

@@ -21,6 +21,12 @@ from rag_core.answer.conversation import (
     QueryRewriter,
     RuleRewriter,
 )
+from rag_core.answer.decomposer import (
+    ClaudeDecomposer,
+    Decomposer,
+    OpenAIDecomposer,
+    RuleDecomposer,
+)
 from rag_core.answer.extractive import ExtractiveAnswerer
 from rag_core.answer.gate import GateModel
 from rag_core.answer.openai_client import ChatClient
@@ -210,6 +216,21 @@ def claim_check_for(
     )
 
 
+def decomposer_for(s: Settings) -> Decomposer | None:
+    """Who splits multi-part questions: the answering model (``FOLIO_DECOMPOSE=auto`` with a
+    model configured), the rules, or nobody (``off``)."""
+    if s.decompose == "off":
+        return None
+    backend = answer_backend(s) if s.decompose == "auto" else "extractive"
+    if backend == "claude":
+        return ClaudeDecomposer(
+            s.anthropic_api_key or "", model=s.rewrite_model, base_url=s.anthropic_base_url
+        )
+    if backend == "openai":
+        return OpenAIDecomposer(chat_client_for(s))
+    return RuleDecomposer()
+
+
 def rewriter_for(s: Settings) -> QueryRewriter:
     """Follow-up rewriting by the answering model (Claude's rewrite model, or your own), else
     the rules."""
@@ -233,8 +254,11 @@ def open_library(
     recover: bool = True,
     check_model: bool = True,
     vision_embedder: ColVisionEmbedder | None = None,
+    decomposer: Decomposer | None = None,
 ) -> Library:
-    """One workspace's library, its registry migrated and (on the writer) a crash repaired."""
+    """One workspace's library, its registry migrated and (on the writer) a crash repaired.
+
+    ``decomposer``: who splits multi-part questions (default: ``decomposer_for(s)``)."""
     embedder = embedder or text_embedder_for(s)
     engine = create_engine(s.registry_url)
     registry = Registry(engine, workspace)
@@ -293,6 +317,7 @@ def open_library(
         gate_model_for(s),
         claims=claim_check_for(s, tokenizer, embedder),
         answer_cache=AnswerCache(s.answer_cache) if s.answer_cache > 0 else None,
+        decomposer=decomposer or decomposer_for(s),
     )
     if recover and s.ingest_writer:  # a read replica never repairs the writer's work
         library.recover()

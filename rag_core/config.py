@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     feedback_chunks: int = 5
     feedback_weight: float = 0.3
     candidates: int = 100
+    # Questions of several parts searched once per part (rag_core/retrieve/decompose.py):
+    # auto (the answering model proposes the parts, else the rules), rules, off.
+    decompose: Literal["auto", "rules", "off"] = "auto"
     top_k: int = 8
     bm25_method: str = "lucene"
     bm25_k1: float = 1.2

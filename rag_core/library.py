@@ -18,6 +18,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 from rag_core.answer.cache import AnswerCache, AnswerKey, answer_key
 from rag_core.answer.claims import ClaimCheck
 from rag_core.answer.common import Answerer, refusal, stream_answer
+from rag_core.answer.decomposer import Decomposer
 from rag_core.answer.gate import GateModel, gate_features
 from rag_core.config import DEFAULT_WORKSPACE, Settings, safe_folder
 from rag_core.embed.embeddings import Embedder
@@ -33,7 +35,15 @@ from rag_core.ingest.lock import IngestLock
 from rag_core.ingest.pipeline import Ingestor, Prepared, content_id, unexpected_failure
 from rag_core.ingest.readers import clean_name
 from rag_core.ingest.rendering import PageImages
+from rag_core.retrieve.decompose import NONE, Decomposition
 from rag_core.retrieve.retriever import Retriever
+from rag_core.retrieve.route import (
+    OWN_HEAD,
+    choose_route,
+    merge_hits,
+    merge_pages,
+    vision_dominates,
+)
 from rag_core.sources import Sources
 from rag_core.store.registry import Registry
 from rag_core.types import (
@@ -49,6 +59,7 @@ from rag_core.types import (
     PageImage,
     Progress,
     SearchResult,
+    SubqueryTrace,
     Timing,
     Upload,
 )
@@ -87,9 +98,11 @@ class Library:
         gate: GateModel | None = None,
         claims: ClaimCheck | None = None,
         answer_cache: AnswerCache | None = None,
+        decomposer: Decomposer | None = None,
     ) -> None:
         self.settings = settings
         self.answer_cache = answer_cache  # repeated questions answered again (issue 17)
+        self.decomposer = decomposer  # None: every question is one search
         self.gate = gate or GateModel.load()
         self.claims = claims
         self.registry = registry
@@ -118,6 +131,7 @@ class Library:
         recover: bool = True,
         check_model: bool = True,
         vision_embedder: ColVisionEmbedder | None = None,
+        decomposer: Decomposer | None = None,
     ) -> Library:
         """The library of ``workspace`` built from ``settings`` (``rag_core.assemble``)."""
         from rag_core.assemble import open_library  # the composition module builds the parts
@@ -130,6 +144,7 @@ class Library:
             recover=recover,
             check_model=check_model,
             vision_embedder=vision_embedder,
+            decomposer=decomposer,
         )
 
     # What callers need, without reaching into the parts -----------------------------------
@@ -380,9 +395,58 @@ class Library:
         filters: Filters | None = None,
         searched_query: str | None = None,
         legs: Collection[str] | None = None,
+        decompose: bool = True,
     ) -> SearchResult:
+        """The top ``k`` chunks and their pages. A question of several parts (when a
+        decomposer is configured and ``decompose``) is searched once more per part, with the
+        same filters, and the results merged so that each part keeps a place at the top."""
         self.check_query(query, searched_query)
-        return self.retriever.search(query, k or self.settings.top_k, filters, searched_query, legs)
+        k = k or self.settings.top_k
+        searched = (searched_query or query).strip()
+        split = self.split(searched) if decompose else NONE
+        notes = (split.note,) if split.note else ()
+        if choose_route(len(split.parts)) != "decomposed":
+            main = self.retriever.search(query, k, filters, searched_query, legs)
+            return replace(main, trace=replace(main.trace, notes=(*main.trace.notes, *notes)))
+        # The question's own search and one per part, at once (the query embeddings, most
+        # of a search's time, run in parallel where there are cores for them).
+        with ThreadPoolExecutor(max_workers=1 + len(split.parts)) as pool:
+            own = pool.submit(_timed, self.retriever.search, query, k, filters, searched, legs)
+            parts = [
+                pool.submit(_timed, self.retriever.search, part, k, filters, None, legs)
+                for part in split.parts
+            ]
+            (main, _), found = own.result(), [f.result() for f in parts]
+        results = [main, *(result for result, _ in found)]
+        subqueries = tuple(
+            SubqueryTrace(part, result.pages[:5], ms)
+            for part, (result, ms) in zip(split.parts, found, strict=True)
+        )
+        trace = replace(
+            main.trace,
+            route="decomposed",
+            subqueries=subqueries,
+            split_by=split.rule,
+            merge=(
+                f"the question's first {OWN_HEAD} pages, then reciprocal rank fusion of every "
+                f"search's pages; each part's best page kept in the first {self.settings.top_k}"
+                f" (and its best chunk in the first {k})"
+            ),
+            notes=(*main.trace.notes, *notes),
+            timings=(
+                *main.trace.timings,
+                *(Timing(f"part {i}", s.ms) for i, s in enumerate(subqueries, start=1)),
+            ),
+        )
+        return SearchResult(
+            merge_hits([r.hits for r in results], k),
+            trace,
+            merge_pages([r.pages for r in results], self.settings.top_k),
+        )
+
+    def split(self, question: str) -> Decomposition:
+        """The sub-queries of ``question`` (none without a decomposer, or for one search)."""
+        return self.decomposer.split(question) if self.decomposer is not None else NONE
 
     def check_query(self, question: str, searched_query: str | None = None) -> None:
         """An ``InputError`` naming the field when a question is empty or too long."""
@@ -474,6 +538,12 @@ class Library:
         retrieve_ms = (time.perf_counter() - started) * 1000
         answerer = self.answerer
         images = self._visual_pages(result)
+        route = choose_route(
+            len(result.trace.subqueries),
+            vision_dominates=vision_dominates(result.pages, result.hits, self.settings.top_k),
+            reads_images=bool(images) and answerer.reads_images,
+        )
+        result = replace(result, trace=replace(result.trace, route=route))
         t = time.perf_counter()
         evidence = self.evidence_score(result)
         timings = (
@@ -611,6 +681,13 @@ class Library:
                         shutil.rmtree(child, ignore_errors=True)
                     else:
                         child.unlink(missing_ok=True)
+
+
+def _timed(search: Callable[..., SearchResult], *args: object) -> tuple[SearchResult, float]:
+    """A search's result and its milliseconds."""
+    started = time.perf_counter()
+    result = search(*args)
+    return result, (time.perf_counter() - started) * 1000
 
 
 def _read_upload(upload: FileInput) -> tuple[str, bytes, DocumentMetadata | None]:

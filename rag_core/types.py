@@ -176,6 +176,15 @@ class Timing:
 
 
 @dataclass(frozen=True, slots=True)
+class SubqueryTrace:
+    """One search of a decomposed question: its query and the best pages it found."""
+
+    query: str
+    pages: tuple[PageHit, ...]
+    ms: float
+
+
+@dataclass(frozen=True, slots=True)
 class RetrievalTrace:
     query: str
     searched_query: str
@@ -184,6 +193,13 @@ class RetrievalTrace:
     fused: tuple[tuple[str, float], ...]
     timings: tuple[Timing, ...]
     notes: tuple[str, ...] = ()
+    # The router's path (``rag_core.retrieve.route``): single, decomposed, agentic, visual.
+    route: str = "single"
+    # A decomposed search's sub-queries (the question's own search is the trace above), how
+    # they were found (a rule's name, or the model's) and how their results were merged.
+    subqueries: tuple[SubqueryTrace, ...] = ()
+    split_by: str = ""
+    merge: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,6 +132,7 @@ def test_migrations_apply_once_and_share_a_database_with_the_registry(library: L
         "f001_feedback",
         "f002_request_id",
         "f003_sentences",
+        "f004_route",
         "f999_test",
         "m001_registry",
         "m002_api_keys",

@@ -30,6 +30,7 @@ class AnalyticsView:
     by_day: pd.DataFrame  # columns: day, satisfaction (0..1), rated
     by_document: pd.DataFrame
     by_mode: pd.DataFrame
+    by_route: pd.DataFrame  # satisfaction per route (single, decomposed, agentic, visual)
     causes: pd.DataFrame
     by_support: pd.DataFrame  # answers by their weakest sentence: count, likes, dislike rate
     disliked: pd.DataFrame
@@ -114,6 +115,7 @@ def analytics_view(records: Sequence[FeedbackRecord], lang: Lang) -> AnalyticsVi
         by_day=days,
         by_document=_tally_frame(documents, "col_document", lang),
         by_mode=_tally_frame(modes, "col_mode", lang),
+        by_route=_tally_frame(fa.by_route(records), "col_route", lang),
         causes=causes,
         by_support=support,
         disliked=disliked,

@@ -12,7 +12,14 @@ import pandas as pd
 
 from rag_core.answer.conversation import Rewrite
 from rag_core.retrieve.legs import CHUNK_LEGS
-from rag_core.types import Answer, Document, IngestReport, SentenceCheck, Timing
+from rag_core.types import (
+    Answer,
+    Document,
+    IngestReport,
+    RetrievalTrace,
+    SentenceCheck,
+    Timing,
+)
 
 from .i18n import Lang, t
 
@@ -280,7 +287,9 @@ def trace_markdown(
     ]
     if answer.evidence_score is not None:
         lines.append(f"**{t('tr_evidence', lang)}:** {answer.evidence_score:.2f}")
+    lines.append(f"**{t('tr_route', lang)}:** {trace.route}")
     lines = ["  \n".join(lines)]
+    lines += subqueries_markdown(trace, lang)
     lines += [
         "",
         f"**{t('tr_legs', lang)}**",
@@ -319,6 +328,25 @@ def trace_markdown(
     if trace.notes:
         lines += ["", f"**{t('tr_notes', lang)}:** " + "; ".join(md_escape(n) for n in trace.notes)]
     return "\n".join(lines)
+
+
+def subqueries_markdown(trace: RetrievalTrace, lang: Lang) -> list[str]:
+    """The trace's sub-queries of a decomposed search: each with its best pages, and how
+    they were merged (empty for a single search)."""
+    if not trace.subqueries:
+        return []
+    lines = [
+        "",
+        f"**{t('tr_subqueries', lang)}** ({md_escape(trace.split_by)})",
+        "",
+        f"| {t('tr_searched', lang)} | {t('tr_page', lang)} | {t('tr_time', lang)} |",
+        "|---|---|---|",
+    ]
+    for sub in trace.subqueries:
+        pages = ", ".join(f"{md_escape(p.doc_name)} p.{p.page_number}" for p in sub.pages[:3])
+        lines.append(f"| {md_escape(sub.query)} | {pages or '–'} | {_ms(sub.ms)} |")
+    lines += ["", md_escape(trace.merge)]
+    return lines
 
 
 def claims_markdown(sentences: Sequence[SentenceCheck], lang: Lang) -> list[str]:

@@ -332,6 +332,8 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         ],
         "trace": {
             "searched_query": trace.searched_query,
+            "route": trace.route,
+            "subqueries": [sub.query for sub in trace.subqueries],
             "filters": {"doc_ids": list(trace.filters.doc_ids)},
             "legs": [
                 {
@@ -448,6 +450,12 @@ def cmd_vision(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
 def _print_trace(answer: Answer, out: TextIO) -> None:
     trace = answer.trace
     print(f"searched: {trace.searched_query}", file=out)
+    print(f"route: {trace.route}", file=out)
+    for sub in trace.subqueries:
+        pages = ", ".join(f"{p.doc_name} p.{p.page_number}" for p in sub.pages[:3])
+        print(f"sub-query ({trace.split_by}): {sub.query} -> {pages or 'no page'}", file=out)
+    if trace.merge:
+        print(f"merged: {trace.merge}", file=out)
     if answer.evidence_score is not None:
         print(f"evidence gate: {answer.evidence_score:.3f}", file=out)
     for leg in trace.legs:

@@ -21,6 +21,11 @@ def recall_at_k(ranked: Sequence[str], relevant: set[str], k: int) -> float:
     return len(set(ranked[:k]) & relevant) / len(relevant)
 
 
+def all_found_at_k(ranked: Sequence[str], relevant: set[str], k: int) -> float:
+    """1 when every relevant id is in the top ``k`` (all-evidence recall), else 0."""
+    return 1.0 if relevant and relevant <= set(ranked[:k]) else 0.0
+
+
 def hit_at_k(ranked: Sequence[str], relevant: set[str], k: int) -> float:
     return 1.0 if set(ranked[:k]) & relevant else 0.0
 

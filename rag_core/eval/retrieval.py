@@ -25,7 +25,15 @@ from pathlib import Path
 
 from rag_core.config import Settings
 from rag_core.embed.embeddings import Embedder
-from rag_core.eval.metrics import average, dedupe, hit_at_k, ndcg_at_k, recall_at_k, reciprocal_rank
+from rag_core.eval.metrics import (
+    all_found_at_k,
+    average,
+    dedupe,
+    hit_at_k,
+    ndcg_at_k,
+    recall_at_k,
+    reciprocal_rank,
+)
 from rag_core.eval.sets import BeirSet, PdfQaSet, Say, detect_format, load_beir, load_pdfqa
 from rag_core.library import Library
 from rag_core.retrieve.legs import CHUNK_LEGS
@@ -34,8 +42,10 @@ from rag_core.types import DocumentMetadata, Filters, Upload
 LEG_SETS: dict[str, tuple[str, ...]] = {  # what the evaluation compares
     "bm25": ("bm25",),
     "dense": ("dense",),
-    "hybrid": CHUNK_LEGS,  # every chunk leg, as the app searches
+    "hybrid": CHUNK_LEGS,  # every chunk leg, one search per question
+    "decomposed": CHUNK_LEGS,  # the same, and one more search per part of a question
 }
+DECOMPOSED = "decomposed"  # the leg set searched as the app does, multi-part questions split
 INDEX_VERSION = "9"  # bump when chunking/tokenising changes what an index holds
 
 
@@ -202,7 +212,7 @@ def _beir_row(
     spent = 0.0
     for q in queries:
         t = time.perf_counter()
-        result = library.search(q.text, k=300, legs=LEG_SETS[leg])
+        result = library.search(q.text, k=300, legs=LEG_SETS[leg], decompose=leg == DECOMPOSED)
         spent += time.perf_counter() - t
         ranked = dedupe([Path(h.doc_name).stem for h in result.hits])
         relevant = {d for d, g in q.relevance.items() if g > 0}
@@ -221,7 +231,7 @@ def _beir_row(
     return MetricRow("all", leg, metrics, len(queries), 1000 * spent / max(1, len(queries)))
 
 
-PAGE_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "recall@5", "recall@10", "mrr")
+PAGE_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "recall@5", "recall@10", "all@10", "mrr")
 
 
 def _pdfqa_rows(
@@ -232,25 +242,33 @@ def _pdfqa_rows(
     say: Say,
     out: list[dict[str, object]],
 ) -> list[MetricRow]:
-    """The setting's row for ``leg``, then one per question type when the set has types."""
+    """The setting's row for ``leg``, then one per question type when the set has types, and
+    one for the questions with evidence on several pages and one for the others when it has
+    both (``all@10``: every evidence page in the top 10)."""
     docs = {d.name.removesuffix(".pdf"): d.id for d in library.documents()}
     scored: list[tuple[str, dict[str, float]]] = []
+    spread: list[bool] = []  # whether each question's evidence is on several pages
     spent = 0.0
     for q in questions:
         filters = Filters(doc_ids=(docs[q.doc],)) if setting == "own document" else None
         t = time.perf_counter()
-        result = library.search(q.question, k=60, filters=filters, legs=LEG_SETS[leg])
+        result = library.search(
+            q.question, k=60, filters=filters, legs=LEG_SETS[leg], decompose=leg == DECOMPOSED
+        )
         spent += time.perf_counter() - t
         ranked = [f"{p.doc_name.removesuffix('.pdf')}#{p.page}" for p in result.pages]
         gold = {f"{q.doc}#{p}" for p in q.pages}
         mine = {f"hit@{k}": hit_at_k(ranked, gold, k) for k in (1, 3, 5, 10)}
         mine["recall@5"] = recall_at_k(ranked, gold, 5)
         mine["recall@10"] = recall_at_k(ranked, gold, 10)
+        mine["all@10"] = all_found_at_k(ranked, gold, 10)
         mine["mrr"] = reciprocal_rank(ranked, gold)
         scored.append((q.type, mine))
+        spread.append(len(gold) > 1)
         out.append(
             {"id": q.id, "setting": setting, "leg": leg, "type": q.type, "top": ranked[:10],
-             "gold": sorted(gold), **mine}
+             "gold": sorted(gold), "route": result.trace.route,
+             "subqueries": [s.query for s in result.trace.subqueries], **mine}
         )  # fmt: skip
     ms = 1000 * spent / max(1, len(questions))
     rows = [_page_row(setting, leg, [m for _, m in scored], ms)]
@@ -261,6 +279,10 @@ def _pdfqa_rows(
             _page_row(f"{setting} · {kind}", leg, [m for t, m in scored if t == kind], ms)
             for kind in types
         ]
+    if any(spread) and not all(spread):
+        for name, multi in (("multi-page", True), ("single-page", False)):
+            chosen = [m for (_, m), s in zip(scored, spread, strict=True) if s == multi]
+            rows.append(_page_row(f"{setting} · {name}", leg, chosen, ms))
     return rows
 
 

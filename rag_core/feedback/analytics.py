@@ -36,6 +36,7 @@ from typing import Literal
 
 from rag_core.answer.claims import worst_support
 from rag_core.feedback.store import FeedbackRecord
+from rag_core.retrieve.route import ROUTES
 
 SupportGroup = Literal["unsupported", "partial", "supported", "unchecked"]
 SUPPORT_GROUPS: tuple[SupportGroup, ...] = ("unsupported", "partial", "supported", "unchecked")
@@ -114,6 +115,14 @@ def by_document(records: Sequence[FeedbackRecord]) -> list[tuple[str, Tally]]:
 def by_mode(records: Sequence[FeedbackRecord]) -> list[tuple[str, Tally]]:
     groups = _grouped((record.mode, record) for record in records)
     return sorted(groups.items())
+
+
+def by_route(records: Sequence[FeedbackRecord]) -> list[tuple[str, Tally]]:
+    """Satisfaction per route (single, decomposed, agentic, visual), in the router's order;
+    only routes that were rated."""
+    groups = _grouped((record.route, record) for record in records)
+    order: dict[str, int] = {route: i for i, route in enumerate(ROUTES)}
+    return sorted(groups.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
 
 
 def support_group(record: FeedbackRecord) -> SupportGroup:

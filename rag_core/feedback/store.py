@@ -82,10 +82,17 @@ def f003_sentences(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE feedback ADD COLUMN sentences TEXT NOT NULL DEFAULT '[]'"))
 
 
+def f004_route(conn: Connection) -> None:
+    """The router's path of the answer and a decomposed search's sub-queries (issue 19)."""
+    conn.execute(sa.text("ALTER TABLE feedback ADD COLUMN route TEXT NOT NULL DEFAULT 'single'"))
+    conn.execute(sa.text("ALTER TABLE feedback ADD COLUMN subqueries TEXT NOT NULL DEFAULT '[]'"))
+
+
 MIGRATIONS: list[Migration] = [
     ("f001_feedback", f001_feedback),
     ("f002_request_id", f002_request_id),
     ("f003_sentences", f003_sentences),
+    ("f004_route", f004_route),
 ]
 
 
@@ -96,7 +103,7 @@ _TIMES = ("asked_at", "created_at", "updated_at")
 _COLUMNS = (
     "id, workspace, session_id, message_id, vote, comment, question, searched_query, rewrite, "
     "answer, mode, model, refused, evidence_found, citations, hits, legs, timings, doc_filter, "
-    "notes, language, request_id, sentences, asked_at, created_at, updated_at"
+    "notes, language, request_id, sentences, route, subqueries, asked_at, created_at, updated_at"
 )
 _KEY = "workspace = :ws AND session_id = :sid AND message_id = :mid"
 _SELECT = sa.text(f"SELECT {_COLUMNS} FROM feedback WHERE {_KEY}").columns(
@@ -184,6 +191,8 @@ class FeedbackRecord:
     updated_at: datetime
     request_id: str = ""
     sentences: tuple[SentenceCheck, ...] = ()  # empty: rated before the check, or check off
+    route: str = "single"  # the router's path (rated before issue 19: single)
+    subqueries: tuple[str, ...] = ()  # a decomposed search's sub-queries
 
     @property
     def liked(self) -> bool:
@@ -267,6 +276,8 @@ def trace_columns(rating: Rating) -> dict[str, Any]:
                 for c in answer.sentences
             ]
         ),
+        "route": trace.route,
+        "subqueries": _dump([sub.query for sub in trace.subqueries]),
         "asked_at": _utc(rating.asked_at),
     }
 
@@ -322,6 +333,8 @@ def _decode(row: Any) -> FeedbackRecord:
             SentenceCheck(**{**c, "citations": tuple(c["citations"])})
             for c in json.loads(row.sentences)
         ),
+        route=row.route,
+        subqueries=tuple(json.loads(row.subqueries)),
     )
 
 

@@ -28,6 +28,7 @@ class FeedbackTab:
     plot: gr.ScatterPlot
     by_document: gr.Dataframe
     by_mode: gr.Dataframe
+    by_route: gr.Dataframe
     causes: gr.Dataframe
     by_support: gr.Dataframe
     disliked: gr.Dataframe
@@ -43,6 +44,7 @@ class FeedbackTab:
             self.plot,
             self.by_document,
             self.by_mode,
+            self.by_route,
             self.causes,
             self.by_support,
             self.disliked,
@@ -66,6 +68,7 @@ def on_analytics(ctx: Context, request: gr.Request) -> tuple[Any, ...]:
         chart,
         view.by_document,
         view.by_mode,
+        view.by_route,
         view.causes,
         view.by_support,
         view.disliked,
@@ -112,6 +115,9 @@ def layout() -> FeedbackTab:
             elem_id="by-document",
         )
         by_mode = gr.Dataframe(label=label("by_mode_label"), interactive=False, elem_id="by-mode")
+        by_route = gr.Dataframe(
+            label=label("by_route_label"), interactive=False, elem_id="by-route"
+        )
     with gr.Row():
         causes = gr.Dataframe(label=label("causes_label"), interactive=False, elem_id="causes")
         by_support = gr.Dataframe(
@@ -135,6 +141,7 @@ def layout() -> FeedbackTab:
         plot,
         by_document,
         by_mode,
+        by_route,
         causes,
         by_support,
         disliked,

@@ -1,0 +1,416 @@
+"""A question split into the searches it needs, by rules (pure functions, English and Chinese).
+
+The rules are meant to be safe to be wrong: a split only adds searches beside the question's
+own (``rag_core.retrieve.route.merge_rankings`` keeps the question's best result first), so a
+needless split costs a little time, not the answer. Each rule finds a coordinated span in the
+question and writes one sub-query per item, the rest of the question kept around it:
+
+- ``periods``: several years or periods ("in 2019 and 2020", "FY2017 - FY2019",
+  "2019年与2020年"); a range of years becomes every year in it;
+- ``comparison``: "A vs B", "A or B", "between A and B", "compare A with B", "A和B相比",
+  "A还是B";
+- ``documents``: several named files ("report.pdf and memo.pdf");
+- ``list``: "A, B and C", "A and B" between noun phrases, "A、B和C".
+
+The first rule that finds a span wins; at most ``MAX_PARTS`` sub-queries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MAX_PARTS = 4
+MAX_ITEM_WORDS = 4
+MAX_RANGE_YEARS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Decomposition:
+    """The sub-queries of a question (none: it needs one search) and the rule that split it."""
+
+    parts: tuple[str, ...] = ()
+    rule: str = ""  # the rule's name, or the model's backend ("openai", "claude")
+    note: str = ""  # why the rules took over from the model
+
+    @property
+    def multi_part(self) -> bool:
+        return len(self.parts) >= 2
+
+
+NONE = Decomposition()
+
+# Words an English item does not run across (its edges).
+_BREAK = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "for",
+        "to",
+        "from",
+        "by",
+        "with",
+        "at",
+        "as",
+        "than",
+        "that",
+        "this",
+        "these",
+        "those",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "how",
+        "when",
+        "where",
+        "why",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "did",
+        "does",
+        "do",
+        "has",
+        "have",
+        "had",
+        "its",
+        "their",
+        "his",
+        "her",
+        "our",
+        "your",
+        "my",
+        "and",
+        "or",
+        "vs",
+        "versus",
+        "between",
+        "compare",
+        "compared",
+        "during",
+        "over",
+        "per",
+        "s",
+        "each",
+        "both",
+        "either",
+        "whether",
+        "if",
+        "any",
+        "all",
+        "based",
+        "using",
+    ]
+)
+# "increase or decrease", "yes or no": one thing asked two ways, not two things.
+_OPPOSITES = frozenset(
+    [
+        "increase",
+        "increased",
+        "increases",
+        "decrease",
+        "decreased",
+        "decreases",
+        "improve",
+        "improved",
+        "improves",
+        "decline",
+        "declined",
+        "declines",
+        "rise",
+        "rose",
+        "fall",
+        "fell",
+        "grow",
+        "grew",
+        "shrink",
+        "shrank",
+        "up",
+        "down",
+        "higher",
+        "lower",
+        "more",
+        "less",
+        "better",
+        "worse",
+        "positive",
+        "negative",
+        "yes",
+        "no",
+        "true",
+        "false",
+        "gain",
+        "loss",
+        "not",
+        "above",
+        "below",
+    ]
+)
+_DETERMINERS = frozenset({"a", "an", "the"})
+_TOKEN = re.compile(r"[\w$%][\w\-&'.$%/]*\w|[\w$%]|[^\w\s]")
+_YEAR = r"(?:FY\s?|CY\s?|Q[1-4]\s?|H[12]\s?)?(?:19|20)\d{2}"
+_PERIOD = re.compile(rf"(?<![A-Za-z0-9.]){_YEAR}(?:年(?:度)?)?(?![A-Za-z0-9])", re.IGNORECASE)
+_PERIOD_LEAD = re.compile(r"(?:\bbetween|\bfrom)\s+$", re.IGNORECASE)
+_PERIOD_JOIN = re.compile(
+    r"^\s*(?:,|，|、|and|or|to|through|vs\.?|versus|than|compared (?:to|with)|-|–|—|~|"
+    r"和|与|及|跟|至|到|或|还是|对比)\s*"
+    r"(?:the\s+|fiscal\s+(?:year\s+)?)?$",
+    re.IGNORECASE,
+)
+_RANGE_JOIN = re.compile(r"^\s*(?:to|through|-|–|—|~|至|到)\s*$", re.IGNORECASE)
+_FILE = re.compile(r"[\w\-.]+\.(?:pdf|docx?|txt|md|html?|pptx?|xlsx?|csv|epub)\b", re.IGNORECASE)
+_CJK = r"\u4e00-\u9fff"
+_ZH_BREAK = "的是在了有为对从比把被将中"
+_ZH_ITEM = rf"(?:(?![{_ZH_BREAK}])[{_CJK}A-Za-z0-9]){{1,10}}?"
+_ZH_END = rf"(?=[{_ZH_BREAK}，,？?。]|$)"
+_ZH_COMPARE = re.compile(
+    rf"(?P<a>{_ZH_ITEM})(?:和|与|跟|同|及)(?P<b>{_ZH_ITEM})"
+    r"(?:相比|比较|对比|的区别|的差异|的不同|之间|谁|哪个|哪一个)"
+)
+_ZH_OR = re.compile(rf"(?P<a>{_ZH_ITEM})(?:还是|对比|vs)(?P<b>{_ZH_ITEM}){_ZH_END}")
+_ZH_LIST = re.compile(rf"{_ZH_ITEM}(?:、{_ZH_ITEM})+(?:(?:和|与|及|以及){_ZH_ITEM})?{_ZH_END}")
+
+
+def decompose(question: str) -> Decomposition:
+    """The searches ``question`` needs by the rules; ``NONE`` when one search will do."""
+    text = " ".join(question.split())
+    for rule, find in (
+        ("periods", _periods),
+        ("comparison", _comparison),
+        ("documents", _documents),
+        ("list", _list),
+    ):
+        parts = _distinct(find(text), text)
+        if len(parts) >= 2:
+            return Decomposition(parts[:MAX_PARTS], rule)
+    return NONE
+
+
+def _distinct(parts: Sequence[str], question: str) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for part in parts:
+        part = " ".join(part.split()).strip(" ,，、")
+        if part and part.casefold() != question.casefold():
+            seen.setdefault(part, None)
+    return tuple(seen)
+
+
+def _replaced(text: str, start: int, end: int, items: Sequence[str]) -> list[str]:
+    """``text`` with ``[start, end)`` replaced by each item in turn."""
+    return [f"{text[:start]}{item}{text[end:]}" for item in items]
+
+
+# Periods ---------------------------------------------------------------------------------
+def _periods(text: str) -> list[str]:
+    found = list(_PERIOD.finditer(text))
+    if len({_year_key(m.group()) for m in found}) < 2:
+        return []
+    # The first run of periods joined only by "and", "or", ",", "-", "和", "至" ...
+    for i in range(len(found) - 1):
+        run = [found[i]]
+        for nxt in found[i + 1 :]:
+            if not _PERIOD_JOIN.match(text[run[-1].end() : nxt.start()]):
+                break
+            run.append(nxt)
+        if len(run) >= 2:
+            items = _period_items(text, run)
+            lead = _PERIOD_LEAD.search(text[: run[0].start()])
+            start = lead.start() if lead else run[0].start()
+            return _replaced(text, start, run[-1].end(), items)
+    # Periods apart ("in 2020 ... than in 2019"): each sub-query keeps one of them.
+    key = _year_key
+    return [_without(text, [m for m in found if key(m.group()) != key(k.group())]) for k in found]
+
+
+def _year_key(period: str) -> str:
+    return re.sub(r"\s+", "", period).upper()
+
+
+def _period_items(text: str, run: Sequence[re.Match[str]]) -> list[str]:
+    """The periods of a run; two years joined by "to" or "-" are every year between them."""
+    items = [m.group() for m in run]
+    if len(run) == 2 and _RANGE_JOIN.match(text[run[0].end() : run[1].start()]):
+        first, last = (re.search(r"(?:19|20)\d{2}", m.group()) for m in run)
+        assert first is not None and last is not None
+        low, high = int(first.group()), int(last.group())
+        if 0 < high - low <= MAX_RANGE_YEARS:
+            prefix = run[0].group()[: first.start()]
+            suffix = run[0].group()[first.end() :]
+            items = [f"{prefix}{year}{suffix}" for year in range(low, high + 1)]
+    return items
+
+
+# Comparisons -----------------------------------------------------------------------------
+_EN_COMPARE = (
+    re.compile(r"\bbetween\b", re.IGNORECASE),  # between A and B
+    re.compile(r"\bcompare[sd]?\b", re.IGNORECASE),  # compare A with / and / to B
+)
+_EN_VERSUS = re.compile(r"\s(?:vs\.?|versus|compared (?:to|with)|or)\s", re.IGNORECASE)
+
+
+def _comparison(text: str) -> list[str]:
+    for pattern in (_ZH_COMPARE, _ZH_OR):
+        m = pattern.search(text)
+        if m:
+            a, b = _zh_left(m.group("a")), m.group("b")
+            if len(a) > 2 * len(b):  # items are parallel: "用户选择A方案还是B方案"
+                a = a[-len(b) :]
+            start = m.start("a") + len(m.group("a")) - len(a)
+            return _replaced(text, start, m.end(), [a, b])
+    tokens = _tokens(text)
+    for pattern in _EN_COMPARE:
+        m = pattern.search(text)
+        if m:
+            return _compared(text, m, [t for t in tokens if t[1] >= m.end()])
+    m = _EN_VERSUS.search(text)
+    if m:
+        left = _item([t for t in tokens if t[2] <= m.start()], from_end=True)
+        after = [t for t in tokens if t[1] >= m.end()]
+        right = _item(after, from_end=False, limit=len(left[0].split())) if left else None
+        ends = (
+            {left[0].split()[-1].lower(), right[0].split()[0].lower()} if left and right else {""}
+        )
+        if left and right and not ends & _OPPOSITES:
+            return _replaced(text, left[1], right[1], [left[0], right[0]])
+    return []
+
+
+def _compared(text: str, m: re.Match[str], after: Sequence[Token]) -> list[str]:
+    """ "between A and B", "compare A with B": A is every word up to the joint."""
+    joint = next((i for i, t in enumerate(after) if t[0].lower() in ("and", "with", "to")), 0)
+    if not 0 < joint <= MAX_ITEM_WORDS + 1:
+        return []
+    inside = list(after[:joint])
+    while inside and inside[0][0].lower() in _DETERMINERS:
+        inside = inside[1:]
+    right = _item(after[joint + 1 :], from_end=False, limit=len(inside) + 1)
+    if not inside or right is None:
+        return []
+    left = text[inside[0][1] : inside[-1][2]]
+    return _replaced(text, m.start(), right[1], [left, right[0]])
+
+
+# Documents -------------------------------------------------------------------------------
+def _documents(text: str) -> list[str]:
+    names = list(_FILE.finditer(text))
+    if len({m.group().lower() for m in names}) < 2:
+        return []
+    for i in range(len(names) - 1):
+        run = [names[i]]
+        for nxt in names[i + 1 :]:
+            if not _PERIOD_JOIN.match(text[run[-1].end() : nxt.start()]):
+                break
+            run.append(nxt)
+        if len(run) >= 2:
+            return _replaced(text, run[0].start(), run[-1].end(), [m.group() for m in run])
+    return [_without(text, [m for m in names if m is not keep]) for keep in names]
+
+
+def _without(text: str, matches: Sequence[re.Match[str]]) -> str:
+    for m in sorted(matches, key=lambda m: -m.start()):
+        text = text[: m.start()] + text[m.end() :]
+    return text
+
+
+# Lists -----------------------------------------------------------------------------------
+def _list(text: str) -> list[str]:
+    m = _ZH_LIST.search(text)
+    if m:
+        names = re.split(r"、|和|与|以及|及", m.group())
+        head = _zh_left(names[0])
+        start = m.start() + len(names[0]) - len(head)
+        return _replaced(text, start, m.end(), [head, *names[1:]])
+    tokens = _tokens(text)
+    for i, (word, _, _) in enumerate(tokens):
+        if word.lower() != "and" or i == 0:
+            continue
+        items = _items_before(tokens, i)
+        if not items:
+            continue
+        longest = max(len(x.split()) for x, _ in items)
+        right = _item(tokens[i + 1 :], from_end=False, limit=longest + 1)
+        if right is not None:
+            names = [*(x for x, _ in items), right[0]]
+            if min(len(x.split()) for x in names) >= 2:  # noun phrases: search each with
+                anchors = _anchors(text[: items[0][1]] + " " + text[right[1] :])  # its anchors
+                return [f"{name} {anchors}".strip() for name in names]
+            return _replaced(text, items[0][1], right[1], names)
+    return []
+
+
+def _anchors(text: str) -> str:
+    """What a noun phrase is searched with, out of the rest of the question: its names
+    (capitalised words after the first word of a sentence) and its periods."""
+    words: dict[str, None] = {}
+    for sentence in re.split(r"(?<=[.?!:])\s+", text):
+        tokens = [t for t, _, _ in _tokens(sentence)]
+        for i, token in enumerate(tokens):
+            name = i > 0 and token[:1].isupper() and token.lower() not in _BREAK
+            if name or _PERIOD.fullmatch(token):
+                words.setdefault(token.removesuffix("'s"), None)
+    return " ".join(list(words)[:6])
+
+
+def _items_before(tokens: Sequence[Token], joint: int) -> list[tuple[str, int]]:
+    """The items before the "and" at ``joint``, separated by commas: "A, B(,) and"."""
+    items: list[tuple[str, int]] = []
+    stop = joint - 1 if tokens[joint - 1][0] == "," else joint
+    while True:
+        left = _item(tokens[:stop], from_end=True)
+        if left is None:
+            return items
+        items.insert(0, left)
+        first = next(j for j, t in enumerate(tokens) if t[1] == left[1])
+        if first == 0 or tokens[first - 1][0] != ",":
+            return items
+        stop = first - 1
+
+
+# Items -----------------------------------------------------------------------------------
+Token = tuple[str, int, int]  # word, start, end
+
+
+def _tokens(text: str) -> list[Token]:
+    return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
+def _item(
+    tokens: Sequence[Token], *, from_end: bool, limit: int = MAX_ITEM_WORDS
+) -> tuple[str, int] | None:
+    """The noun phrase at one edge of ``tokens``: up to ``MAX_ITEM_WORDS`` words, no break
+    word or punctuation inside (a leading article on the right is passed over). Returns its
+    text and, from the end, its start offset; from the start, its end offset."""
+    words: list[Token] = []
+    sequence = list(reversed(tokens)) if from_end else list(tokens)
+    if not from_end:
+        while sequence and sequence[0][0].lower() in _DETERMINERS:
+            sequence.pop(0)
+    for token in sequence:
+        if token[0].lower() in _BREAK or not (token[0][0].isalnum() or token[0][0] in "$%"):
+            break
+        words.append(token)
+        if len(words) == min(limit, MAX_ITEM_WORDS):
+            break
+    if not words:
+        return None
+    if from_end:
+        words.reverse()
+        return " ".join(w for w, _, _ in words), words[0][1]
+    return " ".join(w for w, _, _ in words), words[-1][2]
+
+
+def _zh_left(item: str) -> str:
+    """A Chinese left item cut after its last function character ("公司的收入" -> "收入")."""
+    cut = max(item.rfind(ch) for ch in _ZH_BREAK)
+    return item[cut + 1 :] if cut >= 0 and cut + 1 < len(item) else item
