@@ -92,12 +92,26 @@ class TimingOut(BaseModel):
     ms: float
 
 
+class AgentStepOut(BaseModel):
+    step: int = Field(description="the model turn that made the call, from 1")
+    tool: Literal["search", "read_page"] | str
+    arguments: str = Field(description="the arguments as the model sent them (JSON text)")
+    hits: int = Field(description="passages the call returned")
+    ms: float
+    error: str = Field(description="the tool error the model was sent; empty when none")
+
+
 class TraceOut(BaseModel):
     searched_query: str
     legs: list[LegOut]
     timings: list[TimingOut]
     notes: list[str]
     hits: int = Field(description="retrieved chunks handed to the answerer")
+    agent_steps: list[AgentStepOut] = Field(
+        default_factory=list,
+        description="the tool calls of agentic retrieval (FOLIO_AGENT), in order; empty when "
+        "no agent ran",
+    )
 
 
 class QueryResponse(BaseModel):
@@ -220,6 +234,17 @@ def query_response(answer: Answer, answer_id: str, request_id: str) -> QueryResp
             timings=[TimingOut(stage=t.stage, ms=round(t.ms, 3)) for t in timings],
             notes=list(trace.notes),
             hits=len(answer.hits),
+            agent_steps=[
+                AgentStepOut(
+                    step=x.step,
+                    tool=x.tool,
+                    arguments=x.arguments,
+                    hits=x.hits,
+                    ms=round(x.ms, 3),
+                    error=x.error,
+                )
+                for x in trace.agent_steps
+            ],
         ),
     )
 

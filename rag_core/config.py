@@ -181,6 +181,13 @@ class Settings(BaseSettings):
     # The offline check also weighs the embedding similarity of a sentence and its passages
     # (one embedding call per answer: far over the check's 20 ms budget on a CPU).
     claim_similarity: bool = False
+    # Agentic retrieval (rag_core/answer/agentic.py): with a language model answering, a
+    # question whose first search is below the evidence gate's threshold lets the model call
+    # search and read_page tools: "auto" (then) or "off". At most agent_max_steps turns with
+    # tool calls, none started after agent_budget_seconds.
+    agent: Literal["auto", "off"] = "auto"
+    agent_max_steps: int = 4
+    agent_budget_seconds: float = 60.0
 
     # Evaluation.
     eval_root: Path = Path("../shared/data")  # folders of evaluation sets (beir or pdfqa)
@@ -245,6 +252,7 @@ class Settings(BaseSettings):
         "vision_pool_factor",
         "vision_candidates",
         "vision_representatives",
+        "agent_max_steps",
     )
     @classmethod
     def _positive(cls, value: int) -> int:
@@ -268,6 +276,7 @@ class Settings(BaseSettings):
         "max_document_render_seconds",
         "max_docx_xml_mb",
         "llm_timeout",
+        "agent_budget_seconds",
     )
     @classmethod
     def _limit_positive(cls, value: float) -> float:

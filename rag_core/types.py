@@ -176,6 +176,20 @@ class Timing:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentStep:
+    """One tool call of the agentic loop (``rag_core.answer.agentic``): the tool, its
+    arguments as the model sent them (JSON text), the passages it returned (``hits``; new ones
+    are numbered on), how long it took, and the tool error the model was sent, if any."""
+
+    step: int  # the model turn that made the call, from 1
+    tool: str
+    arguments: str
+    hits: int
+    ms: float
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RetrievalTrace:
     query: str
     searched_query: str
@@ -184,6 +198,8 @@ class RetrievalTrace:
     fused: tuple[tuple[str, float], ...]
     timings: tuple[Timing, ...]
     notes: tuple[str, ...] = ()
+    # The tool calls of the agentic loop, in order (empty when no agent ran).
+    agent_steps: tuple[AgentStep, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
