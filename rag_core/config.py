@@ -183,9 +183,10 @@ class Settings(BaseSettings):
     claim_similarity: bool = False
     # Agentic retrieval (rag_core/answer/agentic.py): with a language model answering, a
     # question whose first search is below the evidence gate's threshold lets the model call
-    # search and read_page tools: "auto" (then) or "off". At most agent_max_steps turns with
-    # tool calls, none started after agent_budget_seconds.
-    agent: Literal["auto", "off"] = "auto"
+    # search and read_page tools: "auto" (then) or "off" (the gate refuses without calling
+    # the model). At most agent_max_steps turns with tool calls, none started after
+    # agent_budget_seconds.
+    agent: Literal["auto", "off"] = "off"
     agent_max_steps: int = 4
     agent_budget_seconds: float = 60.0
 

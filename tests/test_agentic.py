@@ -79,6 +79,7 @@ def open_served(protocol: str, server: Any, settings) -> Library:
 
 @pytest.fixture(params=PROTOCOLS)
 def served(request, settings):
+    settings = settings.model_copy(update={"agent": "auto"})
     fake = FakeAnthropic() if request.param == "anthropic" else FakeOpenAI()
     with fake as server:
         yield Served(request.param, server, open_served(request.param, server, settings))
@@ -303,7 +304,7 @@ def test_ask_does_not_run_the_agent_when_the_evidence_passes(served):
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_agent_off_refuses_through_the_gate_as_before(protocol, settings):
-    settings = settings.model_copy(update={"agent": "off"})
+    assert settings.agent == "off"  # the default
     fake = FakeAnthropic() if protocol == "anthropic" else FakeOpenAI()
     with fake as server:
         library = open_served(protocol, server, settings)
