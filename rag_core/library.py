@@ -466,11 +466,14 @@ class Library:
         filters: Filters | None = None,
         searched_query: str | None = None,
         first: SearchResult | None = None,
+        parts: Sequence[str] = (),
     ) -> Iterator[AnswerEvent]:
         """The agentic loop's answer (``rag_core.answer.agentic``), whatever the first
         search's evidence: the model may search and read pages within ``filters`` before it
         answers; text and citations, then the answer with its sentences checked. ``first``
-        is the first search's result when the caller has it (else it is searched here).
+        is the first search's result when the caller has it (else it is searched here);
+        ``parts`` are the sub-questions when a router split the question (the model is shown
+        them and may search each).
         A ``ConfigurationError`` when no language model answers (``FOLIO_AGENT=off`` or the
         extractive answerer)."""
         if self.agent is None:
@@ -488,7 +491,7 @@ class Library:
             Timing("retrieve", retrieve_ms),
             Timing("gate", (time.perf_counter() - t) * 1000),
         )
-        for event in self._agentic_stream(question, filters, first, timings, evidence):
+        for event in self._agentic_stream(question, filters, first, timings, evidence, parts):
             if isinstance(event, AnswerDone):
                 event = AnswerDone(self.check_claims(event.answer))
             yield event
@@ -500,9 +503,10 @@ class Library:
         first: SearchResult,
         timings: tuple[Timing, ...],
         evidence: float,
+        parts: Sequence[str] = (),
     ) -> Iterator[AnswerEvent]:
         assert self.agent is not None
-        for event in self.agent.stream(question, first, self.toolbox(filters)):
+        for event in self.agent.stream(question, first, self.toolbox(filters), parts):
             if isinstance(event, AnswerDone):
                 answer = event.answer
                 score = evidence if answer.evidence_score is None else answer.evidence_score

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from api.models import query_response
 from rag_core.answer.agentic import AgentConfig, ToolArgumentError, parse_arguments, wants_agent
 from rag_core.answer.claude import ClaudeAnswerer
+from rag_core.answer.conversation import Rewrite
 from rag_core.answer.openai_client import ChatClient
 from rag_core.answer.openai_compat import OpenAICompatAnswerer
 from rag_core.cli.commands import answer_json
@@ -19,6 +21,7 @@ from rag_core.errors import ConfigurationError
 from rag_core.index.lexical import LexicalTokenizer
 from rag_core.library import Library
 from rag_core.types import Answer, AnswerDone, Filters
+from ui.formatting import trace_markdown
 
 from .fake_anthropic import ANSWER, PASSAGE, FakeAnthropic, tool_call
 from .fake_openai import FakeOpenAI
@@ -292,8 +295,33 @@ def test_ask_runs_the_agent_when_the_evidence_is_below_the_gate(served):
     assert "5W-30" in answer.text and not answer.refused
     assert answer.sentences  # the claim check ran on the agent's answer
     assert answer.evidence_score is not None
-    assert answer_json(answer)["trace"]["agent_steps"][0]["tool"] == "search"
     assert {t.stage for t in answer.timings} >= {"retrieve", "gate", "agent"}
+    # Shown in `ask --json`, the API's answer and the UI's trace.
+    (step,) = answer_json(answer)["trace"]["agent_steps"]
+    assert (step["tool"], json.loads(step["arguments"]), step["error"]) == (
+        "search",
+        {"query": "oil grade"},
+        "",
+    )
+    api_steps = query_response(answer, "a1", "r1").trace.agent_steps
+    assert [(s.tool, s.hits) for s in api_steps] == [("search", answer.trace.agent_steps[0].hits)]
+    trace = trace_markdown(answer, Rewrite(answer.question, "none"), [], "en")
+    assert "**Agent steps (FOLIO_AGENT)**" in trace
+    assert "| 1 | search | " in trace and "passages |" in trace
+
+
+def test_a_follow_up_reaches_the_agent_rewritten(served):
+    library = served.library
+    library.gate = replace(library.gate, threshold=1.01)
+    served.server.agent += [ANSWER]
+    rewritten = "Which oil grade should the engine use?"
+    answer = library.ask("And which grade?", searched_query=rewritten)
+    assert answer.trace.searched_query == rewritten
+    (request,) = served.agent_requests
+    first = "\n".join(strings(request["messages"]))
+    assert "Question: And which grade?" in first
+    assert f"this means: {rewritten}" in first
+    assert "5W-30" in answer.text
 
 
 def test_ask_does_not_run_the_agent_when_the_evidence_passes(served):
@@ -318,3 +346,19 @@ def test_agent_off_refuses_through_the_gate_as_before(protocol, settings):
 
 def test_the_extractive_answerer_has_no_agent(library):
     assert library.agent is None
+
+
+def test_a_split_questions_parts_are_shown_to_the_model(served):
+    served.server.agent += [
+        tool_call("search", {"query": "pear frost"}),
+        tool_call("search", {"query": "oil change interval"}),
+        ANSWER,
+    ]
+    parts = ("When did the frost hit the pears?", "How often is the oil changed?")
+    events = list(served.library.ask_agentic("Frost and oil?", parts=parts))
+    answer = events[-1].answer
+    first = "\n".join(strings(served.agent_requests[0]["messages"]))
+    assert "The question has these parts; answer each:" in first
+    assert all(f"- {part}" in first for part in parts)
+    assert [s.tool for s in answer.trace.agent_steps] == ["search", "search"]
+    assert "5000 kilometres" in answer.text

@@ -201,9 +201,20 @@ def system_prompt(config: AgentConfig) -> str:
     )
 
 
-def first_prompt(question: str, result: SearchResult, numbered: Sequence[tuple[int, Hit]]) -> str:
+def first_prompt(
+    question: str,
+    result: SearchResult,
+    numbered: Sequence[tuple[int, Hit]],
+    parts: Sequence[str] = (),
+) -> str:
+    """The passages of the first search and the question (with its parts, when a router
+    split it: each is worth a search of its own)."""
     head = f"Passages:\n\n{passages(numbered)}" if numbered else "No passages were found yet."
-    return f"{head}\n\n{user_prompt(question, result.trace.searched_query)}"
+    prompt = user_prompt(question, result.trace.searched_query)
+    if parts:
+        listed = "\n".join(f"- {part}" for part in parts)
+        prompt += f"\nThe question has these parts; answer each:\n{listed}"
+    return f"{head}\n\n{prompt}"
 
 
 # Protocols --------------------------------------------------------------------------------
@@ -448,13 +459,21 @@ class Agent:
     def model(self) -> str:
         return self.backend.model
 
-    def stream(self, question: str, first: SearchResult, toolbox: Toolbox) -> Iterator[AnswerEvent]:
-        """Text and citations of the final answer, then one ``AnswerDone``."""
+    def stream(
+        self,
+        question: str,
+        first: SearchResult,
+        toolbox: Toolbox,
+        parts: Sequence[str] = (),
+    ) -> Iterator[AnswerEvent]:
+        """Text and citations of the final answer, then one ``AnswerDone``. ``first`` is the
+        first search's result (its hits are the first passages); ``parts`` the sub-questions
+        of a question the router split (shown to the model)."""
         run = _Run(question, first, toolbox, time.perf_counter())
         numbered = run.evidence.add(first.hits)
         conversation = self.backend.start(
             system_prompt(self.config),
-            first_prompt(question, first, numbered),
+            first_prompt(question, first, numbered, parts),
             tool_specs(self.config),
         )
         step = 0
