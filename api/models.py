@@ -92,6 +92,15 @@ class TimingOut(BaseModel):
     ms: float
 
 
+class AgentStepOut(BaseModel):
+    step: int = Field(description="the model turn that made the call, from 1")
+    tool: Literal["search", "read_page"] | str
+    arguments: str = Field(description="the arguments as the model sent them (JSON text)")
+    hits: int = Field(description="passages the call returned")
+    ms: float
+    error: str = Field(description="the tool error the model was sent; empty when none")
+
+
 class TraceOut(BaseModel):
     searched_query: str
     legs: list[LegOut]
@@ -101,6 +110,11 @@ class TraceOut(BaseModel):
     route: str = Field("single", description="single, decomposed, agentic or visual")
     subqueries: list[str] = Field(
         default_factory=list, description="a decomposed question's searches, besides its own"
+    )
+    agent_steps: list[AgentStepOut] = Field(
+        default_factory=list,
+        description="the tool calls of agentic retrieval (FOLIO_AGENT), in order; empty when "
+        "no agent ran",
     )
 
 
@@ -226,6 +240,17 @@ def query_response(answer: Answer, answer_id: str, request_id: str) -> QueryResp
             hits=len(answer.hits),
             route=trace.route,
             subqueries=[sub.query for sub in trace.subqueries],
+            agent_steps=[
+                AgentStepOut(
+                    step=x.step,
+                    tool=x.tool,
+                    arguments=x.arguments,
+                    hits=x.hits,
+                    ms=round(x.ms, 3),
+                    error=x.error,
+                )
+                for x in trace.agent_steps
+            ],
         ),
     )
 

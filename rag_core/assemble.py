@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, cast
 
+from rag_core.answer.agentic import Agent, AgentConfig, AnthropicBackend, OpenAIBackend
 from rag_core.answer.cache import AnswerCache
 from rag_core.answer.claims import ClaimCheck, OfflineClaimCheck
 from rag_core.answer.claude import ClaudeAnswerer
@@ -185,6 +186,30 @@ def answerer_for(
     )
 
 
+def agent_for(
+    s: Settings, answerer: Answerer, tokenizer: LexicalTokenizer, embedder: Embedder
+) -> Agent | None:
+    """The agentic loop over the answering model (``FOLIO_AGENT``); None when it is off or no
+    language model answers. It answers, when the model gives no answer within its steps,
+    extractively from what it gathered."""
+    if s.agent == "off":
+        return None
+    config = AgentConfig(max_steps=s.agent_max_steps, budget_seconds=s.agent_budget_seconds)
+    fallback = ExtractiveAnswerer(
+        tokenizer, embedder, min_support=s.min_evidence, max_unknown_ratio=s.max_unknown_ratio
+    )
+    if isinstance(answerer, ClaudeAnswerer):
+        claude = answerer
+        backend: AnthropicBackend | OpenAIBackend = AnthropicBackend(
+            lambda: claude.client, claude.model, claude.max_tokens
+        )
+        return Agent(backend, tokenizer, fallback, config, "claude")
+    if isinstance(answerer, OpenAICompatAnswerer):
+        backend = OpenAIBackend(answerer.chat, answerer.max_tokens)
+        return Agent(backend, tokenizer, fallback, config, "openai")
+    return None
+
+
 def gate_model_for(s: Settings) -> GateModel:
     """The evidence gate: FOLIO_GATE_MODEL's file, else the one shipped with Folio."""
     if s.gate_model is None:
@@ -306,18 +331,20 @@ def open_library(
         retrieval_config(s),
         page_leg=vision if vision.state == "on" else None,
     )
+    answerer = answerer or answerer_for(s, tokenizer, embedder, sentences)
     library = Library(
         s,
         registry,
         ingestor,
         retriever,
-        answerer or answerer_for(s, tokenizer, embedder, sentences),
+        answerer,
         images,
         vision,
         gate_model_for(s),
         claims=claim_check_for(s, tokenizer, embedder),
         answer_cache=AnswerCache(s.answer_cache) if s.answer_cache > 0 else None,
         decomposer=decomposer or decomposer_for(s),
+        agent=agent_for(s, answerer, tokenizer, embedder),
     )
     if recover and s.ingest_writer:  # a read replica never repairs the writer's work
         library.recover()

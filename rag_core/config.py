@@ -195,6 +195,14 @@ class Settings(BaseSettings):
     # Answers kept for questions asked again over the same library, filters and answerer
     # (any change to the library empties it; follow-ups are never served from it); 0: off.
     answer_cache: int = 256
+    # Agentic retrieval (rag_core/answer/agentic.py): with a language model answering, a
+    # question whose first search is below the evidence gate's threshold lets the model call
+    # search and read_page tools: "auto" (then) or "off" (the gate refuses without calling
+    # the model). At most agent_max_steps turns with tool calls, none started after
+    # agent_budget_seconds.
+    agent: Literal["auto", "off"] = "off"
+    agent_max_steps: int = 4
+    agent_budget_seconds: float = 60.0
 
     # Evaluation.
     eval_root: Path = Path("../shared/data")  # folders of evaluation sets (beir or pdfqa)
@@ -259,6 +267,7 @@ class Settings(BaseSettings):
         "vision_pool_factor",
         "vision_candidates",
         "vision_representatives",
+        "agent_max_steps",
     )
     @classmethod
     def _positive(cls, value: int) -> int:
@@ -282,6 +291,7 @@ class Settings(BaseSettings):
         "max_document_render_seconds",
         "max_docx_xml_mb",
         "llm_timeout",
+        "agent_budget_seconds",
     )
     @classmethod
     def _limit_positive(cls, value: float) -> float:

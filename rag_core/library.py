@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from rag_core.answer.agentic import Agent, Toolbox
 from rag_core.answer.cache import AnswerCache, AnswerKey, answer_key
 from rag_core.answer.claims import ClaimCheck
 from rag_core.answer.common import Answerer, refusal, stream_answer
@@ -54,6 +55,7 @@ from rag_core.types import (
     DocumentMetadata,
     Filters,
     FolderFile,
+    Hit,
     IngestReport,
     IngestResult,
     PageImage,
@@ -99,12 +101,14 @@ class Library:
         claims: ClaimCheck | None = None,
         answer_cache: AnswerCache | None = None,
         decomposer: Decomposer | None = None,
+        agent: Agent | None = None,
     ) -> None:
         self.settings = settings
         self.answer_cache = answer_cache  # repeated questions answered again (issue 17)
         self.decomposer = decomposer  # None: every question is one search
         self.gate = gate or GateModel.load()
         self.claims = claims
+        self.agent = agent  # agentic retrieval (FOLIO_AGENT), with a language model only
         self.registry = registry
         self.ingestor = ingestor
         self.retriever = retriever
@@ -538,19 +542,29 @@ class Library:
         retrieve_ms = (time.perf_counter() - started) * 1000
         answerer = self.answerer
         images = self._visual_pages(result)
-        route = choose_route(
-            len(result.trace.subqueries),
-            vision_dominates=vision_dominates(result.pages, result.hits, self.settings.top_k),
-            reads_images=bool(images) and answerer.reads_images,
-        )
-        result = replace(result, trace=replace(result.trace, route=route))
+        reads_images = bool(images) and answerer.reads_images
         t = time.perf_counter()
         evidence = self.evidence_score(result)
         timings = (
             Timing("retrieve", retrieve_ms),
             Timing("gate", (time.perf_counter() - t) * 1000),
         )
-        if evidence < self.gate.threshold and not (images and answerer.reads_images):
+        # The router: pages the model reads as images are answered from them; otherwise a
+        # configured agent takes weak evidence and questions of several parts.
+        route = choose_route(
+            len(result.trace.subqueries),
+            agentic_available=self.agent is not None and not reads_images,
+            evidence_score=evidence,
+            gate_threshold=self.gate.threshold,
+            vision_dominates=vision_dominates(result.pages, result.hits, self.settings.top_k),
+            reads_images=reads_images,
+        )
+        result = replace(result, trace=replace(result.trace, route=route))
+        if route == "agentic":
+            parts = tuple(sub.query for sub in result.trace.subqueries)
+            yield from self._agentic_stream(question, filters, result, timings, evidence, parts)
+            return
+        if evidence < self.gate.threshold and not reads_images:
             refused = refusal(
                 question, result, answerer.mode, answerer.model, timings, images, False
             )
@@ -568,6 +582,93 @@ class Library:
                     replace(answer, timings=(*timings, *answer.timings), evidence_score=evidence)
                 )
             yield event
+
+    def ask_agentic(
+        self,
+        question: str,
+        filters: Filters | None = None,
+        searched_query: str | None = None,
+        first: SearchResult | None = None,
+        parts: Sequence[str] = (),
+    ) -> Iterator[AnswerEvent]:
+        """The agentic loop's answer (``rag_core.answer.agentic``), whatever the first
+        search's evidence: the model may search and read pages within ``filters`` before it
+        answers; text and citations, then the answer with its sentences checked. ``first``
+        is the first search's result when the caller has it (else it is searched here);
+        ``parts`` are the sub-questions when a router split the question (the model is shown
+        them and may search each).
+        A ``ConfigurationError`` when no language model answers (``FOLIO_AGENT=off`` or the
+        extractive answerer)."""
+        if self.agent is None:
+            raise ConfigurationError(
+                "Agentic retrieval needs a language model (ANTHROPIC_API_KEY or "
+                "FOLIO_LLM_BASE_URL) and FOLIO_AGENT=auto"
+            )
+        started = time.perf_counter()
+        if first is None:
+            first = self.search(question, filters=filters, searched_query=searched_query)
+        retrieve_ms = (time.perf_counter() - started) * 1000
+        t = time.perf_counter()
+        evidence = self.evidence_score(first)
+        timings = (
+            Timing("retrieve", retrieve_ms),
+            Timing("gate", (time.perf_counter() - t) * 1000),
+        )
+        for event in self._agentic_stream(question, filters, first, timings, evidence, parts):
+            if isinstance(event, AnswerDone):
+                event = AnswerDone(self.check_claims(event.answer))
+            yield event
+
+    def _agentic_stream(
+        self,
+        question: str,
+        filters: Filters | None,
+        first: SearchResult,
+        timings: tuple[Timing, ...],
+        evidence: float,
+        parts: Sequence[str] = (),
+    ) -> Iterator[AnswerEvent]:
+        assert self.agent is not None
+        for event in self.agent.stream(question, first, self.toolbox(filters), parts):
+            if isinstance(event, AnswerDone):
+                answer = event.answer
+                score = evidence if answer.evidence_score is None else answer.evidence_score
+                event = AnswerDone(
+                    replace(answer, timings=(*timings, *answer.timings), evidence_score=score)
+                )
+            yield event
+
+    def toolbox(self, filters: Filters | None) -> Toolbox:
+        """The agent's tools for one question, searching within ``filters``."""
+        scope = filters or Filters()
+
+        def search(query: str, document: str | None, k: int) -> tuple[Hit, ...]:
+            narrowed = scope
+            if document is not None:
+                narrowed = replace(scope, doc_ids=(self._agent_document(document, scope).id,))
+            return self.search(query, k, narrowed).hits
+
+        def read_page(document: str, page: int) -> tuple[Hit, ...]:
+            doc = self._agent_document(document, scope)
+            if page > doc.pages:
+                raise InputError("page", f"{doc.name} has {doc.pages} pages, not {page}")
+            chunks = [r.chunk for r in self.registry.chunk_rows(doc.id) if r.chunk.page == page - 1]
+            ready = self.registry.ready_chunks([c.id for c in chunks])
+            found = [ready[c.id] for c in chunks if c.id in ready]
+            return tuple(
+                Hit(chunk, name, 0.0, rank) for rank, (chunk, name) in enumerate(found, start=1)
+            )
+
+        return Toolbox(search, read_page, self.evidence_score, self.gate.threshold)
+
+    def _agent_document(self, name_or_id: str, scope: Filters) -> Document:
+        """The document a tool call names, if the question's filters allow it."""
+        doc = self.find(name_or_id.strip())
+        if not scope.empty and doc.id not in self.registry.filtered_doc_ids(scope):
+            raise InputError(
+                "document", f"{doc.name} is outside the documents this question searches"
+            )
+        return doc
 
     def _visual_pages(self, result: SearchResult) -> tuple[PageImage, ...]:
         """Top pages the vision leg found that no text hit covers, with their images.

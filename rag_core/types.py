@@ -185,6 +185,20 @@ class SubqueryTrace:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentStep:
+    """One tool call of the agentic loop (``rag_core.answer.agentic``): the tool, its
+    arguments as the model sent them (JSON text), the passages it returned (``hits``; new ones
+    are numbered on), how long it took, and the tool error the model was sent, if any."""
+
+    step: int  # the model turn that made the call, from 1
+    tool: str
+    arguments: str
+    hits: int
+    ms: float
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RetrievalTrace:
     query: str
     searched_query: str
@@ -200,6 +214,8 @@ class RetrievalTrace:
     subqueries: tuple[SubqueryTrace, ...] = ()
     split_by: str = ""
     merge: str = ""
+    # The tool calls of the agentic loop, in order (empty when no agent ran).
+    agent_steps: tuple[AgentStep, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

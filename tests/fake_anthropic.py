@@ -28,10 +28,19 @@ the answer's sentences; a statement is supported when all its words are in the c
 see ``JUDGE_RULES``). Folio's correctness prompt (``Gold answer:`` / ``Answer to grade:``)
 is graded by word containment. Any other tool gets a minimal instance of its schema. A
 judge prompt without tools that asks for JSON output gets that JSON as text.
+
+Folio's agentic loop (a request whose ``tools`` include ``search``) is scripted by ``agent``:
+its items are the next replies, first in first out: ``tool_call(name, arguments)`` makes a
+``tool_use`` block, a string is a text reply as it is, ``ANSWER`` is the computed answer
+(``agent_answer``: the passage sentence sharing most words with the model's last search, or
+with the question, marked ``[n]``). With the script empty the reply is ``agent_forever`` when
+set (a model that never stops calling a tool), else the computed answer. As the real API does,
+it answers 400 when a ``tool_result`` names no ``tool_use`` of the turn before it.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sys
@@ -86,6 +95,9 @@ class FakeAnthropic:
         # Sentences to add to the next answers (one per answer), cited like the answer's own
         # sentence: a scripted claim its passage does not support.
         self.additions: list[str] = []
+        # The agentic loop's replies (see the module's docstring).
+        self.agent: list[Any] = []
+        self.agent_forever: dict[str, Any] | None = None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -130,7 +142,16 @@ class FakeAnthropic:
                 self.fail_with, self.fail_count = None, 1
             self._error(handler, status, kind, "simulated failure")
             return
-        blocks = self.rewrite_blocks(body) if self.is_rewrite(body) else self.answer_blocks(body)
+        if is_agent(body):
+            problem = tool_protocol_problem(body)
+            if problem:
+                self._error(handler, 400, "invalid_request_error", problem)
+                return
+            blocks = agent_blocks(self._next_agent_reply(), body)
+        elif self.is_rewrite(body):
+            blocks = self.rewrite_blocks(body)
+        else:
+            blocks = self.answer_blocks(body)
         cited = [b for b in blocks if b.get("type") == "text" and b.get("citations")]
         if cited and self.additions:
             addition = self.additions.pop(0)
@@ -170,6 +191,11 @@ class FakeAnthropic:
         handler.send_header("content-length", str(len(payload)))
         handler.end_headers()
         handler.wfile.write(payload)
+
+    def _next_agent_reply(self) -> Any:
+        if self.agent:
+            return self.agent.pop(0)
+        return self.agent_forever if self.agent_forever is not None else ANSWER
 
     @staticmethod
     def _error(handler: BaseHTTPRequestHandler, status: int, kind: str, message: str) -> None:
@@ -319,6 +345,97 @@ class FakeAnthropic:
             },
         )
         yield "message_stop", {"type": "message_stop"}
+
+
+# The agentic loop ---------------------------------------------------------------------------
+ANSWER = object()  # a scripted reply: the computed answer from the passages
+PASSAGE = re.compile(r'<passage id="(\d+)"[^>]*>\n(.*?)\n</passage>', re.S)
+SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
+
+
+def tool_call(name: str, arguments: dict[str, Any] | str) -> dict[str, Any]:
+    """A scripted tool call (``arguments`` as text: sent as they are, JSON or not)."""
+    return {"tool": name, "arguments": arguments}
+
+
+def is_agent(body: dict[str, Any]) -> bool:
+    names = [t.get("name") or t.get("function", {}).get("name") for t in body.get("tools", [])]
+    return "search" in names
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content or []:
+        if block.get("type") == "text":
+            parts.append(block.get("text", ""))
+        elif block.get("type") == "tool_result":
+            parts.append(_text_of(block.get("content")))
+    return "\n".join(parts)
+
+
+def tool_protocol_problem(body: dict[str, Any]) -> str:
+    """What the Messages API would refuse in a tool-use exchange ("" when nothing)."""
+    messages = body["messages"]
+    for before, message in itertools.pairwise(messages):
+        content = message.get("content")
+        if message["role"] != "user" or isinstance(content, str):
+            continue
+        results = [b for b in content if b.get("type") == "tool_result"]
+        if not results:
+            continue
+        asked = before.get("content") if before["role"] == "assistant" else []
+        ids = {b["id"] for b in asked or [] if b.get("type") == "tool_use"}
+        for result in results:
+            if result.get("tool_use_id") not in ids:
+                return f"tool_result {result.get('tool_use_id')!r} names no tool_use before it"
+        if {r["tool_use_id"] for r in results} != ids:
+            return "every tool_use needs its tool_result in the next message"
+    return ""
+
+
+def agent_answer(texts: list[str], queries: list[str]) -> str:
+    """The scripted model's answer: the passage sentence sharing most words with its last
+    search query (or the question), marked with the passage's number; else NOT_FOUND."""
+    joined = "\n".join(texts)
+    question = re.search(r"^Question: (.*)$", joined, re.M)
+    wanted = _words(queries[-1] if queries else question.group(1) if question else "")
+    best: tuple[int, str, str] | None = None
+    for number, passage in PASSAGE.findall(joined):
+        for sentence in SENTENCE.findall(passage):
+            overlap = len(wanted & _words(sentence))
+            if overlap and (best is None or overlap > best[0]):
+                best = (overlap, number, sentence.strip())
+    if best is None:
+        return "NOT_FOUND"
+    _, number, sentence = best
+    return f"According to the documents, {sentence.rstrip('.')} [{number}]."
+
+
+def anthropic_queries(body: dict[str, Any]) -> list[str]:
+    return [
+        str(b.get("input", {}).get("query", ""))
+        for m in body["messages"]
+        if m["role"] == "assistant" and isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") == "tool_use" and b.get("name") == "search"
+    ]
+
+
+def agent_blocks(reply: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The content blocks of a scripted reply of the agentic loop (Messages API)."""
+    if isinstance(reply, dict):
+        arguments = reply["arguments"]
+        if isinstance(arguments, str):
+            arguments = {"raw": arguments}  # Messages API inputs are always JSON objects
+        n = sum(1 for m in body["messages"] if m["role"] == "assistant") + 1
+        return [{"type": "tool_use", "id": f"toolu_{n}", "name": reply["tool"], "input": arguments}]
+    if isinstance(reply, str):
+        return [{"type": "text", "text": reply, "citations": None}]
+    texts = [_text_of(m["content"]) for m in body["messages"] if m["role"] == "user"]
+    text = agent_answer(texts, anthropic_queries(body))
+    return [{"type": "text", "text": text, "citations": None}]
 
 
 def standalone_query(prompt: str) -> str:

@@ -15,6 +15,13 @@ reply; ``failure`` makes the next ``fail_count`` requests fail one way (see ``FA
 ``fail_with`` answers an HTTP error status. A request naming a model the server does not
 serve gets Ollama's 404. Every request body is recorded.
 
+Folio's agentic loop (a request whose ``tools`` include ``search``) is scripted by ``agent``
+and ``agent_forever`` as for the fake Anthropic server: ``tool_call(name, arguments)`` streams
+a ``tool_calls`` delta (arguments given as text are sent as they are, JSON or not), a string is
+a text reply, ``ANSWER`` the computed answer from the passages in the user and ``tool``
+messages. Like a real server it answers 400 when a ``tool`` message names no call of the
+assistant message before it.
+
 Run it alone with ``python -m tests.fake_openai PORT`` from the repository root.
 """
 
@@ -29,7 +36,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .fake_anthropic import _words, standalone_query
+from .fake_anthropic import ANSWER, _words, agent_answer, is_agent, standalone_query
 
 # How a request can fail, besides an HTTP status:
 FAILURES = (
@@ -63,6 +70,8 @@ class FakeOpenAI:
         self.slow_seconds = 3.0
         self.piece_chars: int | None = None  # stream pieces of this many characters (else words)
         self.finish_reason = "stop"  # of every reply ("length": cut at max_tokens)
+        self.agent: list[Any] = []  # the agentic loop's replies (see the docstring)
+        self.agent_forever: dict[str, Any] | None = None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -122,6 +131,9 @@ class FakeOpenAI:
             message = f'model "{model}" not found, try pulling it first'
             self._json(handler, 404, {"error": {"message": message, "type": "api_error"}})
             return
+        if is_agent(body):
+            self._agent(handler, body)
+            return
         text = self.replies.pop(0) if self.replies else self.reply(body)
         if body.get("stream"):
             self._stream(handler, model, text)
@@ -180,6 +192,34 @@ class FakeOpenAI:
         handler.wfile.write(b"data: [DONE]\n\n")
         handler.wfile.flush()
 
+    def _agent(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        problem = tool_message_problem(body["messages"])
+        if problem:
+            self._json(handler, 400, {"error": {"message": problem, "type": "invalid_request"}})
+            return
+        reply = self.agent.pop(0) if self.agent else self.agent_forever or ANSWER
+        if not isinstance(reply, dict):
+            text = reply if isinstance(reply, str) else agent_answer(*_agent_context(body))
+            self._stream(handler, body["model"], text)
+            return
+        arguments = reply["arguments"]
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments)
+        n = sum(1 for m in body["messages"] if m["role"] == "assistant") + 1
+        call = {"index": 0, "id": f"call_{n}", "type": "function"}
+        model = body["model"]
+        handler.send_response(200)
+        handler.send_header("content-type", "text/event-stream")
+        handler.end_headers()
+        first = {**call, "function": {"name": reply["tool"], "arguments": ""}}
+        handler.wfile.write(sse(chunk(model, {"role": "assistant", "tool_calls": [first]})))
+        for piece in re.findall(r".{1,8}", arguments, re.S):
+            more = {"index": 0, "function": {"arguments": piece}}
+            handler.wfile.write(sse(chunk(model, {"tool_calls": [more]})))
+        handler.wfile.write(sse(chunk(model, {}, "tool_calls")))
+        handler.wfile.write(b"data: [DONE]\n\n")
+        handler.wfile.flush()
+
     def _pieces(self, text: str) -> list[str]:
         if self.piece_chars:
             n = self.piece_chars
@@ -224,6 +264,31 @@ class FakeOpenAI:
         if re.search(r"[\u4e00-\u9fff]", question.group(1) if question else ""):
             return f"根据文档，{sentence.rstrip('。')}[{number}]。"
         return f"According to the documents, {sentence.rstrip('.')} [{number}]."
+
+
+def tool_message_problem(messages: list[dict[str, Any]]) -> str:
+    """What a chat-completions server would refuse in a tool-call exchange ("" if nothing)."""
+    calls: set[str] = set()
+    for message in messages:
+        if message["role"] == "assistant":
+            calls = {c["id"] for c in message.get("tool_calls") or []}
+        elif message["role"] == "tool" and message.get("tool_call_id") not in calls:
+            return f"tool message {message.get('tool_call_id')!r} answers no tool call"
+    return ""
+
+
+def _agent_context(body: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The texts the model was given (user and tool messages) and the queries it searched."""
+    texts = [
+        m["content"] for m in body["messages"] if m["role"] in ("user", "tool") and m["content"]
+    ]
+    queries = []
+    for message in body["messages"]:
+        for call in message.get("tool_calls") or []:
+            with contextlib.suppress(ValueError, AttributeError):
+                if call["function"]["name"] == "search":
+                    queries.append(str(json.loads(call["function"]["arguments"]).get("query", "")))
+    return texts, queries
 
 
 def chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:

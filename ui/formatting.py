@@ -13,6 +13,7 @@ import pandas as pd
 from rag_core.answer.conversation import Rewrite
 from rag_core.retrieve.legs import CHUNK_LEGS
 from rag_core.types import (
+    AgentStep,
     Answer,
     Document,
     IngestReport,
@@ -319,6 +320,7 @@ def trace_markdown(
             f"| {hit.rank} | {md_escape(hit.doc_name)} | {hit.chunk.page_number} "
             f"| {hit.score:.4f} | {ranks} |"
         )
+    lines += agent_markdown(trace.agent_steps, lang)
     lines += claims_markdown(answer.sentences, lang)
     stages = [*ui_timings, *answer.stage_timings]
     lines += [
@@ -346,6 +348,25 @@ def subqueries_markdown(trace: RetrievalTrace, lang: Lang) -> list[str]:
         pages = ", ".join(f"{md_escape(p.doc_name)} p.{p.page_number}" for p in sub.pages[:3])
         lines.append(f"| {md_escape(sub.query)} | {pages or '–'} | {_ms(sub.ms)} |")
     lines += ["", md_escape(trace.merge)]
+    return lines
+
+
+def agent_markdown(steps: Sequence[AgentStep], lang: Lang) -> list[str]:
+    """The trace's table of the agent's tool calls (empty when no agent ran)."""
+    if not steps:
+        return []
+    lines = [
+        "",
+        f"**{t('tr_agent', lang)}**",
+        "",
+        f"| {t('tr_agent_step', lang)} | {t('tr_agent_tool', lang)} "
+        f"| {t('tr_agent_arguments', lang)} | {t('tr_agent_result', lang)} "
+        f"| {t('tr_time', lang)} |",
+        "|---|---|---|---|---|",
+    ]
+    for x in steps:
+        result = md_escape(x.error) if x.error else t("tr_agent_passages", lang, n=x.hits)
+        lines.append(f"| {x.step} | {x.tool} | {md_escape(x.arguments)} | {result} | {_ms(x.ms)} |")
     return lines
 
 

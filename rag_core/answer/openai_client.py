@@ -34,12 +34,24 @@ class ModelServerError(AnswerError):
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A streamed piece of a tool call: the call at ``index`` of the reply, its id and name
+    (in its first piece) and a piece of its JSON arguments."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ChatDelta:
     """One streamed piece of a reply."""
 
     text: str
     model: str
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 def without_reasoning(text: str) -> str:
@@ -165,7 +177,21 @@ class ChatClient:
         if not isinstance(text, str):
             raise self._not_protocol("a stream event whose content is not text", _quoted(chunk))
         finish = getattr(choice, "finish_reason", None)
-        return ChatDelta(text, getattr(chunk, "model", None) or model, finish)
+        calls = tuple(self._tool_call(c, chunk) for c in getattr(delta, "tool_calls", None) or [])
+        return ChatDelta(text, getattr(chunk, "model", None) or model, finish, calls)
+
+    def _tool_call(self, call: Any, chunk: Any) -> ToolCallDelta:
+        function = getattr(call, "function", None)
+        index = getattr(call, "index", None)
+        name = getattr(function, "name", None) or ""
+        arguments = getattr(function, "arguments", None) or ""
+        if (
+            not isinstance(index, int)
+            or not isinstance(name, str)
+            or not isinstance(arguments, str)
+        ):
+            raise self._not_protocol("a tool call without index, name or arguments", _quoted(chunk))
+        return ToolCallDelta(index, str(getattr(call, "id", None) or ""), name, arguments)
 
     def _not_protocol(self, what: str, snippet: str) -> ModelServerError:
         snippet = " ".join(snippet.split())[:SNIPPET]

@@ -75,13 +75,16 @@ MAX_RANGE = 10  # [1-3] is three citations; a longer range is no marker
 
 def passages_text(hits: Sequence[Hit]) -> str:
     """The hits as numbered passages; a document cannot open or close a passage itself."""
-    blocks = []
-    for number, hit in enumerate(hits, start=1):
-        source = " ".join(f"{hit.doc_name}, page {hit.chunk.page_number}".split())
-        source = source.replace('"', "'")
-        text = re.sub(r"<(/?)(passage)", r"<\1 \2", hit.chunk.text, flags=re.IGNORECASE)
-        blocks.append(f'<passage id="{number}" source="{source}">\n{text}\n</passage>')
+    blocks = [passage_block(number, hit) for number, hit in enumerate(hits, start=1)]
     return "Passages:\n\n" + "\n\n".join(blocks)
+
+
+def passage_block(number: int, hit: Hit) -> str:
+    """One hit as passage ``number`` (its text cannot open or close a passage itself)."""
+    source = " ".join(f"{hit.doc_name}, page {hit.chunk.page_number}".split())
+    source = source.replace('"', "'")
+    text = re.sub(r"<(/?)(passage)", r"<\1 \2", hit.chunk.text, flags=re.IGNORECASE)
+    return f'<passage id="{number}" source="{source}">\n{text}\n</passage>'
 
 
 def image_parts(images: Sequence[PageImage]) -> list[dict[str, Any]]:
@@ -259,7 +262,7 @@ class OpenAICompatAnswerer(Answerer):
             yield from stream_refusal(question, result, "openai", self.model, images=images)
             return
         shown = tuple(images) if self.reads_images else ()
-        reply = _Reply(result.hits, sentence_units(result.hits), shown, self.tokenizer)
+        reply = Reply(result.hits, sentence_units(result.hits), shown, self.tokenizer)
         first_token_ms: float | None = None
         model, finish = self.model, None
         for delta in self.chat.stream(self.request(question, result, shown)):
@@ -300,7 +303,7 @@ class OpenAICompatAnswerer(Answerer):
         )
 
 
-class _Reply:
+class Reply:
     """The answer as streamed so far: its text, its numbered citations, the markers dropped,
     and the text held back while it could still be ``NOT_FOUND`` or a marker."""
 

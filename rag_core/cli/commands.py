@@ -357,6 +357,17 @@ def answer_json(answer: Answer) -> dict[str, Any]:
             ],
             "timings": [{"stage": t.stage, "ms": round(t.ms, 3)} for t in answer.stage_timings],
             "notes": list(trace.notes),
+            "agent_steps": [
+                {
+                    "step": x.step,
+                    "tool": x.tool,
+                    "arguments": x.arguments,
+                    "hits": x.hits,
+                    "ms": round(x.ms, 3),
+                    "error": x.error,
+                }
+                for x in trace.agent_steps
+            ],
         },
     }
 
@@ -460,6 +471,9 @@ def _print_trace(answer: Answer, out: TextIO) -> None:
         print(f"evidence gate: {answer.evidence_score:.3f}", file=out)
     for leg in trace.legs:
         print(f"leg {leg.leg}: {leg.status} weight {leg.weight:.2f} {leg.note}", file=out)
+    for x in trace.agent_steps:
+        outcome = f"error: {x.error}" if x.error else f"{x.hits} passages"
+        print(f"agent step {x.step}: {x.tool} {x.arguments} -> {outcome} ({x.ms:.1f} ms)", file=out)
     for t in (*trace.timings, *answer.timings):
         print(f"{t.stage}: {t.ms:.1f} ms", file=out)
 
