@@ -28,6 +28,8 @@ from rag_core.answer.gate import GateModel, gate_features
 from rag_core.config import DEFAULT_WORKSPACE, Settings, safe_folder
 from rag_core.embed.embeddings import Embedder
 from rag_core.errors import ConfigurationError, DocumentError, InputError, NotFoundError
+from rag_core.ingest.boxes import CitationBoxes
+from rag_core.ingest.highlights import citation_pictures
 from rag_core.ingest.lock import IngestLock
 from rag_core.ingest.pipeline import Ingestor, Prepared, content_id, unexpected_failure
 from rag_core.ingest.readers import clean_name
@@ -39,6 +41,8 @@ from rag_core.types import (
     Answer,
     AnswerDone,
     AnswerEvent,
+    Citation,
+    CitationEvent,
     Document,
     DocumentMetadata,
     Filters,
@@ -85,6 +89,7 @@ class Library:
         vision: VisionIndex | None = None,
         gate: GateModel | None = None,
         claims: ClaimCheck | None = None,
+        boxes: CitationBoxes | None = None,
     ) -> None:
         self.settings = settings
         self.gate = gate or GateModel.load()
@@ -95,6 +100,7 @@ class Library:
         self.answerer = answerer
         self.images = images
         self.vision = vision
+        self.boxes = boxes or CitationBoxes(self.stored_file, registry.page_text)
         self._ingest_lock = threading.Lock()
         self._process_lock = IngestLock(
             settings.data_dir / "locks" / f"{safe_folder(registry.workspace)}.lock"
@@ -351,6 +357,12 @@ class Library:
         path = self.images.thumbnail(doc_id, page) if thumbnail else self.images.image(doc_id, page)
         return path if path.exists() else None
 
+    def citation_pictures(self, citation: Citation) -> tuple[Path, Path] | None:
+        """(its page with the cited lines highlighted, a crop of those lines) for a citation
+        with boxes, drawn once and kept beside the page images; ``None`` without boxes or
+        without a page image."""
+        return citation_pictures(self.images, citation.doc_id, citation.page, citation.boxes)
+
     def page_heatmap(self, query: str, doc_id: str, page: int) -> Path | None:
         """The page image with the query's similarity over its patches (a visual citation).
 
@@ -401,11 +413,35 @@ class Library:
     def ask_stream(
         self, question: str, filters: Filters | None = None, searched_query: str | None = None
     ) -> Iterator[AnswerEvent]:
-        """Text and citations as they come, then the answer with its sentences checked."""
+        """Text and citations as they come, then the answer with its sentences checked.
+
+        Each citation comes with its boxes on the page (``Citation.boxes``), whatever the
+        answerer; the answer's timings have the stage ``boxes``.
+        """
+        boxed: dict[Citation, Citation] = {}
+        spent = 0.0
         for event in self._answer_stream(question, filters, searched_query):
-            if isinstance(event, AnswerDone):
-                event = AnswerDone(self.check_claims(event.answer))
+            started = time.perf_counter()
+            if isinstance(event, CitationEvent):
+                event = CitationEvent(self._boxed(event.citation, boxed))
+                spent += time.perf_counter() - started
+            elif isinstance(event, AnswerDone):
+                answer = event.answer
+                citations = tuple(self._boxed(c, boxed) for c in answer.citations)
+                spent += time.perf_counter() - started
+                timings = (*answer.timings, Timing("boxes", spent * 1000))
+                answer = replace(answer, citations=citations, timings=timings)
+                event = AnswerDone(self.check_claims(answer))
             yield event
+
+    def citation_boxes(self, citation: Citation) -> Citation:
+        """``citation`` with its boxes on the page (``rag_core.ingest.boxes``)."""
+        return self.boxes.with_boxes(citation)
+
+    def _boxed(self, citation: Citation, done: dict[Citation, Citation]) -> Citation:
+        if citation not in done:
+            done[citation] = self.boxes.with_boxes(citation)
+        return done[citation]
 
     def check_claims(self, answer: Answer) -> Answer:
         """``answer`` with each sentence labelled against the passages it cites (timed as
