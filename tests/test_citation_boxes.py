@@ -129,11 +129,11 @@ def test_stored_text_lines_up_with_pdfiums_characters():
 
 def test_the_crop_shows_the_cited_lines_with_a_margin():
     boxes = [(0.1, 0.30, 0.9, 0.32), (0.1, 0.33, 0.5, 0.35)]
-    assert crop_region(boxes) == pytest.approx((0.08, 0.28, 0.92, 0.37))
-    assert crop_region([(0.4, 0.5, 0.6, 0.51)], margin=0.0) == pytest.approx(
-        (0.4, 0.48, 0.6, 0.53)
-    )  # at least 5% of the page tall
-    assert crop_region([(0.0, 0.0, 1.0, 0.01)]) == pytest.approx((0.0, 0.0, 1.0, 0.05))
+    assert crop_region(boxes) == pytest.approx((0.08, 0.288, 0.92, 0.362))
+    assert crop_region(boxes, margin=0.0, line_margin=0.0) == pytest.approx((0.1, 0.3, 0.9, 0.35))
+    # At the page's edge the crop moves inside the page, keeping its size.
+    assert crop_region([(0.0, 0.0, 1.0, 0.01)]) == pytest.approx((0.0, 0.0, 1.0, 0.022))
+    assert crop_region([(0.3, 0.99, 0.4, 1.0)]) == pytest.approx((0.28, 0.978, 0.42, 1.0))
     assert pixels((0.1, 0.2, 0.5, 0.6), 200, 100) == (20, 20, 100, 60)
     assert pixels((0.1, 0.2, 0.5, 0.6), 200, 100, pad=0.05) == (10, 15, 110, 65)
 

@@ -10,21 +10,23 @@ functions here turn either into the boxes of a span of the page text as Folio st
 - ``merge_lines``: a span's character boxes into one rectangle per line;
 - ``line_span_boxes``: a span to the boxes of the lines it touches (OCR).
 
-``CitationBoxes`` computes boxes when a citation is made, not at ingest: a page's characters
-cost a few milliseconds to read (``bench/citation_boxes.py``) and only cited pages are read,
-where storing every character box of every page would grow the registry by ~100 bytes a
-character for pages nobody cites. Recently read pages are cached.
+``CitationBoxes`` computes boxes when a citation is made, not at ingest: reading a cited
+page's characters and the cited ones' boxes costs milliseconds (``bench/citation_boxes.py``),
+where reading every character box of every page at ingest costs several times that per page
+and storing them would grow the registry by tens of bytes a character for pages nobody
+cites. Pages' alignments are cached.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from rag_core.ingest.pdfium_lock import PDFIUM
 from rag_core.types import Box, Citation
@@ -165,28 +167,18 @@ def _resync(a: str, b: str, i: int, j: int, window: int, anchor: int) -> tuple[i
     return 1, 1
 
 
-@dataclass(frozen=True, slots=True)
-class PageChars:
-    """A page's characters as pdfium reads them, lined up with the stored page text."""
-
-    at: tuple[int, ...]  # for each character of the stored text, pdfium's index or -1
-    boxes: tuple[Box | None, ...]  # pdfium's characters in displayed points; None: no box
-    size: tuple[float, float]  # the displayed page (width, height) in points
-
-    def span_boxes(self, start: int, end: int) -> tuple[Box, ...]:
-        """The boxes of ``[start, end)`` of the stored text, relative to the page."""
-        chars = []
-        for index in self.at[max(0, start) : max(0, end)]:
-            box = self.boxes[index] if index >= 0 else None
-            if box is not None:
-                chars.append(box)
-        width, height = self.size
-        return tuple(relative(line, width, height) for line in merge_lines(chars))
+def span_chars(at: Sequence[int], start: int, end: int) -> list[int]:
+    """pdfium's indices of the characters of ``[start, end)`` of the stored text that have
+    one (``at``: ``align``'s answer), in order."""
+    return [index for index in at[max(0, start) : max(0, end)] if index >= 0]
 
 
-def read_page_chars(path: Path, page: int, text: str) -> PageChars:
-    """Page ``page`` (from 0) of the PDF at ``path``: its character boxes, aligned to ``text``
-    (the page text Folio stored for it)."""
+def pdf_span_boxes(
+    path: Path, page: int, text: str, span: tuple[int, int], aligned: dict[str, tuple[int, ...]]
+) -> tuple[Box, ...]:
+    """The boxes of ``span`` of ``text`` (the stored text of page ``page``, from 0) on the
+    PDF at ``path``. ``aligned`` caches the page's alignment under the key ``"at"``: reading
+    the page's characters is most of the cost, their boxes are read for the span alone."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
@@ -196,22 +188,36 @@ def read_page_chars(path: Path, page: int, text: str) -> PageChars:
             sheet = pdf[page]
             textpage = sheet.get_textpage()
             try:
+                if "at" not in aligned:
+                    aligned["at"] = align(text, _characters(textpage))
                 bbox = tuple(sheet.get_bbox())
                 rotation = sheet.get_rotation()
-                count = textpage.count_chars()
-                raw = "".join(chr(pdfium_c.FPDFText_GetUnicode(textpage, k)) for k in range(count))
-                boxes = tuple(
-                    None
-                    if raw[k].isspace() or pdfium_c.FPDFText_IsGenerated(textpage, k) == 1
-                    else display_rect(textpage.get_charbox(k), bbox, rotation)
-                    for k in range(count)
-                )
+                left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+                chars = []
+                for index in span_chars(aligned["at"], *span):
+                    if pdfium_c.FPDFText_GetCharBox(textpage, index, left, right, bottom, top):
+                        rect = (left.value, bottom.value, right.value, top.value)
+                        if rect[2] > rect[0] and rect[3] > rect[1]:
+                            chars.append(display_rect(rect, bbox, rotation))
             finally:
                 textpage.close()
                 sheet.close()
         finally:
             pdf.close()
-    return PageChars(align(text, raw), boxes, shown_size(bbox, rotation))
+    width, height = shown_size(bbox, rotation)
+    return tuple(relative(line, width, height) for line in merge_lines(chars))
+
+
+def _characters(textpage: Any) -> str:
+    """pdfium's character array as a string, one character an index."""
+    import pypdfium2.raw as pdfium_c
+
+    count = textpage.count_chars()
+    whole: str = textpage.get_text_range(0, count)
+    if len(whole) == count:
+        return whole
+    # Characters beyond 16 bits (two UTF-16 units) or ones pdfium's text leaves out: slower.
+    return "".join(chr(pdfium_c.FPDFText_GetUnicode(textpage, k)) for k in range(count))
 
 
 class CitationBoxes:
@@ -234,7 +240,7 @@ class CitationBoxes:
         self.page_text = page_text
         self.ocr_lines = ocr_lines
         self.cache_pages = cache_pages
-        self._pages: OrderedDict[tuple[str, int, str], PageChars] = OrderedDict()
+        self._pages: OrderedDict[tuple[str, int, str], dict[str, tuple[int, ...]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def boxes(self, citation: Citation) -> tuple[Box, ...]:
@@ -244,29 +250,27 @@ class CitationBoxes:
             lines = self.ocr_lines(citation.doc_id, citation.page)
             if lines:
                 return line_span_boxes(lines, citation.start, citation.end)
-        chars = self._page(citation.doc_id, citation.page)
-        return chars.span_boxes(citation.start, citation.end) if chars is not None else ()
+        path = self.stored_file(citation.doc_id)
+        text = self.page_text(citation.doc_id, citation.page)
+        if path is None or path.suffix.lower() != ".pdf" or text is None:
+            return ()
+        aligned = self._aligned((citation.doc_id, citation.page, path.name))
+        try:
+            return pdf_span_boxes(
+                path, citation.page, text, (citation.start, citation.end), aligned
+            )
+        except Exception as exc:  # pdfium's errors on a damaged file: no boxes, not no answer
+            log.warning("no boxes for page %d of %s: %s", citation.page + 1, citation.doc_id, exc)
+            return ()
 
     def with_boxes(self, citation: Citation) -> Citation:
         return replace(citation, boxes=self.boxes(citation))
 
-    def _page(self, doc_id: str, page: int) -> PageChars | None:
-        path = self.stored_file(doc_id)
-        text = self.page_text(doc_id, page)
-        if path is None or path.suffix.lower() != ".pdf" or text is None:
-            return None
-        key = (doc_id, page, path.name)
+    def _aligned(self, key: tuple[str, int, str]) -> dict[str, tuple[int, ...]]:
+        """The cache entry of a page's alignment (filled by ``pdf_span_boxes``)."""
         with self._lock:
-            if key in self._pages:
-                self._pages.move_to_end(key)
-                return self._pages[key]
-        try:
-            chars = read_page_chars(path, page, text)
-        except Exception as exc:  # pdfium's errors on a damaged file: no boxes, not no answer
-            log.warning("no boxes for page %d of %s: %s", page + 1, doc_id, exc)
-            return None
-        with self._lock:
-            self._pages[key] = chars
+            entry = self._pages.pop(key, {})
+            self._pages[key] = entry
             while len(self._pages) > self.cache_pages:
                 self._pages.popitem(last=False)
-        return chars
+        return entry

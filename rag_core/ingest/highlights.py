@@ -17,25 +17,23 @@ from rag_core.types import Box
 COLOR = (255, 196, 0)  # the highlighter's yellow ...
 OPACITY = 0.4  # ... over the page
 PAD = 0.003  # a highlight reaches this far (a fraction of the page) past its characters
-MARGIN = 0.02  # the crop shows this much of the page around the cited lines
-MIN_CROP_HEIGHT = 0.05  # and at least this much of its height
+MARGIN = 0.02  # the crop shows this much of the page's width beside the cited lines ...
+LINE_MARGIN = 0.6  # ... and this much of a line's height above and below them
 
 
 def crop_region(
-    boxes: Sequence[Box], margin: float = MARGIN, min_height: float = MIN_CROP_HEIGHT
+    boxes: Sequence[Box], margin: float = MARGIN, line_margin: float = LINE_MARGIN
 ) -> Box:
-    """The part of the page a crop shows: the boxes' union with ``margin`` around it, at
-    least ``min_height`` tall, within the page."""
+    """The part of the page a crop shows: the boxes' union, ``margin`` of the page wider on
+    each side and ``line_margin`` of the tallest line taller (a little of the lines around,
+    not half of them), moved inside the page rather than cut by its edge."""
     x0 = min(b[0] for b in boxes) - margin
-    y0 = min(b[1] for b in boxes) - margin
     x1 = max(b[2] for b in boxes) + margin
-    y1 = max(b[3] for b in boxes) + margin
-    if y1 - y0 < min_height:
-        middle = (y0 + y1) / 2
-        y0, y1 = middle - min_height / 2, middle + min_height / 2
-    shift = -y0 if y0 < 0 else min(0.0, 1.0 - y1)  # moved into the page, not cut by its edge
-    y0, y1 = y0 + shift, y1 + shift
-    return (max(0.0, x0), max(0.0, y0), min(1.0, x1), min(1.0, y1))
+    pad = line_margin * max(b[3] - b[1] for b in boxes)
+    y0 = min(b[1] for b in boxes) - pad
+    y1 = max(b[3] for b in boxes) + pad
+    shift = -y0 if y0 < 0 else min(0.0, 1.0 - y1)
+    return (max(0.0, x0), max(0.0, y0 + shift), min(1.0, x1), min(1.0, y1 + shift))
 
 
 def pixels(box: Box, width: int, height: int, pad: float = 0.0) -> tuple[int, int, int, int]:
