@@ -6,10 +6,12 @@ stored page text), cut into chunks by Folio's chunker, and a random sentence of 
 chunk is cited (``answer.common.sentence_units``, the extractive answerer's and the span a
 Claude or local-model citation maps to). ``CitationBoxes`` gives its boxes; pdfium then reads
 the page's text back inside each box (``get_text_bounded``) and the characters found are
-compared with the cited ones (white space aside, as multisets):
+compared with the cited ones, white space aside, in order (difflib's matching blocks; as
+multisets too, on which a wrong line of the same length also scores well):
 
 - coverage: the share of the cited characters found inside the boxes (target >= 95%);
-- precision: the share of the characters inside the boxes that are cited.
+- precision: the share of the characters inside the boxes that are cited;
+- a control: each sentence's boxes moved two line heights down should score low.
 
 Cost: a cited page read the first time (open the stored PDF, every character's box, the
 alignment) and again (cached), against reading every page's boxes at ingest.
@@ -26,6 +28,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
+from difflib import SequenceMatcher
 from pathlib import Path
 
 from _common import shared_data, summary
@@ -120,8 +123,14 @@ def read_back(path: Path, page: int, boxes: tuple[Box, ...]) -> str | None:
     return found
 
 
-def letters(text: str) -> Counter[str]:
-    return Counter(ch for ch in text if not ch.isspace())
+def letters(text: str) -> str:
+    return "".join(ch for ch in text if not ch.isspace())
+
+
+def in_order(want: str, got: str) -> int:
+    """How many characters of ``want`` ``got`` has, in the same order (difflib's blocks)."""
+    blocks = SequenceMatcher(None, want, got, autojunk=False).get_matching_blocks()
+    return sum(block.size for block in blocks)
 
 
 def main() -> None:
@@ -154,6 +163,8 @@ def measure(cited: list[tuple[Path, Citation]], boxes: CitationBoxes, paths: lis
     seen: set[tuple[str, int]] = set()
     no_boxes = turned = 0
     kinds: list[str] = []
+    control: list[float] = []
+    as_bags: list[float] = []
     for path, citation in cited:
         t = time.perf_counter()
         found_boxes = boxes.boxes(citation)
@@ -171,10 +182,17 @@ def measure(cited: list[tuple[Path, Citation]], boxes: CitationBoxes, paths: lis
             turned += 1
             continue
         want, got = letters(citation.cited_text), letters(found)
-        shared = sum((want & got).values())
-        coverage.append(shared / max(1, sum(want.values())))
+        shared = in_order(want, got)
+        coverage.append(shared / max(1, len(want)))
         kinds.append(citation.chunk_id)
-        precision.append(shared / max(1, sum(got.values())))
+        precision.append(shared / max(1, len(got)))
+        as_bags.append(sum((Counter(want) & Counter(got)).values()) / max(1, len(want)))
+        if citation.chunk_id == "sentence":  # the control: two line heights lower must miss
+            moved = tuple(
+                (x0, y0 + 2 * (y1 - y0), x1, y1 + 2 * (y1 - y0)) for x0, y0, x1, y1 in found_boxes
+            )
+            missed = letters(read_back(path, citation.page, moved) or "")
+            control.append(in_order(want, missed) / max(1, len(want)))
     n = len(coverage)
     print(f"measured {n} citations ({no_boxes} without boxes, {turned} on turned pages skipped)")
     for kind in ("sentence", "chunk"):
@@ -186,6 +204,10 @@ def measure(cited: list[tuple[Path, Citation]], boxes: CitationBoxes, paths: lis
           f"min {100 * min(coverage):.1f}%")  # fmt: skip
     print(f"precision: mean {100 * sum(precision) / len(precision):.2f}%  "
           f">= 95%: {100 * sum(p >= 0.95 for p in precision) / len(precision):.1f}%")  # fmt: skip
+    bags = 100 * sum(as_bags) / len(as_bags)
+    print(f"coverage counting characters as a multiset (in any order): mean {bags:.2f}%")
+    moved = 100 * sum(control) / len(control)
+    print(f"control, sentences' boxes moved two lines down: coverage mean {moved:.2f}%")
     print(f"boxes, page read the first time: {summary(first_ms)}")
     print(f"boxes, page cached:              {summary(again_ms)}")
     ingest_cost(paths[:3])

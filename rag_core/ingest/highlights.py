@@ -19,6 +19,7 @@ OPACITY = 0.4  # ... over the page
 PAD = 0.003  # a highlight reaches this far (a fraction of the page) past its characters
 MARGIN = 0.02  # the crop shows this much of the page's width beside the cited lines ...
 LINE_MARGIN = 0.6  # ... and this much of a line's height above and below them
+KEEP = 256  # pictures kept per document, newest first
 
 
 def crop_region(
@@ -80,7 +81,15 @@ def citation_pictures(
     folder.mkdir(parents=True, exist_ok=True)
     _save(picture, full)
     _save(picture.crop(pixels(crop_region(boxes), *picture.size)), crop)
+    _prune(folder, keep=KEEP)
     return full, crop
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Keep the ``keep`` newest pictures of a document (both of a citation go together)."""
+    pictures = sorted(folder.glob("*.jpg"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in pictures[keep:]:
+        old.unlink(missing_ok=True)
 
 
 def _save(image: Any, path: Path) -> None:
