@@ -220,7 +220,7 @@ def ingest_cost(paths: list[Path]) -> None:
         t = time.perf_counter()
         chars = 0
         for page in doc.pages:  # every character of the page, as a citation of it all
-            pdf_span_boxes(path, page.index, page.text, (0, len(page.text)), {})
+            pdf_span_boxes(path, page.index, page.text, (0, len(page.text)))
             chars += len(page.text)
         ms = (time.perf_counter() - t) * 1000
         print(f"  every page at ingest: {path.name}: {len(doc.pages)} pages, {chars} characters, "

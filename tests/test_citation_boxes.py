@@ -36,7 +36,7 @@ from rag_core.types import Box, Citation, CitationEvent
 from .fake_anthropic import FakeAnthropic
 from .fake_openai import FakeOpenAI
 from .fakes import HashingEmbedder
-from .pdfs import make_pdf
+from .pdfs import corrupt, make_pdf
 from .test_library import APPLES, ENGINES
 
 OIL = "How often should the engine oil be changed?"
@@ -163,6 +163,15 @@ def test_ocr_lines_give_the_boxes_where_the_provider_has_them():
     page_citation = Citation(1, "", "scan", "scan.pdf", 0, "", 0, 0, kind="page")
     assert boxes.boxes(page_citation) == ()
     assert asked == [("scan", 0), ("scan", 1)]
+
+
+def test_a_stored_file_pdfium_cannot_read_gives_no_boxes_and_says_why(tmp_path, caplog):
+    broken = tmp_path / "d1.pdf"
+    broken.write_bytes(corrupt(make_pdf(["Oil every 5000 km."])))
+    boxes = CitationBoxes(lambda doc_id: broken, lambda doc_id, page: "Oil every 5000 km.")
+    with caplog.at_level("WARNING"):
+        assert boxes.boxes(_citation("d1", 0, 0, 3)) == ()
+    assert "no boxes for page 1 of d1" in caplog.text
 
 
 # Real PDFs, every answerer ------------------------------------------------------------------

@@ -174,11 +174,11 @@ def span_chars(at: Sequence[int], start: int, end: int) -> list[int]:
 
 
 def pdf_span_boxes(
-    path: Path, page: int, text: str, span: tuple[int, int], aligned: dict[str, tuple[int, ...]]
-) -> tuple[Box, ...]:
+    path: Path, page: int, text: str, span: tuple[int, int], at: tuple[int, ...] | None = None
+) -> tuple[tuple[Box, ...], tuple[int, ...]]:
     """The boxes of ``span`` of ``text`` (the stored text of page ``page``, from 0) on the
-    PDF at ``path``. ``aligned`` caches the page's alignment under the key ``"at"``: reading
-    the page's characters is most of the cost, their boxes are read for the span alone."""
+    PDF at ``path``, and the page's alignment (``align``), which is most of the cost: pass
+    it back as ``at`` for the next span of the page. Boxes are read for the span alone."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
@@ -188,13 +188,13 @@ def pdf_span_boxes(
             sheet = pdf[page]
             textpage = sheet.get_textpage()
             try:
-                if "at" not in aligned:
-                    aligned["at"] = align(text, _characters(textpage))
+                if at is None:
+                    at = align(text, _characters(textpage))
                 bbox = tuple(sheet.get_bbox())
                 rotation = sheet.get_rotation()
                 left, right, bottom, top = (ctypes.c_double() for _ in range(4))
                 chars = []
-                for index in span_chars(aligned["at"], *span):
+                for index in span_chars(at, *span):
                     if pdfium_c.FPDFText_GetCharBox(textpage, index, left, right, bottom, top):
                         rect = (left.value, bottom.value, right.value, top.value)
                         if rect[2] > rect[0] and rect[3] > rect[1]:
@@ -205,7 +205,7 @@ def pdf_span_boxes(
         finally:
             pdf.close()
     width, height = shown_size(bbox, rotation)
-    return tuple(relative(line, width, height) for line in merge_lines(chars))
+    return tuple(relative(line, width, height) for line in merge_lines(chars)), at
 
 
 def _characters(textpage: Any) -> str:
@@ -240,7 +240,7 @@ class CitationBoxes:
         self.page_text = page_text
         self.ocr_lines = ocr_lines
         self.cache_pages = cache_pages
-        self._pages: OrderedDict[tuple[str, int, str], dict[str, tuple[int, ...]]] = OrderedDict()
+        self._pages: OrderedDict[tuple[str, int, str], tuple[int, ...]] = OrderedDict()  # aligned
         self._lock = threading.Lock()
 
     def boxes(self, citation: Citation) -> tuple[Box, ...]:
@@ -254,23 +254,22 @@ class CitationBoxes:
         text = self.page_text(citation.doc_id, citation.page)
         if path is None or path.suffix.lower() != ".pdf" or text is None:
             return ()
-        aligned = self._aligned((citation.doc_id, citation.page, path.name))
+        key = (citation.doc_id, citation.page, path.name)
+        with self._lock:
+            at = self._pages.get(key)
         try:
-            return pdf_span_boxes(
-                path, citation.page, text, (citation.start, citation.end), aligned
+            boxes, at = pdf_span_boxes(
+                path, citation.page, text, (citation.start, citation.end), at
             )
         except Exception as exc:  # pdfium's errors on a damaged file: no boxes, not no answer
             log.warning("no boxes for page %d of %s: %s", citation.page + 1, citation.doc_id, exc)
             return ()
+        with self._lock:
+            self._pages[key] = at
+            self._pages.move_to_end(key)
+            while len(self._pages) > self.cache_pages:
+                self._pages.popitem(last=False)
+        return boxes
 
     def with_boxes(self, citation: Citation) -> Citation:
         return replace(citation, boxes=self.boxes(citation))
-
-    def _aligned(self, key: tuple[str, int, str]) -> dict[str, tuple[int, ...]]:
-        """The cache entry of a page's alignment (filled by ``pdf_span_boxes``)."""
-        with self._lock:
-            entry = self._pages.pop(key, {})
-            self._pages[key] = entry
-            while len(self._pages) > self.cache_pages:
-                self._pages.popitem(last=False)
-        return entry
