@@ -68,6 +68,10 @@ class CitationOut(BaseModel):
     cited_text: str
     start: int = Field(description="start of the cited span in the page text")
     end: int
+    boxes: list[list[float]] = Field(
+        description="where the cited text is on the page, one box per line: [x0, y0, x1, y1] "
+        "as fractions of the page (0..1, origin top left); empty where not known"
+    )
 
 
 class SentenceOut(BaseModel):
@@ -206,6 +210,7 @@ def citation_out(c: Citation) -> CitationOut:
         cited_text=c.cited_text,
         start=c.start,
         end=c.end,
+        boxes=[list(box) for box in c.boxes],
     )
 
 

@@ -8,6 +8,7 @@ drift from the settings'. Every constructor here is cheap: models load on first 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, cast
 
 from rag_core.answer.agentic import Agent, AgentConfig, AnthropicBackend, OpenAIBackend
@@ -45,6 +46,7 @@ from rag_core.index.builder import SnapshotBuilder
 from rag_core.index.dense import ChromaStore, collection_name
 from rag_core.index.lexical import LexicalTokenizer
 from rag_core.index.snapshot import SnapshotStore
+from rag_core.ingest.boxes import CitationBoxes
 from rag_core.ingest.pipeline import IngestConfig, Ingestor
 from rag_core.ingest.rendering import PageImages
 from rag_core.library import Library
@@ -345,10 +347,23 @@ def open_library(
         answer_cache=AnswerCache(s.answer_cache) if s.answer_cache > 0 else None,
         decomposer=decomposer or decomposer_for(s),
         agent=agent_for(s, answerer, tokenizer, embedder),
+        boxes=citation_boxes_for(registry, ingestor.files_dir),
     )
     if recover and s.ingest_writer:  # a read replica never repairs the writer's work
         library.recover()
     return library
+
+
+def citation_boxes_for(registry: Registry, files_dir: Path) -> CitationBoxes:
+    """Where citations are on their pages: the stored PDFs' character boxes (OCR'd pages:
+    pass the OCR's line provider as ``ocr_lines``)."""
+
+    def stored_file(doc_id: str) -> Path | None:
+        stored = registry.file_path(doc_id)
+        path = files_dir / stored if stored else None
+        return path if path is not None and path.is_file() else None
+
+    return CitationBoxes(stored_file, registry.page_text)
 
 
 def check_embed_model(registry: Registry, model: str) -> None:

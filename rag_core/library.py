@@ -32,6 +32,8 @@ from rag_core.answer.gate import GateModel, gate_features
 from rag_core.config import DEFAULT_WORKSPACE, Settings, safe_folder
 from rag_core.embed.embeddings import Embedder
 from rag_core.errors import ConfigurationError, DocumentError, InputError, NotFoundError
+from rag_core.ingest.boxes import CitationBoxes
+from rag_core.ingest.highlights import citation_pictures
 from rag_core.ingest.lock import IngestLock
 from rag_core.ingest.pipeline import Ingestor, Prepared, content_id, unexpected_failure
 from rag_core.ingest.readers import clean_name
@@ -51,6 +53,8 @@ from rag_core.types import (
     Answer,
     AnswerDone,
     AnswerEvent,
+    Citation,
+    CitationEvent,
     Document,
     DocumentMetadata,
     Filters,
@@ -102,6 +106,7 @@ class Library:
         answer_cache: AnswerCache | None = None,
         decomposer: Decomposer | None = None,
         agent: Agent | None = None,
+        boxes: CitationBoxes | None = None,
     ) -> None:
         self.settings = settings
         self.answer_cache = answer_cache  # repeated questions answered again (issue 17)
@@ -115,6 +120,7 @@ class Library:
         self.answerer = answerer
         self.images = images
         self.vision = vision
+        self.boxes = boxes or CitationBoxes(self.stored_file, registry.page_text)
         self._ingest_lock = threading.Lock()
         self._process_lock = IngestLock(
             settings.data_dir / "locks" / f"{safe_folder(registry.workspace)}.lock"
@@ -377,6 +383,12 @@ class Library:
         path = self.images.thumbnail(doc_id, page) if thumbnail else self.images.image(doc_id, page)
         return path if path.exists() else None
 
+    def citation_pictures(self, citation: Citation) -> tuple[Path, Path] | None:
+        """(its page with the cited lines highlighted, a crop of those lines) for a citation
+        with boxes, drawn once and kept beside the page images; ``None`` without boxes or
+        without a page image."""
+        return citation_pictures(self.images, citation.doc_id, citation.page, citation.boxes)
+
     def page_heatmap(self, query: str, doc_id: str, page: int) -> Path | None:
         """The page image with the query's similarity over its patches (a visual citation).
 
@@ -479,7 +491,10 @@ class Library:
         """Text and citations as they come, then the answer with its sentences checked.
 
         A question asked again over the same library, filters and answerer is answered from
-        the answer cache (``FOLIO_ANSWER_CACHE``), streamed as the same kinds of events."""
+        the answer cache (``FOLIO_ANSWER_CACHE``), streamed as the same kinds of events.
+        Each citation comes with its boxes on the page (``Citation.boxes``), whatever the
+        answerer; the answer's timings have the stage ``boxes``.
+        """
         cache = self.answer_cache
         key = self.answer_key(question, filters, searched_query) if cache is not None else None
         if cache is not None and key is not None:
@@ -492,9 +507,8 @@ class Library:
         elif cache is not None:
             cache.skip()
         loaded = self.retriever.snapshot().generation if key is not None else None
-        for event in self._answer_stream(question, filters, searched_query):
+        for event in self._boxed(self._answer_stream(question, filters, searched_query)):
             if isinstance(event, AnswerDone):
-                event = AnswerDone(self.check_claims(event.answer))
                 # Only an answer from the snapshot of the key's generation is kept.
                 same = loaded == self.retriever.snapshots.generation
                 if cache is not None and key is not None and same and loaded == key.generation:
@@ -523,6 +537,34 @@ class Library:
             (type(answerer).__name__, answerer.mode, answerer.model),
             checks,
         )
+
+    def _boxed(self, events: Iterator[AnswerEvent]) -> Iterator[AnswerEvent]:
+        """``events`` with each citation boxed on its page and, at the end, the answer's
+        sentences checked against the passages they cite."""
+        boxed: dict[Citation, Citation] = {}
+        spent = 0.0
+        for event in events:
+            started = time.perf_counter()
+            if isinstance(event, CitationEvent):
+                event = CitationEvent(self._box(event.citation, boxed))
+                spent += time.perf_counter() - started
+            elif isinstance(event, AnswerDone):
+                answer = event.answer
+                citations = tuple(self._box(c, boxed) for c in answer.citations)
+                spent += time.perf_counter() - started
+                timings = (*answer.timings, Timing("boxes", spent * 1000))
+                answer = replace(answer, citations=citations, timings=timings)
+                event = AnswerDone(self.check_claims(answer))
+            yield event
+
+    def citation_boxes(self, citation: Citation) -> Citation:
+        """``citation`` with its boxes on the page (``rag_core.ingest.boxes``)."""
+        return self.boxes.with_boxes(citation)
+
+    def _box(self, citation: Citation, done: dict[Citation, Citation]) -> Citation:
+        if citation not in done:
+            done[citation] = self.boxes.with_boxes(citation)
+        return done[citation]
 
     def check_claims(self, answer: Answer) -> Answer:
         """``answer`` with each sentence labelled against the passages it cites (timed as
@@ -614,10 +656,9 @@ class Library:
             Timing("retrieve", retrieve_ms),
             Timing("gate", (time.perf_counter() - t) * 1000),
         )
-        for event in self._agentic_stream(question, filters, first, timings, evidence, parts):
-            if isinstance(event, AnswerDone):
-                event = AnswerDone(self.check_claims(event.answer))
-            yield event
+        yield from self._boxed(
+            self._agentic_stream(question, filters, first, timings, evidence, parts)
+        )
 
     def _agentic_stream(
         self,

@@ -14,6 +14,8 @@ DocumentStatus = Literal["indexing", "ready", "failed", "removing"]
 AnswerMode = Literal["claude", "openai", "extractive"]
 SupportLabel = Literal["supported", "partial", "unsupported"]
 SUPPORT_LABELS: tuple[SupportLabel, ...] = ("supported", "partial", "unsupported")
+# A rectangle on a page: (x0, y0, x1, y1) as fractions of the page (0..1), origin top left.
+Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +246,8 @@ class Citation:
     """One numbered source of an answer: ``[number]`` in the text points here.
 
     A ``page`` citation points at a whole page found by its image: it has no chunk, no cited
-    text and an empty span.
+    text and an empty span. ``boxes`` are where the cited text is on the page, one per line
+    (``rag_core.ingest.boxes``); empty where that is not known (not a PDF, a page citation).
     """
 
     number: int
@@ -256,6 +259,7 @@ class Citation:
     start: int  # span of the cited text in the page text
     end: int
     kind: Literal["text", "page"] = "text"
+    boxes: tuple[Box, ...] = ()
 
     @property
     def page_number(self) -> int:

@@ -369,6 +369,7 @@ def test_the_router_hands_a_question_of_several_parts_to_the_agent(served):
     assert "The question has these parts; answer each:" in first
     assert all(f"- {sub.query}" in first for sub in answer.trace.subqueries)
     assert [s.tool for s in answer.trace.agent_steps] == ["search"]
+    assert answer.citations and all(c.boxes for c in answer.citations)  # boxed on the page
 
 
 def test_without_an_agent_the_same_question_is_a_decomposed_search(served):

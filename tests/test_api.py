@@ -63,6 +63,9 @@ def test_upload_list_query_feedback(client, api):
     )
     page_text = workspaces.library().page_text(engines_id, 0)
     assert page_text[cited["start"] : cited["end"]] == cited["cited_text"]
+    assert cited["boxes"] and all(
+        0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1 for x0, y0, x1, y1 in cited["boxes"]
+    )
     assert {t["stage"] for t in body["trace"]["timings"]} >= {"retrieve", "answer"}
     assert body["trace"]["searched_query"] == "How often should the engine oil be changed?"
 

@@ -179,6 +179,8 @@ def test_ask_json_prints_the_whole_answer(tmp_path, monkeypatch):
     assert (citation["document"], citation["page"], citation["kind"]) == ("engine.pdf", 1, "text")
     start, end = citation["span"]
     assert end - start == len("Change the engine oil every 5000 kilometres.")
+    [[x0, y0, x1, y1]] = citation["boxes"]  # one line, 72 points in from an A4 page's left
+    assert x0 == pytest.approx(72 / 595.28, abs=0.002) and 0 < y0 < y1 < 0.2 and x1 < 1
     trace = answer["trace"]
     assert trace["searched_query"] == OIL and trace["hits"][0]["document"] == "engine.pdf"
     assert {"retrieve", "answer", "claims"} <= {t["stage"] for t in trace["timings"]}

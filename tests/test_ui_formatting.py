@@ -104,6 +104,31 @@ def test_source_card_html_escapes_everything_and_marks_the_span(tmp_path):
     assert "这个回答没有引用任何段落" in fmt.source_cards_html([], "m", "q", "zh")
 
 
+def test_a_card_with_boxes_marks_them_on_the_thumbnail_and_shows_the_crop():
+    assert fmt.box_marks([(0.1, 0.25, 0.6, 0.275)]) == (
+        '<span class="folio-box" style="left:10.00%;top:25.00%;width:50.00%;height:2.50%"></span>'
+    )
+    card = fmt.SourceCard(
+        1, "a.pdf", 2, "", "cited", "", "gradio_api/file=/t.jpg", "gradio_api/file=/lit.jpg",
+        crop_url="gradio_api/file=/crop.jpg", boxes=((0.1, 0.25, 0.6, 0.275),),
+    )  # fmt: skip
+    html = fmt.source_cards_html([card], "m3", "q", "en")
+    assert (
+        '<a class="folio-thumb" href="#full-m3-1" title="Click for the full page">'
+        '<img src="gradio_api/file=/t.jpg" alt="a.pdf, page 2">'
+        f"{fmt.box_marks(card.boxes)}</a>"
+    ) in html
+    assert (
+        '<a class="folio-crop" href="#full-m3-1" title="Click for the full page">'
+        '<img src="gradio_api/file=/crop.jpg" alt="The cited lines on the page"></a>'
+    ) in html
+    assert 'id="full-m3-1" href="#cite-m3-1"><img src="gradio_api/file=/lit.jpg"' in html
+    plain = fmt.source_cards_html(
+        [fmt.SourceCard(1, "a.pdf", 2, "", "x", "", None, None)], "m", "q", "en"
+    )
+    assert "folio-crop" not in plain and "folio-box" not in plain
+
+
 def test_documents_table_in_both_languages():
     doc = Document(
         "abc", "a.pdf", "pdf", 10, 3, 4, 1, "failed", "a.pdf: broken", datetime(2025, 1, 2, 3, 4)

@@ -162,7 +162,8 @@ def source_card(
     library: Library, citation: Citation, overlay: Path | None = None
 ) -> fmt.SourceCard:
     """A citation's card: its passage in the page text, or the page alone for a page found
-    by its image; ``overlay``: the page's heatmap for the question."""
+    by its image; ``overlay``: the page's heatmap for the question. A citation with boxes
+    shows them on the thumbnail and the full page, and a crop of the cited lines."""
     before = cited = after = ""
     if citation.kind == "text":
         try:
@@ -174,6 +175,10 @@ def source_card(
             before, cited, after = "", citation.cited_text, ""
     thumb = library.page_image(citation.doc_id, citation.page, thumbnail=True)
     image = library.page_image(citation.doc_id, citation.page)
+    pictures = library.citation_pictures(citation)  # the cited lines highlighted, and a crop
+    crop = None
+    if pictures is not None:
+        image, crop = pictures
     return fmt.SourceCard(
         number=citation.number,
         doc_name=citation.doc_name,
@@ -185,6 +190,8 @@ def source_card(
         image_url=served_url(image) if image else None,
         overlay_url=served_url(overlay) if overlay else None,
         kind=citation.kind,
+        crop_url=served_url(crop) if crop else None,
+        boxes=citation.boxes if thumb else (),
     )
 
 

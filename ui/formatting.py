@@ -15,6 +15,7 @@ from rag_core.retrieve.legs import CHUNK_LEGS
 from rag_core.types import (
     AgentStep,
     Answer,
+    Box,
     Document,
     IngestReport,
     RetrievalTrace,
@@ -177,6 +178,8 @@ class SourceCard:
     image_url: str | None
     overlay_url: str | None = None
     kind: Literal["text", "page"] = "text"
+    crop_url: str | None = None  # the cited lines, cut from the highlighted page
+    boxes: tuple[Box, ...] = ()  # where the cited lines are, drawn over the thumbnail
 
 
 def _text(value: str) -> str:
@@ -207,7 +210,8 @@ def source_cards_html(
             tip = html.escape(t("open_full_page", lang), quote=True)
             parts.append(
                 f'<a class="folio-thumb" href="#{full}" title="{tip}">'
-                f'<img src="{html.escape(card.thumb_url, quote=True)}" alt="{alt}"></a>'
+                f'<img src="{html.escape(card.thumb_url, quote=True)}" alt="{alt}">'
+                f"{box_marks(card.boxes)}</a>"
             )
         else:
             parts.append(f'<div class="folio-noimg">{_text(t("no_image", lang))}</div>')
@@ -219,6 +223,13 @@ def source_cards_html(
                 f"<mark>{_text(card.cited)}</mark>{_text(card.after)}</blockquote>"
             )
         parts.append("</div>")
+        if card.crop_url:
+            tip = html.escape(t("open_full_page", lang), quote=True)
+            label = html.escape(t("cited_lines", lang), quote=True)
+            parts.append(
+                f'<a class="folio-crop" href="#{full}" title="{tip}">'
+                f'<img src="{html.escape(card.crop_url, quote=True)}" alt="{label}"></a>'
+            )
         if card.overlay_url:
             parts.append(
                 f'<div class="folio-overlay"><span>{_text(t("overlay", lang))}</span>'
@@ -233,6 +244,15 @@ def source_cards_html(
         parts.append("</div>")
     parts.append("</div>")
     return "\n".join(parts)
+
+
+def box_marks(boxes: Sequence[Box]) -> str:
+    """The boxes as marks laid over an image (its container positioned), in percent."""
+    return "".join(
+        f'<span class="folio-box" style="left:{100 * x0:.2f}%;top:{100 * y0:.2f}%;'
+        f'width:{100 * (x1 - x0):.2f}%;height:{100 * (y1 - y0):.2f}%"></span>'
+        for x0, y0, x1, y1 in boxes
+    )
 
 
 def leg_name(leg: str, lang: Lang) -> str:

@@ -118,6 +118,7 @@ EN: dict[str, str] = {
     # Source cards.
     "page": "page {page}",
     "open_full_page": "Click for the full page",
+    "cited_lines": "The cited lines on the page",
     "overlay": "Where on the page",
     "no_sources": "This answer cites no passage.",
     "no_image": "No page image (not a PDF)",
@@ -415,6 +416,7 @@ ZH: dict[str, str] = {
     "answer_failed": "⚠ {error}",
     "page": "第 {page} 页",
     "open_full_page": "点击查看整页",
+    "cited_lines": "页面上被引用的行",
     "overlay": "在页面上的位置",
     "no_sources": "这个回答没有引用任何段落。",
     "no_image": "没有页面图像（不是 PDF）",

@@ -327,6 +327,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
                 "page": c.page_number,
                 "span": [c.start, c.end],
                 "cited_text": c.cited_text,
+                "boxes": [[round(v, 5) for v in box] for box in c.boxes],
             }
             for c in answer.citations
         ],

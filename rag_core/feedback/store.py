@@ -227,6 +227,7 @@ def trace_columns(rating: Rating) -> dict[str, Any]:
                     "cited_text": c.cited_text,
                     "start": c.start,
                     "end": c.end,
+                    "boxes": [list(box) for box in c.boxes],
                 }
                 for c in answer.citations
             ]
@@ -306,7 +307,7 @@ def _decode(row: Any) -> FeedbackRecord:
         model=row.model,
         refused=bool(row.refused),
         evidence_found=bool(row.evidence_found),
-        citations=tuple(Citation(**c) for c in json.loads(row.citations)),
+        citations=tuple(_citation(c) for c in json.loads(row.citations)),
         hits=tuple(
             RatedHit(
                 rank=h["rank"],
@@ -436,3 +437,9 @@ def _typed(statement: str, params: dict[str, Any]) -> sa.TextClause:
     """``statement`` with the time columns among ``params`` typed (see ``_TIME``)."""
     times = [name for name in _TIMES if name in params]
     return sa.text(statement).bindparams(*(sa.bindparam(name, type_=_TIME) for name in times))
+
+
+def _citation(stored: dict[str, Any]) -> Citation:
+    """A citation as stored; one stored before citations had boxes has none."""
+    boxes = tuple((b[0], b[1], b[2], b[3]) for b in stored.pop("boxes", []))
+    return Citation(**stored, boxes=boxes)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rag_core.errors import DocumentError
 from rag_core.ingest.pdf_cost import OverBudget, page_content_cost
+from rag_core.ingest.pdfium_lock import PDFIUM
 from rag_core.text import YEAR, normalize_page_text
 from rag_core.types import DocumentMetadata, PageText
 
@@ -208,15 +209,17 @@ def _read_pdf(
         )
     if limits is not None:
         _check_content(name, reader, limits)
-    try:
-        pdf = pdfium.PdfDocument(data, password="")
-    except pdfium.PdfiumError as exc:
-        raise DocumentError(name, f"is not a readable PDF ({exc})") from exc
-    try:
-        sizes = tuple(_page_size(name, pdf, i) for i in range(len(pdf)))  # pages not loaded
-        pages = tuple(PageText(i, normalize_page_text(_page_text(pdf, i))) for i in range(len(pdf)))
-    finally:
-        pdf.close()
+    with PDFIUM:
+        try:
+            pdf = pdfium.PdfDocument(data, password="")
+        except pdfium.PdfiumError as exc:
+            raise DocumentError(name, f"is not a readable PDF ({exc})") from exc
+        try:
+            sizes = tuple(_page_size(name, pdf, i) for i in range(len(pdf)))  # pages not loaded
+            texts = [_page_text(pdf, i) for i in range(len(pdf))]
+        finally:
+            pdf.close()
+    pages = tuple(PageText(i, normalize_page_text(text)) for i, text in enumerate(texts))
     return ExtractedDocument("pdf", pages, derive_metadata(name, pdf_title), sizes)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_core.errors import DocumentError
+from rag_core.ingest.pdfium_lock import PDFIUM
 
 MAX_JPEG_SIDE = 65_500  # a JPEG holds at most 65,535 pixels a side
 
@@ -106,13 +107,14 @@ def render_pdf(
 
     folder = images.folder(doc_id)
     folder.mkdir(parents=True, exist_ok=True)
-    pdf = pdfium.PdfDocument(data, password="")
+    with PDFIUM:
+        pdf = pdfium.PdfDocument(data, password="")
     pending: deque[tuple[Future[None], int]] = deque()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="folio-jpeg") as encoder:
         try:
-            total = len(pdf)
-            # Sizes from the page tree: no page's content is parsed yet.
-            sizes: list[tuple[float, float]] = [pdf.get_page_size(i) for i in range(total)]
+            with PDFIUM:  # sizes from the page tree: no page's content is parsed yet
+                total = len(pdf)
+                sizes: list[tuple[float, float]] = [pdf.get_page_size(i) for i in range(total)]
             check_pixels(name, sizes, limits)
             document_deadline = time.thread_time() + limits.max_document_seconds
             for index in range(total):
@@ -121,7 +123,8 @@ def render_pdf(
                     width, height = sizes[index]
                     scale = page_scale(width, height, limits.dpi, limits.max_page_pixels)
                     deadline = min(time.thread_time() + limits.max_page_seconds, document_deadline)
-                    image = _render_page(pdf, index, scale, deadline)
+                    with PDFIUM:  # page by page: a question's boxes wait one page at most
+                        image = _render_page(pdf, index, scale, deadline)
                     if image is None:
                         reason = _too_slow(index, limits, deadline < document_deadline)
                         raise DocumentError(name, reason)
@@ -141,7 +144,8 @@ def render_pdf(
         finally:
             for future, _ in pending:
                 future.cancel()
-            pdf.close()
+            with PDFIUM:
+                pdf.close()
     return total
 
 
