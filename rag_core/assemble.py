@@ -39,6 +39,7 @@ from rag_core.index.snapshot import SnapshotStore
 from rag_core.ingest.pipeline import IngestConfig, Ingestor
 from rag_core.ingest.rendering import PageImages
 from rag_core.library import Library
+from rag_core.ocr import OcrBacklog, OcrConfig, OcrEngine
 from rag_core.retrieve.retriever import RetrievalConfig, Retriever
 from rag_core.store.database import create_engine
 from rag_core.store.registry import Registry
@@ -105,6 +106,10 @@ def text_embedder_for(s: Settings) -> SentenceTransformerEmbedder:
         backend=s.embed_backend,
         cache_dir=s.model_cache_dir,
     )
+
+
+def ocr_config(s: Settings) -> OcrConfig:
+    return OcrConfig(enabled=s.ocr, threads=s.ocr_threads, dpi=s.ocr_dpi)
 
 
 def vision_embedder_for(s: Settings) -> ColVisionEmbedder:
@@ -255,6 +260,11 @@ def open_library(
         vision_embedder or vision_embedder_for(s),
         vision_config(s),
     )
+    ocr = OcrBacklog(
+        registry, data / "files" / folder, data / "ocr" / folder, OcrEngine(s.ocr_threads),
+        ocr_config(s),
+    )  # fmt: skip
+    ingestor.page_texts = ocr.page_texts  # OCR'd pages are indexed with their OCR text
     retriever = Retriever(
         registry,
         snapshots,
@@ -274,6 +284,7 @@ def open_library(
         vision,
         gate_model_for(s),
         claims=claim_check_for(s, tokenizer, embedder),
+        ocr=ocr,
     )
     if recover and s.ingest_writer:  # a read replica never repairs the writer's work
         library.recover()

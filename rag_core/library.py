@@ -32,6 +32,7 @@ from rag_core.ingest.lock import IngestLock
 from rag_core.ingest.pipeline import Ingestor, Prepared, content_id, unexpected_failure
 from rag_core.ingest.readers import clean_name
 from rag_core.ingest.rendering import PageImages
+from rag_core.ocr import OcrBacklog, OcrLine, OcrStatus
 from rag_core.retrieve.retriever import Retriever
 from rag_core.sources import Sources
 from rag_core.store.registry import Registry
@@ -85,6 +86,7 @@ class Library:
         vision: VisionIndex | None = None,
         gate: GateModel | None = None,
         claims: ClaimCheck | None = None,
+        ocr: OcrBacklog | None = None,
     ) -> None:
         self.settings = settings
         self.gate = gate or GateModel.load()
@@ -101,6 +103,11 @@ class Library:
         )
         if vision is not None:  # background vision indexing waits for text indexing
             vision.indexer.busy = self._ingest_lock.locked
+        self.ocr = ocr
+        if ocr is not None:  # so does OCR, which indexes what it read through ``add``'s path
+            ocr.busy = self._ingest_lock.locked
+            ocr.pdfium = self._ingest_lock  # pdfium is not thread-safe: ingest uses it too
+            ocr.apply = self._index_ocr_text
         self.sources = Sources(self)  # the watched folders of this workspace
 
     # Construction -------------------------------------------------------------------------
@@ -150,19 +157,55 @@ class Library:
         """When the oldest document the vision index has not finished was added."""
         return self.vision.waiting_since() if self.vision is not None else None
 
+    def ocr_status(self) -> OcrStatus | None:
+        """OCR's state and backlog (``None`` where the library has none)."""
+        return self.ocr.status() if self.ocr is not None else None
+
+    def ocr_lines(self, doc_id: str, page: int) -> tuple[OcrLine, ...]:
+        """The lines OCR read on a page (0-based), each with its offsets into the page's
+        text and its box (fractions of the page, origin top left); ``()`` for a page OCR did
+        not read."""
+        return self.ocr.lines(doc_id, page) if self.ocr is not None else ()
+
+    def ocr_pages(self, doc_id: str) -> frozenset[int]:
+        """The pages (0-based) of a document whose text OCR read."""
+        if self.ocr is None or self.ocr.state == "off":
+            return frozenset()
+        return frozenset(page for _, page in self.ocr.store.done_pages([doc_id]))
+
+    def _index_ocr_text(self, doc_id: str) -> None:
+        """Index a document again now that OCR has read its pages (the OCR backlog's
+        ``apply``): the ingestor takes their OCR text instead of their text layer."""
+        doc = self.registry.document(doc_id)
+        if doc is None or doc.status != "ready":
+            return  # removed or replaced meanwhile: nothing to index
+        path = self.stored_file(doc.id)
+        if path is None:
+            raise NotFoundError(f"{doc.name}: the uploaded file is not stored")
+        with self._ingesting():
+            result = self.ingestor.add(doc.name, path.read_bytes(), doc.metadata, force=True)
+            self.retriever.snapshot(wait=True)
+        if result.status == "failed":
+            raise DocumentError(doc.name, result.error or "indexing its OCR text failed")
+        self._wake_vision()
+
     def start_background(self) -> None:
-        """Start background indexing of page images (when on) and the syncing of watched
-        folders, on the ingest writer only."""
+        """Start background indexing of page images and OCR (when on) and the syncing of
+        watched folders, on the ingest writer only."""
         if not self.settings.ingest_writer:
             return
         if self.vision is not None:
             self.vision.start()
+        if self.ocr is not None:
+            self.ocr.start()
         self.sources.start()
 
     def stop_background(self) -> None:
         """Stop the background workers (they are daemon threads: only tests need this)."""
         if self.vision is not None:
             self.vision.stop(timeout=10)
+        if self.ocr is not None:
+            self.ocr.stop(timeout=30)
         self.sources.stop(timeout=30)
 
     def warm_up(self) -> None:
@@ -361,9 +404,11 @@ class Library:
         return self.vision.heatmap(query, doc_id, page)
 
     def _wake_vision(self) -> None:
-        """The registry changed: the vision index drops stale pages and indexes new ones."""
+        """The registry changed: the vision index and OCR drop stale pages and take new ones."""
         if self.vision is not None:
             self.vision.wake()
+        if self.ocr is not None:
+            self.ocr.wake()
 
     # Questions ----------------------------------------------------------------------------
     def search(
@@ -375,7 +420,23 @@ class Library:
         legs: Collection[str] | None = None,
     ) -> SearchResult:
         self.check_query(query, searched_query)
-        return self.retriever.search(query, k or self.settings.top_k, filters, searched_query, legs)
+        result = self.retriever.search(
+            query, k or self.settings.top_k, filters, searched_query, legs
+        )
+        return self._note_ocr(result)
+
+    def _note_ocr(self, result: SearchResult) -> SearchResult:
+        """The result with a trace note naming the hits' pages whose text OCR read."""
+        if self.ocr is None or self.ocr.state == "off" or not result.hits:
+            return result
+        read = self.ocr.store.done_pages([h.chunk.doc_id for h in result.hits])
+        names = {h.chunk.doc_id: h.doc_name for h in result.hits}
+        pages = sorted({(h.chunk.doc_id, h.chunk.page) for h in result.hits} & read)
+        if not pages:
+            return result
+        listed = ", ".join(f"{names[d]} p. {p + 1}" for d, p in pages)
+        note = f"OCR text (no usable text layer): {listed}"
+        return replace(result, trace=replace(result.trace, notes=(*result.trace.notes, note)))
 
     def check_query(self, question: str, searched_query: str | None = None) -> None:
         """An ``InputError`` naming the field when a question is empty or too long."""
@@ -514,6 +575,9 @@ class Library:
         vision = vision_status.notice if vision_status is not None else ""
         if vision:
             notices.append(vision)
+        ocr_status = self.ocr_status()
+        if ocr_status is not None and ocr_status.notice:
+            notices.append(ocr_status.notice)
         return LibraryStatus(
             documents=len(docs),
             ready=len(ready),

@@ -185,6 +185,7 @@ def source_card(
         image_url=served_url(image) if image else None,
         overlay_url=served_url(overlay) if overlay else None,
         kind=citation.kind,
+        ocr=citation.kind == "text" and citation.page in library.ocr_pages(citation.doc_id),
     )
 
 
