@@ -226,6 +226,7 @@ def open_library(
     recover: bool = True,
     check_model: bool = True,
     vision_embedder: ColVisionEmbedder | None = None,
+    ocr_engine: OcrEngine | None = None,
 ) -> Library:
     """One workspace's library, its registry migrated and (on the writer) a crash repaired."""
     embedder = embedder or text_embedder_for(s)
@@ -261,9 +262,12 @@ def open_library(
         vision_config(s),
     )
     ocr = OcrBacklog(
-        registry, data / "files" / folder, data / "ocr" / folder, OcrEngine(s.ocr_threads),
+        registry,
+        data / "files" / folder,
+        data / "ocr" / folder,
+        ocr_engine or OcrEngine(s.ocr_threads),
         ocr_config(s),
-    )  # fmt: skip
+    )
     ingestor.page_texts = ocr.page_texts  # OCR'd pages are indexed with their OCR text
     retriever = Retriever(
         registry,

@@ -32,7 +32,7 @@ from rag_core.ingest.lock import IngestLock
 from rag_core.ingest.pipeline import Ingestor, Prepared, content_id, unexpected_failure
 from rag_core.ingest.readers import clean_name
 from rag_core.ingest.rendering import PageImages
-from rag_core.ocr import OcrBacklog, OcrLine, OcrStatus
+from rag_core.ocr import OcrBacklog, OcrEngine, OcrLine, OcrProgress, OcrStatus
 from rag_core.retrieve.retriever import Retriever
 from rag_core.sources import Sources
 from rag_core.store.registry import Registry
@@ -122,6 +122,7 @@ class Library:
         recover: bool = True,
         check_model: bool = True,
         vision_embedder: ColVisionEmbedder | None = None,
+        ocr_engine: OcrEngine | None = None,
     ) -> Library:
         """The library of ``workspace`` built from ``settings`` (``rag_core.assemble``)."""
         from rag_core.assemble import open_library  # the composition module builds the parts
@@ -134,6 +135,7 @@ class Library:
             recover=recover,
             check_model=check_model,
             vision_embedder=vision_embedder,
+            ocr_engine=ocr_engine,
         )
 
     # What callers need, without reaching into the parts -----------------------------------
@@ -160,6 +162,14 @@ class Library:
     def ocr_status(self) -> OcrStatus | None:
         """OCR's state and backlog (``None`` where the library has none)."""
         return self.ocr.status() if self.ocr is not None else None
+
+    def run_ocr(self, on_step: Callable[[OcrProgress], None] | None = None) -> int:
+        """Work through the OCR backlog in this thread until it is empty (nothing when OCR is
+        off or paused); returns the pages read and documents indexed."""
+        self._check_writer()
+        if self.ocr is None or self.ocr.state != "on":
+            return 0
+        return self.ocr.run(on_step)
 
     def ocr_lines(self, doc_id: str, page: int) -> tuple[OcrLine, ...]:
         """The lines OCR read on a page (0-based), each with its offsets into the page's
