@@ -339,9 +339,12 @@ def test_real_models_through_the_cli(tmp_path, monkeypatch):
     assert "0/2 pages read" in run("ocr", "status")
     assert "OCR backlog empty" in run("ocr", "run")
     assert "2/2 pages read" in run("ocr", "status")
-    assert (
-        run("search", "gearbox warranty", "-k", "1")
-        .splitlines()[0]
-        .startswith(" 1. scan.pdf  page 1 ")
+    assert _first_hit(run("search", "gearbox warranty", "-k", "1")).startswith(
+        " 1. scan.pdf  page 1 "
     )
-    assert run("search", "营业收入", "-k", "1").splitlines()[0].startswith(" 1. scan.pdf  page 2 ")
+    assert _first_hit(run("search", "营业收入", "-k", "1")).startswith(" 1. scan.pdf  page 2 ")
+    assert "OCR text (no usable text layer): scan.pdf p. 2" in run("search", "营业收入", "-k", "1")
+
+
+def _first_hit(out: str) -> str:
+    return next(line for line in out.splitlines() if line.startswith(" 1. "))
