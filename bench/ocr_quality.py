@@ -227,10 +227,12 @@ def upload(args: argparse.Namespace) -> None:
         library = _library(Path(tmp), "on")
         library.warm_up()
         started = time.perf_counter()
+        cpu = time.process_time()
         library.add([(f"scan-{args.pdf}", scan)])
         added = time.perf_counter() - started
         library.run_ocr()
         total = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         words = [w for w in WORD.findall(reference.lower()) if len(w) > 6][:5]
         hits = [(h.chunk.page for h in library.search(w, k=3).hits) for w in words]
         found = sum(args.pages - 1 in set(h) for h in hits)
@@ -238,7 +240,8 @@ def upload(args: argparse.Namespace) -> None:
         f"{args.pages} scanned pages of {args.pdf}: added in {added:.1f} s, searchable after "
         f"{total:.1f} s ({args.pages / (total - added):.3f} pages/s of OCR); 50 pages at this "
         f"rate: {added / args.pages * 50 + 50 * (total - added) / args.pages:.0f} s; "
-        f"{found}/{len(words)} words of the last page found on it (top 3)"
+        f"{found}/{len(words)} words of the last page found on it (top 3); process CPU "
+        f"{cpu:.1f} s"
     )
 
 

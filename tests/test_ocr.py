@@ -348,3 +348,20 @@ def test_real_models_through_the_cli(tmp_path, monkeypatch):
 
 def _first_hit(out: str) -> str:
     return next(line for line in out.splitlines() if line.startswith(" 1. "))
+
+
+def test_library_tab_progress_line_and_source_card_label(ocr_settings):
+    from ui import formatting as fmt
+    from ui.documents import library_view
+
+    library = _open(ocr_settings, ScriptedEngine(["turbocharger", "gearbox", "radiator"]))
+    library.add([("scan.pdf", _scan())])
+    assert library_view(library, "en").summary.endswith("\n\n**OCR:** OCR: 0/3 pages.")
+    library.run_ocr()
+    assert "OCR" not in library_view(library, "en").summary
+    card = fmt.SourceCard(1, "scan.pdf", 2, "", "gearbox", "", None, None, ocr=True)
+    assert '<span class="folio-ocr">OCR text</span>' in fmt.source_cards_html(
+        [card], "m", "q", "en"
+    )
+    plain = fmt.SourceCard(1, "scan.pdf", 2, "", "gearbox", "", None, None)
+    assert "folio-ocr" not in fmt.source_cards_html([plain], "m", "q", "en")
