@@ -8,6 +8,7 @@ drift from the settings'. Every constructor here is cheap: models load on first 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal, cast
 
@@ -50,6 +51,7 @@ from rag_core.ingest.boxes import CitationBoxes
 from rag_core.ingest.pipeline import IngestConfig, Ingestor
 from rag_core.ingest.rendering import PageImages
 from rag_core.library import Library
+from rag_core.ocr import OcrBacklog, OcrConfig, OcrEngine, OcrLine
 from rag_core.retrieve.retriever import RetrievalConfig, Retriever
 from rag_core.store.database import create_engine
 from rag_core.store.registry import Registry
@@ -116,6 +118,10 @@ def text_embedder_for(s: Settings) -> SentenceTransformerEmbedder:
         backend=s.embed_backend,
         cache_dir=s.model_cache_dir,
     )
+
+
+def ocr_config(s: Settings) -> OcrConfig:
+    return OcrConfig(enabled=s.ocr, threads=s.ocr_threads, dpi=s.ocr_dpi)
 
 
 def vision_embedder_for(s: Settings) -> ColVisionEmbedder:
@@ -282,6 +288,7 @@ def open_library(
     check_model: bool = True,
     vision_embedder: ColVisionEmbedder | None = None,
     decomposer: Decomposer | None = None,
+    ocr_engine: OcrEngine | None = None,
 ) -> Library:
     """One workspace's library, its registry migrated and (on the writer) a crash repaired.
 
@@ -324,6 +331,14 @@ def open_library(
         vision_embedder or vision_embedder_for(s),
         vision_config(s),
     )
+    ocr = OcrBacklog(
+        registry,
+        data / "files" / folder,
+        data / "ocr" / folder,
+        ocr_engine or OcrEngine(s.ocr_threads),
+        ocr_config(s),
+    )
+    ingestor.page_texts = ocr.page_texts  # OCR'd pages are indexed with their OCR text
     retriever = Retriever(
         registry,
         snapshots,
@@ -347,23 +362,36 @@ def open_library(
         answer_cache=AnswerCache(s.answer_cache) if s.answer_cache > 0 else None,
         decomposer=decomposer or decomposer_for(s),
         agent=agent_for(s, answerer, tokenizer, embedder),
-        boxes=citation_boxes_for(registry, ingestor.files_dir),
+        boxes=citation_boxes_for(registry, ingestor.files_dir, ocr.lines),
+        ocr=ocr,
     )
     if recover and s.ingest_writer:  # a read replica never repairs the writer's work
         library.recover()
     return library
 
 
-def citation_boxes_for(registry: Registry, files_dir: Path) -> CitationBoxes:
-    """Where citations are on their pages: the stored PDFs' character boxes (OCR'd pages:
-    pass the OCR's line provider as ``ocr_lines``)."""
+def citation_boxes_for(
+    registry: Registry,
+    files_dir: Path,
+    ocr_lines: Callable[[str, int], Sequence[OcrLine]] | None = None,
+) -> CitationBoxes:
+    """Where citations are on their pages: an OCR'd page's line boxes (``ocr_lines``), else
+    the stored PDF's character boxes."""
 
     def stored_file(doc_id: str) -> Path | None:
         stored = registry.file_path(doc_id)
         path = files_dir / stored if stored else None
         return path if path is not None and path.is_file() else None
 
-    return CitationBoxes(stored_file, registry.page_text)
+    def indexed_ocr_lines(doc_id: str, page: int) -> Sequence[OcrLine]:
+        # The OCR's offsets hold only once the page is indexed with its OCR text (OCR may
+        # have read a page whose document is not indexed again yet).
+        lines = ocr_lines(doc_id, page) if ocr_lines is not None else ()
+        if lines and registry.page_text(doc_id, page) == "\n".join(x.text for x in lines):
+            return lines
+        return ()
+
+    return CitationBoxes(stored_file, registry.page_text, indexed_ocr_lines)
 
 
 def check_embed_model(registry: Registry, model: str) -> None:

@@ -160,6 +160,12 @@ class Settings(BaseSettings):
     vision_weight: float = 1.0
     vision_answer_pages: int = 2
 
+    # OCR of pages with no usable text layer (RapidOCR, offline). auto: on where the
+    # package is installed; on: refuse to start without it; off.
+    ocr: Literal["auto", "on", "off"] = "auto"
+    ocr_threads: int = 2
+    ocr_dpi: int = 200
+
     # Answers. Who writes them: auto (Claude with ANTHROPIC_API_KEY, else the model at
     # llm_base_url when it is set, else extractive), claude, openai (llm_base_url), extractive.
     answerer: str = "auto"
@@ -268,6 +274,8 @@ class Settings(BaseSettings):
         "vision_candidates",
         "vision_representatives",
         "agent_max_steps",
+        "ocr_threads",
+        "ocr_dpi",
     )
     @classmethod
     def _positive(cls, value: int) -> int:

@@ -38,6 +38,7 @@ from rag_core.ingest.lock import IngestLock
 from rag_core.ingest.pipeline import Ingestor, Prepared, content_id, unexpected_failure
 from rag_core.ingest.readers import clean_name
 from rag_core.ingest.rendering import PageImages
+from rag_core.ocr import OcrBacklog, OcrEngine, OcrLine, OcrProgress, OcrStatus
 from rag_core.retrieve.decompose import NONE, Decomposition
 from rag_core.retrieve.retriever import Retriever
 from rag_core.retrieve.route import (
@@ -107,6 +108,7 @@ class Library:
         decomposer: Decomposer | None = None,
         agent: Agent | None = None,
         boxes: CitationBoxes | None = None,
+        ocr: OcrBacklog | None = None,
     ) -> None:
         self.settings = settings
         self.answer_cache = answer_cache  # repeated questions answered again (issue 17)
@@ -127,6 +129,10 @@ class Library:
         )
         if vision is not None:  # background vision indexing waits for text indexing
             vision.indexer.busy = self._ingest_lock.locked
+        self.ocr = ocr
+        if ocr is not None:  # so does OCR, which indexes what it read through ``add``'s path
+            ocr.busy = self._ingest_lock.locked
+            ocr.apply = self._index_ocr_text
         self.sources = Sources(self)  # the watched folders of this workspace
 
     # Construction -------------------------------------------------------------------------
@@ -142,6 +148,7 @@ class Library:
         check_model: bool = True,
         vision_embedder: ColVisionEmbedder | None = None,
         decomposer: Decomposer | None = None,
+        ocr_engine: OcrEngine | None = None,
     ) -> Library:
         """The library of ``workspace`` built from ``settings`` (``rag_core.assemble``)."""
         from rag_core.assemble import open_library  # the composition module builds the parts
@@ -155,6 +162,7 @@ class Library:
             check_model=check_model,
             vision_embedder=vision_embedder,
             decomposer=decomposer,
+            ocr_engine=ocr_engine,
         )
 
     # What callers need, without reaching into the parts -----------------------------------
@@ -178,19 +186,63 @@ class Library:
         """When the oldest document the vision index has not finished was added."""
         return self.vision.waiting_since() if self.vision is not None else None
 
+    def ocr_status(self) -> OcrStatus | None:
+        """OCR's state and backlog (``None`` where the library has none)."""
+        return self.ocr.status() if self.ocr is not None else None
+
+    def run_ocr(self, on_step: Callable[[OcrProgress], None] | None = None) -> int:
+        """Work through the OCR backlog in this thread until it is empty (nothing when OCR is
+        off or paused); returns the pages read and documents indexed."""
+        self._check_writer()
+        if self.ocr is None or self.ocr.state != "on":
+            return 0
+        return self.ocr.run(on_step)
+
+    def ocr_lines(self, doc_id: str, page: int) -> tuple[OcrLine, ...]:
+        """The lines OCR read on a page (0-based), each with its offsets into the page's
+        text and its box (fractions of the page, origin top left); ``()`` for a page OCR did
+        not read."""
+        return self.ocr.lines(doc_id, page) if self.ocr is not None else ()
+
+    def ocr_pages(self, doc_id: str) -> frozenset[int]:
+        """The pages (0-based) of a document whose text OCR read."""
+        if self.ocr is None or self.ocr.state == "off":
+            return frozenset()
+        return frozenset(page for _, page in self.ocr.store.done_pages([doc_id]))
+
+    def _index_ocr_text(self, doc_id: str) -> None:
+        """Index a document again now that OCR has read its pages (the OCR backlog's
+        ``apply``): the ingestor takes their OCR text instead of their text layer."""
+        doc = self.registry.document(doc_id)
+        if doc is None or doc.status != "ready":
+            return  # removed or replaced meanwhile: nothing to index
+        path = self.stored_file(doc.id)
+        if path is None:
+            raise NotFoundError(f"{doc.name}: the uploaded file is not stored")
+        with self._ingesting():
+            result = self.ingestor.add(doc.name, path.read_bytes(), doc.metadata, force=True)
+            self.retriever.snapshot(wait=True)
+        if result.status == "failed":
+            raise DocumentError(doc.name, result.error or "indexing its OCR text failed")
+        self._wake_vision()
+
     def start_background(self) -> None:
-        """Start background indexing of page images (when on) and the syncing of watched
-        folders, on the ingest writer only."""
+        """Start background indexing of page images and OCR (when on) and the syncing of
+        watched folders, on the ingest writer only."""
         if not self.settings.ingest_writer:
             return
         if self.vision is not None:
             self.vision.start()
+        if self.ocr is not None:
+            self.ocr.start()
         self.sources.start()
 
     def stop_background(self) -> None:
         """Stop the background workers (they are daemon threads: only tests need this)."""
         if self.vision is not None:
             self.vision.stop(timeout=10)
+        if self.ocr is not None:
+            self.ocr.stop(timeout=30)
         self.sources.stop(timeout=30)
 
     def warm_up(self) -> None:
@@ -399,9 +451,11 @@ class Library:
         return self.vision.heatmap(query, doc_id, page)
 
     def _wake_vision(self) -> None:
-        """The registry changed: the vision index drops stale pages and indexes new ones."""
+        """The registry changed: the vision index and OCR drop stale pages and take new ones."""
         if self.vision is not None:
             self.vision.wake()
+        if self.ocr is not None:
+            self.ocr.wake()
 
     # Questions ----------------------------------------------------------------------------
     def search(
@@ -423,7 +477,9 @@ class Library:
         notes = (split.note,) if split.note else ()
         if choose_route(len(split.parts)) != "decomposed":
             main = self.retriever.search(query, k, filters, searched_query, legs)
-            return replace(main, trace=replace(main.trace, notes=(*main.trace.notes, *notes)))
+            return self._note_ocr(
+                replace(main, trace=replace(main.trace, notes=(*main.trace.notes, *notes)))
+            )
         # The question's own search and one per part, at once (the query embeddings, most
         # of a search's time, run in parallel where there are cores for them).
         with ThreadPoolExecutor(max_workers=1 + len(split.parts)) as pool:
@@ -454,15 +510,29 @@ class Library:
                 *(Timing(f"part {i}", s.ms) for i, s in enumerate(subqueries, start=1)),
             ),
         )
-        return SearchResult(
+        merged = SearchResult(
             merge_hits([r.hits for r in results], k),
             trace,
             merge_pages([r.pages for r in results], self.settings.top_k),
         )
+        return self._note_ocr(merged)
 
     def split(self, question: str) -> Decomposition:
         """The sub-queries of ``question`` (none without a decomposer, or for one search)."""
         return self.decomposer.split(question) if self.decomposer is not None else NONE
+
+    def _note_ocr(self, result: SearchResult) -> SearchResult:
+        """The result with a trace note naming the hits' pages whose text OCR read."""
+        if self.ocr is None or self.ocr.state == "off" or not result.hits:
+            return result
+        read = self.ocr.store.done_pages([h.chunk.doc_id for h in result.hits])
+        names = {h.chunk.doc_id: h.doc_name for h in result.hits}
+        pages = sorted({(h.chunk.doc_id, h.chunk.page) for h in result.hits} & read)
+        if not pages:
+            return result
+        listed = ", ".join(f"{names[d]} p. {p + 1}" for d, p in pages)
+        note = f"OCR text (no usable text layer): {listed}"
+        return replace(result, trace=replace(result.trace, notes=(*result.trace.notes, note)))
 
     def check_query(self, question: str, searched_query: str | None = None) -> None:
         """An ``InputError`` naming the field when a question is empty or too long."""
@@ -776,6 +846,9 @@ class Library:
         vision = vision_status.notice if vision_status is not None else ""
         if vision:
             notices.append(vision)
+        ocr_status = self.ocr_status()
+        if ocr_status is not None and ocr_status.notice:
+            notices.append(ocr_status.notice)
         return LibraryStatus(
             documents=len(docs),
             ready=len(ready),

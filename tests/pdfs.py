@@ -68,3 +68,17 @@ def make_pdf(
 def corrupt(pdf: bytes) -> bytes:
     """Keeps the %PDF header, destroys the body and the cross-reference table."""
     return pdf[:20] + b"\x00garbage" * 50
+
+
+def scanned(pdf: bytes, dpi: int = 150) -> bytes:
+    """``pdf`` as a scan: each page drawn at ``dpi`` and put back as an image, no text layer."""
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(pdf)
+    try:
+        images = [doc[i].render(scale=dpi / 72).to_pil().convert("RGB") for i in range(len(doc))]
+    finally:
+        doc.close()
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="PDF", resolution=dpi, save_all=True, append_images=images[1:])
+    return buffer.getvalue()

@@ -192,6 +192,7 @@ def source_card(
         kind=citation.kind,
         crop_url=served_url(crop) if crop else None,
         boxes=citation.boxes if thumb else (),
+        ocr=citation.kind == "text" and citation.page in library.ocr_pages(citation.doc_id),
     )
 
 

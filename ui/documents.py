@@ -48,6 +48,10 @@ class LibraryView:
 def library_view(library: Library, lang: Lang) -> LibraryView:
     docs = library.documents()
     status = library.status()
+    ocr = library.ocr_status()
+    ocr_line = ""
+    if ocr is not None and ocr.notice:  # OCR's progress, like the vision index's
+        ocr_line = "\n\n" + t("notice_ocr", lang, notice=fmt.md_escape(ocr.notice.rstrip(".")))
     return LibraryView(
         table=fmt.documents_frame(docs, lang),
         doc_ids=tuple(d.id for d in docs),
@@ -60,7 +64,8 @@ def library_view(library: Library, lang: Lang) -> LibraryView:
             status.embed_model,
             status.answer_mode,
             lang,
-        ),
+        )
+        + ocr_line,
     )
 
 

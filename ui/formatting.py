@@ -180,6 +180,7 @@ class SourceCard:
     kind: Literal["text", "page"] = "text"
     crop_url: str | None = None  # the cited lines, cut from the highlighted page
     boxes: tuple[Box, ...] = ()  # where the cited lines are, drawn over the thumbnail
+    ocr: bool = False  # the passage is text OCR read from the page image
 
 
 def _text(value: str) -> str:
@@ -203,7 +204,13 @@ def source_cards_html(
         parts.append(
             f'<div class="folio-card-head"><span class="folio-num">[{card.number}]</span> '
             f'<span class="folio-doc">{_text(card.doc_name)}</span> · '
-            f'<span class="folio-page">{page}</span></div>'
+            f'<span class="folio-page">{page}</span>'
+            + (
+                f' · <span class="folio-ocr">{_text(t("ocr_text", lang))}</span>'
+                if card.ocr
+                else ""
+            )
+            + "</div>"
         )
         parts.append('<div class="folio-card-body">')
         if card.thumb_url and card.image_url:

@@ -242,7 +242,9 @@ EN: dict[str, str] = {
     "ev_col_run": "Run",
     # Visual citations.
     "page_found_by_image": "Found by the page's image (no text passage)",
+    "ocr_text": "OCR text",
     "notice_vision": "**Page images:** {notice}.",
+    "notice_ocr": "**OCR:** {notice}.",
     # Claim checks.
     "claim_unsupported": "Not supported by the passages it cites",
     "claim_partial": "Only partly supported by the passages it cites",
@@ -534,7 +536,9 @@ ZH: dict[str, str] = {
     "ev_col_run": "评测时间",
     # Visual citations.
     "page_found_by_image": "通过页面图像找到（没有文本段落）",
+    "ocr_text": "OCR 识别文本",
     "notice_vision": "**页面图像检索**：{notice}。",
+    "notice_ocr": "**文字识别（OCR）**：{notice}。",
     "claim_unsupported": "所引用的段落不支持这句话",
     "claim_partial": "所引用的段落只部分支持这句话",
     "claim_legend": "⚠ 所引用的段落不支持 · ◐ 只部分支持",

@@ -1,4 +1,4 @@
-"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status|vision|source|user``.
+"""``python -m rag_core add|remove|list|search|ask|reindex|reembed|status|vision|ocr|source|user``.
 
 The same ``Library`` API the web app uses. Pages print as a reader counts them (from 1).
 Each command is one plain function ``(args, settings, out) -> exit code``; ``COMMANDS``
@@ -87,6 +87,12 @@ def _add_library_commands(commands: argparse._SubParsersAction) -> None:
         "action",
         choices=["status", "run", "pause", "resume"],
         help="status; run (index pending pages now, in the foreground); pause; resume",
+    )
+    ocr = commands.add_parser("ocr", help="OCR of pages without a usable text layer")
+    ocr.add_argument(
+        "action",
+        choices=["status", "run", "pause", "resume"],
+        help="status; run (work through the OCR backlog now, until it is empty); pause; resume",
     )
 
 
@@ -459,6 +465,43 @@ def cmd_vision(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     return 0
 
 
+def cmd_ocr(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from rag_core.ocr import OcrProgress
+
+    action = args.action
+    library = _library(args, settings, writes=action != "status")
+    ocr = library.ocr
+    assert ocr is not None
+    if action in ("pause", "resume"):
+        ocr.pause() if action == "pause" else ocr.resume()
+        print(f"OCR {action}d", file=out)
+        return 0
+    if action == "run":
+
+        def report(p: OcrProgress) -> None:
+            rate = f", {p.pages_per_second:.3g} pages/s" if p.pages_per_second else ""
+            print(f"OCR: {p.done}/{p.total} pages{rate}", file=out, flush=True)
+
+        if ocr.state == "on" and ocr.store.paused():
+            print("OCR is paused (python -m rag_core ocr resume)", file=out)
+            return 0
+        count = ocr.run(on_step=report)
+        print(f"OCR backlog empty ({count} steps: pages read, documents indexed)", file=out)
+        return 0
+    status = ocr.status()
+    print(f"OCR: {status.state}", file=out)
+    if status.state != "on" or status.progress is None:
+        print(status.notice or "FOLIO_OCR=off", file=out)
+        return 0
+    p = status.progress
+    print(f"{p.done}/{p.total} pages read{' (paused)' if p.paused else ''}", file=out)
+    for failure in ocr.store.failures():
+        print(f"failed: {failure.doc_id} page {failure.page + 1}: {failure.error}", file=out)
+    if p.error:
+        print(f"notice: {p.error}", file=out)
+    return 0
+
+
 def _print_trace(answer: Answer, out: TextIO) -> None:
     trace = answer.trace
     print(f"searched: {trace.searched_query}", file=out)
@@ -489,6 +532,7 @@ COMMANDS: dict[str, Command] = {
     "search": cmd_search,
     "ask": cmd_ask,
     "vision": cmd_vision,
+    "ocr": cmd_ocr,
     "eval": cmd_eval,
     "judge-agreement": cmd_judge_agreement,
     "calibrate": cmd_calibrate,

@@ -201,6 +201,11 @@ def _index_pdfqa(library: Library, pdfqa: PdfQaSet, say: Say) -> None:
     for i, pdf in enumerate(todo, start=1):
         library.add([pdf])
         say(f"indexed {i}/{len(todo)} PDFs of {pdfqa.name}")
+    # With OCR on, pages without a usable text layer are searched by their OCR text: the
+    # set is evaluated once its OCR backlog is empty.
+    steps = library.run_ocr(lambda p: say(f"OCR: {p.done}/{p.total} pages of {pdfqa.name}"))
+    if steps:
+        say(f"OCR backlog of {pdfqa.name} empty")
 
 
 def _beir_row(

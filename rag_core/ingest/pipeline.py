@@ -23,7 +23,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ from rag_core.ingest.readers import KINDS, MB, ExtractedDocument, ReadLimits, re
 from rag_core.ingest.rendering import PageImages, RenderLimits, check_pixels, render_pdf
 from rag_core.store.registry import ChunkRow, Registry
 from rag_core.text import document_title
-from rag_core.types import Chunk, Document, DocumentMetadata, IngestResult, Timing
+from rag_core.types import Chunk, Document, DocumentMetadata, IngestResult, PageText, Timing
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,9 @@ class Ingestor:
         self.images = images
         self.files_dir = files_dir
         self.config = config
+        # Text read elsewhere for some pages of a document (OCR), by page: it replaces
+        # their text layer whenever the document is indexed (given by the composition).
+        self.page_texts: Callable[[str], Mapping[int, str]] = lambda doc_id: {}
 
     # Public -------------------------------------------------------------------------------
     def add(
@@ -284,6 +287,10 @@ class Ingestor:
         started: float,
     ) -> Prepared | IngestResult:
         meta = _merge_metadata(extracted.metadata, metadata)
+        replaced = self.page_texts(doc_id) if extracted.kind == "pdf" else {}
+        if replaced:
+            pages = tuple(PageText(p.index, replaced.get(p.index, p.text)) for p in extracted.pages)
+            extracted = replace(extracted, pages=pages)
         doc = Document(
             id=doc_id,
             name=name,

@@ -1,0 +1,349 @@
+"""Background OCR that follows the registry, as the vision indexer does.
+
+The backlog is derived, never queued: pages of ready PDF documents whose text layer
+``needs_ocr`` and that the OCR store has no row for. So it survives restarts (it continues
+where the store stops), includes documents added before OCR existed, and follows the
+registry: rows of documents that left it (removed, or replaced by a version with a new id)
+are deleted before each step.
+
+Once every page of a document that needs OCR has its row, the document is indexed again
+(``apply``, given by the library: under the ingest lock, through the ordinary pipeline), and
+the ingestor takes the OCR text of those pages instead of their text layer. That the
+registry's page text equals the stored OCR text is how a document is known to be done, so a
+crash between OCR and indexing is repaired by the next step.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rag_core.errors import ConfigurationError
+from rag_core.ingest.pdfium_lock import PDFIUM
+from rag_core.ocr.engine import OcrEngine, OcrLine
+from rag_core.ocr.rule import needs_ocr
+from rag_core.ocr.store import OcrStore
+from rag_core.store.registry import Registry
+from rag_core.types import Document
+
+log = logging.getLogger(__name__)
+
+OcrState = Literal["on", "off", "unavailable", "failed"]
+MAX_OCR_PIXELS = 16_000_000  # a page is drawn smaller than ocr_dpi to stay within this
+
+
+@dataclass(frozen=True, slots=True)
+class OcrConfig:
+    enabled: Literal["auto", "on", "off"]
+    threads: int
+    dpi: int
+
+
+@dataclass(frozen=True, slots=True)
+class OcrProgress:
+    done: int  # pages of ready documents OCR has read (or failed on)
+    total: int  # pages of ready documents that need OCR
+    failed: int
+    paused: bool
+    running: bool  # a background worker is alive
+    pages_per_second: float | None  # this process's recent pages
+    error: str  # why OCR stopped, or the last failure
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.done
+
+
+@dataclass(frozen=True, slots=True)
+class OcrStatus:
+    state: OcrState
+    reason: str  # why it is not on
+    progress: OcrProgress | None  # when on
+
+    @property
+    def notice(self) -> str:
+        """What a person should know (the Library tab's progress line), or ``""``."""
+        if self.state == "off":
+            return ""
+        if self.state != "on":
+            return f"OCR off: {self.reason}"
+        p = self.progress
+        if p is None or (p.remaining <= 0 and not p.failed and not p.error):
+            return ""
+        text = f"OCR: {p.done}/{p.total} pages"
+        if p.failed:
+            text += f", {p.failed} failed (python -m rag_core ocr status)"
+        if p.error:
+            text += f"; {p.error}"
+        if p.remaining > 0 and p.paused:
+            text += " (paused)"
+        elif p.remaining > 0 and p.pages_per_second:
+            text += f", about {max(1, round(p.remaining / p.pages_per_second))} s left"
+        return text
+
+
+class OcrBacklog:
+    def __init__(
+        self,
+        registry: Registry,
+        files_dir: Path,
+        folder: Path,
+        engine: OcrEngine,
+        config: OcrConfig,
+    ) -> None:
+        self.registry = registry
+        self.files_dir = files_dir
+        self.engine = engine
+        self.config = config
+        self.store = OcrStore(folder)
+        self.state: OcrState = "on"
+        self.reason = ""
+        if config.enabled == "off":
+            self.state = "off"
+        else:
+            try:
+                engine.check()
+            except ConfigurationError as exc:
+                if config.enabled == "on":
+                    raise ConfigurationError(f"OCR (FOLIO_OCR=on): {exc}") from exc
+                self.state, self.reason = "unavailable", str(exc)
+        # Given by the library: index a document again (under the ingest lock) ...
+        self.apply: Callable[[str], object] = lambda doc_id: None
+        # ... and wait while it ingests.
+        self.busy: Callable[[], bool] = lambda: False
+        self.error = ""
+        self._settled: set[str] = set()  # documents with nothing left to read
+        self._applied: set[str] = set()  # documents indexed with their OCR text
+        self._unappliable: set[str] = set()  # indexing with OCR text failed (this process)
+        self._rate: tuple[int, float] = (0, 0.0)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._step_lock = threading.Lock()
+
+    # Reading what OCR found ---------------------------------------------------------------
+    def page_texts(self, doc_id: str) -> dict[int, str]:
+        """The OCR text of the pages of ``doc_id`` OCR read (the ingestor's override)."""
+        return self.store.texts(doc_id) if self.state != "off" else {}
+
+    def lines(self, doc_id: str, page: int) -> tuple[OcrLine, ...]:
+        """The lines OCR read on a page (none when OCR is off: its text is not indexed)."""
+        return self.store.lines(doc_id, page) if self.state != "off" else ()
+
+    # The work list ------------------------------------------------------------------------
+    def _ready_pdfs(self) -> dict[str, Document]:
+        return {
+            d.id: d for d in self.registry.documents() if d.status == "ready" and d.kind == "pdf"
+        }
+
+    def sync(self) -> int:
+        """Delete the rows of documents the registry no longer has; returns how many."""
+        kept = {d.id for d in self.registry.documents() if d.status in ("ready", "indexing")}
+        stale = self.store.doc_ids() - kept
+        self._settled -= stale
+        self._applied -= stale
+        return self.store.delete_docs(sorted(stale))
+
+    def pending(self) -> list[tuple[str, int]]:
+        """Pages still to read, document by document (after dropping stale rows)."""
+        self.sync()
+        have = self.store.keys()
+        todo: list[tuple[str, int]] = []
+        for doc_id in self._ready_pdfs():
+            if doc_id in self._settled:
+                continue
+            pages = [
+                (doc_id, p.index)
+                for p in self.registry.pages(doc_id)
+                if (doc_id, p.index) not in have and needs_ocr(p.text)
+            ]
+            if not pages:
+                self._settled.add(doc_id)
+            todo.extend(pages)
+        return todo
+
+    def unapplied(self) -> list[str]:
+        """Ready documents OCR has finished whose index does not hold its text yet."""
+        ready = self._ready_pdfs()
+        waiting = set()
+        for doc_id, _page in self.pending():
+            waiting.add(doc_id)
+        found = []
+        for doc_id in sorted(self.store.doc_ids() & set(ready)):
+            if doc_id in waiting or doc_id in self._applied or doc_id in self._unappliable:
+                continue
+            texts = self.store.texts(doc_id)
+            if all(self.registry.page_text(doc_id, p) == t for p, t in texts.items()):
+                self._applied.add(doc_id)
+            else:
+                found.append(doc_id)
+        return found
+
+    def progress(self) -> OcrProgress:
+        ready = self._ready_pdfs()
+        pending = len(self.pending())
+        rows = self.store.keys()
+        done = sum(1 for doc_id, page in rows if page < getattr(ready.get(doc_id), "pages", 0))
+        failed = sum(1 for f in self.store.failures() if f.doc_id in ready)
+        pages, seconds = self._rate
+        return OcrProgress(
+            done=done,
+            total=done + pending,
+            failed=failed,
+            paused=self.store.paused(),
+            running=self._thread is not None and self._thread.is_alive(),
+            pages_per_second=pages / seconds if pages and seconds > 0 else None,
+            error=self.error,
+        )
+
+    def status(self) -> OcrStatus:
+        if self.state != "on":
+            return OcrStatus(self.state, self.reason, None)
+        return OcrStatus("on", "", self.progress())
+
+    # Work ---------------------------------------------------------------------------------
+    def step(self) -> int:
+        """Index one finished document with its OCR text, or read one pending page; returns
+        how many of those it did (0: nothing is left)."""
+        with self._step_lock:
+            for doc_id in self.unapplied():
+                self._apply(doc_id)
+                return 1
+            todo = self.pending()
+            if not todo:
+                return 0
+            doc_id, page = todo[0]
+            self._read(doc_id, page)
+            return 1
+
+    def _apply(self, doc_id: str) -> None:
+        try:
+            self.apply(doc_id)
+        except Exception as exc:
+            self._unappliable.add(doc_id)
+            self.error = f"indexing the OCR text of {doc_id} failed: {exc}"
+            log.exception("indexing the OCR text of %s failed", doc_id)
+            return
+        self._applied.add(doc_id)
+
+    def _read(self, doc_id: str, page: int) -> None:
+        """OCR one page into the store; a page OCR fails on gets its reason and the rest go on."""
+        started = time.perf_counter()
+        try:
+            image = self._render(doc_id, page)
+            read = self.engine.read(image)
+        except ConfigurationError:
+            raise  # the engine cannot work at all: nothing to record per page
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            log.warning("OCR of %s page %d failed: %s", doc_id, page + 1, reason)
+            if self._still_ready(doc_id):
+                self.store.fail(doc_id, page, reason)
+            return
+        seconds = time.perf_counter() - started
+        if self._still_ready(doc_id):  # it may have been removed while we read
+            self.store.put(doc_id, page, read, seconds)
+        done, total = self._rate
+        self._rate = (done + 1, total + seconds)
+
+    def _still_ready(self, doc_id: str) -> bool:
+        doc = self.registry.document(doc_id)
+        return doc is not None and doc.status == "ready"
+
+    def _render(self, doc_id: str, page: int):  # type: ignore[no-untyped-def]
+        """The page drawn at ``dpi`` (smaller when it would exceed MAX_OCR_PIXELS)."""
+        import pypdfium2 as pdfium
+
+        stored = self.registry.file_path(doc_id)
+        if not stored or not (self.files_dir / stored).is_file():
+            raise FileNotFoundError("the stored PDF is missing")
+        data = (self.files_dir / stored).read_bytes()
+        with PDFIUM:  # pdfium is not thread-safe: ingest and citation boxes use it too
+            pdf = pdfium.PdfDocument(data, password="")
+            try:
+                width, height = pdf.get_page_size(page)
+                scale = self.config.dpi / 72
+                pixels = width * height * scale * scale
+                if pixels > MAX_OCR_PIXELS:
+                    scale *= (MAX_OCR_PIXELS / pixels) ** 0.5
+                handle = pdf[page]
+                try:
+                    return handle.render(scale=scale).to_pil()
+                finally:
+                    handle.close()
+            finally:
+                pdf.close()
+
+    def run(self, on_step: Callable[[OcrProgress], None] | None = None) -> int:
+        """Work through the backlog in the foreground (unless paused) until it is empty;
+        returns the number of pages read and documents indexed."""
+        self._require_on()
+        total = 0
+        while not self.store.paused():
+            done = self.step()
+            if done == 0:
+                break
+            total += done
+            if on_step is not None:
+                on_step(self.progress())
+        return total
+
+    def _require_on(self) -> None:
+        if self.state != "on":
+            raise ConfigurationError(self.status().notice or "OCR is off (FOLIO_OCR=off)")
+
+    # Background ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Read pending pages in a daemon thread; it sleeps when nothing is pending until
+        ``wake``, and waits while ``busy()`` (text indexing goes first)."""
+        if self.state != "on" or (self._thread is not None and self._thread.is_alive()):
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="folio-ocr", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """The registry changed: drop stale rows now and read new pages."""
+        if self.state == "on":
+            self.sync()
+            self._wake.set()
+
+    def pause(self) -> None:
+        self._require_on()
+        self.store.set_paused(True)
+
+    def resume(self) -> None:
+        self._require_on()
+        self.store.set_paused(False)
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self.busy():
+                self._stop.wait(1.0)
+                continue
+            try:
+                done = 0 if self.store.paused() else self.step()
+            except ConfigurationError as exc:  # the engine cannot load: nothing to retry
+                self.state, self.reason = "failed", str(exc)
+                log.error("OCR stopped: %s", exc)
+                return
+            except Exception as exc:
+                self.error = f"OCR failed, retrying: {exc}"
+                log.exception("OCR step failed")
+                self._stop.wait(30)
+                continue
+            if done == 0:
+                self._wake.wait(timeout=10)
+                self._wake.clear()
