@@ -122,8 +122,9 @@ class ApiMetrics:
 
 
 class IndexCollector(Collector):
-    """Index sizes, the vision backlog (pages, and the age of its oldest document) and the
-    sources (files, failures, last sync age) of every workspace opened in this process."""
+    """Index sizes, the vision and OCR backlogs (pages, and the age of their oldest
+    document), the sources (files, failures, last sync age) and the answer cache of every
+    workspace opened in this process."""
 
     def __init__(self, libraries: Callable[[], list[tuple[str, Library]]]) -> None:
         self.libraries = libraries
@@ -170,8 +171,38 @@ class IndexCollector(Collector):
                 age = (now - waiting).total_seconds() if waiting is not None else 0.0
                 backlog_age.add_metric([name], max(age, 0.0))
         yield from (docs, chunks, pages, failed, backlog, backlog_age)
+        yield from ocr_metrics(self.libraries(), now)
         yield from source_metrics(self.libraries())
         yield from answer_cache_metrics(self.libraries())
+
+
+def ocr_metrics(libraries: list[tuple[str, Library]], now: datetime) -> list[Metric]:
+    """Per opened workspace with OCR on: pages waiting for OCR, and the age of the oldest
+    document still waiting (for its pages to be read, or to be indexed with their text)."""
+    pending = GaugeMetricFamily(
+        "folio_ocr_pages_pending",
+        "Pages without a usable text layer waiting for OCR (absent when OCR is not on)",
+        labels=["workspace"],
+    )
+    age = GaugeMetricFamily(
+        "folio_ocr_backlog_oldest_seconds",
+        "Seconds since the oldest ready PDF still waiting for OCR was added (0 when none"
+        " waits; absent when OCR is not on)",
+        labels=["workspace"],
+    )
+    for name, library in libraries:
+        try:
+            status = library.ocr_status()
+            if status is None or status.progress is None:
+                continue
+            waiting = library.ocr_waiting_since()
+        except Exception:  # a scrape must not fail because one workspace cannot be read
+            log.exception("metrics: workspace %s OCR backlog could not be read", name)
+            continue
+        pending.add_metric([name], status.progress.remaining)
+        seconds = (now - waiting).total_seconds() if waiting is not None else 0.0
+        age.add_metric([name], max(seconds, 0.0))
+    return [pending, age]
 
 
 def answer_cache_metrics(libraries: list[tuple[str, Library]]) -> list[Metric]:

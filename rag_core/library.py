@@ -190,6 +190,13 @@ class Library:
         """OCR's state and backlog (``None`` where the library has none)."""
         return self.ocr.status() if self.ocr is not None else None
 
+    def ocr_waiting_since(self) -> datetime | None:
+        """When the oldest document OCR has not finished with was added (None: none, or no
+        OCR)."""
+        if self.ocr is None or self.ocr.state != "on":
+            return None
+        return self.ocr.waiting_since()
+
     def run_ocr(self, on_step: Callable[[OcrProgress], None] | None = None) -> int:
         """Work through the OCR backlog in this thread until it is empty (nothing when OCR is
         off or paused); returns the pages read and documents indexed."""

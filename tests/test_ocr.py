@@ -8,7 +8,10 @@ import io
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
+from api.observability import ApiMetrics
 from rag_core.config import Settings
 from rag_core.library import Library
 from rag_core.ocr import OcrEngine, OcrLine, OcrPage, needs_ocr, repair_words
@@ -369,3 +372,28 @@ def test_library_tab_progress_line_and_source_card_label(ocr_settings):
     )
     plain = fmt.SourceCard(1, "scan.pdf", 2, "", "gearbox", "", None, None)
     assert "folio-ocr" not in fmt.source_cards_html([plain], "m", "q", "en")
+
+
+def _ocr_metrics(library: Library) -> dict[str, float]:
+    text = generate_latest(ApiMetrics(lambda: [("default", library)]).registry).decode()
+    return {
+        s.name: s.value
+        for f in text_string_to_metric_families(text)
+        if f.name.startswith("folio_ocr_")
+        for s in f.samples
+    }
+
+
+def test_metrics_show_the_ocr_backlog_and_its_age(ocr_settings, tmp_path):
+    library = _open(ocr_settings, ScriptedEngine(["gearbox", "radiator", "turbo"]))
+    library.add([("scan.pdf", _scan())])
+    waiting = _ocr_metrics(library)
+    assert waiting["folio_ocr_pages_pending"] == 3
+    assert 0 < waiting["folio_ocr_backlog_oldest_seconds"] < 600  # added moments ago
+    library.run_ocr()
+    assert _ocr_metrics(library) == {
+        "folio_ocr_pages_pending": 0,
+        "folio_ocr_backlog_oldest_seconds": 0.0,
+    }
+    off = Settings(data_dir=tmp_path / "off", db=tmp_path / "off.db", ocr="off")
+    assert _ocr_metrics(Library.open(off, embedder=HashingEmbedder())) == {}

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -183,6 +184,16 @@ class OcrBacklog:
             else:
                 found.append(doc_id)
         return found
+
+    def waiting_since(self) -> datetime | None:
+        """When the oldest document with pages still to read, or read but not yet indexed
+        with their text, was added (None: none waits)."""
+        waiting = {doc_id for doc_id, _page in self.pending()} | set(self.unapplied())
+        added = [d.added_at for d in self._ready_pdfs().values() if d.id in waiting]
+        if not added:
+            return None
+        oldest = min(added)
+        return oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
 
     def progress(self) -> OcrProgress:
         ready = self._ready_pdfs()
