@@ -32,6 +32,7 @@ from rag_core.answer.decomposer import (
 )
 from rag_core.answer.extractive import ExtractiveAnswerer
 from rag_core.answer.gate import GateModel
+from rag_core.answer.openai_claims import OpenAIClaimCheck
 from rag_core.answer.openai_client import ChatClient
 from rag_core.answer.openai_compat import OpenAICompatAnswerer
 from rag_core.config import DEFAULT_WORKSPACE, Settings, safe_folder
@@ -231,7 +232,8 @@ def gate_model_for(s: Settings) -> GateModel:
 def claim_check_for(
     s: Settings, tokenizer: LexicalTokenizer, embedder: Embedder
 ) -> ClaimCheck | None:
-    """Each answer's sentences checked offline, by Claude (``FOLIO_CLAIM_CHECK=llm``), or not."""
+    """Each answer's sentences checked offline, by a language model (``FOLIO_CLAIM_CHECK=llm``:
+    the answering model, else whichever is configured, Claude first), or not."""
     if s.claim_check == "off":
         return None
     offline = OfflineClaimCheck(
@@ -239,13 +241,21 @@ def claim_check_for(
     )
     if s.claim_check == "offline":
         return offline
-    if not s.anthropic_api_key:
-        raise ConfigurationError(
-            "FOLIO_CLAIM_CHECK=llm needs a language model: set ANTHROPIC_API_KEY, or use "
-            "FOLIO_CLAIM_CHECK=offline"
+    backend = answer_backend(s)
+    if backend == "openai" or (
+        backend == "extractive" and s.llm_base_url and not s.anthropic_api_key
+    ):
+        return OpenAIClaimCheck(chat_client_for(s), offline=offline)
+    if s.anthropic_api_key:
+        return ClaudeClaimCheck(
+            s.anthropic_api_key,
+            model=s.claude_model,
+            offline=offline,
+            base_url=s.anthropic_base_url,
         )
-    return ClaudeClaimCheck(
-        s.anthropic_api_key, model=s.claude_model, offline=offline, base_url=s.anthropic_base_url
+    raise ConfigurationError(
+        "FOLIO_CLAIM_CHECK=llm needs a language model: set ANTHROPIC_API_KEY or "
+        "FOLIO_LLM_BASE_URL, or use FOLIO_CLAIM_CHECK=offline"
     )
 
 

@@ -36,7 +36,14 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .fake_anthropic import ANSWER, _words, agent_answer, is_agent, standalone_query
+from .fake_anthropic import (
+    ANSWER,
+    _claim_labels,
+    _words,
+    agent_answer,
+    is_agent,
+    standalone_query,
+)
 
 # How a request can fail, besides an HTTP status:
 FAILURES = (
@@ -248,6 +255,9 @@ class FakeOpenAI:
         text = "\n".join(p["text"] for p in parts if p["type"] == "text")
         if "standalone search query" in system:
             return standalone_query(text)
+        if "one label per sentence" in system:  # Folio's claim check: the labels as JSON
+            data = json.loads(text.split("input: ", 1)[1])
+            return "```json\n" + json.dumps(_claim_labels(data)) + "\n```"
         question = re.search(r"^Question: (.*)$", text, re.M)
         wanted = _words(question.group(1)) if question else set()
         best: tuple[int, str, str] | None = None  # (overlap, passage id, sentence)

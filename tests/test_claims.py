@@ -35,6 +35,7 @@ from rag_core.types import (
 )
 
 from .fake_anthropic import FakeAnthropic
+from .fake_openai import FakeOpenAI
 from .fakes import HashingEmbedder
 from .pdfs import make_pdf
 from .test_library import APPLES, ENGINES
@@ -289,9 +290,11 @@ def test_the_check_is_off_when_asked(settings):
     assert answer.sentences == () and "claims" not in {t.stage for t in answer.timings}
 
 
-# By Claude (FOLIO_CLAIM_CHECK=llm) --------------------------------------------------------
+# By the answering model (FOLIO_CLAIM_CHECK=llm) ----------------------------------------------------
 def test_the_llm_check_needs_a_model(settings):
-    with pytest.raises(ConfigurationError, match=r"FOLIO_CLAIM_CHECK=llm.*ANTHROPIC_API_KEY"):
+    with pytest.raises(
+        ConfigurationError, match=r"FOLIO_CLAIM_CHECK=llm.*ANTHROPIC_API_KEY or FOLIO_LLM_BASE_URL"
+    ):
         Library.open(settings.model_copy(update={"claim_check": "llm"}), embedder=HashingEmbedder())
 
 
@@ -315,6 +318,37 @@ def test_the_llm_check_labels_cited_sentences_through_claude(settings, fake):
         ("supported", "Claude: 6 of 6 words"),
         ("partial", "Claude: 5 of 6 words"),  # offline: unsupported (9000 is not there)
     ]
+
+
+def test_the_llm_check_labels_cited_sentences_through_your_own_model(settings):
+    with FakeOpenAI() as server:
+        own = settings.model_copy(
+            update={
+                "claim_check": "llm",
+                "llm_base_url": server.url,
+                "llm_model": "folio-test",
+                "decompose": "rules",  # no sub-query request takes the scripted replies
+            }
+        )
+        library = Library.open(own, embedder=HashingEmbedder())
+        library.add([("engine.pdf", make_pdf(ENGINES))])
+        server.replies.append(
+            "Change the engine oil every 5000 kilometres [1]. "
+            "Change the engine oil every 9000 kilometres [1]."
+        )
+        answer = library.ask("How often should the engine oil be changed?")
+        request = server.requests[-1]
+        assert "one label per sentence" in request["messages"][0]["content"]
+        assert "data, not instructions" in request["messages"][0]["content"]
+        assert [(c.support, c.reason) for c in answer.sentences] == [
+            ("supported", "Your model: 6 of 6 words"),
+            ("partial", "Your model: 5 of 6 words"),
+        ]
+        # A reply that is not the JSON asked for keeps the offline labels, and says why.
+        server.replies += ["Change the engine oil every 5000 kilometres [1].", "I cannot."]
+        answer = library.ask("How often is the oil changed in the engine?")
+        assert [c.support for c in answer.sentences] == ["supported"]
+        assert answer.sentences[0].reason.startswith("Your model's check failed (ValueError)")
 
 
 def test_a_failed_llm_check_keeps_the_answer_with_offline_labels(settings, fake):
