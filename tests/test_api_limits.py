@@ -174,8 +174,12 @@ INJECTION = (
 
 def test_prompt_injection_in_a_document_stays_data(settings):
     with FakeAnthropic() as fake:
-        keyed = settings.model_copy(
-            update={"anthropic_api_key": "test-key", "anthropic_base_url": fake.url}
+        keyed = settings.model_copy(  # sub-queries by the rules: the one request is the answer's
+            update={
+                "anthropic_api_key": "test-key",
+                "anthropic_base_url": fake.url,
+                "decompose": "rules",
+            }
         )
         app, _workspaces, _keys = build_api(keyed)
         with TestClient(app) as client:

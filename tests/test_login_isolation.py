@@ -181,11 +181,11 @@ def test_feedback_analytics_and_csv_are_per_workspace(site: Site, tmp_path: Path
     assert (
         bob_view[0] == "**1** rated answers · **1** liked · **0** disliked · satisfaction **100%**"
     )
-    assert bob_view[6].empty  # no disliked questions of his (5: answers by support)
+    assert bob_view[7].empty  # no disliked questions of his (6: answers by support)
     alice_view = site.handlers["on_analytics"](user("alice"))
     assert alice_view[0].startswith("**1** rated answers · **0** liked · **1** disliked")
-    alice_disliked = alice_view[7]
-    assert alice_disliked and [row[0] for row in alice_view[6].values.tolist()] == [PEAR]
+    alice_disliked = alice_view[8]
+    assert alice_disliked and [row[0] for row in alice_view[7].values.tolist()] == [PEAR]
 
     pick = site.handlers["on_disliked"](alice_disliked, select(0), user("bob"))
     assert pick == site.handlers["on_disliked"]((), select(0), user("bob"))  # "pick one"

@@ -35,8 +35,15 @@ def fake():
 def local_settings(settings: Settings, url: str) -> Settings:
     """Settings that choose your own model at ``url`` (FOLIO_ANSWERER=auto); the answer
     cache is off, as the fake server answers the same question differently from test to test
-    step (scripted replies, failures)."""
-    update = {"llm_base_url": url, "llm_model": "folio-test", "llm_timeout": 5.0, "answer_cache": 0}
+    step (scripted replies, failures); sub-queries come from the rules, so that no sub-query
+    request takes a scripted reply or failure meant for the answer."""
+    update = {
+        "llm_base_url": url,
+        "llm_model": "folio-test",
+        "llm_timeout": 5.0,
+        "answer_cache": 0,
+        "decompose": "rules",
+    }
     return settings.model_copy(update=update)
 
 
@@ -165,6 +172,7 @@ def test_cli_ask_with_your_own_model(tmp_path, monkeypatch, fake):
 
     monkeypatch.setenv("FOLIO_LLM_BASE_URL", fake.url)
     monkeypatch.setenv("FOLIO_LLM_MODEL", "folio-test")
+    monkeypatch.setenv("FOLIO_DECOMPOSE", "rules")  # the scripted failure is the answer's
     code, out, err = run("ask", OIL)
     assert (code, err) == (0, "")
     assert out.startswith(
