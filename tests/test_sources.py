@@ -467,7 +467,8 @@ def test_the_background_syncs_each_source_on_its_schedule(library: Library, fold
         time.sleep(0.2)
     assert sorted(names(library)) == [f"docs/{f}" for f in FILES]
     write(folder, "new.md", "A new file appears, about quinces.")
-    while "docs/new.md" not in names(library) and time.monotonic() < deadline:
+    # The document is listed (indexing) before it is ready: wait for its final state.
+    while names(library).get("docs/new.md") in (None, "indexing") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert names(library)["docs/new.md"] == "ready"
 
