@@ -74,7 +74,6 @@ def retrieval_config(s: Settings) -> RetrievalConfig:
         route_weight=s.route_weight,
         route_cover_weight=s.route_cover_weight,
         route_min_chunks=s.route_min_chunks,
-        route_by_cover=s.route_by_cover,
     )
 
 

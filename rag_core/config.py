@@ -141,9 +141,6 @@ class Settings(BaseSettings):
     # How much a document's cover page counts in routing, against its name and metadata.
     route_cover_weight: float = 0.2
     route_min_chunks: int = 4
-    # Whether a question with no distinctive word of a name may be routed by a distinctive
-    # word of a cover page ("MGM" for MGMRESORTS_2022Q4_EARNINGS; docs/benchmarks.md).
-    route_by_cover: bool = False
     # A query whose tokens the embedding model mostly cannot read (e.g. Chinese for MiniLM)
     # skips the dense leg; above half this ratio the leg is down-weighted.
     max_unknown_ratio: float = 0.3

@@ -14,7 +14,7 @@ from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
 from rag_core.index.bm25 import top_in_ranges
 from rag_core.index.dense import ChromaStore
 from rag_core.index.lexical import LexicalTokenizer
-from rag_core.index.routing import distinctive, generic_terms, named_documents, routing_terms
+from rag_core.index.routing import generic_terms, named_documents, routing_terms
 from rag_core.index.snapshot import Snapshot, SnapshotStore
 from rag_core.retrieve.fusion import Fused, reciprocal_rank_fusion, score_fusion, zscore_fusion
 from rag_core.retrieve.legs import CHUNK_LEGS, Leg, chunk_legs
@@ -51,7 +51,6 @@ class RetrievalConfig:
     route_weight: float
     route_cover_weight: float
     route_min_chunks: int
-    route_by_cover: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,10 +368,13 @@ class Retriever:
         )
 
     def _named(self, snapshot: Snapshot, terms: list[str]) -> frozenset[int]:
-        """The router rows the question names distinctly (``named_documents``): by their
-        names, or (``route_by_cover``, where no name is named) by their covers."""
+        """The router rows the question names distinctly (``named_documents``)."""
+        term_docs = {}
+        for term in dict.fromkeys(terms):
+            rows = np.flatnonzero(snapshot.router.scores([term]) > 0)
+            if rows.size:
+                term_docs[term] = frozenset(int(r) for r in rows)
         n_docs = len(snapshot.router_docs)
-        generic = generic_terms(self.tokenizer)
 
         def share(term: str, rows: frozenset[int]) -> float:
             # Chunks holding the term, weighted by its BM25 score: the part in ``rows``' docs.
@@ -386,19 +388,7 @@ class Retriever:
             )
             return inside / total
 
-        fields = [snapshot.router]
-        if self.config.route_by_cover:
-            fields.append(snapshot.router_cover)
-        for field in fields:
-            term_docs = {}
-            for term in dict.fromkeys(terms):
-                rows = np.flatnonzero(field.scores([term]) > 0)
-                if rows.size:
-                    term_docs[term] = frozenset(int(r) for r in rows)
-            named = named_documents(term_docs, n_docs, generic, share)
-            if named or any(distinctive(t, len(d), n_docs, generic) for t, d in term_docs.items()):
-                return named  # a name's words decide where the question uses any
-        return frozenset()
+        return named_documents(term_docs, n_docs, generic_terms(self.tokenizer), share)
 
     def _chroma_ranked(
         self, snapshot: Snapshot, vector: np.ndarray, n: int
