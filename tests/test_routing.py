@@ -199,22 +199,3 @@ def test_two_companies_or_a_year_do_not_route_in_a_library(library: Library) -> 
     assert route_of(library, "Compare the revenue of ACME and Initech") == []
     assert route_of(library, "What happened in 2019?") == []
     assert route_of(library, "Initech net income")[0] == "INITECH_2019_10K.pdf"
-
-
-def test_a_cover_word_routes_only_where_it_is_allowed(settings, embedder, tmp_path) -> None:
-    # A hashed library: nothing in a name; "Initech" is on one cover page only.
-    pdfs = [
-        (f"{h}.pdf", make_pdf([cover, *FILLER]))
-        for h, cover in zip(HASHES, list(REPORTS.values())[1:4], strict=True)
-    ]
-    plain = Library.open(settings, embedder=embedder)
-    plain.add(pdfs)
-    assert route_of(plain, "Initech net income") == []
-    by_cover = settings.model_copy(
-        update={"route_by_cover": True, "data_dir": tmp_path / "c", "db": tmp_path / "c.db"}
-    )
-    covered = Library.open(by_cover, embedder=embedder)
-    covered.add(pdfs)
-    assert route_of(covered, "Initech net income") == [f"{HASHES[1]}.pdf"]
-    assert route_of(covered, "What happened in 2019?") == []  # a year on covers: not a name
-    assert route_of(covered, "Compare ACME and Initech") == []  # two covers, two names
