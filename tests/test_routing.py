@@ -137,7 +137,10 @@ def test_hashes_and_ids_carry_no_words() -> None:
     assert readable_name("GENERALMILLS_2019_10K") == "GENERALMILLS 2019 10K"
     assert readable_name("Ben Platt (actor)") == "Ben Platt actor"
     assert id_like("e3b0c44298fc1c14") and id_like("a2019b44298f") and id_like("0000764478")
-    assert not any(id_like(w) for w in ("2019", "3M", "10K", "2023Q4", "GENERALMILLS", "FY2019"))
+    assert id_like("x7k2m9q4z1")
+    words = ("2019", "3M", "10K", "2023Q4", "GENERALMILLS", "FY2019", "Q3FY2024Results")
+    assert not any(id_like(w) for w in (*words, "贵州茅台2019年报"))
+    assert readable_name("贵州茅台_2019年报") == "贵州茅台 2019年报"
 
 
 def test_a_hashed_library_never_routes() -> None:

@@ -49,14 +49,18 @@ _HEX = re.compile(r"[0-9a-f]+")
 
 def id_like(run: str) -> bool:
     """A run of letters and digits that is an identifier, not a word: a hash or a random
-    string ("e3b0c442...", "a2019b44298f"), a long number ("0000764478")."""
+    string ("e3b0c442...", "a2019b44298f", "x7k2m9q4z1"), a long number ("0000764478").
+    Names glued with numbers ("Q3FY2024Results") and words in other scripts are words."""
     run = run.lower()
+    if not run.isascii():
+        return False
     digits = sum(c.isdigit() for c in run)
     if digits == len(run):
         return len(run) >= 5 and not YEAR.fullmatch(run)
     if len(run) >= 8 and digits and _HEX.fullmatch(run):
         return True  # hex with digits: a hash or a part of one
-    return len(run) >= 10 and digits >= 3  # letters and digits mixed at length: an id
+    switches = sum(a.isdigit() != b.isdigit() for a, b in itertools.pairwise(run))
+    return len(run) >= 8 and switches >= 5  # letters and digits interleaved: random
 
 
 def readable_name(stem: str) -> str:
