@@ -8,17 +8,18 @@ of its first page, where reports put the issuer, the form and the period). A BM2
 field ranks documents for a question, the cover counting a fraction of the name
 (``RetrievalConfig.route_cover_weight``): a cover or a title is also full of ordinary words
 ("cash flow", "net income", a paper's subject) that questions share with many documents,
-while a name says only which document it is. Routing happens only when the question matches
-some document's name; a question matching covers alone is about their subject, which the
-chunk legs already rank. Word pairs are also matched as compounds, because file names glue
-names together ("GENERALMILLS_2019_10K" for "General Mills").
+while a name says only which document it is. Routing happens only when the question names
+a document by its name (below); a question matching covers alone is about their subject,
+which the chunk legs already rank (routing by a distinctive cover word was tried and lost:
+docs/benchmarks.md, "Routing by evidence"). Word pairs are also matched as compounds,
+because file names glue names together ("GENERALMILLS_2019_10K" for "General Mills").
 
 Routing decides from evidence (issue 21, ``named_documents``): a question is routed only when
-it names documents distinctly, by a term of few documents' names (a company, a title, an id
-spelled out), never by a year, a period ("FY2019", "2023Q4") or a word that says what kind of
-document it is ("annual", "report", "10-K"), and only when all its distinctive terms point at
-the same documents (a question naming two companies is about neither alone). Names that are
-hashes or ids carry no words (``readable_name``): a library named by content hash never routes.
+it names documents distinctly, by a term of few documents' names (a company, a title) that
+the library's text uses mostly inside those documents, never by a year, a period ("FY2019",
+"2023Q4") or a word that says what kind of document it is ("annual", "report", "10-K"), and
+only when all its distinctive terms point at the same documents (a question naming two
+companies is about neither alone). Names that are hashes or ids carry no words (``readable_name``): a library named by content hash never routes.
 """
 
 from __future__ import annotations
