@@ -19,7 +19,8 @@ it names documents distinctly, by a term of few documents' names (a company, a t
 the library's text uses mostly inside those documents, never by a year, a period ("FY2019",
 "2023Q4") or a word that says what kind of document it is ("annual", "report", "10-K"), and
 only when all its distinctive terms point at the same documents (a question naming two
-companies is about neither alone). Names that are hashes or ids carry no words (``readable_name``): a library named by content hash never routes.
+companies is about neither alone). Names that are hashes or ids carry no words
+(``readable_name``): a library named by content hash never routes.
 """
 
 from __future__ import annotations
