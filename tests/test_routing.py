@@ -6,7 +6,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rag_core.index.lexical import LexicalTokenizer
-from rag_core.index.routing import name_terms, profile_of, routing_terms
+from rag_core.index.routing import (
+    distinctive,
+    generic_terms,
+    id_like,
+    max_name_df,
+    name_terms,
+    named_documents,
+    period_like,
+    profile_of,
+    readable_name,
+    routing_terms,
+)
 from rag_core.library import Library
 from rag_core.types import Document, DocumentMetadata
 
@@ -92,3 +103,102 @@ def test_a_library_of_numbered_files_searches_without_routing(library: Library) 
     )
     assert route_of(library, "widget study") == []
     assert library.search("widget study").hits
+
+
+# Routing by evidence (issue 21): a question is routed only when it names documents distinctly.
+
+HASHES = [
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "a2019b44298fc1c1e4649b934ca495991b7852b855afbf4c8996fb924270fc1c",
+    "5d41402abc4b2a76b9719d911017c592a2020b44298fc1c149afbf4c8996fb92",
+]
+COMPANIES = ["ACME_2019_10K", "ACME_2022_10K", "INITECH_2019_10K", "HOOLI_2020_10K"]
+
+
+def named(stems: list[str], question: str, shares: dict[str, float] | None = None) -> set[str]:
+    """``named_documents`` over a library of these file stems, as the router sees them."""
+    tokenizer = LexicalTokenizer()
+    names = [set(name_terms(tokenizer, readable_name(stem))) for stem in stems]
+    term_docs = {
+        term: frozenset(i for i, held in enumerate(names) if term in held)
+        for term in routing_terms(tokenizer, question)
+        if any(term in held for held in names)
+    }
+    share = None if shares is None else (lambda term, docs: shares.get(term, 1.0))
+    rows = named_documents(term_docs, len(stems), generic_terms(tokenizer), share)
+    return {stems[i] for i in rows}
+
+
+def test_hashes_and_ids_carry_no_words() -> None:
+    assert all(readable_name(h) == "" for h in HASHES)
+    assert readable_name("1909.00754") == ""  # an arXiv id: not even its "year" 1909
+    assert readable_name("0000764478-17-000008") == ""
+    assert readable_name("3M_2022_10K") == "3M 2022 10K"
+    assert readable_name("GENERALMILLS_2019_10K") == "GENERALMILLS 2019 10K"
+    assert readable_name("Ben Platt (actor)") == "Ben Platt actor"
+    assert id_like("e3b0c44298fc1c14") and id_like("a2019b44298f") and id_like("0000764478")
+    assert id_like("x7k2m9q4z1")
+    words = ("2019", "3M", "10K", "2023Q4", "GENERALMILLS", "FY2019", "Q3FY2024Results")
+    assert not any(id_like(w) for w in (*words, "贵州茅台2019年报"))
+    assert readable_name("贵州茅台_2019年报") == "贵州茅台 2019年报"
+
+
+def test_a_hashed_library_never_routes() -> None:
+    for question in (
+        "What was the 2019 revenue in the e b c fc afbf report?",
+        "Compare fc and ca in 2020 and 2019",
+        "What is the FY2019 capital expenditure amount for ACME?",
+    ):
+        assert named(HASHES, question) == set()
+
+
+def test_a_question_naming_one_company_routes_to_its_documents() -> None:
+    question = "What is the FY2019 capital expenditure amount for ACME?"
+    assert named(COMPANIES, question) == {"ACME_2019_10K", "ACME_2022_10K"}
+    assert named(COMPANIES, "Hooli's annual report: net income?") == {"HOOLI_2020_10K"}
+    glued = ["GENERALMILLS_2019_10K", "BESTBUY_2023_10K", "3M_2018_10K", "AMCOR_2023_10K"]
+    assert named(glued, "Best Buy gross margin in FY2023") == {"BESTBUY_2023_10K"}
+
+
+def test_two_companies_a_year_or_generic_words_do_not_route() -> None:
+    assert named(COMPANIES, "Compare the revenue of ACME and Initech") == set()
+    assert named(COMPANIES, "What happened in 2019?") == set()  # a year alone
+    assert named(COMPANIES, "What does the FY2019 annual report 10-K say?") == set()
+    assert named(COMPANIES, "What is a widget?") == set()  # no name matched at all
+
+
+def test_a_name_word_the_whole_library_uses_is_not_a_name() -> None:
+    stems = ["Ben Platt (actor)", "Smallville", "Oklahoma", "Jennifer Jones"]
+    question = "Which actor played Clark Kent?"
+    assert named(stems, question) == {"Ben Platt (actor)"}  # the name alone would route
+    assert named(stems, question, {"actor": 0.2}) == set()  # but other documents say it more
+    assert named(stems, "When was Ben Platt born?", {"ben": 0.9, "platt": 1.0}) == {
+        "Ben Platt (actor)"
+    }
+
+
+def test_distinctive_terms() -> None:
+    generic = generic_terms(LexicalTokenizer())
+    assert max_name_df(20) == 2 and max_name_df(74) == 7 and max_name_df(2) == 1
+    assert distinctive("acme", 2, 20, generic)
+    assert not distinctive("acme", 3, 20, generic)  # in too many names
+    assert not distinctive("2019", 1, 20, generic)  # a year
+    assert not distinctive("fy2019", 1, 20, generic) and not distinctive("2023q4", 1, 20, generic)
+    assert not distinctive("report", 1, 20, generic) and not distinctive("10k", 1, 20, generic)
+    assert distinctive("3m", 1, 20, generic)
+    assert period_like("q42023") and not period_like("3m")
+
+
+def test_a_hashed_pdf_library_searches_without_routing(library: Library) -> None:
+    library.add([(f"{h}.pdf", make_pdf([cover, *FILLER])) for h, cover in zip(
+        HASHES, list(REPORTS.values())[:3], strict=True)])  # fmt: skip
+    for question in ("What did ACME report for 2019?", "e b c fc afbf 2019 2020"):
+        assert route_of(library, question) == []
+    assert library.search("What did ACME report for 2019?").hits
+
+
+def test_two_companies_or_a_year_do_not_route_in_a_library(library: Library) -> None:
+    library.add([(name, make_pdf([cover, *FILLER])) for name, cover in REPORTS.items()])
+    assert route_of(library, "Compare the revenue of ACME and Initech") == []
+    assert route_of(library, "What happened in 2019?") == []
+    assert route_of(library, "Initech net income")[0] == "INITECH_2019_10K.pdf"

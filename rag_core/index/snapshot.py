@@ -33,7 +33,7 @@ import numpy as np
 from rag_core.index.bm25 import BM25Index, top_k
 from rag_core.index.lexical import ChineseAnalysis
 
-FORMAT = 6  # 5: a BM25 index over the chunks' sections; 6: Chinese characters and pairs
+FORMAT = 7  # 5: sections BM25; 6: Chinese characters and pairs; 7: names without ids
 
 
 @dataclass(frozen=True)

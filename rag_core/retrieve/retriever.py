@@ -14,7 +14,7 @@ from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
 from rag_core.index.bm25 import top_in_ranges
 from rag_core.index.dense import ChromaStore
 from rag_core.index.lexical import LexicalTokenizer
-from rag_core.index.routing import routing_terms
+from rag_core.index.routing import generic_terms, named_documents, routing_terms
 from rag_core.index.snapshot import Snapshot, SnapshotStore
 from rag_core.retrieve.fusion import Fused, reciprocal_rank_fusion, score_fusion, zscore_fusion
 from rag_core.retrieve.legs import CHUNK_LEGS, Leg, chunk_legs
@@ -342,19 +342,23 @@ class Retriever:
         ):
             return _off("route")
         terms = routing_terms(self.tokenizer, q.text)
-        scores = snapshot.router.scores(terms)
-        # Only when the question names documents: a question matching covers alone is about
-        # their subject, which the chunk legs already rank (routing would count it twice).
-        if not (scores > 0).any():
+        named = self._named(snapshot, terms)
+        # Only when the question names documents distinctly: a question matching covers
+        # alone is about their subject, which the chunk legs already rank (routing would
+        # count it twice); one matching a year or a word of many names names nothing.
+        if not named:
             return _off("route")
+        scores = snapshot.router.scores(terms)
         if self.config.route_cover_weight > 0:
             scores = scores + self.config.route_cover_weight * snapshot.router_cover.scores(terms)
         keep = set(allowed) if allowed is not None else None
         ranked: list[tuple[str, float]] = []
         for row in np.argsort(-scores, kind="stable"):
-            doc, score = snapshot.router_docs[row], float(scores[row])
-            if score <= 0 or len(ranked) >= limit:
+            if len(ranked) >= limit:
                 break
+            if int(row) not in named:
+                continue
+            doc, score = snapshot.router_docs[row], float(scores[row])
             start, stop = snapshot.doc_ranges[doc]
             if (keep is None or doc in keep) and stop - start >= self.config.route_min_chunks:
                 ranked.append((doc, score))
@@ -362,6 +366,29 @@ class Retriever:
         return LegTrace(
             "route", self.config.route_weight, status, "", tuple(ranked), _ms_since(started)
         )
+
+    def _named(self, snapshot: Snapshot, terms: list[str]) -> frozenset[int]:
+        """The router rows the question names distinctly (``named_documents``)."""
+        term_docs = {}
+        for term in dict.fromkeys(terms):
+            rows = np.flatnonzero(snapshot.router.scores([term]) > 0)
+            if rows.size:
+                term_docs[term] = frozenset(int(r) for r in rows)
+        n_docs = len(snapshot.router_docs)
+
+        def share(term: str, rows: frozenset[int]) -> float:
+            # Chunks holding the term, weighted by its BM25 score: the part in ``rows``' docs.
+            scores = snapshot.bm25.scores([term])
+            total = float(scores.sum())
+            if total <= 0:
+                return 1.0  # the text never uses it: the name alone says it
+            inside = sum(
+                float(scores[slice(*snapshot.doc_ranges[snapshot.router_docs[r]])].sum())
+                for r in rows
+            )
+            return inside / total
+
+        return named_documents(term_docs, n_docs, generic_terms(self.tokenizer), share)
 
     def _chroma_ranked(
         self, snapshot: Snapshot, vector: np.ndarray, n: int
