@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 INSTALL_HINT = "OCR needs rapidocr-onnxruntime: pip install rapidocr-onnxruntime==1.4.4"
+# Text is found on the page scaled down to this longest side (RapidOCR's default scales a page
+# up to a shortest side of 736, so a page drawn at 200 dpi is searched at about 1536 x 2000);
+# lines are still read from the full drawing. docs/benchmarks.md "OCR (issue 16)", Speed.
+DETECT_SIDE = 960
+# RapidOCR's line orientation classifier is off: pages are drawn upright, and on table pages it
+# turned short cells upside down (a 10-K table page: CER 0.29 with it, 0.11 without).
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +77,9 @@ class OcrEngine:
 
     name = "rapidocr-onnxruntime PP-OCRv4"
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 2, detect_side: int = DETECT_SIDE) -> None:
         self.threads = threads
+        self.detect_side = detect_side
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -89,7 +96,13 @@ class OcrEngine:
                 self.check()
                 from rapidocr_onnxruntime import RapidOCR
 
-                self._model = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1)
+                self._model = RapidOCR(
+                    intra_op_num_threads=self.threads,
+                    inter_op_num_threads=1,
+                    use_cls=False,
+                    det_limit_type="max",
+                    det_limit_side_len=self.detect_side,
+                )
             return self._model
 
     def read(self, image: Image) -> OcrPage:
