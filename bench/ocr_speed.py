@@ -41,6 +41,8 @@ CONFIGS: dict[str, tuple[int, dict[str, object]]] = {
             "rec_batch_num": 16,
         },
     ),
+    "nocls_det960": (200, {"use_cls": False, "detect_side": 960}),
+    "nocls_det1280": (200, {"use_cls": False, "detect_side": 1280}),
     "det960_t1": (
         200,
         {
@@ -114,8 +116,12 @@ def _model(kwargs: dict[str, object]):  # type: ignore[no-untyped-def]
     from rapidocr_onnxruntime import RapidOCR
 
     args = {"intra_op_num_threads": 2, "inter_op_num_threads": 1}
-    args.update({k: v for k, v in kwargs.items() if k != "use_cls"})
+    args.update({k: v for k, v in kwargs.items() if k not in ("use_cls", "detect_side")})
     model = RapidOCR(**args)
+    if "detect_side" in kwargs:
+        from rag_core.ocr.engine import limit_detection
+
+        limit_detection(model, int(kwargs["detect_side"]))  # type: ignore[call-overload]
     for attr in ("text_det", "text_cls", "text_rec"):
         setattr(model, attr, _Timed(getattr(model, attr)))
     return model
