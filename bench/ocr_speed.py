@@ -55,6 +55,17 @@ CONFIGS: dict[str, tuple[int, dict[str, object]]] = {
 }
 
 
+def limit_detection(model, side: int) -> None:  # type: ignore[no-untyped-def]
+    """Make RapidOCR's detector scale a page down to ``side`` pixels on its longest side.
+
+    Its own settings cannot: ``det_limit_type="max"`` replaces the limit with 960, 1500 or
+    2000 by the image's size (2000 for a drawn page); ``"min"`` only scales small images up."""
+    from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+
+    det = model.text_det
+    det.get_preprocess = lambda _longest: DetPreProcess(side, "max", det.mean, det.std)
+
+
 class _Timed:
     """A model stage that keeps its last call's CPU seconds (this process, all threads)."""
 
@@ -119,8 +130,6 @@ def _model(kwargs: dict[str, object]):  # type: ignore[no-untyped-def]
     args.update({k: v for k, v in kwargs.items() if k not in ("use_cls", "detect_side")})
     model = RapidOCR(**args)
     if "detect_side" in kwargs:
-        from rag_core.ocr.engine import limit_detection
-
         limit_detection(model, int(kwargs["detect_side"]))  # type: ignore[call-overload]
     for attr in ("text_det", "text_cls", "text_rec"):
         setattr(model, attr, _Timed(getattr(model, attr)))

@@ -16,13 +16,6 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 INSTALL_HINT = "OCR needs rapidocr-onnxruntime: pip install rapidocr-onnxruntime==1.4.4"
-# Text is found on the page scaled down to this longest side, and lines are read from the full
-# drawing. RapidOCR's default searches a page drawn at 200 dpi at about 1536 x 2000; on dense
-# pages that made detection and (from its boxes) recognition several times slower, for no
-# better CER (docs/benchmarks.md, "OCR (issue 16)", Speed).
-DETECT_SIDE = 1280
-# RapidOCR's line orientation classifier is off: pages are drawn upright, and on table pages it
-# turned short cells upside down (a 10-K table page: CER 0.29 with it, 0.11 without).
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,27 +66,13 @@ def relative_box(quad: Sequence[Sequence[float]], width: int, height: int) -> Bo
     )
 
 
-def limit_detection(model: Any, side: int) -> None:
-    """Make RapidOCR's detector scale a page down to ``side`` pixels on its longest side.
-
-    Its own settings cannot: ``limit_type="max"`` replaces the limit with 960, 1500 or 2000
-    by the image's size (2000 for a drawn page), ``"min"`` only scales small images up."""
-    from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
-
-    det = model.text_det
-    if side < 1:
-        return
-    det.get_preprocess = lambda _longest: DetPreProcess(side, "max", det.mean, det.std)
-
-
 class OcrEngine:
     """``read(image) -> OcrPage``. Cheap to build; the models load on first use."""
 
     name = "rapidocr-onnxruntime PP-OCRv4"
 
-    def __init__(self, threads: int = 2, detect_side: int = DETECT_SIDE) -> None:
+    def __init__(self, threads: int = 2) -> None:
         self.threads = threads
-        self.detect_side = detect_side
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -110,11 +89,13 @@ class OcrEngine:
                 self.check()
                 from rapidocr_onnxruntime import RapidOCR
 
-                model = RapidOCR(
+                # The line orientation classifier is off: pages are drawn upright, and on a
+                # 10-K table page it turned short cells upside down (CER 0.29 with it, 0.11
+                # without). Detection keeps RapidOCR's sizing (the whole drawing): on a scaled
+                # down page it missed lines of small print (docs/benchmarks.md, OCR, Speed).
+                self._model = RapidOCR(
                     intra_op_num_threads=self.threads, inter_op_num_threads=1, use_cls=False
                 )
-                limit_detection(model, self.detect_side)
-                self._model = model
             return self._model
 
     def read(self, image: Image) -> OcrPage:
