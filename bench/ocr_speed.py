@@ -43,6 +43,8 @@ CONFIGS: dict[str, tuple[int, dict[str, object]]] = {
     ),
     "nocls_det960": (200, {"use_cls": False, "detect_side": 960}),
     "nocls_det1280": (200, {"use_cls": False, "detect_side": 1280}),
+    "nocls_det1600": (200, {"use_cls": False, "detect_side": 1600}),
+    "nocls_rec16": (200, {"use_cls": False, "rec_batch_num": 16}),
     "det960_t1": (
         200,
         {
@@ -81,13 +83,23 @@ class _Timed:
             self.cpu = time.process_time() - started
 
 
-def _pages(english: int, chinese: int, seed: int) -> list[tuple[str, str, bytes, str]]:
+def _pages(
+    english: int, chinese: int, seed: int, chosen: list[str]
+) -> list[tuple[str, str, bytes, str]]:
     """(kind, name, scanned one-page PDF, reference text)."""
     from rag_core.ocr import needs_ocr
 
     pdfs = sorted((shared_data() / "financebench" / "pdfs").glob("*.pdf"))
     rng = random.Random(seed)
     out = []
+    for spec in chosen:  # NAME.pdf:PAGE (1-based)
+        name, number = spec.rsplit(":", 1)
+        path = shared_data() / "financebench" / "pdfs" / name
+        page = int(number) - 1
+        reference = _extract(path).pages[page].text
+        out.append(
+            ("en", f"{path.stem} p.{page + 1}", scanned_copy(_one_page(path, page)), reference)
+        )
     while len(out) < english:
         path = rng.choice(pdfs)
         extracted = _extract(path)
@@ -198,9 +210,12 @@ def main() -> None:
     parser.add_argument("--chinese", type=int, default=2)
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument(
+        "--page", action="append", default=[], help="a FinanceBench page too: NAME.pdf:PAGE"
+    )
     args = parser.parse_args()
     names = args.configs.split(",")
-    pages = _pages(args.english, args.chinese, args.seed)
+    pages = _pages(args.english, args.chinese, args.seed, args.page)
     models = {n: _model(CONFIGS[n][1]) for n in names}
     rows: dict[str, list[dict[str, float | str]]] = {n: [] for n in names}
     for kind, label, scan, reference in pages:
