@@ -89,7 +89,13 @@ class OcrEngine:
                 self.check()
                 from rapidocr_onnxruntime import RapidOCR
 
-                self._model = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1)
+                # The line orientation classifier is off: pages are drawn upright, and on a
+                # 10-K table page it turned short cells upside down (CER 0.29 with it, 0.11
+                # without). Detection keeps RapidOCR's sizing (the whole drawing): on a scaled
+                # down page it missed lines of small print (docs/benchmarks.md, OCR, Speed).
+                self._model = RapidOCR(
+                    intra_op_num_threads=self.threads, inter_op_num_threads=1, use_cls=False
+                )
             return self._model
 
     def read(self, image: Image) -> OcrPage:
