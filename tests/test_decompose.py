@@ -46,6 +46,11 @@ RULES = [
             "What is the FY2019 average capex for Activision?",
         ),
     ),
+    (  # the preposition said again does not leave a dangling "in ?"
+        "What was Apple's revenue in 2019 and in 2020?",
+        "periods",
+        ("What was Apple's revenue in 2019?", "What was Apple's revenue in 2020?"),
+    ),
     (
         "Average PP&E between FY2018 and FY2019",
         "periods",
@@ -80,6 +85,16 @@ RULES = [
         "What is the difference between BM25 and dense retrieval?",
         "comparison",
         ("What is the difference BM25?", "What is the difference dense retrieval?"),
+    ),
+    (  # the item's head said once, for both: "the capex of 3M and (the capex of) Amazon"
+        "Compare the capex of 3M and Amazon",
+        "comparison",
+        ("capex of 3M", "capex of Amazon"),
+    ),
+    (
+        "Compare revenue growth with operating income growth",
+        "comparison",
+        ("revenue growth", "operating income growth"),
     ),
     ("苹果和微软相比哪个收入更高？", "comparison", ("苹果哪个收入更高？", "微软哪个收入更高？")),
     ("用户选择A方案还是B方案？", "comparison", ("用户选择A方案？", "用户选择B方案？")),

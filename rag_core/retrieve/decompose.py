@@ -165,6 +165,7 @@ _PERIOD_LEAD = re.compile(r"(?:\bbetween|\bfrom)\s+$", re.IGNORECASE)
 _PERIOD_JOIN = re.compile(
     r"^\s*(?:,|，|、|and|or|to|through|vs\.?|versus|than|compared (?:to|with)|-|–|—|~|"
     r"和|与|及|跟|至|到|或|还是|对比)\s*"
+    r"(?:(?:in|for|during|of|at|on)\s+)?"  # the preposition said again: "in 2019 and in 2020"
     r"(?:the\s+|fiscal\s+(?:year\s+)?)?$",
     re.IGNORECASE,
 )
@@ -298,7 +299,20 @@ def _compared(text: str, m: re.Match[str], after: Sequence[Token]) -> list[str]:
     if not inside or right is None:
         return []
     left = text[inside[0][1] : inside[-1][2]]
-    return _replaced(text, m.start(), right[1], [left, right[0]])
+    return _replaced(text, m.start(), right[1], [left, _parallel(inside, right[0])])
+
+
+def _parallel(left: Sequence[Token], right: str) -> str:
+    """The right item read like the left one: "compare the capex of 3M and Amazon" compares
+    "capex of 3M" with "capex of Amazon", not with "Amazon". When the left item is a head
+    and a short name joined by a break word ("capex of 3M") and the right item is as short
+    as that name, the right item takes the left's head."""
+    words = [w for w, _, _ in left]
+    cut = max((i for i, w in enumerate(words) if w.lower() in _BREAK), default=-1)
+    tail = len(words) - cut - 1
+    if cut <= 0 or tail < 1 or len(right.split()) > tail:
+        return right
+    return " ".join([*words[: cut + 1], right])
 
 
 # Documents -------------------------------------------------------------------------------
