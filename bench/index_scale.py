@@ -78,9 +78,14 @@ def build(size: int, embedder: RandomDocumentEmbedder) -> Library:
     return library
 
 
+def word(tag: str) -> str:
+    """A word of letters only, no other document's name or text holds (``tag`` is digits)."""
+    return "quokka" + tag.translate(str.maketrans("0123456789", "abcdefghij"))
+
+
 def tiny_upload(tag: str) -> Upload:
-    text = f"# Note {tag}\n\nThe quokka{tag} census counted 41 animals on Rottnest.\n"
-    return Upload(f"note-{tag}.md", text.encode(), DocumentMetadata())
+    text = f"# Note\n\nThe {word(tag)} census counted 41 animals on Rottnest.\n"
+    return Upload(f"note-{word(tag)}.md", text.encode(), DocumentMetadata())
 
 
 def pdf_upload(tag: str, pages: int = 100) -> Upload:
@@ -99,16 +104,26 @@ def searchable(library: Library, word: str) -> bool:
     return bool(hits) and word in hits[0].chunk.text.lower()
 
 
+def warm_up(library: Library, embedder: RandomDocumentEmbedder, tag: str) -> None:
+    """Load the query model and the page cache, and make one change (not timed)."""
+    embedder.count_tokens(["warm up"])
+    library.search("warm up", k=10)
+    [added] = library.add([tiny_upload(tag)]).results
+    assert added.doc_id is not None
+    library.remove(added.doc_id)
+    library.refresh()
+
+
 def change_costs(library: Library, tag: str) -> dict[str, float]:
     """Seconds to add a tiny file (call to searchable), a 100-page PDF, and to remove the
     tiny file (call to gone from the index)."""
     out: dict[str, float] = {}
     started = time.perf_counter()
     [added] = library.add([tiny_upload(tag)]).results
-    assert searchable(library, f"quokka{tag}"), "the tiny file is not searchable"
+    assert searchable(library, word(tag)), "the tiny file is not searchable"
     out["add_tiny_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    library.add([pdf_upload(tag)])
+    pdf = library.add([pdf_upload(tag)])
     assert searchable(library, f"turbine{tag}"), "the PDF is not searchable"
     out["add_pdf_s"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -116,7 +131,9 @@ def change_costs(library: Library, tag: str) -> dict[str, float]:
     library.remove(added.doc_id)
     library.refresh()
     out["delete_s"] = time.perf_counter() - started
-    assert not searchable(library, f"quokka{tag}"), "the removed file is still found"
+    assert not searchable(library, word(tag)), "the removed file is still found"
+    library.remove_many([r.doc_id for r in pdf.results if r.doc_id is not None])  # as it was
+    library.refresh()
     return out
 
 
@@ -139,6 +156,29 @@ def latencies(library: Library, queries: list[str]) -> dict[str, float]:
     }
 
 
+def bm25_scoring(library: Library, queries: list[str]) -> dict[str, float]:
+    """p50 of BM25 scoring alone (tokens given): the segments' exact scorer against one bm25s
+    index of the same live rows (what every snapshot held before issue 17)."""
+    from rag_core.index.bm25 import BM25Index
+
+    snapshot = library.retriever.snapshot()
+    tokenizer = library.retriever.tokenizer
+    tokens = [tokenizer.fields(q, tokenizer.tokenize(q), snapshot.chinese)[0] for q in queries]
+    rows = {r.id: r.tokens.split() for r in library.registry.iter_ready_chunks()}
+    method = library.settings.bm25_method
+    single = BM25Index(method, library.settings.bm25_k1, library.settings.bm25_b)
+    single.build([rows[i] for i in snapshot.ids])
+    out = {}
+    for name, scorer in (("segments", snapshot.bm25), ("bm25s", single)):
+        spent = []
+        for t in tokens:
+            started = time.perf_counter()
+            scorer.scores(t)
+            spent.append((time.perf_counter() - started) * 1000)
+        out[f"bm25_scoring_p50_ms_{name}"] = round(percentile(spent, 50), 2)
+    return out
+
+
 def rss_gb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -155,6 +195,7 @@ def run(size: int, embedder: RandomDocumentEmbedder, queries: list[str]) -> dict
     library.refresh()
     first = time.perf_counter() - started
     library.retriever.snapshots.wait_for_merges()
+    warm_up(library, embedder, tag + "3")
     segmented = change_costs(library, tag)
     result: dict[str, object] = {
         "chunks": library.retriever.snapshot().size,
@@ -169,8 +210,11 @@ def run(size: int, embedder: RandomDocumentEmbedder, queries: list[str]) -> dict
     full_settings = settings_for(size, segments=False)
     full = Library.open(full_settings, embedder=embedder)
     full.refresh()
-    baseline = change_costs(full, tag + "f")
+    warm_up(full, embedder, tag + "1")
+    baseline = change_costs(full, tag + "2")
     result.update({f"full_{k}": round(v, 3) for k, v in baseline.items()})
+    result.update({f"full_{k}": v for k, v in latencies(full, queries).items()})
+    result.update(bm25_scoring(library, queries))
     result["first_build_s"] = round(first, 3)
     result["tiny_speedup"] = round(baseline["add_tiny_s"] / segmented["add_tiny_s"], 1)
     return result

@@ -65,20 +65,19 @@ class Postings:
 def build_postings(token_lists: Sequence[Sequence[str]]) -> Postings:
     """The postings of rows given as their tokens."""
     vocab: dict[str, int] = {}
-    term_ids: list[int] = []
-    rows: list[int] = []
-    counts: list[int] = []
-    for row, tokens in enumerate(token_lists):
-        for token, count in Counter(tokens).items():
-            term_ids.append(vocab.setdefault(token, len(vocab)))
-            rows.append(row)
-            counts.append(count)
-    lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int32, count=len(token_lists))
+    flat = [vocab.setdefault(token, len(vocab)) for tokens in token_lists for token in tokens]
+    size = len(token_lists)
+    lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int32, count=size)
+    rows = np.repeat(np.arange(size, dtype=np.int64), lengths)
+    # One key per (term, row) occurrence; its count is the term's frequency in the row.
+    keys, counts = np.unique(
+        np.asarray(flat, dtype=np.int64) * max(size, 1) + rows, return_counts=True
+    )
     return _sorted_postings(
         tuple(vocab),
-        np.asarray(term_ids, dtype=np.int64),
-        np.asarray(rows, dtype=np.int32),
-        np.asarray(counts, dtype=np.float32),
+        keys // max(size, 1),
+        (keys % max(size, 1)).astype(np.int32),
+        counts.astype(np.float32),
         lengths,
     )
 
