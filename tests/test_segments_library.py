@@ -132,3 +132,24 @@ def test_a_process_killed_while_writing_the_index_leaves_a_whole_one(
     after = read_manifest(folder)
     assert after is not None and len(after.segments) < 9
     assert_like_full_rebuild(library, data, tmp_path / "oracle-after")
+
+
+def test_an_index_of_an_older_folio_is_written_again_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    library = Library.open(settings_for(data), embedder=HashingEmbedder())
+    library.add(segment_docs(2))
+    folder = data / "index" / "default"
+    # What Folio before segments left: a snapshot folder named by CURRENT, no manifest.
+    (folder / "SEGMENTS").unlink()
+    (folder / "gen-00000003-0a1b2c3d").mkdir()
+    (folder / "CURRENT").write_text("gen-00000003-0a1b2c3d")
+    reopened = Library.open(settings_for(data), embedder=HashingEmbedder())
+    assert reopened.search("item1", k=1, legs=("bm25",)).hits[0].doc_name == "volume-1.md"
+    manifest = read_manifest(folder)
+    assert manifest is not None and len(manifest.segments) == 1
+    assert not (folder / "gen-00000003-0a1b2c3d").exists()
+    written = manifest.segments[0].name
+    reopened.add(segment_docs(3)[2:])  # from now on, one segment per change
+    after = read_manifest(folder)
+    assert after is not None and after.segments[0].name == written
+    assert len(after.segments) == 2
