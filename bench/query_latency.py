@@ -124,7 +124,7 @@ def run(size: int, queries: list[str], embedder: RandomDocumentEmbedder) -> dict
         lambda q: library.search(q, k=10, filters=next(it_years)), queries
     )
     results["query embedding"] = timed(lambda q: embedder.embed_query([q]), queries)
-    matrix = np.ascontiguousarray(snapshot.vectors, dtype=np.float32)
+    matrix = snapshot.vectors_of(np.arange(snapshot.size))
     vectors = [embedder.embed_query([q])[0] for q in queries]
     it_vec = iter(vectors)
     results["exact numpy scan"] = timed(

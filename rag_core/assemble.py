@@ -9,6 +9,7 @@ drift from the settings'. Every constructor here is cheap: models load on first 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Literal, cast
 
@@ -47,6 +48,7 @@ from rag_core.errors import ConfigurationError
 from rag_core.index.builder import SnapshotBuilder
 from rag_core.index.dense import ChromaStore, collection_name
 from rag_core.index.lexical import LexicalTokenizer
+from rag_core.index.merging import MergePolicy, merge_once
 from rag_core.index.snapshot import SnapshotStore
 from rag_core.ingest.boxes import CitationBoxes
 from rag_core.ingest.pipeline import IngestConfig, Ingestor
@@ -331,9 +333,13 @@ def open_library(
         ingest_config(s), sentences,
     )  # fmt: skip
     builder = SnapshotBuilder(
-        registry, cache, embedder, tokenizer, s.bm25_method, s.bm25_k1, s.bm25_b, s.chinese_bm25
+        registry, cache, embedder, tokenizer, s.bm25_method, s.bm25_k1, s.bm25_b,
+        s.chinese_bm25, s.index_segments,
+    )  # fmt: skip
+    merge = partial(merge_once, policy=MergePolicy()) if s.index_segments else None
+    snapshots = SnapshotStore(
+        (s.index_dir or data / "index") / folder, builder, s.chinese_bm25, merge
     )
-    snapshots = SnapshotStore((s.index_dir or data / "index") / folder, builder, s.chinese_bm25)
     vision = VisionIndex(
         registry,
         images,

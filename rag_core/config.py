@@ -225,6 +225,9 @@ class Settings(BaseSettings):
     # Where this process keeps its index snapshots (default: data_dir/index). A local folder
     # per replica means each builds its own snapshot from the shared registry.
     index_dir: Path | None = None
+    # The index as segments (issue 17): a change writes one small segment, merged in the
+    # background. False: every change writes the whole index again (the old way).
+    index_segments: bool = True
 
     # Sources (watched folders). A new source syncs every source_every seconds unless told
     # otherwise (0: only when asked). A file changed less than source_settle_seconds ago may

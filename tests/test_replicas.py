@@ -35,8 +35,8 @@ def test_a_read_replica_sees_each_new_generation_and_refuses_to_write(tmp_path):
     generation = writer.registry.generation()
     assert replica.retriever.snapshot().generation == generation
     # The replica built its own snapshot, beside the writer's.
-    assert (tmp_path / "replica-index" / "default" / "CURRENT").exists()
-    assert (writer_settings.data_dir / "index" / "default" / "CURRENT").exists()
+    assert (tmp_path / "replica-index" / "default" / "SEGMENTS").exists()
+    assert (writer_settings.data_dir / "index" / "default" / "SEGMENTS").exists()
 
     pages = [ENGINES[0], "The turbocharger was replaced by a supercharger in 2021."]
     replaced = writer.add([("engine.pdf", make_pdf(pages))]).results[0]

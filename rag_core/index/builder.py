@@ -1,23 +1,58 @@
-"""Builds a library's snapshot from its registry: the ready chunks, their cached vectors, and
-the BM25 indexes over chunk text, sections and the documents' names and covers."""
+"""Brings a library's index up to date with its registry: the documents added or changed
+since the index was last written go into one new segment (their ready chunks, cached
+vectors, and the BM25 postings of chunk text, sections and the documents' names and
+covers); the documents removed or changed are marked deleted in the segments holding them.
+
+A document is recognised by its stamp (when its current version began indexing, and its
+chunk count): a re-indexed document has a new one. An index written with another model,
+BM25 or Chinese analysis, by an older Folio, or with segments off (``segmented``) is
+written again whole, as one segment.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from rag_core.embed.embeddings import Embedder, EmbeddingCache
-from rag_core.index.bm25 import BM25Index
 from rag_core.index.lexical import ChineseAnalysis, LexicalTokenizer
+from rag_core.index.postings import BM25Params
 from rag_core.index.routing import name_terms, profile_of, routing_terms
-from rag_core.index.snapshot import build_snapshot
+from rag_core.index.segments import (
+    Manifest,
+    SegmentSource,
+    read_manifest,
+    remove_unused,
+    write_manifest,
+    write_segment,
+)
 from rag_core.store.registry import Registry
 from rag_core.text import section_of
+from rag_core.types import Document
+
+
+def stamp_of(doc: Document) -> str:
+    """What changes whenever a document is indexed again."""
+    return f"{doc.added_at.isoformat()}/{doc.chunks}"
+
+
+def changes(
+    live: Mapping[str, str], ready: Mapping[str, str]
+) -> tuple[frozenset[str], dict[str, str]]:
+    """Documents to delete from the index (gone or changed) and to add (new or changed), from
+    the stamps of the documents live in the index and of those ready in the registry."""
+    gone = frozenset(d for d, s in live.items() if ready.get(d) != s)
+    new = {d: s for d, s in ready.items() if live.get(d) != s}
+    return gone, new
 
 
 @dataclass(frozen=True)
 class SnapshotBuilder:
-    """``SnapshotStore``'s build function: ``builder(folder, generation)`` writes a snapshot."""
+    """``SnapshotStore``'s build function: ``builder(folder, generation)`` updates the
+    index (called under the index folder's lock)."""
 
     registry: Registry
     cache: EmbeddingCache
@@ -27,50 +62,84 @@ class SnapshotBuilder:
     bm25_k1: float
     bm25_b: float
     chinese: ChineseAnalysis = "jieba"  # how the chunk BM25 indexes read Chinese
+    segmented: bool = True  # False: every change writes the whole index again
 
-    def bm25(self) -> BM25Index:
-        return BM25Index(self.bm25_method, self.bm25_k1, self.bm25_b)
-
-    def route_tokens(self) -> dict[str, tuple[list[str], list[str]]]:
-        """Each ready document's (name, cover page) tokens for the router indexes."""
-        firsts = self.registry.first_pages()
-        tokens = {}
-        for doc in self.registry.documents():
-            if doc.status == "ready":
-                profile = profile_of(doc, firsts.get(doc.id, ""))
-                tokens[doc.id] = (
-                    name_terms(self.tokenizer, profile.name),
-                    routing_terms(self.tokenizer, profile.cover),
-                )
-        return tokens
+    def params(self) -> BM25Params:
+        return BM25Params(self.bm25_method, self.bm25_k1, self.bm25_b)
 
     def __call__(self, folder: Path, generation: int) -> None:
-        rows = list(self.registry.iter_ready_chunks())
-        grams: list[list[str]] = []
+        docs = {d.id: d for d in self.registry.documents() if d.status == "ready"}
+        ready = {d: stamp_of(doc) for d, doc in docs.items()}
+        old = read_manifest(folder)
+        fresh = Manifest(generation, self.embedder.name, self.chinese, self.params())
+        if (
+            not self.segmented
+            or old is None
+            or (old.model, old.chinese, old.bm25) != (fresh.model, fresh.chinese, fresh.bm25)
+        ):
+            entry = write_segment(folder, self.source(docs, ready, everything=True))
+            manifest = replace(fresh, segments=(entry,))
+        else:
+            gone, new = changes(old.stamps(), ready)
+            kept = []
+            for entry in old.segments:
+                entry = replace(entry, deleted=entry.deleted | (gone & entry.docs.keys()))
+                if any(True for _ in entry.live_docs()):  # wholly deleted: dropped
+                    kept.append(entry)
+            if new:
+                kept.append(write_segment(folder, self.source(docs, new)))
+            manifest = replace(old, generation=generation, segments=tuple(kept))
+        write_manifest(folder, manifest)
+        remove_unused(folder, manifest)
+
+    def source(
+        self, docs: Mapping[str, Document], stamps: Mapping[str, str], everything: bool = False
+    ) -> SegmentSource:
+        """The segment of the documents of ``stamps`` (``everything``: all ready ones)."""
+        wanted = None if everything else list(stamps)
+        rows = list(self.registry.iter_ready_chunks(wanted))
+        grams: list[list[str]] = [[] for _ in rows]
+        tokens = [r.tokens.split() for r in rows]
         if self.chinese != "jieba":  # the stored tokens are jieba's: read the text again
             fields = [
-                self.tokenizer.fields(r.indexed_text, r.tokens.split(), self.chinese) for r in rows
+                self.tokenizer.fields(r.indexed_text, t, self.chinese)
+                for r, t in zip(rows, tokens, strict=True)
             ]
-            rows = [r._replace(tokens=" ".join(f[0])) for r, f in zip(rows, fields, strict=True)]
-            grams = [f[1] for f in fields]
-        vectors = self.cache.get(self.embedder.name, [r[4] for r in rows if r[3]])
-        dim = len(next(iter(vectors.values()))) if vectors else 1
+            tokens = [f[0] for f in fields]
+            if self.chinese == "fields":
+                grams = [f[1] for f in fields]
+        by_hash = self.cache.get(self.embedder.name, [r.text_hash for r in rows if r.dense])
+        dim = len(next(iter(by_hash.values()))) if by_hash else 1
+        dense = np.asarray([r.dense and r.text_hash in by_hash for r in rows], dtype=bool)
+        vectors = np.zeros((len(rows), dim), dtype=np.float32)
+        for row, r in enumerate(rows):
+            if dense[row]:
+                vectors[row] = by_hash[r.text_hash]
         section_tokens: dict[tuple[str, str], list[str]] = {}  # chunks share sections
         for r in rows:
             key = (r.context, r.doc_title)
             if key not in section_tokens:
                 section_tokens[key] = self.tokenizer.tokenize(section_of(*key))
-        build_snapshot(
-            folder,
-            generation,
-            self.embedder.name,
-            dim,
-            rows,
-            vectors,
-            self.bm25(),
-            (self.bm25(), self.bm25()),
-            self.route_tokens(),
-            (self.bm25(), [section_tokens[(r.context, r.doc_title)] for r in rows]),
-            (self.bm25(), grams) if self.chinese == "fields" else None,
-            self.chinese,
+        return SegmentSource(
+            ids=[r.id for r in rows],
+            doc_ids=[r.doc_id for r in rows],
+            text=tokens,
+            sections=[section_tokens[(r.context, r.doc_title)] for r in rows],
+            grams=grams,
+            dense=dense,
+            vectors=vectors,
+            route=self.route_tokens([docs[d] for d in stamps if d in docs]),
+            stamps=stamps,
         )
+
+    def route_tokens(self, docs: Sequence[Document]) -> dict[str, tuple[list[str], list[str]]]:
+        """Each document's (name, cover page) tokens for the router indexes."""
+        firsts = self.registry.first_pages([d.id for d in docs])
+        tokens = {}
+        for doc in docs:
+            profile = profile_of(doc, firsts.get(doc.id, ""))
+            tokens[doc.id] = (
+                name_terms(self.tokenizer, profile.name),
+                routing_terms(self.tokenizer, profile.cover),
+            )
+        return tokens

@@ -1,29 +1,28 @@
 """The derived, read-only view of the ready chunks that queries run against.
 
-One snapshot = the ready chunks at one registry generation, in (document, page, ordinal)
-order: their ids, each document's contiguous row range, the BM25 index and a
-memory-mapped float32 matrix of their vectors, and a second BM25 index over each chunk's
-section (the headings above it, from its context), and a third over the chunks' Chinese
-read as characters and character pairs where ``chinese`` (how the BM25 indexes read
-Chinese, ``lexical.ChineseAnalysis``) is ``fields``. Because a document's chunks are one
-contiguous range, a filter becomes a handful of row ranges: BM25 scores and exact dense
-scores are sliced, never looked up chunk by chunk, and never go through a Chroma
-``where`` clause (45-116 ms at 100k vectors, measured).
+One snapshot = the ready chunks at one registry generation: the live rows of the index's
+segments (``segments.py``), one after another, each document's rows contiguous. It offers
+what one index over those chunks would: their ids, each document's row range, BM25 over
+the chunk text, over each chunk's section (the headings above it, from its context) and,
+where ``chinese`` (how the BM25 indexes read Chinese, ``lexical.ChineseAnalysis``) is
+``fields``, over the chunks' Chinese read as characters and pairs, with the library's own
+document frequencies and average lengths (``postings.LiveField``: scores are exactly those
+of a single index), exact cosine over their vectors, and routing indexes over the documents'
+names and covers. Because a document's chunks are one contiguous range, a filter becomes a
+handful of row ranges: BM25 scores and exact dense scores are sliced, never looked up chunk
+by chunk, and never go through a Chroma ``where`` clause (45-116 ms at 100k vectors).
 
-Snapshots are written to a new folder and switched with an atomic rename of ``CURRENT``,
-so readers (other processes too) always see a whole one.
+A change to the library writes one small segment and a new manifest (``SnapshotStore``,
+``builder.SnapshotBuilder``); merges (``merging.py``) run in the background.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
-import shutil
+import bisect
+import logging
 import threading
-import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,75 @@ import numpy as np
 
 from rag_core.index.bm25 import BM25Index, top_k
 from rag_core.index.lexical import ChineseAnalysis
+from rag_core.index.postings import BM25Params, LiveField
+from rag_core.index.segments import (
+    Manifest,
+    Segment,
+    SegmentSource,
+    index_lock,
+    live_mask,
+    load_segment,
+    read_manifest,
+    remove_unused,
+    router_mask,
+    write_manifest,
+    write_segment,
+)
 
-FORMAT = 7  # 5: sections BM25; 6: Chinese characters and pairs; 7: names without ids
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A segment in a snapshot: its live rows (None: all) start at row ``offset``."""
+
+    segment: Segment
+    kept: np.ndarray | None
+    offset: int
+
+    @property
+    def size(self) -> int:
+        return self.segment.size if self.kept is None else len(self.kept)
+
+    def local(self, rows: np.ndarray) -> np.ndarray:
+        """Segment rows of snapshot rows (all in this part)."""
+        inside = rows - self.offset
+        return inside if self.kept is None else self.kept[inside]
+
+    @cached_property
+    def position(self) -> np.ndarray | None:
+        """Segment row -> its place among the live rows (None: the same)."""
+        if self.kept is None:
+            return None
+        position = np.full(self.segment.size, -1, dtype=np.int64)
+        position[self.kept] = np.arange(len(self.kept))
+        return position
+
+
+class RowIndex(Mapping[str, int]):
+    """Chunk id -> snapshot row, looked up in each segment (no dict of every chunk)."""
+
+    def __init__(self, parts: Sequence[_Part], ids: Sequence[str]) -> None:
+        self._parts = parts
+        self._ids = ids
+
+    def __getitem__(self, chunk_id: str) -> int:
+        for part in self._parts:
+            row = part.segment.row_of.get(chunk_id)
+            if row is None:
+                continue
+            position = part.position
+            if position is None:
+                return part.offset + row
+            if position[row] >= 0:
+                return part.offset + int(position[row])
+        raise KeyError(chunk_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 @dataclass(frozen=True)
@@ -41,32 +107,53 @@ class Snapshot:
     generation: int
     model: str
     ids: tuple[str, ...]
-    row_of: dict[str, int]
+    row_of: Mapping[str, int]
     doc_ranges: dict[str, tuple[int, int]]
-    bm25: BM25Index
-    sections: BM25Index  # over each chunk's section (its headings), the same rows
-    vectors: np.ndarray  # (rows, dim) float32, zero rows where ``dense`` is False
+    bm25: LiveField
+    sections: LiveField  # over each chunk's section (its headings), the same rows
     dense: np.ndarray  # (rows,) bool: the embedding model can read this chunk
-    router: BM25Index  # over the documents' names, one row per entry of ``router_docs``
-    router_cover: BM25Index  # over their cover pages, the same rows
+    router: LiveField  # over the documents' names, one row per entry of ``router_docs``
+    router_cover: LiveField  # over their cover pages, the same rows
     router_docs: tuple[str, ...]
     # How the chunk BM25 indexes read Chinese (``lexical.ChineseAnalysis``); a query is read
     # the same way. ``grams``: the chunks as characters and pairs, where ``chinese`` is
     # ``fields`` (an empty index otherwise).
     chinese: ChineseAnalysis = "jieba"
-    grams: BM25Index | None = None
+    grams: LiveField | None = None
+    parts: tuple[_Part, ...] = field(default=(), repr=False)
 
     @property
     def size(self) -> int:
         return len(self.ids)
+
+    @property
+    def segments(self) -> int:
+        return len(self.parts)
 
     @cached_property
     def dense_count(self) -> int:
         """How many chunks have a vector (what the vector store can return at most)."""
         return int(self.dense.sum())
 
+    @cached_property
+    def _starts(self) -> list[int]:
+        return [p.offset for p in self.parts]
+
     def ranges_for(self, doc_ids: Iterable[str]) -> list[tuple[int, int]]:
         return sorted(self.doc_ranges[d] for d in doc_ids if d in self.doc_ranges)
+
+    def vectors_of(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The vectors of snapshot ``rows`` (in that order), as one (len(rows), dim) array."""
+        rows = np.asarray(rows, dtype=np.int64)
+        dims = {p.segment.vectors.shape[1] for p in self.parts if p.segment.dense.any()}
+        out = np.zeros((len(rows), max(dims, default=1)), dtype=np.float32)
+        which = np.searchsorted(self._starts, rows, side="right") - 1
+        for i in np.unique(which):
+            part = self.parts[int(i)]
+            at = np.flatnonzero(which == i)
+            if part.segment.vectors.shape[1] == out.shape[1]:
+                out[at] = part.segment.vectors[part.local(rows[at])]
+        return out
 
     def dense_search(
         self, query: np.ndarray, k: int, ranges: Sequence[tuple[int, int]]
@@ -74,12 +161,110 @@ class Snapshot:
         """Exact cosine top ``k`` over the given row ranges (vectors are normalised)."""
         found: list[tuple[int, float]] = []
         for start, stop in ranges:
-            scores = self.vectors[start:stop] @ query
-            scores = np.where(self.dense[start:stop], scores, -np.inf)
-            # top_k keeps positive scores; shift cosine [-1, 1] to (0, 2].
-            found.extend((row, s - 1.0) for row, s in top_k(scores + 1.0, k, offset=start))
+            i = max(0, bisect.bisect_right(self._starts, start) - 1)
+            while i < len(self.parts) and self.parts[i].offset < stop:
+                part = self.parts[i]
+                a, b = max(start, part.offset), min(stop, part.offset + part.size)
+                if a < b and part.segment.vectors.shape[1] == len(query):
+                    found.extend(_part_search(part, query, k, a, b))
+                i += 1
         found.sort(key=lambda item: (-item[1], item[0]))
         return found[:k]
+
+
+def _part_search(
+    part: _Part, query: np.ndarray, k: int, start: int, stop: int
+) -> list[tuple[int, float]]:
+    """Exact cosine top ``k`` over snapshot rows [start, stop) of one part."""
+    local = part.local(np.arange(start, stop))
+    lo, hi = int(local[0]), int(local[-1]) + 1
+    scores = part.segment.vectors[lo:hi] @ query
+    if hi - lo != len(local):  # removed rows in between: keep the live ones
+        scores = scores[local - lo]
+    scores = np.where(part.segment.dense[local], scores, -np.inf)
+    # top_k keeps positive scores; shift cosine [-1, 1] to (0, 2].
+    return [(row, s - 1.0) for row, s in top_k(scores + 1.0, k, offset=start)]
+
+
+def open_snapshot(manifest: Manifest, segments: Mapping[str, Segment]) -> Snapshot:
+    """The snapshot of ``manifest``'s live rows (its segments loaded in ``segments``)."""
+    parts: list[_Part] = []
+    route_live: list[np.ndarray | None] = []
+    offset = 0
+    for entry in manifest.segments:
+        segment = segments[entry.name]
+        mask = live_mask(segment, entry.deleted)
+        parts.append(_Part(segment, None if mask is None else np.flatnonzero(mask), offset))
+        route_live.append(router_mask(segment, entry.deleted))
+        offset += parts[-1].size
+    ids: tuple[str, ...] = ()
+    doc_ranges: dict[str, tuple[int, int]] = {}
+    router_docs: list[str] = []
+    for part, entry in zip(parts, manifest.segments, strict=True):
+        segment = part.segment
+        ids += segment.ids if part.kept is None else tuple(segment.ids[i] for i in part.kept)
+        position = part.position
+        for doc, (a, b) in segment.doc_ranges.items():
+            if doc not in entry.deleted:
+                start = a if position is None else int(position[a])
+                doc_ranges[doc] = (part.offset + start, part.offset + start + b - a)
+        router_docs.extend(d for d in segment.router_docs if d not in entry.deleted)
+    live = tuple(None if p.kept is None else _mask(p) for p in parts)
+
+    def field_of(key: str, masks: tuple[np.ndarray | None, ...]) -> LiveField:
+        return LiveField(tuple(p.segment.fields[key] for p in parts), masks, manifest.bm25)
+
+    dense = [p.segment.dense if p.kept is None else p.segment.dense[p.kept] for p in parts]
+    return Snapshot(
+        generation=manifest.generation,
+        model=manifest.model,
+        ids=ids,
+        row_of=RowIndex(parts, ids),
+        doc_ranges=doc_ranges,
+        bm25=field_of("text", live),
+        sections=field_of("sections", live),
+        dense=np.concatenate(dense) if dense else np.zeros(0, dtype=bool),
+        router=field_of("router", tuple(route_live)),
+        router_cover=field_of("router_cover", tuple(route_live)),
+        router_docs=tuple(router_docs),
+        chinese=manifest.chinese,  # type: ignore[arg-type]
+        grams=field_of("grams", live),
+        parts=tuple(parts),
+    )
+
+
+def _mask(part: _Part) -> np.ndarray:
+    mask = np.zeros(part.segment.size, dtype=bool)
+    mask[part.kept] = True
+    return mask
+
+
+def current_generation(folder: Path, chinese: ChineseAnalysis = "jieba") -> int | None:
+    """The generation of the folder's index; None where there is none, or it was written
+    by an older Folio or reads Chinese other than ``chinese`` (it is rebuilt)."""
+    manifest = read_manifest(folder)
+    if manifest is None or manifest.chinese != chinese:
+        return None
+    return manifest.generation
+
+
+def load_snapshot(folder: Path, cache: dict[str, Segment] | None = None) -> Snapshot | None:
+    """The folder's snapshot; segments already in ``cache`` are not loaded again (and the
+    cache keeps only the manifest's). None where there is none, or one went meanwhile."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return None
+    cache = {} if cache is None else cache
+    try:
+        segments = {
+            e.name: cache.get(e.name) or load_segment(folder, e.name) for e in manifest.segments
+        }
+    except FileNotFoundError:
+        return None  # merged away while we read; the caller reads again
+    for name in set(cache) - set(segments):
+        del cache[name]
+    cache.update(segments)
+    return open_snapshot(manifest, segments)
 
 
 def build_snapshot(
@@ -96,139 +281,57 @@ def build_snapshot(
     grams: tuple[BM25Index, Sequence[Sequence[str]]] | None = None,
     chinese: ChineseAnalysis = "jieba",
 ) -> Path:
-    """Write a snapshot folder from (chunk id, doc id, tokens, dense, text hash) rows, with
-    routing indexes over the documents' (name, cover) tokens (``route_tokens``) and an index
-    over the chunks' section tokens (``sections``: the index and one token list per row;
-    none: no chunk has a section). ``grams``: a second chunk index, over each chunk read as
-    characters and pairs (the index and one token list per row), where ``chinese`` (how the
-    tokens read Chinese) is ``fields``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"gen-{generation:08d}-{uuid.uuid4().hex[:8]}"
-    target.mkdir()
-    ids: list[str] = []
-    doc_ranges: dict[str, list[int]] = {}
-    tokens: list[list[str]] = []
-    dense: list[bool] = []
-    hashes: list[str] = []
-    for row, (chunk_id, doc_id, toks, is_dense, thash, *_) in enumerate(rows):
-        ids.append(chunk_id)
-        start_stop = doc_ranges.setdefault(doc_id, [row, row + 1])
-        start_stop[1] = row + 1
-        tokens.append(toks.split())
-        dense.append(is_dense and thash in vectors_by_hash)
-        hashes.append(thash)
-    matrix = np.lib.format.open_memmap(
-        target / "vectors.npy", mode="w+", dtype=np.float32, shape=(len(ids), dim)
-    )
-    for row, (thash, ok) in enumerate(zip(hashes, dense, strict=True)):
-        if ok:
-            matrix[row] = vectors_by_hash[thash]
-    matrix.flush()
-    del matrix
-    np.save(target / "dense.npy", np.asarray(dense, dtype=bool))
-    bm25.build(tokens).save(target / "bm25")
-    section_index, section_tokens = sections or (BM25Index(), [[]] * len(ids))
-    if len(section_tokens) != len(ids):
-        raise ValueError(f"{len(section_tokens)} section token lists for {len(ids)} chunks")
-    section_index.build(section_tokens).save(target / "sections")
-    gram_index, gram_tokens = grams or (BM25Index(), [[]] * len(ids))
-    if len(gram_tokens) != len(ids):
-        raise ValueError(f"{len(gram_tokens)} gram token lists for {len(ids)} chunks")
-    gram_index.build(gram_tokens).save(target / "grams")
-    router_docs = [d for d in doc_ranges if d in route_tokens]
-    names, covers = routers
-    names.build([route_tokens[d][0] for d in router_docs]).save(target / "router")
-    covers.build([route_tokens[d][1] for d in router_docs]).save(target / "router_cover")
-    manifest = {
-        "format": FORMAT,
-        "generation": generation,
-        "model": model,
-        "dim": dim,
-        "ids": ids,
-        "doc_ranges": doc_ranges,
-        "router_docs": router_docs,
-        "chinese": chinese,
-    }
-    (target / "manifest.json").write_text(json.dumps(manifest))
-    pointer = folder / f"CURRENT.{uuid.uuid4().hex[:8]}"
-    pointer.write_text(target.name)
-    os.replace(pointer, folder / "CURRENT")
-    _remove_old(folder, keep=target.name)
-    return target
-
-
-def _remove_old(folder: Path, keep: str) -> None:
-    for child in folder.iterdir():
-        if child.is_dir() and child.name.startswith("gen-") and child.name != keep:
-            shutil.rmtree(child, ignore_errors=True)
-
-
-def current_generation(folder: Path, chinese: ChineseAnalysis = "jieba") -> int | None:
-    """The generation of the folder's snapshot; None where there is none, or it was written
-    by an older Folio or reads Chinese other than ``chinese`` (it is rebuilt)."""
-    pointer = folder / "CURRENT"
-    if not pointer.exists():
-        return None
-    manifest = folder / pointer.read_text().strip() / "manifest.json"
-    if not manifest.exists():
-        return None
-    content = json.loads(manifest.read_text())
-    if content.get("format") != FORMAT or content.get("chinese") != chinese:
-        return None  # written by an older Folio, or read Chinese another way: rebuilt
-    generation: int = content["generation"]
-    return generation
-
-
-def load_snapshot(folder: Path) -> Snapshot | None:
-    pointer = folder / "CURRENT"
-    if not pointer.exists():
-        return None
-    target = folder / pointer.read_text().strip()
-    try:
-        manifest = json.loads((target / "manifest.json").read_text())
-        vectors = np.load(target / "vectors.npy", mmap_mode="r")
-        dense = np.load(target / "dense.npy")
-        bm25 = BM25Index.load(target / "bm25", mmap=True)
-        sections = BM25Index.load(target / "sections", mmap=True)
-        router = BM25Index.load(target / "router", mmap=False)
-        router_cover = BM25Index.load(target / "router_cover", mmap=False)
-        grams = BM25Index.load(target / "grams", mmap=True)
-    except FileNotFoundError:
-        return None  # replaced by a newer snapshot while we read; the caller retries
-    ids = tuple(manifest["ids"])
-    return Snapshot(
-        generation=manifest["generation"],
-        model=manifest["model"],
+    """Write an index of one segment from (chunk id, doc id, tokens, dense, text hash) rows,
+    replacing the folder's, with routing over the documents' (name, cover) tokens
+    (``route_tokens``), sections (the index and one token list per row; none: no chunk has
+    a section) and grams (one token list per row, where ``chinese`` is ``fields``). The
+    indexes given bring their BM25 method and parameters."""
+    rows = list(rows)
+    ids = [r[0] for r in rows]
+    dense = np.asarray([bool(r[3]) and r[4] in vectors_by_hash for r in rows], dtype=bool)
+    vectors = np.zeros((len(rows), dim), dtype=np.float32)
+    for row, r in enumerate(rows):
+        if dense[row]:
+            vectors[row] = vectors_by_hash[r[4]]
+    source = SegmentSource(
         ids=ids,
-        row_of={chunk_id: row for row, chunk_id in enumerate(ids)},
-        doc_ranges={d: (r[0], r[1]) for d, r in manifest["doc_ranges"].items()},
-        bm25=bm25,
-        sections=sections,
-        vectors=vectors,
+        doc_ids=[r[1] for r in rows],
+        text=[r[2].split() for r in rows],
+        sections=sections[1] if sections else [[]] * len(rows),
+        grams=grams[1] if grams else [[]] * len(rows),
         dense=dense,
-        router=router,
-        router_cover=router_cover,
-        router_docs=tuple(manifest["router_docs"]),
-        chinese=manifest["chinese"],
-        grams=grams,
+        vectors=vectors,
+        route=route_tokens,
+        stamps={r[1]: "" for r in rows},
     )
+    params = BM25Params(bm25.method, bm25.k1, bm25.b, bm25.idf_method)
+    entry = write_segment(folder, source)  # the caller holds the lock (``SnapshotStore``)
+    manifest = Manifest(generation, model, chinese, params, (entry,))
+    write_manifest(folder, manifest)
+    remove_unused(folder, manifest, grace_s=0)
+    return folder / entry.name
 
 
 class SnapshotStore:
-    """Keeps the snapshot in step with the registry generation (rebuilt at most once per
-    generation, under a file lock shared by every process using the folder)."""
+    """Keeps the snapshot in step with the registry generation (brought up to date at most
+    once per generation, under a file lock shared by every process using the folder), and
+    merges segments in the background (``merge``: one merge step, True if it did one)."""
 
     def __init__(
         self,
         folder: Path,
         build: Callable[[Path, int], None],
         chinese: ChineseAnalysis = "jieba",
+        merge: Callable[[Path], bool] | None = None,
     ) -> None:
         self.folder = folder
         self._build = build
         self.chinese = chinese  # how the snapshots ``build`` writes read Chinese
+        self._merge = merge
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
+        self._segments: dict[str, Segment] = {}  # loaded once, shared by snapshots
+        self._merging: threading.Thread | None = None
 
     @property
     def generation(self) -> int | None:
@@ -252,18 +355,42 @@ class SnapshotStore:
             snapshot = self._snapshot
             if snapshot is not None and snapshot.generation == generation:
                 return snapshot
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with open(self.folder / ".lock", "a+") as lock_file:
-                fcntl.flock(lock_file, fcntl.LOCK_EX)
-                try:
-                    if current_generation(self.folder, self.chinese) != generation:
-                        self._build(self.folder, generation)
-                    loaded = load_snapshot(self.folder)
-                finally:
-                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+            with index_lock(self.folder):
+                if current_generation(self.folder, self.chinese) != generation:
+                    self._build(self.folder, generation)
+                loaded = load_snapshot(self.folder, self._segments)
             if loaded is None:
                 raise RuntimeError(f"index snapshot in {self.folder} could not be read")
             self._snapshot = loaded
-            return loaded
         finally:
             self._lock.release()
+        self._start_merging()
+        return loaded
+
+    def _start_merging(self) -> None:
+        if self._merge is None or (self._merging is not None and self._merging.is_alive()):
+            return
+        self._merging = threading.Thread(target=self._merge_all, name="index-merge", daemon=True)
+        self._merging.start()
+
+    def _merge_all(self) -> None:
+        assert self._merge is not None
+        try:
+            while self._merge(self.folder):
+                with self._lock:
+                    cache = dict(self._segments)
+                loaded = load_snapshot(self.folder, cache)  # the merged segment, read here
+                with self._lock:  # it replaces its inputs in the snapshot served
+                    current = self._snapshot
+                    generation = current.generation if current is not None else None
+                    if loaded is not None and loaded.generation == generation:
+                        self._snapshot = loaded
+                        self._segments = cache
+        except Exception:  # the index stays as it was: correct, with more segments
+            log.exception("merging index segments in %s failed", self.folder)
+
+    def wait_for_merges(self, timeout: float | None = None) -> None:
+        """Wait until the background merges are done (tests, benchmarks)."""
+        merging = self._merging
+        if merging is not None:
+            merging.join(timeout)

@@ -287,7 +287,7 @@ class Retriever:
                     break
         if not rows:
             return None
-        return rocchio(q.vector, np.asarray(snapshot.vectors[rows]), weight)
+        return rocchio(q.vector, snapshot.vectors_of(rows), weight)
 
     def _leg(
         self, leg: Leg, snapshot: Snapshot, q: _Query, n: int, ranges: list[tuple[int, int]] | None
@@ -416,7 +416,7 @@ def _rescored(
             inside |= (rows >= start) & (rows < stop)
         rows = rows[inside]
     rows = rows[snapshot.dense[rows]]
-    scores = np.asarray(snapshot.vectors[rows]) @ vector
+    scores = snapshot.vectors_of(rows) @ vector
     order = np.lexsort((rows, -scores))[:n]
     ranked = tuple((snapshot.ids[rows[i]], float(scores[i])) for i in order)
     spent = trace.elapsed_ms + _ms_since(started)

@@ -186,8 +186,18 @@ class Registry:
         )
         return {r.id: (_chunk(r), r.doc_name) for r in rows if r.workspace == self.workspace}
 
-    def iter_ready_chunks(self) -> Iterator[ReadyChunk]:
-        """The ready chunks in index order (document, page, ordinal)."""
+    def iter_ready_chunks(self, doc_ids: Sequence[str] | None = None) -> Iterator[ReadyChunk]:
+        """The ready chunks in index order (document, page, ordinal); only those of
+        ``doc_ids`` where given."""
+        if doc_ids is None:
+            yield from self._ready_chunks("", {})
+            return
+        ordered = sorted(set(doc_ids))
+        for start in range(0, len(ordered), 500):
+            clause, params = in_clause("c.doc_id", ordered[start : start + 500], "d")
+            yield from self._ready_chunks(f"AND {clause} ", params)
+
+    def _ready_chunks(self, where: str, params: dict[str, Any]) -> Iterator[ReadyChunk]:
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True).execute(
                 text(
@@ -195,9 +205,9 @@ class Registry:
                     "d.title, d.name, c.text FROM chunks c "
                     "JOIN documents d ON d.workspace = c.workspace AND d.id = c.doc_id "
                     "WHERE c.workspace = :ws AND c.status = 'ready' AND d.status = 'ready' "
-                    "ORDER BY c.doc_id, c.page, c.ordinal"
+                    f"{where}ORDER BY c.doc_id, c.page, c.ordinal"
                 ),
-                {"ws": self.workspace},
+                {"ws": self.workspace, **params},
             )
             for r in result:
                 title = document_title(r.title, r.name)
@@ -236,14 +246,22 @@ class Registry:
             rows = [r for r in rows if tags & {t.lower() for t in json.loads(r.tags or "[]")}]
         return [r.id for r in rows]
 
-    def first_pages(self) -> dict[str, str]:
-        """The text of each ready document's first page (for routing profiles)."""
-        rows = self._rows(
+    def first_pages(self, doc_ids: Sequence[str] | None = None) -> dict[str, str]:
+        """The text of each ready document's first page (for routing profiles); only of
+        ``doc_ids`` where given."""
+        sql = (
             "SELECT p.doc_id, p.text FROM pages p JOIN documents d "
             "ON d.workspace = p.workspace AND d.id = p.doc_id "
             "WHERE p.workspace = :ws AND p.page = 0 AND d.status = 'ready'"
         )
-        return {r.doc_id: r.text for r in rows}
+        if doc_ids is None:
+            return {r.doc_id: r.text for r in self._rows(sql)}
+        found: dict[str, str] = {}
+        ordered = sorted(set(doc_ids))
+        for start in range(0, len(ordered), 500):
+            clause, params = in_clause("p.doc_id", ordered[start : start + 500], "d")
+            found.update((r.doc_id, r.text) for r in self._rows(f"{sql} AND {clause}", **params))
+        return found
 
     def pending_deletes(self) -> list[str]:
         rows = self._rows("SELECT chunk_id FROM pending_deletes WHERE workspace = :ws")

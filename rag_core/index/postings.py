@@ -1,0 +1,239 @@
+"""Term postings of one field of one index segment, and BM25 over several segments at once.
+
+A segment keeps, per term, the rows holding it and how often (``Postings``), never scores:
+BM25's document frequencies and average length belong to the whole library, so they are
+computed at query time from every live segment (``LiveField``). A query's scores are then
+exactly those of one BM25 index over the live rows: the same formulas as bm25s (its own idf
+and term-frequency functions are used), the same document frequencies, the same average.
+Rows of removed documents are masked (``live``): they count in no statistic and score 0.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from rag_core.index.bm25 import top_in_ranges
+
+
+@dataclass(frozen=True)
+class BM25Params:
+    """The BM25 variant (a bm25s method), its parameters and its idf (None: the method's)."""
+
+    method: str = "lucene"
+    k1: float = 1.2
+    b: float = 0.75
+    idf_method: str | None = None
+    delta: float = 0.5  # bm25l and bm25+ only (bm25s's default)
+
+
+@dataclass(frozen=True)
+class Postings:
+    """One field of a segment: for term ``t`` (``vocab[t]`` = i), its rows are
+    ``rows[indptr[i]:indptr[i + 1]]`` (ascending) with ``counts`` occurrences each;
+    ``lengths``: the tokens of every row."""
+
+    terms: tuple[str, ...]
+    indptr: np.ndarray  # (terms + 1,) int64
+    rows: np.ndarray  # (postings,) int32
+    counts: np.ndarray  # (postings,) float32
+    lengths: np.ndarray  # (rows,) int32
+
+    @cached_property
+    def vocab(self) -> dict[str, int]:
+        return {term: i for i, term in enumerate(self.terms)}
+
+    @property
+    def size(self) -> int:
+        return len(self.lengths)
+
+    def term(self, token: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The rows holding ``token`` and its count in each; None when no row does."""
+        i = self.vocab.get(token)
+        if i is None:
+            return None
+        start, stop = int(self.indptr[i]), int(self.indptr[i + 1])
+        return self.rows[start:stop], self.counts[start:stop]
+
+
+def build_postings(token_lists: Sequence[Sequence[str]]) -> Postings:
+    """The postings of rows given as their tokens."""
+    vocab: dict[str, int] = {}
+    flat = [vocab.setdefault(token, len(vocab)) for tokens in token_lists for token in tokens]
+    size = len(token_lists)
+    lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int32, count=size)
+    rows = np.repeat(np.arange(size, dtype=np.int64), lengths)
+    # One key per (term, row) occurrence; its count is the term's frequency in the row.
+    keys, counts = np.unique(
+        np.asarray(flat, dtype=np.int64) * max(size, 1) + rows, return_counts=True
+    )
+    return _sorted_postings(
+        tuple(vocab),
+        keys // max(size, 1),
+        (keys % max(size, 1)).astype(np.int32),
+        counts.astype(np.float32),
+        lengths,
+    )
+
+
+def _sorted_postings(
+    terms: tuple[str, ...],
+    term_ids: np.ndarray,
+    rows: np.ndarray,
+    counts: np.ndarray,
+    lengths: np.ndarray,
+) -> Postings:
+    order = np.lexsort((rows, term_ids))
+    indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(term_ids, minlength=len(terms)), out=indptr[1:])
+    return Postings(terms, indptr, rows[order], counts[order], lengths)
+
+
+def merge_postings(parts: Sequence[tuple[Postings, np.ndarray]]) -> Postings:
+    """One field of a merged segment: each part with ``remap`` (its row -> the merged row,
+    -1 for rows left out: removed documents). Terms no kept row holds are dropped."""
+    vocab: dict[str, int] = {}
+    term_ids, rows, counts = [], [], []
+    size = 0
+    for postings, remap in parts:
+        kept = remap >= 0
+        size = max(size, int(remap.max(initial=-1)) + 1)
+        to_merged = np.fromiter(
+            (vocab.setdefault(t, len(vocab)) for t in postings.terms),
+            dtype=np.int64,
+            count=len(postings.terms),
+        )
+        per_term = np.diff(postings.indptr)
+        local_terms = np.repeat(np.arange(len(postings.terms)), per_term)
+        keep = kept[postings.rows]
+        term_ids.append(to_merged[local_terms[keep]])
+        rows.append(remap[postings.rows[keep]].astype(np.int32))
+        counts.append(np.asarray(postings.counts[keep], dtype=np.float32))
+    lengths = np.zeros(size, dtype=np.int32)
+    for postings, remap in parts:
+        kept = remap >= 0
+        lengths[remap[kept]] = postings.lengths[kept]
+    all_terms = np.concatenate(term_ids) if term_ids else np.zeros(0, dtype=np.int64)
+    used = np.unique(all_terms)  # terms held by no kept row are dropped, ids renumbered
+    renumber = np.full(len(vocab), -1, dtype=np.int64)
+    renumber[used] = np.arange(len(used))
+    names = tuple(vocab)
+    return _sorted_postings(
+        tuple(names[i] for i in used),
+        renumber[all_terms],
+        np.concatenate(rows) if rows else np.zeros(0, dtype=np.int32),
+        np.concatenate(counts) if counts else np.zeros(0, dtype=np.float32),
+        lengths,
+    )
+
+
+def save_postings(postings: Postings, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "terms.json").write_text(json.dumps(postings.terms, ensure_ascii=False))
+    for name in ("indptr", "rows", "counts", "lengths"):
+        np.save(folder / f"{name}.npy", getattr(postings, name))
+
+
+def load_postings(folder: Path) -> Postings:
+    arrays = {
+        name: np.load(folder / f"{name}.npy", mmap_mode="r")
+        for name in ("indptr", "rows", "counts", "lengths")
+    }
+    terms = tuple(json.loads((folder / "terms.json").read_text()))
+    return Postings(terms, **arrays)
+
+
+@dataclass(frozen=True)
+class LiveField:
+    """One field over several segments, as one BM25 index over their live rows.
+
+    ``live[i]``: which rows of ``parts[i]`` count (None: all); the scores of part ``i``'s
+    live rows come one after another, in segment order (rows of removed documents take no
+    place)."""
+
+    parts: tuple[Postings, ...]
+    live: tuple[np.ndarray | None, ...]
+    params: BM25Params
+
+    @cached_property
+    def _kept(self) -> tuple[np.ndarray | None, ...]:
+        return tuple(None if m is None else np.flatnonzero(m) for m in self.live)
+
+    @cached_property
+    def size(self) -> int:
+        """Live rows in all (BM25's N)."""
+        return sum(
+            p.size if k is None else len(k) for p, k in zip(self.parts, self._kept, strict=True)
+        )
+
+    @cached_property
+    def average_length(self) -> float:
+        total = 0
+        for postings, kept in zip(self.parts, self._kept, strict=True):
+            lengths = postings.lengths if kept is None else postings.lengths[kept]
+            total += int(np.asarray(lengths, dtype=np.int64).sum())
+        return total / self.size if self.size else 0.0
+
+    def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
+        """BM25 score of every live row for the query (0 for rows sharing no term)."""
+        from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
+
+        p = self.params
+        idf_of = _select_idf_scorer(p.idf_method or p.method)
+        tfc_of = _select_tfc_scorer(p.method)
+        avg = self.average_length
+        local = [np.zeros(part.size, dtype=np.float64) for part in self.parts]
+        background = 0.0  # bm25l, bm25+: what a term adds to every row, held or not
+        for token, times in Counter(query_tokens).items():
+            found = [self._live_term(i, token) for i in range(len(self.parts))]
+            df = sum(len(f[0]) for f in found if f is not None)
+            if df == 0:
+                continue  # in no live row: unknown to an index of the live rows
+            idf = idf_of(df, N=self.size)
+            absent = 0.0
+            if p.method in ("bm25l", "bm25+"):
+                absent = idf * tfc_of(tf_array=0, l_d=avg, l_avg=avg, k1=p.k1, b=p.b, delta=p.delta)
+                background += times * absent
+            for scores, part, f in zip(local, self.parts, found, strict=True):
+                if f is None or not len(f[0]):
+                    continue
+                rows, counts = f
+                lengths = np.asarray(part.lengths[rows], dtype=np.float64)
+                tfc = tfc_of(
+                    tf_array=np.asarray(counts, dtype=np.float64),
+                    l_d=lengths,
+                    l_avg=avg,
+                    k1=p.k1,
+                    b=p.b,
+                    delta=p.delta,
+                )
+                scores[rows] += times * (idf * tfc - absent)
+        out = [s if k is None else s[k] for s, k in zip(local, self._kept, strict=True)]
+        merged = np.concatenate(out) if out else np.zeros(0)
+        if background:
+            merged += background
+        return merged.astype(np.float32)
+
+    def _live_term(self, part: int, token: str) -> tuple[np.ndarray, np.ndarray] | None:
+        found = self.parts[part].term(token)
+        live = self.live[part]
+        if found is None or live is None:
+            return found
+        rows, counts = found
+        keep = live[rows]
+        return rows[keep], counts[keep]
+
+    def search(
+        self,
+        query_tokens: Sequence[str],
+        k: int,
+        ranges: Sequence[tuple[int, int]] | None = None,
+    ) -> list[tuple[int, float]]:
+        """Top ``k`` live rows, optionally only within ``ranges`` of rows ``[start, stop)``."""
+        return top_in_ranges(self.scores(query_tokens), k, ranges)
