@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from rag_core.background import BackgroundWorker
 from rag_core.errors import ConfigurationError
 from rag_core.ingest.pdfium_lock import PDFIUM
 from rag_core.ocr.engine import OcrEngine, OcrLine
@@ -122,10 +123,15 @@ class OcrBacklog:
         self._applied: set[str] = set()  # documents indexed with their OCR text
         self._unappliable: set[str] = set()  # indexing with OCR text failed (this process)
         self._rate: tuple[int, float] = (0, 0.0)
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._step_lock = threading.Lock()
+        self.worker = BackgroundWorker(
+            "folio-ocr",
+            lambda: self.step(),
+            self.store,
+            busy=lambda: self.busy(),
+            on_error=self._failed,
+            on_fatal=self._stopped,
+        )
 
     # Reading what OCR found ---------------------------------------------------------------
     def page_texts(self, doc_id: str) -> dict[int, str]:
@@ -207,7 +213,7 @@ class OcrBacklog:
             total=done + pending,
             failed=failed,
             paused=self.store.paused(),
-            running=self._thread is not None and self._thread.is_alive(),
+            running=self.worker.running,
             pages_per_second=pages / seconds if pages and seconds > 0 else None,
             error=self.error,
         )
@@ -294,15 +300,7 @@ class OcrBacklog:
         """Work through the backlog in the foreground (unless paused) until it is empty;
         returns the number of pages read and documents indexed."""
         self._require_on()
-        total = 0
-        while not self.store.paused():
-            done = self.step()
-            if done == 0:
-                break
-            total += done
-            if on_step is not None:
-                on_step(self.progress())
-        return total
+        return self.worker.drain(None if on_step is None else lambda: on_step(self.progress()))
 
     def _require_on(self) -> None:
         if self.state != "on":
@@ -312,49 +310,30 @@ class OcrBacklog:
     def start(self) -> None:
         """Read pending pages in a daemon thread; it sleeps when nothing is pending until
         ``wake``, and waits while ``busy()`` (text indexing goes first)."""
-        if self.state != "on" or (self._thread is not None and self._thread.is_alive()):
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="folio-ocr", daemon=True)
-        self._thread.start()
+        if self.state == "on":
+            self.worker.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.worker.stop(timeout)
 
     def wake(self) -> None:
         """The registry changed: drop stale rows now and read new pages."""
         if self.state == "on":
             self.sync()
-            self._wake.set()
+            self.worker.wake()
 
     def pause(self) -> None:
         self._require_on()
-        self.store.set_paused(True)
+        self.worker.pause()
 
     def resume(self) -> None:
         self._require_on()
-        self.store.set_paused(False)
-        self._wake.set()
+        self.worker.resume()
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            if self.busy():
-                self._stop.wait(1.0)
-                continue
-            try:
-                done = 0 if self.store.paused() else self.step()
-            except ConfigurationError as exc:  # the engine cannot load: nothing to retry
-                self.state, self.reason = "failed", str(exc)
-                log.error("OCR stopped: %s", exc)
-                return
-            except Exception as exc:
-                self.error = f"OCR failed, retrying: {exc}"
-                log.exception("OCR step failed")
-                self._stop.wait(30)
-                continue
-            if done == 0:
-                self._wake.wait(timeout=10)
-                self._wake.clear()
+    def _failed(self, exc: Exception) -> None:
+        self.error = f"OCR failed, retrying: {exc}"
+        log.exception("OCR step failed")
+
+    def _stopped(self, exc: ConfigurationError) -> None:  # the engine cannot load
+        self.state, self.reason = "failed", str(exc)
+        log.error("OCR stopped: %s", exc)
