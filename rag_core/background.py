@@ -10,15 +10,19 @@ would fail the same way.
 
 Pausing is persisted by the owner's store (``paused()`` / ``set_paused``), so a pause holds
 across restarts and for the foreground ``drain`` as well.
+
+``oldest_added`` is how old a backlog is (the alert on a backlog that does not move).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Protocol
 
 from rag_core.errors import ConfigurationError
+from rag_core.types import Document
 
 IDLE_SECONDS = 10.0
 BUSY_SECONDS = 1.0
@@ -136,3 +140,13 @@ class BackgroundWorker:
             self.on_turn()
             if done == 0:
                 self._sleep(IDLE_SECONDS)
+
+
+def oldest_added(documents: Iterable[Document]) -> datetime | None:
+    """When the first of ``documents`` was added, in UTC (a time without a zone is UTC);
+    ``None`` when there are none."""
+    added = [d.added_at for d in documents]
+    if not added:
+        return None
+    oldest = min(added)
+    return oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)

@@ -4,12 +4,14 @@ scripted step, waited for through events (never by sleeping a guessed time)."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from rag_core import background
-from rag_core.background import BackgroundWorker
+from rag_core.background import BackgroundWorker, oldest_added
 from rag_core.errors import ConfigurationError
+from rag_core.types import Document
 
 
 class Switch:
@@ -150,3 +152,16 @@ def test_a_failed_prepare_ends_the_thread_before_any_step():
     worker.start()
     worker.stop(timeout=10)
     assert fatal == ["the model cannot be read"] and work.done == []
+
+
+def _added(at: datetime) -> Document:
+    return Document("d", "d.pdf", "pdf", 1, 1, 0, 1, "ready", None, at)
+
+
+def test_oldest_added_is_the_first_in_utc():
+    noon = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    east = datetime(2026, 3, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))  # 10:30 UTC
+    assert oldest_added([_added(noon), _added(east)]) == east
+    naive = [_added(datetime(2026, 3, 2)), _added(datetime(2026, 3, 1, 12))]  # zone-less: UTC
+    assert oldest_added(naive) == noon
+    assert oldest_added([]) is None

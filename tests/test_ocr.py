@@ -5,6 +5,7 @@ the slow tier, the real PP-OCRv4 models reading generated English and Chinese sc
 from __future__ import annotations
 
 import io
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -148,7 +149,9 @@ def test_ocr_text_becomes_searchable_chunks_marked_ocr(ocr_settings):
     assert status is not None and status.progress is not None
     assert (status.progress.done, status.progress.total) == (0, 3)
     assert status.notice.startswith("OCR: 0/3 pages")
+    assert library.ocr_waiting_since() == scan.added_at.replace(tzinfo=UTC)
     assert library.run_ocr() == 4  # three pages read, one document indexed
+    assert library.ocr_waiting_since() is None
     assert engine.reads == 3  # the text PDF needed none
     scan = library.find("scan.pdf")
     assert scan.status == "ready" and scan.pages_without_text == 0 and scan.chunks == 3

@@ -20,11 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from rag_core.background import BackgroundWorker
+from rag_core.background import BackgroundWorker, oldest_added
 from rag_core.errors import ConfigurationError
 from rag_core.ingest.pdfium_lock import PDFIUM
 from rag_core.ocr.engine import OcrEngine, OcrLine
@@ -195,11 +195,7 @@ class OcrBacklog:
         """When the oldest document with pages still to read, or read but not yet indexed
         with their text, was added (None: none waits)."""
         waiting = {doc_id for doc_id, _page in self.pending()} | set(self.unapplied())
-        added = [d.added_at for d in self._ready_pdfs().values() if d.id in waiting]
-        if not added:
-            return None
-        oldest = min(added)
-        return oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
+        return oldest_added(d for d in self._ready_pdfs().values() if d.id in waiting)
 
     def progress(self) -> OcrProgress:
         ready = self._ready_pdfs()
