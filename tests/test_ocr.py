@@ -215,9 +215,15 @@ def test_crash_between_ocr_and_indexing_is_repaired(ocr_settings):
     backlog.apply = crash
     with pytest.raises(Crash):
         backlog.run()
+    # OCR read the page but its text is not indexed yet: its lines' offsets do not hold.
+    cited = Citation(1, "c", library.find("scan.pdf").id, "scan.pdf", 1, "gearbox", 0, 7)
+    assert library.ocr_lines(cited.doc_id, 1) and library.citation_boxes(cited).boxes == ()
     restarted = _open(ocr_settings, ScriptedEngine([]))
     assert restarted.run_ocr() == 1  # only the indexing was left
     assert _pages(restarted, "gearbox")[0] == ("scan.pdf", 1)
+    assert restarted.citation_boxes(cited).boxes == ((0.1, 0.1, 0.9, 0.2),)
+    reader = _open(ocr_settings, ScriptedEngine([]))  # did not index it: reads the registry
+    assert reader.citation_boxes(cited).boxes == ((0.1, 0.1, 0.9, 0.2),)
 
 
 def test_removing_a_document_mid_ocr_leaves_nothing(ocr_settings):

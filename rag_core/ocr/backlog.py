@@ -120,7 +120,7 @@ class OcrBacklog:
         self.busy: Callable[[], bool] = lambda: False
         self.error = ""
         self._settled: set[str] = set()  # documents with nothing left to read
-        self._applied: set[str] = set()  # documents indexed with their OCR text
+        self._applied: set[str] = set()  # documents indexed with their OCR text (recorded)
         self._unappliable: set[str] = set()  # indexing with OCR text failed (this process)
         self._rate: tuple[int, float] = (0, 0.0)
         self._step_lock = threading.Lock()
@@ -141,6 +141,21 @@ class OcrBacklog:
     def lines(self, doc_id: str, page: int) -> tuple[OcrLine, ...]:
         """The lines OCR read on a page (none when OCR is off: its text is not indexed)."""
         return self.store.lines(doc_id, page) if self.state != "off" else ()
+
+    def indexed_lines(self, doc_id: str, page: int) -> tuple[OcrLine, ...]:
+        """The lines OCR read on a page that is indexed with their text (the citation boxes'
+        lines): their offsets hold only then, and OCR may have read a page whose document is
+        not indexed again yet. ``()`` for any other page."""
+        read = self.store.page(doc_id, page) if self.state != "off" else None
+        if read is None or not read.lines or not self._indexed(doc_id, page, read.text):
+            return ()
+        return read.lines
+
+    def _indexed(self, doc_id: str, page: int, ocr_text: str) -> bool:
+        """Whether the page is indexed with its OCR text ``ocr_text``: recorded once its
+        document is (``_applied``), else read from the registry (another process may have
+        indexed it)."""
+        return doc_id in self._applied or self.registry.page_text(doc_id, page) == ocr_text
 
     # The work list ------------------------------------------------------------------------
     def _ready_pdfs(self) -> dict[str, Document]:
@@ -185,7 +200,7 @@ class OcrBacklog:
             if doc_id in waiting or doc_id in self._applied or doc_id in self._unappliable:
                 continue
             texts = self.store.texts(doc_id)
-            if all(self.registry.page_text(doc_id, p) == t for p, t in texts.items()):
+            if all(self._indexed(doc_id, p, t) for p, t in texts.items()):
                 self._applied.add(doc_id)
             else:
                 found.append(doc_id)
