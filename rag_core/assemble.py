@@ -378,7 +378,7 @@ def open_library(
         answer_cache=AnswerCache(s.answer_cache) if s.answer_cache > 0 else None,
         decomposer=decomposer or decomposer_for(s),
         agent=agent_for(s, answerer, tokenizer, embedder),
-        boxes=citation_boxes_for(registry, ingestor.files_dir, ocr.lines),
+        boxes=citation_boxes_for(registry, ingestor.files_dir, ocr.indexed_lines),
         ocr=ocr,
     )
     if recover and s.ingest_writer:  # a read replica never repairs the writer's work
@@ -391,23 +391,15 @@ def citation_boxes_for(
     files_dir: Path,
     ocr_lines: Callable[[str, int], Sequence[OcrLine]] | None = None,
 ) -> CitationBoxes:
-    """Where citations are on their pages: an OCR'd page's line boxes (``ocr_lines``), else
-    the stored PDF's character boxes."""
+    """Where citations are on their pages: an OCR'd page's line boxes (``ocr_lines``: of the
+    pages indexed with their OCR text), else the stored PDF's character boxes."""
 
     def stored_file(doc_id: str) -> Path | None:
         stored = registry.file_path(doc_id)
         path = files_dir / stored if stored else None
         return path if path is not None and path.is_file() else None
 
-    def indexed_ocr_lines(doc_id: str, page: int) -> Sequence[OcrLine]:
-        # The OCR's offsets hold only once the page is indexed with its OCR text (OCR may
-        # have read a page whose document is not indexed again yet).
-        lines = ocr_lines(doc_id, page) if ocr_lines is not None else ()
-        if lines and registry.page_text(doc_id, page) == "\n".join(x.text for x in lines):
-            return lines
-        return ()
-
-    return CitationBoxes(stored_file, registry.page_text, indexed_ocr_lines)
+    return CitationBoxes(stored_file, registry.page_text, ocr_lines)
 
 
 def check_embed_model(registry: Registry, model: str) -> None:

@@ -5,6 +5,7 @@ the slow tier, the real PP-OCRv4 models reading generated English and Chinese sc
 from __future__ import annotations
 
 import io
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -148,7 +149,9 @@ def test_ocr_text_becomes_searchable_chunks_marked_ocr(ocr_settings):
     assert status is not None and status.progress is not None
     assert (status.progress.done, status.progress.total) == (0, 3)
     assert status.notice.startswith("OCR: 0/3 pages")
+    assert library.ocr_waiting_since() == scan.added_at.replace(tzinfo=UTC)
     assert library.run_ocr() == 4  # three pages read, one document indexed
+    assert library.ocr_waiting_since() is None
     assert engine.reads == 3  # the text PDF needed none
     scan = library.find("scan.pdf")
     assert scan.status == "ready" and scan.pages_without_text == 0 and scan.chunks == 3
@@ -212,9 +215,15 @@ def test_crash_between_ocr_and_indexing_is_repaired(ocr_settings):
     backlog.apply = crash
     with pytest.raises(Crash):
         backlog.run()
+    # OCR read the page but its text is not indexed yet: its lines' offsets do not hold.
+    cited = Citation(1, "c", library.find("scan.pdf").id, "scan.pdf", 1, "gearbox", 0, 7)
+    assert library.ocr_lines(cited.doc_id, 1) and library.citation_boxes(cited).boxes == ()
     restarted = _open(ocr_settings, ScriptedEngine([]))
     assert restarted.run_ocr() == 1  # only the indexing was left
     assert _pages(restarted, "gearbox")[0] == ("scan.pdf", 1)
+    assert restarted.citation_boxes(cited).boxes == ((0.1, 0.1, 0.9, 0.2),)
+    reader = _open(ocr_settings, ScriptedEngine([]))  # did not index it: reads the registry
+    assert reader.citation_boxes(cited).boxes == ((0.1, 0.1, 0.9, 0.2),)
 
 
 def test_removing_a_document_mid_ocr_leaves_nothing(ocr_settings):

@@ -9,6 +9,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -345,6 +346,50 @@ def test_analytics_tab_counts_the_rows(filled: Library, feedback: FeedbackStore,
     assert [line["vote"] for line in lines] == ["-1", "-1", "1"]
     empty = analytics.analytics_view([], "zh")
     assert empty.summary.startswith("还没有评价") and empty.disliked.empty
+
+
+def test_feedback_csv_exports_leave_one_folder_with_one_file(
+    filled: Library, feedback: FeedbackStore, settings, tmp_path, monkeypatch
+):
+    from rag_core.workspaces import Workspaces
+    from ui.app import build_app
+
+    workspaces = Workspaces(settings, embedder=HashingEmbedder())
+    apps = [build_app(workspaces, RuleRewriter()) for _ in range(2)]  # two pages, one process
+    exports = [
+        next(fn.fn for fn in app.fns.values() if fn.fn and fn.fn.__name__ == "on_export")
+        for app in apps
+    ]
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setattr(analytics, "_export_folder", None)  # this process has not exported
+
+    def export(on_export) -> tuple[Path, list[str]]:
+        path = Path(on_export(gr.Request()))
+        with path.open(encoding="utf-8-sig") as f:
+            return path, [row["question"] for row in csv.DictReader(f)]
+
+    first, rows = export(exports[0])
+    assert rows == []
+    _, state = ask(filled, chat.ChatState(), "Why did pear output fall?")
+    chat.rate(feedback, state, 1, False, "s", "en")
+    second, rows = export(exports[1])
+    assert rows == ["Why did pear output fall?"] and second == first
+    [folder] = temp.glob("folio-feedback-*")  # one for the process, one file per workspace
+    assert [p.relative_to(folder).as_posix() for p in sorted(folder.rglob("*"))] == [
+        "default",
+        "default/folio-feedback.csv",
+    ]
+    code = (
+        "from pathlib import Path; from ui import analytics;"
+        "print(analytics.export_csv([], analytics.export_folder() / 'default'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    exported = Path(done.stdout.strip())
+    assert exported.name == "folio-feedback.csv" and not exported.parent.parent.exists()
 
 
 # The app as a whole ------------------------------------------------------------------------

@@ -196,7 +196,7 @@ def test_pause_survives_a_restart_and_the_background_worker_finishes(vision_sett
         time.sleep(0.1)
     reopened.vision.stop(timeout=10)
     assert len(stored(reopened)) == 5
-    assert not reopened.vision.indexer._thread.is_alive()
+    assert not reopened.vision.indexer.worker.running
 
 
 def test_the_background_worker_waits_for_text_indexing(vision_settings):
@@ -225,7 +225,7 @@ def test_a_model_that_fails_to_load_turns_the_index_off(vision_settings, tmp_pat
     assert any(n.startswith("Vision index off: Vision model") for n in library.status().notices)
     background = open_library(vision_settings.model_copy(update={"vision_model": str(broken)}))
     background.vision.start()  # the worker loads the model first, fails, and stops
-    background.vision.indexer._thread.join(timeout=30)
+    background.vision.stop(timeout=30)  # joins the thread, which ends when the load fails
     assert background.vision.status().state == "failed"
     result = library.search("pear frost", k=3)  # text search carries on
     assert (

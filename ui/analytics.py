@@ -5,10 +5,13 @@ Every number comes from ``rag_core.feedback.analytics`` over ``FeedbackStore.rec
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +25,8 @@ from .i18n import Lang, t
 
 if TYPE_CHECKING:
     from rag_core.feedback.store import FeedbackStore
+
+EXPORT_NAME = "folio-feedback.csv"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,10 +195,31 @@ def disliked_trace(
     return record_trace(latest_dislike, lang) if latest_dislike else t("an_pick", lang)
 
 
-def export_csv(records: Sequence[FeedbackRecord], folder: Path | None = None) -> Path:
-    """Write the rows to a CSV file (UTF-8 with BOM so spreadsheets read Chinese)."""
-    folder = folder or Path(tempfile.mkdtemp(prefix="folio-feedback-"))
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = folder / f"folio-feedback-{stamp}.csv"
-    path.write_text(fa.to_csv(records), encoding="utf-8-sig")
+_export_folder: Path | None = None
+_export_lock = threading.Lock()
+
+
+def export_folder() -> Path:
+    """This process's folder for CSV exports: made on first use, removed at exit."""
+    global _export_folder
+    with _export_lock:
+        if _export_folder is None:
+            _export_folder = Path(tempfile.mkdtemp(prefix="folio-feedback-"))
+            atexit.register(shutil.rmtree, _export_folder, ignore_errors=True)
+        return _export_folder
+
+
+def export_csv(records: Sequence[FeedbackRecord], folder: Path) -> Path:
+    """Write the rows to ``folder/folio-feedback.csv`` (UTF-8 with BOM so spreadsheets read
+    Chinese), in place of the last export.
+
+    Written under another name and renamed, so the file is always whole: Gradio copies it
+    into its own cache when the handler returns, and an export running at the same time may
+    replace it meanwhile (with the same rows or newer ones), never remove it.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / EXPORT_NAME
+    staging = folder / f".{EXPORT_NAME}.{os.getpid()}.{threading.get_ident()}"
+    staging.write_text(fa.to_csv(records), encoding="utf-8-sig")
+    os.replace(staging, path)
     return path

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -50,7 +49,6 @@ class Context:
     rewriter: QueryRewriter
     resolve: WorkspaceOf  # which workspace a request may use (``ui.access.workspace_resolver``)
     evaluations: Evaluations
-    exports: list[Path] = field(default_factory=list)  # the CSV folder, made on first use
 
     def bind(self, handler: Callable[..., Any]) -> Callable[..., Any]:
         """``handler`` with this context as its first argument, for an event listener.

@@ -20,10 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from rag_core.background import BackgroundWorker, oldest_added
 from rag_core.errors import ConfigurationError
 from rag_core.ingest.pdfium_lock import PDFIUM
 from rag_core.ocr.engine import OcrEngine, OcrLine
@@ -119,13 +120,18 @@ class OcrBacklog:
         self.busy: Callable[[], bool] = lambda: False
         self.error = ""
         self._settled: set[str] = set()  # documents with nothing left to read
-        self._applied: set[str] = set()  # documents indexed with their OCR text
+        self._applied: set[str] = set()  # documents indexed with their OCR text (recorded)
         self._unappliable: set[str] = set()  # indexing with OCR text failed (this process)
         self._rate: tuple[int, float] = (0, 0.0)
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._step_lock = threading.Lock()
+        self.worker = BackgroundWorker(
+            "folio-ocr",
+            lambda: self.step(),
+            self.store,
+            busy=lambda: self.busy(),
+            on_error=self._failed,
+            on_fatal=self._stopped,
+        )
 
     # Reading what OCR found ---------------------------------------------------------------
     def page_texts(self, doc_id: str) -> dict[int, str]:
@@ -135,6 +141,21 @@ class OcrBacklog:
     def lines(self, doc_id: str, page: int) -> tuple[OcrLine, ...]:
         """The lines OCR read on a page (none when OCR is off: its text is not indexed)."""
         return self.store.lines(doc_id, page) if self.state != "off" else ()
+
+    def indexed_lines(self, doc_id: str, page: int) -> tuple[OcrLine, ...]:
+        """The lines OCR read on a page that is indexed with their text (the citation boxes'
+        lines): their offsets hold only then, and OCR may have read a page whose document is
+        not indexed again yet. ``()`` for any other page."""
+        read = self.store.page(doc_id, page) if self.state != "off" else None
+        if read is None or not read.lines or not self._indexed(doc_id, page, read.text):
+            return ()
+        return read.lines
+
+    def _indexed(self, doc_id: str, page: int, ocr_text: str) -> bool:
+        """Whether the page is indexed with its OCR text ``ocr_text``: recorded once its
+        document is (``_applied``), else read from the registry (another process may have
+        indexed it)."""
+        return doc_id in self._applied or self.registry.page_text(doc_id, page) == ocr_text
 
     # The work list ------------------------------------------------------------------------
     def _ready_pdfs(self) -> dict[str, Document]:
@@ -179,7 +200,7 @@ class OcrBacklog:
             if doc_id in waiting or doc_id in self._applied or doc_id in self._unappliable:
                 continue
             texts = self.store.texts(doc_id)
-            if all(self.registry.page_text(doc_id, p) == t for p, t in texts.items()):
+            if all(self._indexed(doc_id, p, t) for p, t in texts.items()):
                 self._applied.add(doc_id)
             else:
                 found.append(doc_id)
@@ -189,11 +210,7 @@ class OcrBacklog:
         """When the oldest document with pages still to read, or read but not yet indexed
         with their text, was added (None: none waits)."""
         waiting = {doc_id for doc_id, _page in self.pending()} | set(self.unapplied())
-        added = [d.added_at for d in self._ready_pdfs().values() if d.id in waiting]
-        if not added:
-            return None
-        oldest = min(added)
-        return oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
+        return oldest_added(d for d in self._ready_pdfs().values() if d.id in waiting)
 
     def progress(self) -> OcrProgress:
         ready = self._ready_pdfs()
@@ -207,7 +224,7 @@ class OcrBacklog:
             total=done + pending,
             failed=failed,
             paused=self.store.paused(),
-            running=self._thread is not None and self._thread.is_alive(),
+            running=self.worker.running,
             pages_per_second=pages / seconds if pages and seconds > 0 else None,
             error=self.error,
         )
@@ -294,15 +311,7 @@ class OcrBacklog:
         """Work through the backlog in the foreground (unless paused) until it is empty;
         returns the number of pages read and documents indexed."""
         self._require_on()
-        total = 0
-        while not self.store.paused():
-            done = self.step()
-            if done == 0:
-                break
-            total += done
-            if on_step is not None:
-                on_step(self.progress())
-        return total
+        return self.worker.drain(None if on_step is None else lambda: on_step(self.progress()))
 
     def _require_on(self) -> None:
         if self.state != "on":
@@ -312,49 +321,30 @@ class OcrBacklog:
     def start(self) -> None:
         """Read pending pages in a daemon thread; it sleeps when nothing is pending until
         ``wake``, and waits while ``busy()`` (text indexing goes first)."""
-        if self.state != "on" or (self._thread is not None and self._thread.is_alive()):
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="folio-ocr", daemon=True)
-        self._thread.start()
+        if self.state == "on":
+            self.worker.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.worker.stop(timeout)
 
     def wake(self) -> None:
         """The registry changed: drop stale rows now and read new pages."""
         if self.state == "on":
             self.sync()
-            self._wake.set()
+            self.worker.wake()
 
     def pause(self) -> None:
         self._require_on()
-        self.store.set_paused(True)
+        self.worker.pause()
 
     def resume(self) -> None:
         self._require_on()
-        self.store.set_paused(False)
-        self._wake.set()
+        self.worker.resume()
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            if self.busy():
-                self._stop.wait(1.0)
-                continue
-            try:
-                done = 0 if self.store.paused() else self.step()
-            except ConfigurationError as exc:  # the engine cannot load: nothing to retry
-                self.state, self.reason = "failed", str(exc)
-                log.error("OCR stopped: %s", exc)
-                return
-            except Exception as exc:
-                self.error = f"OCR failed, retrying: {exc}"
-                log.exception("OCR step failed")
-                self._stop.wait(30)
-                continue
-            if done == 0:
-                self._wake.wait(timeout=10)
-                self._wake.clear()
+    def _failed(self, exc: Exception) -> None:
+        self.error = f"OCR failed, retrying: {exc}"
+        log.exception("OCR step failed")
+
+    def _stopped(self, exc: ConfigurationError) -> None:  # the engine cannot load
+        self.state, self.reason = "failed", str(exc)
+        log.error("OCR stopped: %s", exc)

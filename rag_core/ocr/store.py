@@ -83,18 +83,24 @@ class OcrStore:
                 )
             }
 
-    def lines(self, doc_id: str, page: int) -> tuple[OcrLine, ...]:
+    def page(self, doc_id: str, page: int) -> OcrPage | None:
+        """What OCR read on a page (``None``: it has not read it, or failed on it)."""
         with self._db() as db:
             row = db.execute(
-                "SELECT lines FROM pages WHERE doc_id = ? AND page = ? AND status = 'done'",
+                "SELECT text, lines FROM pages WHERE doc_id = ? AND page = ? AND status = 'done'",
                 (doc_id, page),
             ).fetchone()
         if row is None:
-            return ()
-        return tuple(
+            return None
+        lines = tuple(
             OcrLine(text, start, end, (box[0], box[1], box[2], box[3]))
-            for text, start, end, box in json.loads(row[0])
+            for text, start, end, box in json.loads(row[1])
         )
+        return OcrPage(row[0], lines)
+
+    def lines(self, doc_id: str, page: int) -> tuple[OcrLine, ...]:
+        read = self.page(doc_id, page)
+        return read.lines if read is not None else ()
 
     def failures(self) -> list[OcrFailure]:
         with self._db() as db:

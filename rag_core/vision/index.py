@@ -16,12 +16,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Container, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from rag_core.background import oldest_added
 from rag_core.errors import ConfigurationError
 from rag_core.ingest.rendering import PageImages
 from rag_core.store.registry import Registry
@@ -281,14 +282,10 @@ def oldest_waiting(
     documents: Iterable[Document], indexed: Container[tuple[str, int]]
 ) -> datetime | None:
     """When the oldest ready PDF with pages not in ``indexed`` (``(doc id, page)``) was added."""
-    waiting = [
-        d.added_at
+    return oldest_added(
+        d
         for d in documents
         if d.status == "ready"
         and d.kind == "pdf"
         and any((d.id, page) not in indexed for page in range(d.pages))
-    ]
-    if not waiting:
-        return None
-    oldest = min(waiting)
-    return oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
+    )

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rag_core.background import BackgroundWorker
 from rag_core.errors import ConfigurationError
 from rag_core.ingest.rendering import PageImages
 from rag_core.store.registry import Registry
@@ -61,10 +62,18 @@ class VisionIndexer:
         self.fatal = ""  # the model cannot be used: indexing stopped
         self._skipped: set[tuple[str, int]] = set()
         self._rate: tuple[int, float] = (0, 0.0)  # pages, seconds
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._step_lock = threading.Lock()
+        self.worker = BackgroundWorker(
+            "folio-vision",
+            lambda: self.step(),
+            store,
+            busy=lambda: self.busy(),
+            on_turn=self._clear_error,
+            on_error=self._failed,
+            on_fatal=self._stopped,
+            # The model loads now, so that the first query does not wait for it.
+            prepare=lambda: self.embedder.load(),
+        )
 
     # The work list ------------------------------------------------------------------------
     def _ready_pdfs(self) -> dict[str, int]:
@@ -107,7 +116,7 @@ class VisionIndexer:
             done=done,
             total=sum(ready.values()),
             paused=self.store.paused(),
-            running=self._thread is not None and self._thread.is_alive(),
+            running=self.worker.running,
             pages_per_second=pages / seconds if pages and seconds > 0 else None,
             error=error,
         )
@@ -151,65 +160,33 @@ class VisionIndexer:
 
     def run(self, on_batch: Callable[[VisionProgress], None] | None = None) -> int:
         """Index every pending page in the foreground (unless paused); returns pages stored."""
-        total = 0
-        while not self.store.paused():
-            done = self.step()
-            if done == 0:
-                break
-            total += done
-            if on_batch is not None:
-                on_batch(self.progress())
-        return total
+        return self.worker.drain(None if on_batch is None else lambda: on_batch(self.progress()))
 
     # Background ---------------------------------------------------------------------------
     def start(self) -> None:
         """Index in a daemon thread; it sleeps when nothing is pending until ``wake``, and
         waits while ``busy()`` (text indexing goes first)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="folio-vision", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.worker.stop(timeout)
 
     def wake(self) -> None:
-        self._wake.set()
+        self.worker.wake()
 
     def pause(self) -> None:
-        self.store.set_paused(True)
+        self.worker.pause()
 
     def resume(self) -> None:
-        self.store.set_paused(False)
-        self.wake()
+        self.worker.resume()
 
-    def _loop(self) -> None:
-        try:
-            self.embedder.load()  # now, so that the first query does not wait for it
-        except ConfigurationError as exc:
-            self.fatal = str(exc)
-            log.error("vision indexing stopped: %s", exc)
-            return
-        while not self._stop.is_set():
-            if self.busy():
-                self._stop.wait(1.0)
-                continue
-            try:
-                done = 0 if self.store.paused() else self.step()
-            except ConfigurationError as exc:  # the model cannot load: nothing to retry
-                self.fatal = str(exc)
-                log.error("vision indexing stopped: %s", exc)
-                return
-            except Exception as exc:
-                self.error = f"vision indexing failed, retrying: {exc}"
-                log.exception("vision indexing batch failed")
-                self._stop.wait(30)
-                continue
-            self.error = ""
-            if done == 0:
-                self._wake.wait(timeout=10)
-                self._wake.clear()
+    def _clear_error(self) -> None:
+        self.error = ""
+
+    def _failed(self, exc: Exception) -> None:
+        self.error = f"vision indexing failed, retrying: {exc}"
+        log.exception("vision indexing batch failed")
+
+    def _stopped(self, exc: ConfigurationError) -> None:  # the model cannot load
+        self.fatal = str(exc)
+        log.error("vision indexing stopped: %s", exc)

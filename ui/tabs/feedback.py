@@ -8,9 +8,7 @@ workspace and language and call ``ui.analytics``.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -88,10 +86,7 @@ def on_export(ctx: Context, request: gr.Request) -> str:
     name = ctx.workspace(request)
     feedback = ctx.feedback(request, name)
     with ui_errors(lang_of(request)):
-        if not ctx.exports:
-            ctx.exports.append(Path(tempfile.mkdtemp(prefix="folio-feedback-")))
-        folder = ctx.exports[0] / name  # a workspace's files never share a name with another's
-        folder.mkdir(exist_ok=True)
+        folder = analytics.export_folder() / name  # a workspace's file is its own
         return str(analytics.export_csv(feedback.records(), folder))
 
 
