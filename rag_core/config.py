@@ -115,7 +115,8 @@ class Settings(BaseSettings):
     dense_weight: float = 1.0
     # The section leg: BM25 over the headings above each chunk (a question naming "the cash
     # flow statement" or "the warranty section" finds the chunks under that heading).
-    section_weight: float = 0.5
+    # 0.25: headings found in printed web pages and tables are noisy (issue 21, uda_ex).
+    section_weight: float = 0.25
     # Pseudo-relevance feedback: the dense query moves towards the vectors of the first
     # fusion's top chunks (Rocchio), then the dense legs rank the candidates again. 0: off.
     feedback_chunks: int = 5
@@ -128,6 +129,9 @@ class Settings(BaseSettings):
     bm25_method: str = "lucene"
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
+    # Whose BM25 statistics (document frequencies, average length) a filtered search uses:
+    # "searched" (the documents searched, as an index of them alone would) or "library".
+    bm25_scope: Literal["searched", "library"] = "searched"
     # How the chunk BM25 index reads Chinese (lexical.ChineseAnalysis): "grams" (characters
     # and character pairs) beat jieba's words on XQuAD-zh, CMRC 2018 and Traditional copies
     # of both, and the two combined on mean recall@1 (two fields: 0.002-0.003 better on the

@@ -56,7 +56,7 @@ def test_the_section_leg_finds_the_chunks_under_the_heading_a_question_names(tmp
     with_sections = open_library(tmp_path, "handbook", HANDBOOK)
     result = with_sections.search(question, k=3)
     section = leg(result, "section")
-    assert (section.status, section.weight) == ("on", 0.5)
+    assert (section.status, section.weight) == ("on", 0.25)
     best = with_sections.registry.ready_chunks([section.ranked[0][0]])
     assert [c.context for c, _ in best.values()] == ["handbook — Travel Policy"]
     assert result.hits[0].chunk.page == 3

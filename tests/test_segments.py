@@ -77,6 +77,40 @@ def test_merged_postings_score_as_the_segments_they_replace(method: str) -> None
     assert_same_scores(field, a + b[:10] + b[20:], method)
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_a_scope_scores_as_an_index_of_its_rows_alone(method: str) -> None:
+    # Live rows: 120 of part 0, 45 of part 1 (35 removed), 30 of part 2. The scope spans
+    # the end of part 0, the live rows of part 1 and the start of part 2.
+    parts = [corpus(1, 120), corpus(2, 80), corpus(4, 30)]
+    live = np.ones(80, dtype=bool)
+    live[5:40] = False
+    field = LiveField(tuple(map(build_postings, parts)), (None, live, None), BM25Params(method))
+    rows = parts[0] + [r for r, alive in zip(parts[1], live, strict=True) if alive] + parts[2]
+    scope = [(100, 130), (150, 175)]
+    inside = [i for a, b in scope for i in range(a, b)]
+    oracle = BM25Index(method).build([rows[i] for i in inside])
+    for query in queries(3):
+        got = field.scores(query, scope)
+        np.testing.assert_allclose(got[inside], oracle.scores(query), rtol=1e-6, atol=1e-6)
+        outside = np.ones(len(rows), dtype=bool)
+        outside[inside] = False
+        assert np.all(got[outside] == 0)
+    assert np.all(field.scores(["t1"], []) == 0)
+
+
+def test_a_word_every_scoped_row_holds_weighs_little() -> None:
+    # "acme" is rare in the library (one document) but in every row of that document: an
+    # index of the document alone gives it almost no weight, so "cash" decides there.
+    doc = [["acme", "cash", "q", "r"], ["acme", "acme"]]
+    others = [["cash", "y"], ["cash", "z"], ["cash", "w"], ["cash", "v"], ["u"]]
+    field = LiveField((build_postings(doc + others),), (None,), BM25Params())
+    library = field.scores(["acme", "cash"])
+    scoped = field.scores(["acme", "cash"], [(0, 2)])
+    assert library[1] > library[0]  # the library's statistics: "acme" twice wins
+    assert scoped[0] > scoped[1]  # the document's own: the row with "cash" wins
+    assert np.all(scoped[2:] == 0)
+
+
 def test_a_term_only_removed_rows_held_is_unknown() -> None:
     rows = [["gone", "x"], ["x"], ["y"]]
     live = np.array([False, True, True])

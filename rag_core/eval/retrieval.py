@@ -168,6 +168,7 @@ def run_eval(
             "bm25_weight": settings.bm25_weight,
             "dense_weight": settings.dense_weight,
             "section_weight": settings.section_weight,
+            "bm25_scope": settings.bm25_scope,
             "chinese_bm25": settings.chinese_bm25,
             "feedback_chunks": settings.feedback_chunks,
             "feedback_weight": settings.feedback_weight,

@@ -173,52 +173,94 @@ class LiveField:
         )
 
     @cached_property
-    def average_length(self) -> float:
-        total = 0
-        for postings, kept in zip(self.parts, self._kept, strict=True):
-            lengths = postings.lengths if kept is None else postings.lengths[kept]
-            total += int(np.asarray(lengths, dtype=np.int64).sum())
-        return total / self.size if self.size else 0.0
+    def _lengths(self) -> np.ndarray:
+        """The tokens of every live row, in row order."""
+        out = [
+            np.asarray(p.lengths if k is None else p.lengths[k], dtype=np.int64)
+            for p, k in zip(self.parts, self._kept, strict=True)
+        ]
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
-    def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
-        """BM25 score of every live row for the query (0 for rows sharing no term)."""
+    @cached_property
+    def _live_rows(self) -> tuple[np.ndarray, ...]:
+        """Per part: segment row -> live row (-1 for a row that does not count)."""
+        maps = []
+        offset = 0
+        for postings, kept in zip(self.parts, self._kept, strict=True):
+            if kept is None:
+                maps.append(np.arange(offset, offset + postings.size, dtype=np.int64))
+                offset += postings.size
+                continue
+            rows = np.full(postings.size, -1, dtype=np.int64)
+            rows[kept] = np.arange(offset, offset + len(kept))
+            maps.append(rows)
+            offset += len(kept)
+        return tuple(maps)
+
+    @cached_property
+    def average_length(self) -> float:
+        return float(self._lengths.mean()) if self.size else 0.0
+
+    def scores(
+        self, query_tokens: Sequence[str], scope: Sequence[tuple[int, int]] | None = None
+    ) -> np.ndarray:
+        """BM25 score of every live row for the query (0 for rows sharing no term).
+
+        ``scope``: live row ranges ``[start, stop)`` searched (None: all). The statistics
+        (document frequencies, row count, average length) are then those of the rows in
+        scope, as an index of those rows alone would have them, and rows outside score 0."""
         from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
 
         p = self.params
         idf_of = _select_idf_scorer(p.idf_method or p.method)
         tfc_of = _select_tfc_scorer(p.method)
-        avg = self.average_length
-        local = [np.zeros(part.size, dtype=np.float64) for part in self.parts]
+        inside: np.ndarray | None = None
+        size, avg = self.size, self.average_length
+        if scope is not None:
+            inside = np.zeros(self.size, dtype=bool)
+            for start, stop in scope:
+                inside[start:stop] = True
+            size = int(inside.sum())
+            avg = float(self._lengths[inside].mean()) if size else 0.0
+        scores = np.zeros(self.size, dtype=np.float64)
         background = 0.0  # bm25l, bm25+: what a term adds to every row, held or not
         for token, times in Counter(query_tokens).items():
-            found = [self._live_term(i, token) for i in range(len(self.parts))]
-            df = sum(len(f[0]) for f in found if f is not None)
+            rows, counts = self._term_rows(token)
+            if inside is not None:
+                keep = inside[rows]
+                rows, counts = rows[keep], counts[keep]
+            df = len(rows)
             if df == 0:
                 continue  # in no live row: unknown to an index of the live rows
-            idf = idf_of(df, N=self.size)
+            idf = idf_of(df, N=size)
             absent = 0.0
             if p.method in ("bm25l", "bm25+"):
                 absent = idf * tfc_of(tf_array=0, l_d=avg, l_avg=avg, k1=p.k1, b=p.b, delta=p.delta)
                 background += times * absent
-            for scores, part, f in zip(local, self.parts, found, strict=True):
-                if f is None or not len(f[0]):
-                    continue
-                rows, counts = f
-                lengths = np.asarray(part.lengths[rows], dtype=np.float64)
-                tfc = tfc_of(
-                    tf_array=np.asarray(counts, dtype=np.float64),
-                    l_d=lengths,
-                    l_avg=avg,
-                    k1=p.k1,
-                    b=p.b,
-                    delta=p.delta,
-                )
-                scores[rows] += times * (idf * tfc - absent)
-        out = [s if k is None else s[k] for s, k in zip(local, self._kept, strict=True)]
-        merged = np.concatenate(out) if out else np.zeros(0)
+            tfc = tfc_of(
+                tf_array=np.asarray(counts, dtype=np.float64),
+                l_d=self._lengths[rows].astype(np.float64),
+                l_avg=avg,
+                k1=p.k1,
+                b=p.b,
+                delta=p.delta,
+            )
+            scores[rows] += times * (idf * tfc - absent)
         if background:
-            merged += background
-        return merged.astype(np.float32)
+            scores += background if inside is None else np.where(inside, background, 0.0)
+        return scores.astype(np.float32)
+
+    def _term_rows(self, token: str) -> tuple[np.ndarray, np.ndarray]:
+        """The live rows holding ``token`` (ascending) and its count in each."""
+        rows, counts = [], []
+        for part, live_rows in enumerate(self._live_rows):
+            found = self._live_term(part, token)
+            if found is not None and len(found[0]):
+                rows.append(live_rows[np.asarray(found[0], dtype=np.int64)])
+                counts.append(np.asarray(found[1], dtype=np.float64))
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        return np.concatenate(rows), np.concatenate(counts)
 
     def _live_term(self, part: int, token: str) -> tuple[np.ndarray, np.ndarray] | None:
         found = self.parts[part].term(token)

@@ -51,6 +51,7 @@ class RetrievalConfig:
     route_weight: float
     route_cover_weight: float
     route_min_chunks: int
+    bm25_scope: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +149,7 @@ class Retriever:
                 notes.append("no ready document matches the filters")
         ranges = None if allowed is None else snapshot.ranges_for(allowed)
         clock.lap("snapshot")
-        q = self._prepare(snapshot, searched, wanted, clock)
+        q = self._prepare(snapshot, searched, wanted, clock, ranges)
         n = max(self.config.candidates, k)
         # The chunk legs on, each with its scope: the filters' documents, then (searched
         # again) the documents the query names.
@@ -222,17 +223,25 @@ class Retriever:
         return self.page_leg.search(query, n, allowed)
 
     def _prepare(
-        self, snapshot: Snapshot, text: str, wanted: Collection[str], clock: _Clock
+        self,
+        snapshot: Snapshot,
+        text: str,
+        wanted: Collection[str],
+        clock: _Clock,
+        ranges: list[tuple[int, int]] | None = None,
     ) -> _Query:
+        """``ranges``: the rows the filters leave (None: all); with ``bm25_scope``
+        "searched", the BM25 legs score them with their own statistics."""
+        scope = ranges if self.config.bm25_scope == "searched" else None
         words = self.tokenizer.tokenize(text)
         # The chunk index's tokens (and the gram index's) read Chinese as the snapshot does.
         chunk, grams = self.tokenizer.fields(text, words, snapshot.chinese)
         scores = np.zeros(0)
         if "bm25" in wanted:
-            scores = snapshot.bm25.scores(chunk)
+            scores = snapshot.bm25.scores(chunk, scope)
             if grams and snapshot.grams is not None:
-                scores = scores + snapshot.grams.scores(grams)
-        sections = snapshot.sections.scores(words) if "section" in wanted else np.zeros(0)
+                scores = scores + snapshot.grams.scores(grams, scope)
+        sections = snapshot.sections.scores(words, scope) if "section" in wanted else np.zeros(0)
         tokens = (*chunk, *grams)
         model = self.embedder.name
         if "dense" not in wanted:
