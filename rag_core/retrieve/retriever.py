@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
@@ -176,11 +177,17 @@ class Retriever:
         if any(q.vector is not None for q in prepared):
             clock.lap("embed_query")
         scope = _Scope(snapshot, filters, allowed, ranges, wanted)
-        results = []
-        for (query, _), q in zip(queries, prepared, strict=True):
-            results.append(self._search(scope, query, q, k, list(notes), clock))
-            clock = _Clock([])  # the next query's own stages from here
-        return results
+        if len(queries) == 1:
+            return [self._search(scope, queries[0][0], prepared[0], k, notes, clock)]
+        # The rest side by side: the legs' scans and the vector store release the GIL.
+        with ThreadPoolExecutor(max_workers=len(queries)) as pool:
+            futures = [
+                pool.submit(
+                    self._search, scope, query, q, k, list(notes), clock if i == 0 else _Clock([])
+                )
+                for i, ((query, _), q) in enumerate(zip(queries, prepared, strict=True))
+            ]
+            return [f.result() for f in futures]
 
     def _search(
         self, scope: _Scope, query: str, q: _Query, k: int, notes: list[str], clock: _Clock
