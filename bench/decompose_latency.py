@@ -7,7 +7,11 @@ split into parts (``rag_core.retrieve.decompose``), each searched as one search
 alternation so that both see the same machine load. Reported: p50/p95 of each, their ratio
 (the issue's target: decomposed p95 at most 2.5x single), and the parts per question.
 
-    python bench/decompose_latency.py [--size 10000] [--rounds 3]
+``--fresh``: every query embedded afresh (the embedder keeps no query vectors), as a new
+question is; without it, rounds after the first find every query's vector kept from the first
+(the embedder keeps the last 256) and time the searches without their embeddings.
+
+    python bench/decompose_latency.py [--size 10000] [--rounds 3] [--fresh]
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections import Counter
 from _common import percentile, shared_data, summary
 from query_latency import RandomDocumentEmbedder, build
 
-from rag_core.embed.embeddings import SentenceTransformerEmbedder
+from rag_core.embed.embeddings import QUERY_MEMORY, SentenceTransformerEmbedder
 from rag_core.retrieve.decompose import decompose
 
 
@@ -28,12 +32,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--fresh", action="store_true", help="no query vector kept")
     args = parser.parse_args()
     lines = (shared_data() / "financebench" / "questions.jsonl").open()
     questions = [json.loads(line)["question"] for line in lines]
     split = [q for q in questions if decompose(q).multi_part]
     parts = Counter(len(decompose(q).parts) for q in split)
-    library = build(args.size, RandomDocumentEmbedder(SentenceTransformerEmbedder()))
+    real = SentenceTransformerEmbedder(query_memory=0 if args.fresh else QUERY_MEMORY)
+    library = build(args.size, RandomDocumentEmbedder(real))
     for q in split[:5]:  # warm the model, the HNSW index and the page cache
         library.search(q, k=10, decompose=False)
         library.search(q, k=10)
@@ -46,7 +52,8 @@ def main() -> None:
                 result = library.search(q, k=10, decompose=on)
                 out.append((time.perf_counter() - t) * 1000)
                 assert result.trace.route == ("decomposed" if on else "single")
-    print(f"== {args.size} chunks, {len(split)} questions split by the rules x {args.rounds}")
+    fresh = ", every query embedded afresh" if args.fresh else ""
+    print(f"== {args.size} chunks, {len(split)} split questions x {args.rounds} rounds{fresh}")
     print(f"parts per question: {dict(sorted(parts.items()))}")
     print(f"{'single search':<20} {summary(single)}")
     print(f"{'decomposed search':<20} {summary(decomposed)}")

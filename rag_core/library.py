@@ -18,7 +18,6 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -487,19 +486,14 @@ class Library:
             return self._note_ocr(
                 replace(main, trace=replace(main.trace, notes=(*main.trace.notes, *notes)))
             )
-        # The question's own search and one per part, at once (the query embeddings, most
-        # of a search's time, run in parallel where there are cores for them).
-        with ThreadPoolExecutor(max_workers=1 + len(split.parts)) as pool:
-            own = pool.submit(_timed, self.retriever.search, query, k, filters, searched, legs)
-            parts = [
-                pool.submit(_timed, self.retriever.search, part, k, filters, None, legs)
-                for part in split.parts
-            ]
-            (main, _), found = own.result(), [f.result() for f in parts]
-        results = [main, *(result for result, _ in found)]
+        # The question's own search and one per part, over one snapshot, their query
+        # embeddings (most of a search's time) in one call.
+        searches = [(query, searched), *((part, None) for part in split.parts)]
+        results = self.retriever.search_all(searches, k, filters, legs)
+        main = results[0]
         subqueries = tuple(
-            SubqueryTrace(part, result.pages[:5], ms)
-            for part, (result, ms) in zip(split.parts, found, strict=True)
+            SubqueryTrace(part, result.pages[:5], sum(t.ms for t in result.trace.timings))
+            for part, result in zip(split.parts, results[1:], strict=True)
         )
         trace = replace(
             main.trace,
@@ -903,13 +897,6 @@ class Library:
                         shutil.rmtree(child, ignore_errors=True)
                     else:
                         child.unlink(missing_ok=True)
-
-
-def _timed(search: Callable[..., SearchResult], *args: object) -> tuple[SearchResult, float]:
-    """A search's result and its milliseconds."""
-    started = time.perf_counter()
-    result = search(*args)
-    return result, (time.perf_counter() - started) * 1000
 
 
 def _read_upload(upload: FileInput) -> tuple[str, bytes, DocumentMetadata | None]:

@@ -21,6 +21,7 @@ from rag_core.retrieve.route import (
     fuse_parts,
     interleave,
     keep_parts,
+    merge_hits,
     merge_pages,
     vision_dominates,
 )
@@ -300,6 +301,21 @@ def test_a_multi_part_question_is_searched_once_per_part(orchard):
     assert [p.rank for p in result.pages] == list(range(1, len(result.pages) + 1))
     assert [h.rank for h in result.hits] == [1, 2]
     assert [t.stage for t in trace.timings][-2:] == ["part 1", "part 2"]
+
+
+def test_a_decomposed_search_embeds_once_and_finds_what_its_searches_find_alone(orchard):
+    question = "How many tonnes of apples did the orchard sell in 2019 and 2020?"
+    embedder = orchard.retriever.embedder
+    embedder.calls.clear()
+    result = orchard.search(question)
+    assert embedder.calls == [3]  # the question and its two parts, in one call
+    parts = [s.query for s in result.trace.subqueries]
+    alone = [orchard.search(q, decompose=False) for q in (question, *parts)]
+    assert embedder.calls == [3, 1, 1, 1]
+    assert result.hits == merge_hits([a.hits for a in alone], 2)
+    assert result.pages == merge_pages([a.pages for a in alone], 2)
+    assert [s.pages for s in result.trace.subqueries] == [a.pages[:5] for a in alone[1:]]
+    assert [(p.page_number, p.rank) for p in result.pages] == [(4, 1), (1, 2)]
 
 
 def test_one_part_or_decomposition_off_is_a_single_search(orchard):

@@ -74,6 +74,18 @@ def test_the_default_is_int8_under_its_own_name_with_vectors_close_to_float32(mi
 
 
 @pytest.mark.slow  # quantizes twice (about 20 s each)
+def test_queries_embedded_together_get_the_vectors_each_gets_alone(model_cache):
+    # A decomposed search embeds its question and parts in one call; padded into one batch,
+    # each text's vector would change in its last bits (up to 1.5e-5 here) and with it the
+    # search's ranking. No query memory: every call embeds.
+    embedder = SentenceTransformerEmbedder(cache_dir=model_cache, query_memory=0)
+    queries = [TEXTS[0], TEXTS[4], TEXTS[3], "capex of Amazon in 2019"]
+    together = embedder.embed_query(queries)
+    alone = np.vstack([embedder.embed_query([q]) for q in queries])
+    assert embedder.runtime == "openvino-int8"
+    assert np.array_equal(together, alone)
+
+
 def test_the_int8_model_is_quantized_once_then_read_from_the_cache(tmp_path, minilm, monkeypatch):
     first = SentenceTransformerEmbedder(cache_dir=tmp_path)
     want = first.embed(TEXTS)

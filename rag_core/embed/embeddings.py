@@ -24,6 +24,8 @@ from rag_core.vectors import normalise
 
 log = logging.getLogger(__name__)
 
+QUERY_MEMORY = 256  # query vectors kept by an embedder
+
 
 class Embedder(ABC):
     """Turns texts into L2-normalised float32 vectors.
@@ -119,6 +121,7 @@ class SentenceTransformerEmbedder(Embedder):
         allow_downloads: bool = False,
         backend: str = "auto",
         cache_dir: Path | None = None,
+        query_memory: int = QUERY_MEMORY,
     ) -> None:
         self.model = model
         self.int8 = _wants_int8(model, backend, device)
@@ -135,6 +138,7 @@ class SentenceTransformerEmbedder(Embedder):
         # The last queries' vectors: the retriever and the extractive answerer embed the same
         # question (40-50 ms each on a loaded CPU, issue 17), and questions repeat.
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.query_memory = query_memory  # how many (0: every query is embedded afresh)
 
     def _load(self) -> Any:
         with self._lock:
@@ -232,7 +236,7 @@ class SentenceTransformerEmbedder(Embedder):
             known.update(zip(missing, fresh, strict=True))
             with self._lock:
                 self._queries.update(zip(missing, fresh, strict=True))
-                while len(self._queries) > QUERY_MEMORY:
+                while len(self._queries) > self.query_memory:
                     self._queries.popitem(last=False)
         if not texts:
             return self._encode(texts, query=True)
@@ -242,14 +246,20 @@ class SentenceTransformerEmbedder(Embedder):
         model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        # Queries go one text per forward pass: padded in a batch, a text's vector changes in
+        # its last bits, and a question's results would depend on what else it was embedded
+        # with (a decomposed search embeds its question and parts in one call). On OpenVINO
+        # they still run side by side, one inference request each (0.57x the time of one at
+        # a time for a question and its parts, a batch of them 0.72x: docs/benchmarks.md).
+        batch_size = 1 if query else self.batch_size
         if self._documents is not None and (self.int8 or not query):
             with self._lock:  # int8 vectors only meet int8 vectors: queries go there too
-                return self._documents.embed(list(texts))
+                return self._documents.embed(list(texts), batch_size)
         encode = model.encode_query if query else model.encode_document
         with self._lock:
             vectors = encode(
                 list(texts),
-                batch_size=self.batch_size,
+                batch_size=batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
@@ -300,7 +310,6 @@ class SentenceTransformerEmbedder(Embedder):
 
 
 INT8_SUFFIX = "+int8"
-QUERY_MEMORY = 256  # query vectors kept by an embedder
 
 
 def _wants_int8(model: str, backend: str, device: str) -> bool:

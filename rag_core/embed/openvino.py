@@ -137,8 +137,11 @@ class OpenVINODocuments:
         )
         return cls(compiled, tokenizer, pooling, max_length, batch_size)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """L2-normalised float32 vectors, shape ``(len(texts), dimension)``."""
+    def embed(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """L2-normalised float32 vectors, shape ``(len(texts), dimension)``, in batches of
+        ``batch_size`` (default: the runner's) run on the CPU's inference streams side by side.
+        """
+        batch_size = batch_size or self.batch_size
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         failures: list[BaseException] = []
@@ -151,8 +154,8 @@ class OpenVINODocuments:
                 failures.append(exc)
 
         self.queue.set_callback(done)
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
             encoded = self.tokenizer(
                 [texts[i] for i in rows],
                 padding=True,

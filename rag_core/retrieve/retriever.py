@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
@@ -93,6 +94,17 @@ class _Query:
     vector: np.ndarray | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What every query of one ``search_all`` searches: a snapshot, within the filters."""
+
+    snapshot: Snapshot
+    filters: Filters
+    allowed: list[str] | None  # the filters' documents in the snapshot (None: no filters)
+    ranges: list[tuple[int, int]] | None  # their rows
+    wanted: Collection[str]  # the legs asked for
+
+
 class PageLeg(Protocol):
     """A retrieval leg that ranks whole pages (the vision index)."""
 
@@ -133,8 +145,20 @@ class Retriever:
         legs: Collection[str] | None = None,
     ) -> SearchResult:
         """Top ``k`` chunks for ``query``; ``legs`` limits the legs used (default: all)."""
+        return self.search_all([(query, searched_query)], k, filters, legs)[0]
+
+    def search_all(
+        self,
+        queries: Sequence[tuple[str, str | None]],
+        k: int,
+        filters: Filters | None = None,
+        legs: Collection[str] | None = None,
+    ) -> list[SearchResult]:
+        """``search`` of each ``(query, searched_query)``, with the same results as one at a
+        time, over one snapshot: the filters resolved once and the query vectors embedded in
+        one call (a decomposed question's searches). The snapshot and embedding stages are
+        in the first result's timings."""
         filters = filters or Filters()
-        searched = (searched_query or query).strip()
         wanted = set(legs) if legs is not None else set(CHUNK_LEGS)
         timings: list[Timing] = []
         clock = _Clock(timings)
@@ -149,11 +173,32 @@ class Retriever:
                 notes.append("no ready document matches the filters")
         ranges = None if allowed is None else snapshot.ranges_for(allowed)
         clock.lap("snapshot")
-        q = self._prepare(snapshot, searched, wanted, clock, ranges)
+        texts = [(searched or query).strip() for query, searched in queries]
+        prepared = self._prepare_all(snapshot, texts, wanted, ranges)
+        if any(q.vector is not None for q in prepared):
+            clock.lap("embed_query")
+        scope = _Scope(snapshot, filters, allowed, ranges, wanted)
+        if len(queries) == 1:
+            return [self._search(scope, queries[0][0], prepared[0], k, notes, clock)]
+        # The rest side by side: the legs' scans and the vector store release the GIL.
+        with ThreadPoolExecutor(max_workers=len(queries)) as pool:
+            futures = [
+                pool.submit(
+                    self._search, scope, query, q, k, list(notes), clock if i == 0 else _Clock([])
+                )
+                for i, ((query, _), q) in enumerate(zip(queries, prepared, strict=True))
+            ]
+            return [f.result() for f in futures]
+
+    def _search(
+        self, scope: _Scope, query: str, q: _Query, k: int, notes: list[str], clock: _Clock
+    ) -> SearchResult:
+        """One prepared query's legs, fusion, feedback and pages."""
+        snapshot, ranges, wanted = scope.snapshot, scope.ranges, scope.wanted
         n = max(self.config.candidates, k)
         # The chunk legs on, each with its scope: the filters' documents, then (searched
         # again) the documents the query names.
-        route = self._route(snapshot, q, allowed)
+        route = self._route(snapshot, q, scope.allowed)
         plan = chunk_legs(wanted, routed=bool(route.ranked))
         routed = snapshot.ranges_for(doc for doc, _ in route.ranked) if route.ranked else None
         scopes = {leg: routed if leg.routed else ranges for leg in plan if leg.kind in wanted}
@@ -182,7 +227,7 @@ class Retriever:
         clock.lap("fetch")
         pages = pages_of(hits)
         if self.page_leg is not None:
-            page_leg = self._page_leg(searched, max(k * 3, 10), filters)
+            page_leg = self._page_leg(q.text, max(k * 3, 10), scope.filters)
             clock.lap("vision")
             traces.append(page_leg)
             if page_leg.status != "off":
@@ -191,11 +236,11 @@ class Retriever:
         notes.extend(leg.note for leg in traces if leg.note)
         trace = RetrievalTrace(
             query=query,
-            searched_query=searched,
-            filters=filters,
+            searched_query=q.text,
+            filters=scope.filters,
             legs=(*traces, route),
             fused=tuple((f.key, f.score) for f in fused),
-            timings=tuple(timings),
+            timings=tuple(clock.timings),
             notes=tuple(notes),
         )
         return SearchResult(tuple(hits), trace, pages)
@@ -222,17 +267,35 @@ class Retriever:
         allowed = self.registry.filtered_doc_ids(filters)
         return self.page_leg.search(query, n, allowed)
 
+    def _prepare_all(
+        self,
+        snapshot: Snapshot,
+        texts: Sequence[str],
+        wanted: Collection[str],
+        ranges: list[tuple[int, int]] | None = None,
+    ) -> list[_Query]:
+        """Each text's tokens, BM25 scores and dense decision, and the vectors of those the
+        dense leg reads, embedded in one call. ``ranges``: the rows the filters leave (None:
+        all); with ``bm25_scope`` "searched", the BM25 legs score them with their own
+        statistics."""
+        scope = ranges if self.config.bm25_scope == "searched" else None
+        prepared = [self._prepare(snapshot, text, wanted, scope) for text in texts]
+        read = [i for i, q in enumerate(prepared) if q.dense.status != "off"]
+        if read:
+            vectors = self.embedder.embed_query([prepared[i].text for i in read])
+            for i, vector in zip(read, vectors, strict=True):
+                prepared[i] = replace(prepared[i], vector=vector)
+        return prepared
+
     def _prepare(
         self,
         snapshot: Snapshot,
         text: str,
         wanted: Collection[str],
-        clock: _Clock,
-        ranges: list[tuple[int, int]] | None = None,
+        scope: list[tuple[int, int]] | None,
     ) -> _Query:
-        """``ranges``: the rows the filters leave (None: all); with ``bm25_scope``
-        "searched", the BM25 legs score them with their own statistics."""
-        scope = ranges if self.config.bm25_scope == "searched" else None
+        """A text's tokens, BM25 scores (over ``scope``'s statistics where given) and dense
+        decision (its vector comes after)."""
         words = self.tokenizer.tokenize(text)
         # The chunk index's tokens (and the gram index's) read Chinese as the snapshot does.
         chunk, grams = self.tokenizer.fields(text, words, snapshot.chinese)
@@ -255,11 +318,7 @@ class Retriever:
             decision = dense_decision(
                 unknown, self.config.dense_weight, self.config.max_unknown_ratio, model
             )
-        vector = None
-        if decision.status != "off":
-            vector = self.embedder.embed_query([text])[0]
-            clock.lap("embed_query")
-        return _Query(text, tokens, scores, sections, decision, vector)
+        return _Query(text, tokens, scores, sections, decision, None)
 
     def _fuse(self, traces: Sequence[LegTrace]) -> list[Fused]:
         rankings = {leg.leg: leg.ranked for leg in traces if leg.status != "off"}
