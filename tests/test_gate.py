@@ -15,10 +15,12 @@ from rag_core.answer.gate import (
     SHIPPED,
     GateModel,
     Sample,
+    asked_part,
     curve,
     fit,
     gate_features,
     leave_one_set_out,
+    question_terms,
     refusal_rates,
     threshold_for,
 )
@@ -64,17 +66,62 @@ def test_features_are_exact_for_a_known_result():
     assert f["coverage_best"] == pytest.approx(expected)
     assert f["coverage_union"] == pytest.approx(expected)
     assert f["dense_best"] == 0.7 and f["dense_margin"] == pytest.approx(0.7 - 0.4)
-    assert f["dense_on"] == 1.0
-    assert f["agreement"] == pytest.approx(1 / 3)  # only the first hit is top 10 in both legs
-    assert (f["asks_value"], f["value_found"]) == (1.0, 1.0)  # "120" answers "how many"
+    assert (f["dense_on"], f["lexical_gap"]) == (1.0, 0.0)  # the gap is read with dense off
     off = dict(zip(FEATURES, gate_features("Why?", hits, TOKENIZER, False), strict=True))
-    assert (off["dense_best"], off["dense_margin"], off["dense_on"], off["asks_value"]) == (
+    assert (off["dense_best"], off["dense_margin"], off["dense_on"], off["lexical_gap"]) == (
         0,
         0,
         0,
-        0,
+        0,  # "why" is a stopword: no term, no coverage, no gap
     )
-    assert gate_features("anything", [], TOKENIZER, True)[:2] == (0.0, 0.0)
+    assert gate_features("anything", [], TOKENIZER, True) == (0.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+def test_the_lexical_gap_is_how_far_the_best_hit_stands_above_the_others_with_dense_off():
+    hits = [
+        hit("Apple harvest rose to 120 tonnes in 2020.", 1, (1, 6.0), (1, 0.7)),
+        hit("The orchard hired six pickers.", 2, (3, 2.0), (12, 0.4)),
+        hit("Pear output fell by half.", 3, None, (2, 0.5)),
+    ]
+    question = "Which orchard harvest rose in 2020?"  # each term in one hit: equal weights
+    off = dict(zip(FEATURES, gate_features(question, hits, TOKENIZER, False), strict=True))
+    # Coverage 3/4, 1/4 and 0: the best stands 3/4 - (1/4 + 0) / 2 above the others' mean.
+    assert (off["coverage_best"], off["coverage_union"]) == (0.75, 1.0)
+    assert off["lexical_gap"] == pytest.approx(0.625)
+    on = dict(zip(FEATURES, gate_features(question, hits, TOKENIZER, True), strict=True))
+    assert on["lexical_gap"] == 0.0 and on["coverage_best"] == 0.75  # dense margin's job
+    assert gate_features(question, hits[:1], TOKENIZER, False)[-1] == 0.0  # one hit: no gap
+
+
+def test_coverage_reads_the_asked_sentences_without_glued_words():
+    asked = "What drove margin change in FY2022 for 3M?"
+    instruction = " If margin is not a useful metric, then please state that and explain why."
+    assert asked_part(asked + instruction, TOKENIZER) == asked
+    assert asked_part("You are an analyst at a bank. What was the gross margin?", TOKENIZER) == (
+        "What was the gross margin?"
+    )
+    for whole in (
+        "What did Mr. Costa claim against ENEL?",  # "Mr." and "U.S." end no sentence
+        "What U.S. entity said that corporal punishment was constitutional?",
+        "Hello! What is the margin?",  # "Hello!" is too short to be a sentence of its own
+        "Cytosolic proteins bind iron. They code for DMT1.",  # nothing asks: all of it
+        "What was the margin? What was the revenue?",  # every sentence asks
+        "《停止！！ 云雀》是谁的漫画作品？",
+    ):
+        assert asked_part(whole, TOKENIZER) == whole
+    # "fy2022" and "q2" are also written as their parts: only the parts count.
+    assert question_terms("How much cash in FY2022 and Q2?", TOKENIZER) == {
+        "much",
+        "cash",
+        "fy",
+        "2022",
+        "q",
+        "2",
+    }
+    # The instruction's words ("pleas", "explain", "metric") are not looked for.
+    hits = [hit("Operating margin change in 2022 was driven by 3M's pricing.", 1, (1, 5.0), None)]
+    with_instruction = gate_features(asked + instruction, hits, TOKENIZER, False)
+    assert with_instruction == gate_features(asked, hits, TOKENIZER, False)
 
 
 def test_a_question_whose_words_are_missing_covers_nothing():
@@ -87,7 +134,6 @@ def test_a_question_whose_words_are_missing_covers_nothing():
         )
     )
     assert f["coverage_best"] == 0.0 and f["coverage_union"] == 0.0
-    assert (f["asks_value"], f["value_found"]) == (1.0, 0.0)
 
 
 def samples(name: str, good: float, bad: float, n: int = 40) -> list[Sample]:

@@ -4,15 +4,18 @@ One score per question, from what retrieval found (pure functions on the hits):
 
 - ``coverage_best`` / ``coverage_union``: how much of the question's vocabulary the best hit,
   and the top hits together, contain, each term weighted by how rare it is among the hits
-  (a question's rare terms, a name, a code, a year, say more than its common words);
+  (a question's rare terms, a name, a code, a year, say more than its common words). The
+  vocabulary is that of the sentences that ask (``asked_part``: "What drove X? If X is not
+  useful, state that and explain why." reads its first sentence), less glued letter-digit
+  words whose parts are terms already ("fy2022" is "fy" and "2022");
 - ``dense_best`` and ``dense_margin``: the dense leg's best cosine and how far it stands
   above the tenth hit's (``dense_on`` is 0 when the embedder cannot read the question, e.g.
   Chinese with an English model, or when the library's embedder is not the one the model
   was fitted with: cosines of different models are not on one scale);
-- ``agreement``: the share of the top hits that both legs rank high (0 with the dense
-  features off);
-- ``asks_value`` / ``value_found``: whether the question asks for a quantity, date or name
-  (``values.asked_kind``) and whether a top hit states one of the asked shape.
+- ``lexical_gap``: how far the best top hit's coverage stands above the other top hits' mean
+  (the answer's passage holds the question's specific words; a paragraph of the same article
+  shares only its topic words), read where the dense features are off (with them on, the
+  dense margin says the same: measured, the gap then adds nothing held out).
 
 A logistic model maps them to a probability that the answer is there. Its weights and the
 operating threshold are fitted on data (``fit``; ``python -m rag_core calibrate`` refits them
@@ -25,13 +28,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from rag_core.answer.values import answer_values, asked_kind, values_in
 from rag_core.index.lexical import LexicalTokenizer
 from rag_core.types import Hit
 
@@ -41,9 +44,7 @@ FEATURES = (
     "dense_best",
     "dense_margin",
     "dense_on",
-    "agreement",
-    "asks_value",
-    "value_found",
+    "lexical_gap",
 )
 TOP = 5  # hits whose text the features read
 SHIPPED = Path(__file__).with_name("gate.json")
@@ -53,8 +54,7 @@ def gate_features(
     question: str, hits: Sequence[Hit], tokenizer: LexicalTokenizer, dense_on: bool
 ) -> tuple[float, ...]:
     """The gate's features for ``question`` and the hits retrieval returned (pure)."""
-    terms = set(tokenizer.tokenize(question))
-    top = hits[:TOP]
+    terms = question_terms(question, tokenizer)
     every = [set(tokenizer.tokenize(h.chunk.indexed_text)) for h in hits]
     token_sets = every[:TOP]
     weights = _rarity(terms, every)
@@ -62,20 +62,47 @@ def gate_features(
     covered = [sum(w for t, w in weights.items() if t in s) / total for s in token_sets]
     union = set().union(*token_sets) if token_sets else set()
     dense = [s for h in hits if (s := _leg_score(h, "dense")) is not None]
-    kind = asked_kind(question)
-    found = kind is not None and any(
-        answer_values(question, values_in(h.chunk.text, kind)) for h in top[:3]
-    )
     return (
         max(covered, default=0.0),
         sum(w for t, w in weights.items() if t in union) / total,
         max(dense, default=0.0) if dense_on else 0.0,
         _margin(dense) if dense_on else 0.0,
         1.0 if dense_on else 0.0,
-        _agreement(top) if dense_on else 0.0,
-        1.0 if kind else 0.0,
-        1.0 if found else 0.0,
+        0.0 if dense_on else _gap(covered),
     )
+
+
+# A sentence ends at "?" or "!", at "." after a word of three characters or more (not
+# "Mr." or "E."), or at a Chinese mark.
+_BOUNDARY = re.compile(r"(?<=[?!])\s+|(?<=\w{3}\.)\s+|(?<=[。？！])")
+_GLUED = re.compile(r"[a-z]+|[0-9]+")
+MIN_SENTENCE = 4  # words (or Chinese tokens) a piece needs to count as a sentence
+
+
+def asked_part(question: str, tokenizer: LexicalTokenizer) -> str:
+    """The sentences of ``question`` that ask (end in a question mark), where it also has
+    others (an instruction after the question, a preamble before it); else all of it (pure).
+
+    A piece between sentence marks shorter than ``MIN_SENTENCE`` tokens joins the next one
+    ("Hello! What is X?" is one sentence)."""
+    sentences: list[str] = []
+    pending = ""
+    for piece in _BOUNDARY.split(question.strip()):
+        pending = f"{pending} {piece}".strip() if pending else piece.strip()
+        if max(len(pending.split()), len(tokenizer.tokenize(pending))) >= MIN_SENTENCE:
+            sentences.append(pending)
+            pending = ""
+    if pending:
+        sentences.append(pending)
+    asking = [s for s in sentences if s.endswith(("?", "？"))]
+    return " ".join(asking) if asking and len(asking) < len(sentences) else question
+
+
+def question_terms(question: str, tokenizer: LexicalTokenizer) -> set[str]:
+    """The terms the coverage features look for: those of the asked part, less glued
+    letter-digit words ("fy2022", "q2"), whose parts the tokenizer also writes (pure)."""
+    terms = set(tokenizer.tokenize(asked_part(question, tokenizer)))
+    return {t for t in terms if not (t.isascii() and len(_GLUED.findall(t)) > 1)}
 
 
 def _rarity(terms: set[str], token_sets: Sequence[set[str]]) -> dict[str, float]:
@@ -84,6 +111,14 @@ def _rarity(terms: set[str], token_sets: Sequence[set[str]]) -> dict[str, float]
     return {
         t: math.log(1.0 + (n + 1) / (1.0 + sum(1 for s in token_sets if t in s))) for t in terms
     }
+
+
+def _gap(covered: Sequence[float]) -> float:
+    """How far the best coverage stands above the mean of the others (0 for one hit)."""
+    if len(covered) < 2:
+        return 0.0
+    ordered = sorted(covered, reverse=True)
+    return ordered[0] - sum(ordered[1:]) / (len(ordered) - 1)
 
 
 def _margin(scores: Sequence[float]) -> float:
@@ -96,16 +131,6 @@ def _margin(scores: Sequence[float]) -> float:
 
 def _leg_score(hit: Hit, leg: str) -> float | None:
     return next((lr.score for lr in hit.legs if lr.leg == leg), None)
-
-
-def _agreement(top: Sequence[Hit]) -> float:
-    """Share of the top hits that both the lexical and the dense leg put in their top 10."""
-    if not top:
-        return 0.0
-    both = sum(
-        1 for h in top if (h.leg_rank("bm25") or 99) <= 10 and (h.leg_rank("dense") or 99) <= 10
-    )
-    return both / len(top)
 
 
 @dataclass(frozen=True, slots=True)
