@@ -208,13 +208,13 @@ def chinese(args: argparse.Namespace) -> None:
     )
 
 
-def _library(root: Path, ocr: str):  # type: ignore[no-untyped-def]
+def _library(root: Path, ocr: str, **overrides: object):  # type: ignore[no-untyped-def]
     from rag_core.config import Settings
     from rag_core.library import Library
 
     models = Path(tempfile.gettempdir()) / "folio-bench-models"  # the int8 model, once
     settings = Settings(  # type: ignore[call-arg]
-        data_dir=root / "data", db=root / "f.db", ocr=ocr, model_cache=models
+        data_dir=root / "data", db=root / "f.db", ocr=ocr, model_cache=models, **overrides
     )
     return Library.open(settings)
 

@@ -167,8 +167,11 @@ class Settings(BaseSettings):
     # OCR of pages with no usable text layer (RapidOCR, offline). auto: on where the
     # package is installed; on: refuse to start without it; off.
     ocr: Literal["auto", "on", "off"] = "auto"
-    # Threads of the OCR models; 2 kept (1 used less CPU but was not steadily faster).
-    ocr_threads: int = 2
+    # Pages read at once, each by its own copy of the OCR models running ocr_threads
+    # threads: two pages of one thread each use the 2 cores with less CPU per page than
+    # one page of two threads (docs/benchmarks.md, OCR, Speed).
+    ocr_workers: int = 2
+    ocr_threads: int = 1
     # Pages are drawn at this resolution for OCR; 150 dpi raised English CER 0.146 -> 0.217.
     ocr_dpi: int = 200
 
@@ -283,6 +286,7 @@ class Settings(BaseSettings):
         "vision_candidates",
         "vision_representatives",
         "agent_max_steps",
+        "ocr_workers",
         "ocr_threads",
         "ocr_dpi",
     )

@@ -5,6 +5,7 @@ the slow tier, the real PP-OCRv4 models reading generated English and Chinese sc
 from __future__ import annotations
 
 import io
+import threading
 from datetime import UTC
 from pathlib import Path
 
@@ -314,6 +315,48 @@ def test_background_worker_reads_and_indexes(ocr_settings):
     finally:
         library.stop_background()
     assert _pages(library, "radiator")[0] == ("scan.pdf", 2)
+
+
+class OverlapEngine(OcrEngine):
+    """Two workers; its first two reads only return once both are in flight together."""
+
+    def __init__(self, texts: list[str]) -> None:
+        super().__init__(workers=2)
+        self.texts = list(texts)
+        self.both = threading.Barrier(2, timeout=20)
+        self.count = 0
+        self.guard = threading.Lock()
+
+    def check(self) -> None:
+        return None
+
+    def read(self, image) -> OcrPage:
+        with self.guard:
+            self.count += 1
+            n, text = self.count, self.texts.pop(0)
+        if n <= 2:
+            self.both.wait()  # BrokenBarrierError when the pages are read one at a time
+        return page_from_lines([(text, (0.1, 0.1, 0.9, 0.2))])
+
+
+def test_two_workers_read_two_pages_at_once(ocr_settings):
+    engine = OverlapEngine(["turbocharger", "gearbox", "radiator"])
+    library = _open(ocr_settings, engine)
+    library.add([("scan.pdf", _scan())])
+    backlog = library.ocr
+    assert backlog is not None
+    assert backlog.step() == 2  # pages 1 and 2, together
+    assert backlog.step() == 1  # page 3
+    assert backlog.step() == 1  # the document indexed with its OCR text
+    assert backlog.step() == 0
+    doc = library.find("scan.pdf")
+    first_two = {library.page_text(doc.id, 0), library.page_text(doc.id, 1)}
+    assert first_two == {"turbocharger", "gearbox"}
+    assert library.page_text(doc.id, 2) == "radiator"
+    progress = library.ocr_status().progress
+    assert progress is not None and (progress.done, progress.total) == (3, 3)
+    for word in ("turbocharger", "gearbox", "radiator"):
+        assert _pages(library, word)[0][0] == "scan.pdf"
 
 
 # The real models ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -122,7 +123,7 @@ class OcrBacklog:
         self._settled: set[str] = set()  # documents with nothing left to read
         self._applied: set[str] = set()  # documents indexed with their OCR text (recorded)
         self._unappliable: set[str] = set()  # indexing with OCR text failed (this process)
-        self._rate: tuple[int, float] = (0, 0.0)
+        self._rate: tuple[int, float] = (0, 0.0)  # pages read, wall seconds reading them
         self._step_lock = threading.Lock()
         self.worker = BackgroundWorker(
             "folio-ocr",
@@ -236,18 +237,26 @@ class OcrBacklog:
 
     # Work ---------------------------------------------------------------------------------
     def step(self) -> int:
-        """Index one finished document with its OCR text, or read one pending page; returns
-        how many of those it did (0: nothing is left)."""
+        """Index one finished document with its OCR text, or read the next pending pages
+        (as many at once as the engine has workers); returns how many of those it did
+        (0: nothing is left)."""
         with self._step_lock:
             for doc_id in self.unapplied():
                 self._apply(doc_id)
                 return 1
-            todo = self.pending()
+            todo = self.pending()[: max(1, self.engine.workers)]
             if not todo:
                 return 0
-            doc_id, page = todo[0]
-            self._read(doc_id, page)
-            return 1
+            started = time.perf_counter()
+            if len(todo) == 1:
+                self._read(*todo[0])
+            else:
+                with ThreadPoolExecutor(len(todo), thread_name_prefix="folio-ocr-page") as pool:
+                    for future in [pool.submit(self._read, doc_id, p) for doc_id, p in todo]:
+                        future.result()  # a ConfigurationError (or a crash) goes on up
+            pages, seconds = self._rate
+            self._rate = (pages + len(todo), seconds + time.perf_counter() - started)
+            return len(todo)
 
     def _apply(self, doc_id: str) -> None:
         try:
@@ -276,8 +285,6 @@ class OcrBacklog:
         seconds = time.perf_counter() - started
         if self._still_ready(doc_id):  # it may have been removed while we read
             self.store.put(doc_id, page, read, seconds)
-        done, total = self._rate
-        self._rate = (done + 1, total + seconds)
 
     def _still_ready(self, doc_id: str) -> bool:
         doc = self.registry.document(doc_id)

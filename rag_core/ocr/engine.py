@@ -4,7 +4,8 @@ downloaded). The models load on the first page, once per engine."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,13 +68,17 @@ def relative_box(quad: Sequence[Sequence[float]], width: int, height: int) -> Bo
 
 
 class OcrEngine:
-    """``read(image) -> OcrPage``. Cheap to build; the models load on first use."""
+    """``read(image) -> OcrPage``. Cheap to build; the models load on first use.
+
+    ``workers`` pages can be read at once, each by its own copy of the models running
+    ``threads`` threads (a copy is loaded the first time that many reads overlap)."""
 
     name = "rapidocr-onnxruntime PP-OCRv4"
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 1, workers: int = 1) -> None:
         self.threads = threads
-        self._model: Any = None
+        self.workers = workers
+        self._free: list[Any] = []  # loaded copies not reading a page now
         self._lock = threading.Lock()
 
     def check(self) -> None:
@@ -83,27 +88,40 @@ class OcrEngine:
         if importlib.util.find_spec("rapidocr_onnxruntime") is None:
             raise ConfigurationError(INSTALL_HINT)
 
-    def load(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                self.check()
-                from rapidocr_onnxruntime import RapidOCR
+    def _new_model(self) -> Any:
+        self.check()
+        from rapidocr_onnxruntime import RapidOCR
 
-                # The line orientation classifier is off: pages are drawn upright, and on a
-                # 10-K table page it turned short cells upside down (CER 0.29 with it, 0.11
-                # without). Detection keeps RapidOCR's sizing (the whole drawing): on a scaled
-                # down page it missed lines of small print (docs/benchmarks.md, OCR, Speed).
-                self._model = RapidOCR(
-                    intra_op_num_threads=self.threads, inter_op_num_threads=1, use_cls=False
-                )
-            return self._model
+        # The line orientation classifier is off: pages are drawn upright, and on a 10-K
+        # table page it turned short cells upside down (CER 0.29 with it, 0.11 without).
+        # Detection keeps RapidOCR's sizing (the whole drawing): on a scaled down page it
+        # missed lines of small print (docs/benchmarks.md, OCR, Speed).
+        return RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1, use_cls=False)
+
+    @contextmanager
+    def _model(self) -> Iterator[Any]:
+        """A copy of the models no other read is using (loaded when none is free)."""
+        with self._lock:
+            model = self._free.pop() if self._free else None
+        if model is None:
+            model = self._new_model()
+        try:
+            yield model
+        finally:
+            with self._lock:
+                self._free.append(model)
+
+    def load(self) -> Any:
+        """A loaded copy of the models (for one caller at a time)."""
+        with self._model() as model:
+            return model
 
     def read(self, image: Image) -> OcrPage:
         import numpy as np
 
-        model = self.load()
         rgb = image.convert("RGB")
-        result, _elapsed = model(np.asarray(rgb)[:, :, ::-1])  # the model wants BGR
+        with self._model() as model:
+            result, _elapsed = model(np.asarray(rgb)[:, :, ::-1])  # the model wants BGR
         width, height = rgb.size
         found = [
             (str(text), relative_box(quad, width, height)) for quad, text, _score in result or ()
