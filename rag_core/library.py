@@ -76,6 +76,8 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[Progress], None]
 EMBED_BATCH_CHUNKS = 256
 FileInput = Path | tuple[str, bytes] | Upload | FolderFile
+# How long a question waits for the same question's answer already being computed.
+ANSWER_WAIT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -568,23 +570,31 @@ class Library:
         """
         cache = self.answer_cache
         key = self.answer_key(question, filters, searched_query) if cache is not None else None
+        claimed = False
         if cache is not None and key is not None:
             started = time.perf_counter()
-            cached = cache.get(key)
+            # The same question already being answered: wait for that answer.
+            cached, claimed = cache.join(key, timeout=ANSWER_WAIT_S)
             if cached is not None:
                 timings = (Timing("cache", (time.perf_counter() - started) * 1000),)
                 yield from stream_answer(replace(cached, question=question, timings=timings))
                 return
         elif cache is not None:
             cache.skip()
-        loaded = self.retriever.snapshot().generation if key is not None else None
-        for event in self._boxed(self._answer_stream(question, filters, searched_query)):
-            if isinstance(event, AnswerDone):
-                # Only an answer from the snapshot of the key's generation is kept.
-                same = loaded == self.retriever.snapshots.generation
-                if cache is not None and key is not None and same and loaded == key.generation:
-                    cache.put(key, event.answer)
-            yield event
+        answer: Answer | None = None
+        try:
+            loaded = self.retriever.snapshot().generation if key is not None else None
+            for event in self._boxed(self._answer_stream(question, filters, searched_query)):
+                if isinstance(event, AnswerDone):
+                    answer = event.answer
+                    # Only an answer from the snapshot of the key's generation is kept.
+                    same = loaded == self.retriever.snapshots.generation
+                    if cache is not None and key is not None and same and loaded == key.generation:
+                        cache.put(key, event.answer)
+                yield event
+        finally:
+            if claimed and cache is not None and key is not None:
+                cache.release(key, answer)  # to those asking the same meanwhile
 
     def answer_key(
         self, question: str, filters: Filters | None, searched_query: str | None

@@ -4,6 +4,8 @@ rewrite is not. Through ``Library`` and through the real API (``/metrics`` count
 
 from __future__ import annotations
 
+import threading
+
 from fastapi.testclient import TestClient
 
 from rag_core.answer.cache import AnswerCache, answer_key
@@ -86,6 +88,41 @@ def test_a_question_asked_again_is_answered_from_the_cache(
     )
     assert "".join(e.text for e in again if isinstance(e, TextDelta)) == b.text
     assert [e.citation for e in again if isinstance(e, CitationEvent)] == list(b.citations)
+
+
+def test_the_same_question_asked_while_it_is_answered_waits_for_that_answer(
+    library: Library, embedder: HashingEmbedder
+):
+    # After an upload empties the cache, everyone asking the same question at once got a
+    # computation of their own (bench/load.py's tail); now the first computes, the others wait.
+    library.add([("engine.pdf", make_pdf(ENGINES))])
+    cache = library.answer_cache
+    assert cache is not None
+    key = library.answer_key(QUESTION, None, None)
+    assert key is not None
+    assert cache.join(key, timeout=0) == (None, True)  # another request is computing it
+    got: list[Answer] = []
+    thread = threading.Thread(target=lambda: got.append(library.ask(QUESTION)))
+    embedder.calls.clear()
+    thread.start()
+    thread.join(timeout=0.5)
+    assert thread.is_alive() and got == []  # waiting for that answer, not computing its own
+    computed = _answer("the answer being computed")
+    cache.release(key, computed)  # not cached (say the library changed meanwhile): handed on
+    thread.join(timeout=30)
+    assert [a.text for a in got] == [computed.text] and embedder.calls == []
+    assert (cache.hits, cache.misses, len(cache)) == (1, 1, 0)
+
+    # When the first request fails (nothing cached), the one waiting computes the answer.
+    library.add([("orchard.pdf", make_pdf(APPLES))])
+    key = library.answer_key(QUESTION, None, None)
+    assert key is not None and cache.join(key, timeout=0) == (None, True)
+    thread = threading.Thread(target=lambda: got.append(library.ask(QUESTION)))
+    thread.start()
+    cache.release(key, None)
+    thread.join(timeout=60)
+    assert len(got) == 2 and got[1].citations and got[1].text != computed.text
+    assert len(cache) == 1  # and cached its answer for the next one
 
 
 def test_a_change_another_filter_or_a_follow_up_is_not_served_from_the_cache(

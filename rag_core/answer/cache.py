@@ -52,6 +52,14 @@ def answer_key(
     return AnswerKey(generation, asked, filters or Filters(), answerer, checks)
 
 
+class _Flight:
+    """An answer being computed, and the callers waiting for it."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.answer: Answer | None = None
+
+
 class AnswerCache:
     """At most ``size`` answers by ``AnswerKey``, least recently used out first; counts its
     hits and misses (``/metrics``)."""
@@ -64,6 +72,43 @@ class AnswerCache:
         self.misses = 0
         self.skipped = 0  # asks that could not be cached (follow-ups)
         self._generation = -1  # the newest library generation seen
+        self._flights: dict[AnswerKey, _Flight] = {}  # answers being computed
+
+    def join(self, key: AnswerKey, timeout: float) -> tuple[Answer | None, bool]:
+        """``(answer, False)`` when the answer is cached, or when another caller computing
+        the same key finishes it within ``timeout`` seconds (a hit: after an upload empties
+        the cache, fifty users asking the same question compute it once, not fifty times;
+        they get that answer even when the library changed while it was computed, as they
+        would have computing it themselves); ``(None, True)``: a miss, and the caller
+        computes the answer and calls ``release``; ``(None, False)``: the other caller's
+        answer did not come (failed or slow): the caller computes it without the key."""
+        with self._lock:
+            answer = self._answers.get(key)
+            flight = self._flights.get(key) if answer is None else None
+            if answer is None and flight is None:
+                self._flights[key] = _Flight()
+                self.misses += 1
+                return None, True
+        if flight is not None:
+            flight.done.wait(timeout)
+            answer = flight.answer
+        with self._lock:
+            if answer is None:
+                self.misses += 1
+                return None, False
+            if key in self._answers:
+                self._answers.move_to_end(key)
+            self.hits += 1
+            return answer, False
+
+    def release(self, key: AnswerKey, answer: Answer | None) -> None:
+        """The caller ``join`` gave the key to is done: ``answer`` goes to those waiting
+        for it (None: it failed)."""
+        with self._lock:
+            flight = self._flights.pop(key, None)
+        if flight is not None:
+            flight.answer = answer
+            flight.done.set()
 
     def get(self, key: AnswerKey) -> Answer | None:
         with self._lock:

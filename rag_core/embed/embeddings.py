@@ -134,17 +134,24 @@ class SentenceTransformerEmbedder(Embedder):
         self.backend = backend
         self._model: Any = None
         self._documents: Any = None  # an OpenVINO runner for document batches, or None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # loading, and document batches
+        self._query_lock = threading.Lock()  # query batches (their own inference requests)
+        self._tokenizer_lock = threading.Lock()  # the fast tokenizer (encoding mutates it)
+        self._memory_lock = threading.Lock()  # the query vectors kept
         # The last queries' vectors: the retriever and the extractive answerer embed the same
         # question (40-50 ms each on a loaded CPU, issue 17), and questions repeat.
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self.query_memory = query_memory  # how many (0: every query is embedded afresh)
 
     def _load(self) -> Any:
+        if self._model is not None:  # loaded: no lock (a document batch may be holding it)
+            return self._model
         with self._lock:
             if self._model is None:
                 model = self._build()
                 self._documents = self._document_runner(model)  # from the float32 weights
+                if self._documents is not None:  # one lock for the shared fast tokenizer
+                    self._documents.tokenizer_lock = self._tokenizer_lock
                 import torch
 
                 dtype = torch_dtype(self.dtype, model.device.type, on_cuda="float16")
@@ -228,13 +235,13 @@ class SentenceTransformerEmbedder(Embedder):
         return self._encode(texts, query=False)
 
     def embed_query(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
+        with self._memory_lock:
             known = {t: self._queries[t] for t in texts if t in self._queries}
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
             fresh = self._encode(missing, query=True)
             known.update(zip(missing, fresh, strict=True))
-            with self._lock:
+            with self._memory_lock:
                 self._queries.update(zip(missing, fresh, strict=True))
                 while len(self._queries) > self.query_memory:
                     self._queries.popitem(last=False)
@@ -253,10 +260,12 @@ class SentenceTransformerEmbedder(Embedder):
         # a time for a question and its parts, a batch of them 0.72x: docs/benchmarks.md).
         batch_size = 1 if query else self.batch_size
         if self._documents is not None and (self.int8 or not query):
-            with self._lock:  # int8 vectors only meet int8 vectors: queries go there too
-                return self._documents.embed(list(texts), batch_size)
+            # int8 vectors only meet int8 vectors: queries go there too, on inference
+            # requests of their own, so a question does not wait for an upload's batches.
+            with self._query_lock if query else self._lock:
+                return self._documents.embed(list(texts), batch_size, queries=query)
         encode = model.encode_query if query else model.encode_document
-        with self._lock:
+        with self._lock, self._tokenizer_lock:
             vectors = encode(
                 list(texts),
                 batch_size=batch_size,
@@ -279,9 +288,9 @@ class SentenceTransformerEmbedder(Embedder):
 
     def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         tokenizer = self._load().tokenizer
-        # Under the encode lock: encoding sets truncation and padding on this same fast
+        # Under the tokenizer's lock: encoding sets truncation and padding on this same fast
         # tokenizer, so counting beside it (ingest next to a query) could count truncated.
-        with self._lock:
+        with self._tokenizer_lock:
             encoded = tokenizer(
                 list(texts),
                 add_special_tokens=False,

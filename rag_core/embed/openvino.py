@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,6 +106,12 @@ class OpenVINODocuments:
         self.dimension = int(compiled.outputs[0].get_partial_shape()[2].get_length())
         requests = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.queue = ov.AsyncInferQueue(compiled, max(1, requests))
+        # Queries have inference requests of their own, so a question never waits for an
+        # upload's document batches to finish (only for the CPU they share).
+        self.query_queue = ov.AsyncInferQueue(compiled, max(1, requests))
+        # Tokenizing sets truncation and padding on the shared fast tokenizer: one at a time
+        # (the embedder hands in its own lock, which its token counting takes too).
+        self.tokenizer_lock = threading.Lock()
 
     @classmethod
     def convert(
@@ -137,11 +144,16 @@ class OpenVINODocuments:
         )
         return cls(compiled, tokenizer, pooling, max_length, batch_size)
 
-    def embed(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+    def embed(
+        self, texts: Sequence[str], batch_size: int | None = None, *, queries: bool = False
+    ) -> np.ndarray:
         """L2-normalised float32 vectors, shape ``(len(texts), dimension)``, in batches of
         ``batch_size`` (default: the runner's) run on the CPU's inference streams side by side.
+        ``queries``: on the queries' own inference requests. One call at a time per kind (the
+        caller's lock): a call owns its queue's callback until it returns.
         """
         batch_size = batch_size or self.batch_size
+        queue = self.query_queue if queries else self.queue
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         failures: list[BaseException] = []
@@ -153,19 +165,20 @@ class OpenVINODocuments:
             except BaseException as exc:  # surfaced after wait_all, never lost in a thread
                 failures.append(exc)
 
-        self.queue.set_callback(done)
+        queue.set_callback(done)
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
-            encoded = self.tokenizer(
-                [texts[i] for i in rows],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="np",
-            )
+            with self.tokenizer_lock:
+                encoded = self.tokenizer(
+                    [texts[i] for i in rows],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="np",
+                )
             feed = {n: np.asarray(encoded[n], dtype=np.int64) for n in self.inputs}
-            self.queue.start_async(feed, (rows, feed["attention_mask"]))
-        self.queue.wait_all()
+            queue.start_async(feed, (rows, feed["attention_mask"]))
+        queue.wait_all()
         if failures:
             raise failures[0]
         return out
