@@ -37,7 +37,44 @@ class PauseSwitch(Protocol):
     def set_paused(self, paused: bool) -> None: ...
 
 
-class BackgroundWorker:
+class DaemonThread:
+    """One daemon thread named ``name`` running the subclass's ``_loop`` (``start`` / ``wake``
+    / ``stop``); the loop reads ``_stop`` and sleeps on ``_wake``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        """A background thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the thread to end after its current turn, and wait for it up to ``timeout``."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """There may be work: look now instead of at the end of the idle wait."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+
+class BackgroundWorker(DaemonThread):
     """Runs ``step`` in a daemon thread named ``name`` (``start`` / ``wake`` / ``stop``) or in
     the caller's thread (``drain``).
 
@@ -59,7 +96,6 @@ class BackgroundWorker:
         on_fatal: Callable[[ConfigurationError], None] = lambda exc: None,
         prepare: Callable[[], None] = lambda: None,
     ) -> None:
-        self.name = name
         self.step = step
         self.switch = switch
         self.busy = busy
@@ -67,32 +103,7 @@ class BackgroundWorker:
         self.on_error = on_error
         self.on_fatal = on_fatal
         self.prepare = prepare
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-
-    @property
-    def running(self) -> bool:
-        """A background thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        if self.running:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Ask the thread to end after its current step, and wait for it up to ``timeout``."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def wake(self) -> None:
-        """There may be work: look now instead of at the end of the idle wait."""
-        self._wake.set()
+        super().__init__(name)
 
     def pause(self) -> None:
         self.switch.set_paused(True)

@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from rag_core.background import DaemonThread
 from rag_core.errors import BusyError
 
 if TYPE_CHECKING:
@@ -18,37 +19,12 @@ IDLE_SECONDS = 60.0  # look at the sources table again at least this often (sour
 BUSY_RETRY_SECONDS = 5.0  # another process syncs the workspace: try again soon
 
 
-class Scheduler:
+class Scheduler(DaemonThread):
     def __init__(self, sources: Sources) -> None:
+        super().__init__(f"folio-sources-{sources.workspace}")
         self.sources = sources
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._asked: set[str] = set()
         self._asked_lock = threading.Lock()
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._loop, name=f"folio-sources-{self.sources.workspace}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def wake(self) -> None:
-        """Look at the schedule now (a source was added or resumed)."""
-        self._wake.set()
 
     def ask(self, name: str) -> None:
         """Sync ``name`` at the next turn of the loop, whatever its schedule says."""
