@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,10 @@ from rag_core.text import section_of
 from rag_core.types import Document
 
 
-def stamp_of(doc: Document) -> str:
-    """What changes whenever a document is indexed again."""
-    return f"{doc.added_at.isoformat()}/{doc.chunks}"
+def stamp_of(added_at: datetime, chunks: int) -> str:
+    """What changes whenever a document is indexed again (when its current version began
+    indexing, and its chunk count)."""
+    return f"{added_at.isoformat()}/{chunks}"
 
 
 def changes(
@@ -68,8 +70,9 @@ class SnapshotBuilder:
         return BM25Params(self.bm25_method, self.bm25_k1, self.bm25_b)
 
     def __call__(self, folder: Path, generation: int) -> None:
-        docs = {d.id: d for d in self.registry.documents() if d.status == "ready"}
-        ready = {d: stamp_of(doc) for d, doc in docs.items()}
+        # Stamps of every ready document (one light query: this runs on every change), the
+        # documents themselves only for those written into the new segment.
+        ready = {d: stamp_of(*v) for d, v in self.registry.ready_versions().items()}
         old = read_manifest(folder)
         fresh = Manifest(generation, self.embedder.name, self.chinese, self.params())
         if (
@@ -77,6 +80,7 @@ class SnapshotBuilder:
             or old is None
             or (old.model, old.chinese, old.bm25) != (fresh.model, fresh.chinese, fresh.bm25)
         ):
+            docs = self._ready_documents(ready)
             entry = write_segment(folder, self.source(docs, ready, everything=True))
             manifest = replace(fresh, segments=(entry,))
         else:
@@ -87,10 +91,15 @@ class SnapshotBuilder:
                 if any(True for _ in entry.live_docs()):  # wholly deleted: dropped
                     kept.append(entry)
             if new:
-                kept.append(write_segment(folder, self.source(docs, new)))
+                kept.append(write_segment(folder, self.source(self._ready_documents(new), new)))
             manifest = replace(old, generation=generation, segments=tuple(kept))
         write_manifest(folder, manifest)
         remove_unused(folder, manifest)
+
+    def _ready_documents(self, stamps: Mapping[str, str]) -> dict[str, Document]:
+        """The documents of ``stamps`` that are ready."""
+        docs = self.registry.documents_of(list(stamps))
+        return {d.id: d for d in docs if d.status == "ready"}
 
     def source(
         self, docs: Mapping[str, Document], stamps: Mapping[str, str], everything: bool = False

@@ -166,7 +166,7 @@ class OcrBacklog:
 
     def sync(self) -> int:
         """Delete the rows of documents the registry no longer has; returns how many."""
-        kept = {d.id for d in self.registry.documents() if d.status in ("ready", "indexing")}
+        kept = self.registry.doc_ids(("ready", "indexing"))  # light: on every change
         stale = self.store.doc_ids() - kept
         self._settled -= stale
         self._applied -= stale

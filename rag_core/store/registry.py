@@ -110,6 +110,32 @@ class Registry:
         )
         return [_document(r) for r in rows]
 
+    def documents_of(self, doc_ids: Sequence[str]) -> list[Document]:
+        """The documents of ``doc_ids`` that exist, in ``documents``' order."""
+        found: list[Any] = []
+        ordered = sorted(set(doc_ids))
+        for start in range(0, len(ordered), 500):
+            clause, params = in_clause("id", ordered[start : start + 500], "d")
+            found += self._rows(
+                f"SELECT {_DOC_COLUMNS} FROM documents WHERE workspace = :ws AND {clause}",
+                **params,
+            )
+        return [_document(r) for r in sorted(found, key=lambda r: (r.added_at, r.name))]
+
+    def ready_versions(self) -> dict[str, tuple[datetime, int]]:
+        """(added_at, chunks) of every ready document, in one light query (what the index
+        builder compares on every change; ``documents`` decodes every row)."""
+        rows = self._rows(
+            "SELECT id, added_at, chunks FROM documents WHERE workspace = :ws AND status = 'ready'"
+        )
+        return {r.id: (datetime.fromisoformat(r.added_at), r.chunks) for r in rows}
+
+    def doc_ids(self, statuses: Sequence[str]) -> set[str]:
+        """Ids of the documents whose status is one of ``statuses`` (one light query)."""
+        clause, params = in_clause("status", list(statuses), "s")
+        rows = self._rows(f"SELECT id FROM documents WHERE workspace = :ws AND {clause}", **params)
+        return {r.id for r in rows}
+
     def document(self, doc_id: str) -> Document | None:
         rows = self._rows(
             f"SELECT {_DOC_COLUMNS} FROM documents WHERE workspace = :ws AND id = :id", id=doc_id
