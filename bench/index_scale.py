@@ -14,8 +14,19 @@ documents) with those segments in place; ``add_pdf_s`` (a 100-page PDF); ``delet
 the same with ``FOLIO_INDEX_SEGMENTS=false`` (every change writes the whole index as one
 segment, in an index folder of its own) as ``full_*``; and the p50 of BM25 scoring alone, the
 segments' exact scorer against one bm25s index of the same rows (the scorer before issue 17).
+Also the p50s of hybrid and filtered search; ``load`` (the load average at the start and
+``load_end``); ``disk_*`` (bytes per chunk of each part of the library folder, and in all);
+the floor of ``bench/query_latency.py`` (p95 of the query embedding plus p95 of an exact
+numpy scan of every vector) beside Chroma's HNSW and the segments' exact scan, and
+``hybrid_p95_over_floor``; with ``--sequence N``, the segment count after each of N more tiny
+adds (merges running in the background, as in use). ``--fresh``: every search embeds its
+query (otherwise the embedder's query memory serves repeated queries, and the floor's
+embedding is a lookup). ``--segments-only``: no whole-index baseline and no bm25s comparison
+(at 1M each whole-index change takes minutes); ``--no-grow``: the cached library as it is.
 
     nice -n 10 python bench/index_scale.py --sizes 10000 100000 [1000000] [--adds 5]
+    nice -n 5 python bench/index_scale.py --sizes 1000000 --adds 5 --sequence 200 \
+        --segments-only --fresh
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from _common import REPO, percentile, question_pool, shared_data
@@ -37,7 +49,7 @@ sys.path.insert(0, str(REPO))
 from query_latency import RandomDocumentEmbedder
 
 from rag_core.config import Settings
-from rag_core.embed.embeddings import SentenceTransformerEmbedder
+from rag_core.embed.embeddings import QUERY_MEMORY, SentenceTransformerEmbedder
 from rag_core.library import Library
 from rag_core.types import DocumentMetadata, Filters, Upload
 
@@ -75,16 +87,23 @@ def build(size: int, embedder: RandomDocumentEmbedder) -> Library:
             year = 1990 + (start // 50) % 30
             name = f"copy{copy:03d}-part{start // 50:03d}-{year}.md"
             uploads.append(Upload(name, text.encode(), DocumentMetadata(title=name)))
+        started = time.perf_counter()
         report = library.add(uploads)
         have += sum(r.chunks for r in report.results if r.status == "added")
         copy += 1
-        print(f"  built {have} chunks", file=sys.stderr, flush=True)
+        print(
+            f"  built {have} chunks: {time.perf_counter() - started:.1f} s, rss {rss_gb()} GB,"
+            f" {library.retriever.snapshot().segments} segments",
+            file=sys.stderr,
+            flush=True,
+        )
     return library
 
 
 def word(tag: str) -> str:
-    """A word of letters only, no other document's name or text holds (``tag`` is digits)."""
-    return "quokka" + tag.translate(str.maketrans("0123456789", "abcdefghij"))
+    """A word of letters only, no other document's name or text holds (``tag`` is digits).
+    It ends in "z", which no stemmer strips: "quokka" + "b" + "e" would read as "quokkab"."""
+    return "quokka" + tag.translate(str.maketrans("0123456789", "abcdefghij")) + "z"
 
 
 def tiny_upload(tag: str) -> Upload:
@@ -174,7 +193,9 @@ def latencies(
                     library.search(q, k=10, filters=filters)
                     elapsed = (time.perf_counter() - started) * 1000
                     spent.setdefault(f"{name}{kind}_p95_ms", []).append(elapsed)
-    return {key: round(percentile(values, 95), 1) for key, values in spent.items()}
+    out = {key: round(percentile(values, 95), 1) for key, values in spent.items()}
+    out.update({key.replace("p95", "p50"): round(percentile(v, 50), 1) for key, v in spent.items()})
+    return out
 
 
 def bm25_scoring(library: Library, queries: list[str]) -> dict[str, float]:
@@ -200,6 +221,87 @@ def bm25_scoring(library: Library, queries: list[str]) -> dict[str, float]:
     return out
 
 
+def floor(
+    library: Library, embedder: RandomDocumentEmbedder, queries: list[str]
+) -> dict[str, float]:
+    """``bench/query_latency.py``'s floor: p95 of the query embedding plus p95 of an exact
+    numpy scan of every vector (one contiguous matrix); beside it the dense paths the
+    library has, each p95: Chroma's HNSW (the unfiltered dense leg) and the snapshot's
+    exact scan over its memory-mapped segments (the filtered dense leg)."""
+    import numpy as np
+
+    snapshot = library.retriever.snapshot()
+    spent: dict[str, list[float]] = {}
+
+    def timed(name: str, fn: Callable[[str], object]) -> None:
+        for q in queries:
+            started = time.perf_counter()
+            fn(q)
+            spent.setdefault(name, []).append((time.perf_counter() - started) * 1000)
+
+    vectors = {q: embedder.embed_query([q])[0] for q in queries}
+    timed("query_embedding", lambda q: embedder.embed_query([q]))
+    chroma = library.retriever.chroma
+    timed("chroma_hnsw", lambda q: chroma.query(vectors[q], 10))
+    everything = [(0, snapshot.size)]
+    timed("segments_exact", lambda q: snapshot.dense_search(vectors[q], 10, everything))
+    matrix = snapshot.vectors_of(np.arange(snapshot.size))  # 1.5 GB at 1M: freed on return
+    timed("numpy_exact", lambda q: np.argpartition(-(matrix @ vectors[q]), 10)[:10])
+    out = {f"{k}_p95_ms": round(percentile(v, 95), 1) for k, v in spent.items()}
+    p95 = {k: percentile(v, 95) for k, v in spent.items()}
+    out["floor_p95_ms"] = round(p95["query_embedding"] + p95["numpy_exact"], 1)
+    fastest = min(p95["numpy_exact"], p95["chroma_hnsw"])
+    out["floor_fastest_dense_p95_ms"] = round(p95["query_embedding"] + fastest, 1)
+    return out
+
+
+def sequence(library: Library, tag: str, adds: int) -> dict[str, object]:
+    """``adds`` tiny files added one at a time (each to searchable): the segment count after
+    every add (merges running in the background, as in use), then the files removed."""
+    counts, spent, tiny = [], [], []
+    for i in range(adds):
+        started = time.perf_counter()
+        [added] = library.add([tiny_upload(f"{tag}{i}")]).results
+        assert searchable(library, word(f"{tag}{i}")), "the tiny file is not searchable"
+        spent.append(time.perf_counter() - started)
+        counts.append(library.retriever.snapshot().segments)
+        assert added.doc_id is not None
+        tiny.append(added.doc_id)
+    library.retriever.snapshots.wait_for_merges()
+    settled = library.retriever.snapshot().segments
+    library.remove_many(tiny)
+    library.refresh()
+    return {
+        "sequence_adds": adds,
+        "sequence_segments_max": max(counts),
+        "sequence_segments_last": counts[-1],
+        "sequence_segments_after_merges": settled,
+        "sequence_segments": counts,
+        "sequence_add_p50_s": round(percentile(spent, 50), 3),
+        "sequence_add_p95_s": round(percentile(spent, 95), 3),
+        "sequence_add_max_s": round(max(spent), 3),
+    }
+
+
+def disk_per_chunk(size: int, chunks: int) -> dict[str, float]:
+    """Bytes on disk per chunk, for the library folder and each of its parts (the
+    whole-index baseline's folder ``full`` left out)."""
+    folder = settings_for(size).data_dir
+    out = {}
+    for part in sorted(folder.iterdir()):
+        if part.name == "full":
+            continue
+        files = [part] if part.is_file() else [f for f in part.rglob("*") if f.is_file()]
+        out[f"disk_{part.name}"] = sum(f.stat().st_size for f in files)
+    out = {k: round(v / chunks) for k, v in out.items() if v}
+    out["disk_per_chunk_bytes"] = sum(out.values())
+    return out
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def rss_gb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -208,35 +310,60 @@ def rss_gb() -> float:
 
 
 def run(
-    size: int, embedder: RandomDocumentEmbedder, queries: list[str], adds: int
+    size: int,
+    embedder: RandomDocumentEmbedder,
+    queries: list[str],
+    adds: int,
+    segments_only: bool = False,
+    grow: bool = True,
+    sequence_adds: int = 0,
 ) -> dict[str, object]:
-    build(size, embedder)
+    """``segments_only``: no whole-index baseline and no bm25s comparison (at 1M each
+    whole-index change takes minutes and a second copy of the index); ``grow`` False:
+    the cached library as it is, whatever its size."""
+    if grow:
+        build(size, embedder)
     tag = str(time.time_ns())[-9:]
     # Segments, and beside it (an index folder of its own) every change writing it whole.
     library = Library.open(settings_for(size), embedder=embedder)
     library.refresh()
     library.retriever.snapshots.wait_for_merges()
     warm_up(library, embedder, tag + "8")
-    full = Library.open(settings_for(size, segments=False), embedder=embedder)
-    full.refresh()
-    warm_up(full, embedder, tag + "9")
-    result: dict[str, object] = {"chunks": library.retriever.snapshot().size}
+    libraries = {"": library}
+    if not segments_only:
+        full = Library.open(settings_for(size, segments=False), embedder=embedder)
+        full.refresh()
+        warm_up(full, embedder, tag + "9")
+        libraries["full_"] = full
+    result: dict[str, object] = {"chunks": library.retriever.snapshot().size, "load": load()}
     added, tiny = add_tiny(library, tag, adds)
     result.update(added)
     result["segments"] = library.retriever.snapshot().segments
-    full.refresh()  # the same documents, in one segment
-    result.update(latencies({"": library, "full_": full}, queries))
+    if not segments_only:
+        full.refresh()  # the same documents, in one segment
+    result.update(latencies(libraries, queries))
     result.update(add_pdf_and_delete(library, tag, tiny))
     library.retriever.snapshots.wait_for_merges()
     result["segments_after_merges"] = library.retriever.snapshot().segments
     result["rss_gb"] = rss_gb()
-    full_added, full_tiny = add_tiny(full, tag + "7", adds)
-    result.update({f"full_{k}": v for k, v in full_added.items()})
-    result.update(
-        {f"full_{k}": v for k, v in add_pdf_and_delete(full, tag + "7", full_tiny).items()}
+    if not segments_only:
+        full_added, full_tiny = add_tiny(full, tag + "7", adds)
+        result.update({f"full_{k}": v for k, v in full_added.items()})
+        result.update(
+            {f"full_{k}": v for k, v in add_pdf_and_delete(full, tag + "7", full_tiny).items()}
+        )
+        result.update(bm25_scoring(library, queries))
+        result["tiny_speedup"] = round(full_added["add_tiny_s"] / added["add_tiny_s"], 1)
+    if sequence_adds:
+        result.update(sequence(library, tag + "6", sequence_adds))
+    result.update(disk_per_chunk(size, int(result["chunks"])))  # type: ignore[call-overload]
+    result.update(floor(library, embedder, queries))
+    result["hybrid_p95_over_floor"] = round(
+        float(result["hybrid_p95_ms"]) / float(result["floor_p95_ms"]),  # type: ignore[arg-type]
+        2,
     )
-    result.update(bm25_scoring(library, queries))
-    result["tiny_speedup"] = round(full_added["add_tiny_s"] / added["add_tiny_s"], 1)
+    result["rss_gb_after_floor_scan"] = rss_gb()
+    result["load_end"] = load()
     return result
 
 
@@ -245,11 +372,31 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--adds", type=int, default=5, help="tiny files added one at a time")
+    parser.add_argument(
+        "--sequence", type=int, default=0, help="then this many tiny adds: segment counts"
+    )
+    parser.add_argument("--segments-only", action="store_true", help="no whole-index baseline")
+    parser.add_argument("--no-grow", action="store_true", help="the cached library as it is")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="every search embeds its query (no query memory), as the floor's embedding does",
+    )
     args = parser.parse_args()
     queries = question_pool(args.queries)
-    embedder = RandomDocumentEmbedder(SentenceTransformerEmbedder())
+    real = SentenceTransformerEmbedder(query_memory=0 if args.fresh else QUERY_MEMORY)
+    embedder = RandomDocumentEmbedder(real)
     for size in args.sizes:
-        print(json.dumps({"size": size, **run(size, embedder, queries, args.adds)}), flush=True)
+        result = run(
+            size,
+            embedder,
+            queries,
+            args.adds,
+            segments_only=args.segments_only,
+            grow=not args.no_grow,
+            sequence_adds=args.sequence,
+        )
+        print(json.dumps({"size": size, **result}), flush=True)
 
 
 if __name__ == "__main__":
