@@ -302,3 +302,30 @@ def test_unnamed_segments_are_removed_after_the_grace_period(tmp_path: Path) -> 
     assert (folder / orphan.name).is_dir()
     remove_unused(folder, manifest, grace_s=0)
     assert not (folder / orphan.name).exists() and (folder / named.name).is_dir()
+
+
+def test_snapshot_row_ids_are_read_from_the_segments(tmp_path: Path) -> None:
+    """Row -> chunk id over segments with removed documents (``RowIds``: no tuple of every
+    id is built when a snapshot opens): indexing, negative rows, slices, iteration, and
+    ``row_of`` its inverse."""
+    folder = tmp_path / "index"
+    a = write_segment(folder, source({"a": [["x"], ["y"]], "b": [["z"]], "c": [["w"], ["v"]]}))
+    empty = write_segment(folder, source({}))
+    b = write_segment(folder, source({"d": [["u"]], "e": [["t"], ["s"], ["r"]]}))
+    entries = (
+        SegmentEntry(a.name, a.docs, frozenset({"b"})),
+        empty,
+        SegmentEntry(b.name, b.docs, frozenset({"d"})),
+    )
+    write_manifest(folder, Manifest(1, "m", "jieba", BM25Params(), entries))
+    snapshot = load_snapshot(folder)
+    assert snapshot is not None
+    expected = ["a:0", "a:1", "c:0", "c:1", "e:0", "e:1", "e:2"]
+    assert list(snapshot.ids) == expected and len(snapshot.ids) == 7
+    assert [snapshot.ids[row] for row in range(7)] == expected
+    assert snapshot.ids[np.int64(4)] == "e:0" and snapshot.ids[-1] == "e:2"
+    assert snapshot.ids[1:5] == ("a:1", "c:0", "c:1", "e:0")
+    assert {i: snapshot.row_of[i] for i in expected} == {i: r for r, i in enumerate(expected)}
+    assert snapshot.doc_ranges == {"a": (0, 2), "c": (2, 4), "e": (4, 7)}
+    with pytest.raises(IndexError):
+        snapshot.ids[7]

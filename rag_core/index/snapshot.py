@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -76,6 +76,43 @@ class _Part:
         return position
 
 
+class RowIds(Sequence[str]):
+    """Snapshot row -> chunk id, read from each segment: opening a snapshot copies no
+    sequence of every chunk id (a tuple of 1M ids rebuilt on every change)."""
+
+    def __init__(self, parts: Sequence[_Part]) -> None:
+        self._parts = parts
+        self._starts = [p.offset for p in parts]
+        self._size = sum(p.size for p in parts)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, row: int) -> str: ...
+
+    @overload
+    def __getitem__(self, row: slice) -> tuple[str, ...]: ...
+
+    def __getitem__(self, row: int | slice) -> str | tuple[str, ...]:
+        if isinstance(row, slice):
+            return tuple(self[i] for i in range(*row.indices(self._size)))
+        at = int(row) + self._size if row < 0 else int(row)
+        if not 0 <= at < self._size:
+            raise IndexError(row)
+        part = self._parts[bisect.bisect_right(self._starts, at) - 1]
+        inside = at - part.offset
+        return part.segment.ids[inside if part.kept is None else int(part.kept[inside])]
+
+    def __iter__(self) -> Iterator[str]:
+        for part in self._parts:
+            ids = part.segment.ids
+            if part.kept is None:
+                yield from ids
+            else:
+                yield from (ids[i] for i in part.kept)
+
+
 class RowIndex(Mapping[str, int]):
     """Chunk id -> snapshot row, looked up in each segment (no dict of every chunk)."""
 
@@ -106,7 +143,7 @@ class RowIndex(Mapping[str, int]):
 class Snapshot:
     generation: int
     model: str
-    ids: tuple[str, ...]
+    ids: Sequence[str]  # snapshot row -> chunk id
     row_of: Mapping[str, int]
     doc_ranges: dict[str, tuple[int, int]]
     bm25: LiveField
@@ -197,12 +234,10 @@ def open_snapshot(manifest: Manifest, segments: Mapping[str, Segment]) -> Snapsh
         parts.append(_Part(segment, None if mask is None else np.flatnonzero(mask), offset))
         route_live.append(router_mask(segment, entry.deleted))
         offset += parts[-1].size
-    ids: tuple[str, ...] = ()
     doc_ranges: dict[str, tuple[int, int]] = {}
     router_docs: list[str] = []
     for part, entry in zip(parts, manifest.segments, strict=True):
         segment = part.segment
-        ids += segment.ids if part.kept is None else tuple(segment.ids[i] for i in part.kept)
         position = part.position
         for doc, (a, b) in segment.doc_ranges.items():
             if doc not in entry.deleted:
@@ -210,6 +245,7 @@ def open_snapshot(manifest: Manifest, segments: Mapping[str, Segment]) -> Snapsh
                 doc_ranges[doc] = (part.offset + start, part.offset + start + b - a)
         router_docs.extend(d for d in segment.router_docs if d not in entry.deleted)
     live = tuple(None if p.kept is None else _mask(p) for p in parts)
+    ids = RowIds(parts)
 
     def field_of(key: str, masks: tuple[np.ndarray | None, ...]) -> LiveField:
         return LiveField(tuple(p.segment.fields[key] for p in parts), masks, manifest.bm25)
