@@ -8,7 +8,7 @@ lock), so two processes opening a new database do not both apply the same step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,6 +102,16 @@ def apply_migrations(engine: Engine, migrations: Sequence[Migration], lock_key: 
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def in_batches(
+    column: str, values: Iterable[Any], prefix: str, size: int = 500
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``in_clause`` over the distinct ``values`` (sorted), ``size`` at a time: the clauses of
+    one lookup too long for one statement's parameters."""
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), size):
+        yield in_clause(column, ordered[start : start + size], prefix)
 
 
 def in_clause(column: str, values: Sequence[Any], prefix: str) -> tuple[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from rag_core.store.database import apply_migrations, in_clause, utcnow, writing
+from rag_core.store.database import apply_migrations, in_batches, in_clause, utcnow, writing
 from rag_core.store.locks import LockKey
 from rag_core.store.migrations import MIGRATIONS
 from rag_core.text import document_title
@@ -113,9 +113,7 @@ class Registry:
     def documents_of(self, doc_ids: Sequence[str]) -> list[Document]:
         """The documents of ``doc_ids`` that exist, in ``documents``' order."""
         found: list[Any] = []
-        ordered = sorted(set(doc_ids))
-        for start in range(0, len(ordered), 500):
-            clause, params = in_clause("id", ordered[start : start + 500], "d")
+        for clause, params in in_batches("id", doc_ids, "d"):
             found += self._rows(
                 f"SELECT {_DOC_COLUMNS} FROM documents WHERE workspace = :ws AND {clause}",
                 **params,
@@ -218,9 +216,7 @@ class Registry:
         if doc_ids is None:
             yield from self._ready_chunks("", {})
             return
-        ordered = sorted(set(doc_ids))
-        for start in range(0, len(ordered), 500):
-            clause, params = in_clause("c.doc_id", ordered[start : start + 500], "d")
+        for clause, params in in_batches("c.doc_id", doc_ids, "d"):
             yield from self._ready_chunks(f"AND {clause} ", params)
 
     def _ready_chunks(self, where: str, params: dict[str, Any]) -> Iterator[ReadyChunk]:
@@ -283,9 +279,7 @@ class Registry:
         if doc_ids is None:
             return {r.doc_id: r.text for r in self._rows(sql)}
         found: dict[str, str] = {}
-        ordered = sorted(set(doc_ids))
-        for start in range(0, len(ordered), 500):
-            clause, params = in_clause("p.doc_id", ordered[start : start + 500], "d")
+        for clause, params in in_batches("p.doc_id", doc_ids, "d"):
             found.update((r.doc_id, r.text) for r in self._rows(f"{sql} AND {clause}", **params))
         return found
 
@@ -523,8 +517,7 @@ class Registry:
         if not ids:
             return
         with writing(self.engine) as conn:
-            for start in range(0, len(ids), 500):
-                clause, params = in_clause("chunk_id", list(ids[start : start + 500]), "i")
+            for clause, params in in_batches("chunk_id", ids, "i"):
                 conn.execute(
                     text(f"DELETE FROM pending_deletes WHERE workspace = :ws AND {clause}"),
                     {"ws": self.workspace, **params},
