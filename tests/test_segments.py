@@ -329,3 +329,33 @@ def test_snapshot_row_ids_are_read_from_the_segments(tmp_path: Path) -> None:
     assert snapshot.doc_ranges == {"a": (0, 2), "c": (2, 4), "e": (4, 7)}
     with pytest.raises(IndexError):
         snapshot.ids[7]
+
+
+def test_the_manifest_is_parsed_again_only_when_its_file_is_another(tmp_path: Path) -> None:
+    """``read_manifest`` keeps the last manifest read or written in a folder (it lists every
+    document and is read on every change) but never serves it once another writer, here or
+    in another process, has renamed a new file over it; written text reads back the same."""
+    from rag_core.index import segments
+
+    folder = tmp_path / "index"
+    a = write_segment(folder, source({"a": [["x"], ["y"]], "b": [["z"]]}))
+    b = write_segment(folder, source({"c": [["w"]]}))
+    first = Manifest(1, "m", "jieba", BM25Params(), (a,))
+    write_manifest(folder, first)
+    assert read_manifest(folder) is first  # what this process wrote: not read back
+    assert read_manifest(folder) is read_manifest(folder)
+    # Another process writes the next manifest (its own staged file, renamed over).
+    second = Manifest(
+        2, "m", "jieba", BM25Params(), (SegmentEntry(a.name, a.docs, frozenset("b")), b)
+    )
+    staged = folder / "SEGMENTS.other"
+    staged.write_text(segments.manifest_text(second))
+    staged.replace(folder / "SEGMENTS")
+    assert read_manifest(folder) == second
+    segments._read.clear()  # a process that never read it
+    assert read_manifest(folder) == second
+    # Segment documents reused as JSON: the same text as encoding every one.
+    reused = {a.name: '{"a": ["v1", 2], "b": ["v1", 1]}'}
+    assert segments.manifest_text(second, reused) == segments.manifest_text(second)
+    (folder / "SEGMENTS").unlink()
+    assert read_manifest(folder) is None

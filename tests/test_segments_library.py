@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
@@ -158,10 +158,11 @@ def test_an_index_of_an_older_folio_is_written_again_once(tmp_path: Path) -> Non
 
 
 def test_a_change_decodes_only_the_documents_it_writes(tmp_path: Path) -> None:
-    """The index update and the OCR list read every document's stamp or id in one light
-    query; whole documents (metadata decoded) only for those going into the new segment.
-    ``Registry.documents`` (every row decoded) is not called by ``add`` or ``remove``: at
-    1M chunks (10k documents) it took 0.7 s, twice per change."""
+    """The index update reads every document's stamp in one light query; whole documents
+    (metadata decoded) only for those going into the new segment. ``Registry.documents``
+    (every row decoded) is not called by ``add`` or ``remove``: at 1M chunks (10k documents)
+    it took 0.7 s, twice per change. OCR's sync looks up only the documents it holds rows
+    of, not every document's id."""
     data = tmp_path / "data"
     library = Library.open(settings_for(data, ocr="on"), embedder=HashingEmbedder())
     first = library.add(segment_docs(3)).results
@@ -176,8 +177,13 @@ def test_a_change_decodes_only_the_documents_it_writes(tmp_path: Path) -> None:
     def documents() -> list[Document]:
         raise AssertionError("every document decoded on a change")
 
+    def doc_ids(statuses: Sequence[str], among: Iterable[str] | None = None) -> set[str]:
+        assert among is not None, "every document's id listed on a change"
+        return Registry.doc_ids(registry, statuses, among)
+
     registry.documents = documents  # type: ignore[method-assign]
     registry.documents_of = documents_of  # type: ignore[method-assign]
+    registry.doc_ids = doc_ids  # type: ignore[method-assign]
     [added] = library.add(segment_docs(4)[3:]).results
     assert library.search("item3", k=1, legs=("bm25",)).hits[0].doc_name == "volume-3.md"
     library.remove(first[0].doc_id or "")
@@ -197,10 +203,14 @@ def test_registry_light_document_queries(tmp_path: Path) -> None:
     ids = [r.doc_id for r in library.add(segment_docs(3)).results]
     registry = library.registry
     docs = {d.id: d for d in registry.documents()}
-    assert registry.ready_versions() == {i: (docs[i].added_at, docs[i].chunks) for i in ids}
+    stored = {i: docs[i].added_at.isoformat(timespec="microseconds") for i in ids}
+    assert registry.ready_versions() == {i: (stored[i], docs[i].chunks) for i in ids}
     assert registry.documents_of([ids[2], "nope", ids[0], ids[2]]) == [docs[ids[0]], docs[ids[2]]]
     assert registry.doc_ids(("ready",)) == set(ids)
     library.remove(ids[1])
     assert registry.doc_ids(("ready", "indexing")) == {ids[0], ids[2]}
     assert set(registry.ready_versions()) == {ids[0], ids[2]}
+    among = [ids[1], ids[2], "nope"]  # removed, ready, never was
+    assert registry.doc_ids(("ready", "indexing"), among=among) == {ids[2]}
+    assert registry.doc_ids(("ready",), among=[]) == set()
     assert registry.documents_of([]) == []

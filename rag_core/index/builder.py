@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +34,13 @@ from rag_core.text import section_of
 from rag_core.types import Document
 
 
-def stamp_of(added_at: datetime, chunks: int) -> str:
-    """What changes whenever a document is indexed again (when its current version began
-    indexing, and its chunk count)."""
-    return f"{added_at.isoformat()}/{chunks}"
+def stamp_of(added_at: str, chunks: int) -> str:
+    """What changes whenever a document is indexed again: when its current version began
+    indexing (``added_at`` as the registry stores it, ISO text, not parsed: this runs for
+    every document on every change) and its chunk count. Indexes written before stamps were
+    read unparsed hold ``datetime.isoformat()``, the same text except where the time's
+    microseconds are 0 (one document in a million, indexed again once)."""
+    return f"{added_at}/{chunks}"
 
 
 def changes(

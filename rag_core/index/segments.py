@@ -190,15 +190,35 @@ def router_mask(segment: Segment, deleted: frozenset[str]) -> np.ndarray | None:
 
 
 # The manifest ---------------------------------------------------------------------------
+# Read on every change (by the builder, the snapshot loader and the merges) and listing every
+# document's stamp: the manifest last read or written in a folder is kept with the signature
+# of its file (a manifest is never changed in place: each is a new file renamed over the old
+# one), and is parsed again only when the file is another. A segment's documents never change
+# either, so their JSON is kept by segment name and reused when a manifest is written.
+_Signature = tuple[int, int, int]
+_read: dict[str, tuple[_Signature, Manifest]] = {}
+_docs_json: dict[str, dict[str, str]] = {}  # folder -> segment name -> docs
+
+
+def _signature(path: Path) -> _Signature:
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
 def read_manifest(folder: Path) -> Manifest | None:
     """The folder's manifest; None where there is none or an older Folio wrote it."""
+    path = folder / MANIFEST
     try:
-        content = json.loads((folder / MANIFEST).read_text())
+        signature = _signature(path)  # before reading: what is read is this file or a newer one
+        kept = _read.get(str(folder))
+        if kept is not None and kept[0] == signature:
+            return kept[1]
+        content = json.loads(path.read_text())
     except FileNotFoundError:
         return None
     if content.get("format") != FORMAT:
         return None
-    return Manifest(
+    manifest = Manifest(
         generation=content["generation"],
         model=content["model"],
         chinese=content["chinese"],
@@ -212,30 +232,48 @@ def read_manifest(folder: Path) -> Manifest | None:
             for s in content["segments"]
         ),
     )
+    _read[str(folder)] = (signature, manifest)
+    return manifest
+
+
+def manifest_text(manifest: Manifest, docs_json: Mapping[str, str] | None = None) -> str:
+    """The manifest as its file holds it (JSON); ``docs_json``: segment name -> its
+    documents already as JSON (the rest are encoded here)."""
+    head = json.dumps(
+        {
+            "format": FORMAT,
+            "generation": manifest.generation,
+            "model": manifest.model,
+            "chinese": manifest.chinese,
+            "bm25": {
+                "method": manifest.bm25.method,
+                "k1": manifest.bm25.k1,
+                "b": manifest.bm25.b,
+                "idf_method": manifest.bm25.idf_method,
+                "delta": manifest.bm25.delta,
+            },
+        }
+    )
+    known = docs_json or {}
+    segments = ", ".join(
+        f'{{"name": {json.dumps(s.name)}, "docs": {known.get(s.name) or json.dumps(s.docs)}, '
+        f'"deleted": {json.dumps(sorted(s.deleted))}}}'
+        for s in manifest.segments
+    )
+    return f'{head[:-1]}, "segments": [{segments}]}}'
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
-    """Switch the folder to ``manifest`` at once (a new file, renamed over the old one)."""
-    content = {
-        "format": FORMAT,
-        "generation": manifest.generation,
-        "model": manifest.model,
-        "chinese": manifest.chinese,
-        "bm25": {
-            "method": manifest.bm25.method,
-            "k1": manifest.bm25.k1,
-            "b": manifest.bm25.b,
-            "idf_method": manifest.bm25.idf_method,
-            "delta": manifest.bm25.delta,
-        },
-        "segments": [
-            {"name": s.name, "docs": s.docs, "deleted": sorted(s.deleted)}
-            for s in manifest.segments
-        ],
-    }
+    """Switch the folder to ``manifest`` at once (a new file, renamed over the old one).
+    Called under the folder's ``index_lock``: no other writer renames meanwhile."""
+    known = _docs_json.get(str(folder), {})
+    encoded = {s.name: known.get(s.name) or json.dumps(s.docs) for s in manifest.segments}
+    _docs_json[str(folder)] = encoded
     staged = folder / f"{MANIFEST}.{uuid.uuid4().hex[:8]}"
-    staged.write_text(json.dumps(content))
+    staged.write_text(manifest_text(manifest, encoded))
+    signature = _signature(staged)  # the rename keeps it
     os.replace(staged, folder / MANIFEST)
+    _read[str(folder)] = (signature, manifest)
 
 
 @contextlib.contextmanager

@@ -139,13 +139,43 @@ class RowIndex(Mapping[str, int]):
         return len(self._ids)
 
 
+class DocRanges(Mapping[str, tuple[int, int]]):
+    """Document -> its snapshot rows [start, stop), looked up in each segment: opening a
+    snapshot builds no dict of every document (10k of them at 1M chunks, on every change)."""
+
+    def __init__(self, parts: Sequence[_Part], deleted: Sequence[frozenset[str]]) -> None:
+        self._parts = parts
+        self._deleted = deleted
+
+    def __getitem__(self, doc: str) -> tuple[int, int]:
+        for part, deleted in zip(self._parts, self._deleted, strict=True):
+            found = part.segment.doc_ranges.get(doc)
+            if found is None or doc in deleted:
+                continue
+            a, b = found
+            position = part.position
+            start = part.offset + (a if position is None else int(position[a]))
+            return start, start + b - a
+        raise KeyError(doc)
+
+    def __iter__(self) -> Iterator[str]:
+        for part, deleted in zip(self._parts, self._deleted, strict=True):
+            yield from (d for d in part.segment.doc_ranges if d not in deleted)
+
+    def __len__(self) -> int:
+        return sum(
+            len(part.segment.doc_ranges) - len(deleted.intersection(part.segment.doc_ranges))
+            for part, deleted in zip(self._parts, self._deleted, strict=True)
+        )
+
+
 @dataclass(frozen=True)
 class Snapshot:
     generation: int
     model: str
     ids: Sequence[str]  # snapshot row -> chunk id
     row_of: Mapping[str, int]
-    doc_ranges: dict[str, tuple[int, int]]
+    doc_ranges: Mapping[str, tuple[int, int]]  # document -> its rows [start, stop)
     bm25: LiveField
     sections: LiveField  # over each chunk's section (its headings), the same rows
     dense: np.ndarray  # (rows,) bool: the embedding model can read this chunk
@@ -234,16 +264,9 @@ def open_snapshot(manifest: Manifest, segments: Mapping[str, Segment]) -> Snapsh
         parts.append(_Part(segment, None if mask is None else np.flatnonzero(mask), offset))
         route_live.append(router_mask(segment, entry.deleted))
         offset += parts[-1].size
-    doc_ranges: dict[str, tuple[int, int]] = {}
     router_docs: list[str] = []
     for part, entry in zip(parts, manifest.segments, strict=True):
-        segment = part.segment
-        position = part.position
-        for doc, (a, b) in segment.doc_ranges.items():
-            if doc not in entry.deleted:
-                start = a if position is None else int(position[a])
-                doc_ranges[doc] = (part.offset + start, part.offset + start + b - a)
-        router_docs.extend(d for d in segment.router_docs if d not in entry.deleted)
+        router_docs.extend(d for d in part.segment.router_docs if d not in entry.deleted)
     live = tuple(None if p.kept is None else _mask(p) for p in parts)
     ids = RowIds(parts)
 
@@ -256,7 +279,7 @@ def open_snapshot(manifest: Manifest, segments: Mapping[str, Segment]) -> Snapsh
         model=manifest.model,
         ids=ids,
         row_of=RowIndex(parts, ids),
-        doc_ranges=doc_ranges,
+        doc_ranges=DocRanges(tuple(parts), tuple(e.deleted for e in manifest.segments)),
         bm25=field_of("text", live),
         sections=field_of("sections", live),
         dense=np.concatenate(dense) if dense else np.zeros(0, dtype=bool),

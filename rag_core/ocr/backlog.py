@@ -166,8 +166,9 @@ class OcrBacklog:
 
     def sync(self) -> int:
         """Delete the rows of documents the registry no longer has; returns how many."""
-        kept = self.registry.doc_ids(("ready", "indexing"))  # light: on every change
-        stale = self.store.doc_ids() - kept
+        # On every change: only the documents OCR holds rows of are looked up, not every one.
+        have = self.store.doc_ids()
+        stale = have - self.registry.doc_ids(("ready", "indexing"), among=have)
         self._settled -= stale
         self._applied -= stale
         return self.store.delete_docs(sorted(stale))

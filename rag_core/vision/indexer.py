@@ -86,8 +86,9 @@ class VisionIndexer:
 
     def sync(self) -> int:
         """Delete the pages of documents no longer ready in the registry; returns how many."""
-        ready = self._ready_pdfs()
-        stale = self.store.doc_ids() - set(ready)
+        # On every change: only the documents the vision index holds are looked up.
+        have = self.store.doc_ids()
+        stale = have - self.registry.doc_ids(("ready",), among=have)
         dropped = self.store.delete_docs(sorted(stale))
         if dropped:
             self.store.compact()
