@@ -72,3 +72,14 @@ def test_rows_without_any_term_match_nothing(tmp_path):
 def _saved(folder, rows):
     BM25Index().build(rows).save(folder)
     return folder
+
+
+def test_top_k_keeps_the_best_positive_rows_and_the_first_of_ties() -> None:
+    from rag_core.index.bm25 import top_k
+
+    scores = np.array([0.0, 2.0, 1.0, 1.0, 3.0, 1.0, -1.0], dtype=np.float32)
+    assert top_k(scores, 3) == [(4, 3.0), (1, 2.0), (2, 1.0)]
+    assert top_k(scores, 4, offset=10) == [(14, 3.0), (11, 2.0), (12, 1.0), (13, 1.0)]
+    assert top_k(scores, 10) == [(4, 3.0), (1, 2.0), (2, 1.0), (3, 1.0), (5, 1.0)]
+    assert top_k(np.ones(5, dtype=np.float32), 2) == [(0, 1.0), (1, 1.0)]
+    assert top_k(np.zeros(4, dtype=np.float32), 2) == [] and top_k(scores, 0) == []

@@ -3,9 +3,12 @@ SQLite, generated PDFs; the hashing embedder, so the dense leg is deterministic)
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rag_core.config import Settings
 from rag_core.library import Library
@@ -102,3 +105,48 @@ def test_feedback_needs_another_leg_to_learn_from(tmp_path: Path):
     ids = library.retriever.snapshot().ids
     assert [key for key, _ in leg(result, "dense").ranked[:3]] == [ids[row] for row, _ in exact]
     assert np.isclose(leg(result, "dense").ranked[0][1], exact[0][1], atol=1e-3)  # Chroma
+
+
+class _SignallingEmbedder(HashingEmbedder):
+    """Says when a query embedding has begun."""
+
+    def __init__(self, began: threading.Event) -> None:
+        super().__init__()
+        self.began = began
+        self.fail = False
+
+    def embed_query(self, texts: Sequence[str]) -> np.ndarray:
+        self.began.set()
+        if self.fail:
+            raise RuntimeError("the embedding server went away")
+        return super().embed_query(texts)
+
+
+def test_the_query_is_embedded_while_bm25_scores_it(tmp_path: Path) -> None:
+    """The lexical scoring of a search waits (up to 5 s) for its query embedding to begin:
+    a search that scored first and embedded after would make it wait in vain."""
+    began = threading.Event()
+    embedder = _SignallingEmbedder(began)
+    folder = tmp_path / "overlap"
+    library = Library.open(
+        Settings(data_dir=folder / "data", db=folder / "feedback.db"), embedder=embedder
+    )
+    library.add([("handbook.pdf", make_pdf(HANDBOOK))])
+    retriever = library.retriever
+    lexical = retriever._prepare
+    overlapped: list[bool] = []
+
+    def prepare(*args: object, **kwargs: object) -> object:
+        overlapped.append(began.wait(timeout=5))
+        return lexical(*args, **kwargs)  # type: ignore[arg-type]
+
+    retriever._prepare = prepare  # type: ignore[method-assign]
+    began.clear()
+    result = library.search("How many days of paid leave do staff take?", k=3, decompose=False)
+    assert overlapped == [True]
+    assert leg(result, "dense").status == "on"
+    assert "twenty five days" in result.hits[0].chunk.text
+    began.clear()
+    embedder.fail = True  # an error in the embedding thread reaches the caller
+    with pytest.raises(RuntimeError, match="embedding server went away"):
+        library.search("Which class is booked for short journeys?", k=3, decompose=False)

@@ -14,12 +14,20 @@ import numpy as np
 
 
 def top_k(scores: np.ndarray, k: int, offset: int = 0) -> list[tuple[int, float]]:
-    """Best ``k`` (row, score) with a positive score, best first; rows shifted by ``offset``."""
+    """Best ``k`` (row, score) with a positive score, best first (equal scores: the first
+    row first); rows shifted by ``offset``."""
     if k <= 0 or scores.size == 0:
         return []
-    k = min(k, scores.size)
-    candidates = np.argpartition(-scores, k - 1)[:k]
-    candidates = candidates[scores[candidates] > 0]
+    # Only rows with a positive score compete: a BM25 query's matches are often a fraction
+    # of the rows, and partitioning them alone is cheaper than partitioning every row.
+    # Among rows tied at the k-th score, the first rows are kept.
+    candidates = np.flatnonzero(scores > 0)
+    if candidates.size > k:
+        values = scores[candidates]
+        kth = np.partition(values, candidates.size - k)[candidates.size - k]
+        above = candidates[values > kth]
+        tied = candidates[values == kth][: k - above.size]
+        candidates = np.concatenate([above, tied])
     order = candidates[np.lexsort((candidates, -scores[candidates]))]
     return [(int(i) + offset, float(scores[i])) for i in order]
 
