@@ -214,7 +214,7 @@ class LiveField:
         scope, as an index of those rows alone would have them, and rows outside score 0.
 
         Each term's postings are scored as one array and all are summed by row in one pass
-        (``np.bincount``): at 1M rows a question's terms hold about 700k postings, and a
+        (``np.bincount``): at 1M rows a question's terms hold about 600k postings, and a
         score array per term added into the whole (a gather and a scatter each) cost twice
         as much."""
         from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
