@@ -12,7 +12,7 @@ import pytest
 
 from rag_core.config import Settings
 from rag_core.library import Library
-from rag_core.types import SearchResult
+from rag_core.types import Filters, SearchResult
 
 from .fakes import HashingEmbedder
 from .pdfs import make_pdf
@@ -150,3 +150,62 @@ def test_the_query_is_embedded_while_bm25_scores_it(tmp_path: Path) -> None:
     embedder.fail = True  # an error in the embedding thread reaches the caller
     with pytest.raises(RuntimeError, match="embedding server went away"):
         library.search("Which class is booked for short journeys?", k=3, decompose=False)
+
+
+def test_the_vector_store_is_searched_while_bm25_scores(tmp_path: Path) -> None:
+    """Unfiltered, the HNSW search of the query vector runs in the embedding thread: the
+    lexical scoring waits (up to 5 s) for it to begin, and the dense leg uses what it found
+    (one search, not two). Filtered, the dense leg scans the filters' rows exactly, as
+    before; a vector store that fails there leaves an exact scan and a note."""
+    folder = tmp_path / "overlap"
+    # No feedback round: the dense leg's ranking is then the vector store's.
+    settings = Settings(data_dir=folder / "data", db=folder / "feedback.db", feedback_chunks=0)
+    library = Library.open(settings, embedder=HashingEmbedder())
+    library.add([("handbook.pdf", make_pdf(HANDBOOK))])
+    retriever = library.retriever
+    store_query = retriever.chroma.query
+    began = threading.Event()
+    searches: list[int] = []
+    broken = False
+
+    def query(vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        searches.append(k)
+        began.set()
+        if broken:
+            raise ConnectionError("the vector store went away")
+        return store_query(vector, k)
+
+    lexical = retriever._prepare
+    overlapped: list[bool] = []
+
+    def prepare(*args: object, **kwargs: object) -> object:
+        overlapped.append(began.wait(timeout=5))
+        return lexical(*args, **kwargs)  # type: ignore[arg-type]
+
+    retriever.chroma.query = query  # type: ignore[method-assign]
+    retriever._prepare = prepare  # type: ignore[method-assign]
+    question = "How many days of paid leave do staff take?"
+    result = library.search(question, k=3, decompose=False)
+    assert overlapped == [True]
+    assert len(searches) == 1
+    dense = leg(result, "dense")
+    assert dense.status == "on" and dense.note == ""
+    vector = library.embedder.embed_query([question])[0]
+    expected = store_query(vector, searches[0])
+    assert [key for key, _ in dense.ranked] == [key for key, _ in expected]
+    assert "twenty five days" in result.hits[0].chunk.text
+
+    broken, overlapped[:], searches[:] = True, [], []
+    began.clear()
+    result = library.search(question, k=3, decompose=False)
+    assert overlapped == [True] and len(searches) == 1  # not asked twice
+    dense = leg(result, "dense")
+    assert "vector store unavailable (ConnectionError): exact search" in dense.note
+    assert "twenty five days" in result.hits[0].chunk.text
+
+    broken, searches[:] = False, []
+    doc = library.documents()[0].id
+    result = library.search(question, k=3, filters=Filters(doc_ids=(doc,)), decompose=False)
+    assert searches == []  # the filters' rows, scanned exactly
+    assert leg(result, "dense").status == "on"
+    assert "twenty five days" in result.hits[0].chunk.text

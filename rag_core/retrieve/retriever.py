@@ -117,6 +117,9 @@ class _Query:
     section_scores: np.ndarray  # the same over the rows' sections
     dense: DenseDecision
     vector: np.ndarray | None
+    # The vector store's nearest chunks to ``vector`` over the whole snapshot, queried in the
+    # embedding thread (None: not queried there), or the error that query raised.
+    nearest: tuple[tuple[str, float], ...] | Exception | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +202,8 @@ class Retriever:
         ranges = None if allowed is None else snapshot.ranges_for(allowed)
         clock.lap("snapshot")
         texts = [(searched or query).strip() for query, searched in queries]
-        prepared = self._prepare_all(snapshot, texts, wanted, ranges)
+        n = max(self.config.candidates, k)
+        prepared = self._prepare_all(snapshot, texts, wanted, ranges, n)
         if any(q.vector is not None for q in prepared):
             clock.lap("embed_query")
         scope = _Scope(snapshot, filters, allowed, ranges, wanted)
@@ -298,29 +302,53 @@ class Retriever:
         texts: Sequence[str],
         wanted: Collection[str],
         ranges: list[tuple[int, int]] | None = None,
+        n: int = 0,
     ) -> list[_Query]:
         """Each text's tokens, BM25 scores and dense decision, and the vectors of those the
         dense leg reads, embedded in one call. ``ranges``: the rows the filters leave (None:
         all); with ``bm25_scope`` "searched", the BM25 legs score them with their own
         statistics.
 
-        The embedding runs in a thread of its own while this one scores BM25: the model
-        releases the GIL, and at 1M chunks the lexical scores of a question take about as
-        long as its embedding (one after the other, a search cost both)."""
+        The embedding runs in a thread of its own while this one scores BM25 (the model
+        releases the GIL), and so does the vector store's search of the ``n`` nearest chunks
+        where the dense leg searches the whole library: at 1M chunks the lexical scores of a
+        question take about as long as its embedding and HNSW search together (one after
+        the other, a search cost both)."""
         scope = ranges if self.config.bm25_scope == "searched" else None
         decisions = [self._dense_decision(snapshot, text, wanted) for text in texts]
         read = [i for i, d in enumerate(decisions) if d.status != "off"]
-        embedding = (
-            _Background(self.embedder.embed_query, [texts[i] for i in read]) if read else None
+        nearest = n if ranges is None else 0
+        background = (
+            _Background(self._embed_and_search, snapshot, [texts[i] for i in read], nearest)
+            if read
+            else None
         )
         prepared = [
             self._prepare(snapshot, text, wanted, scope, decision)
             for text, decision in zip(texts, decisions, strict=True)
         ]
-        if embedding is not None:
-            for i, vector in zip(read, embedding.result(), strict=True):
-                prepared[i] = replace(prepared[i], vector=vector)
+        if background is not None:
+            vectors, found = background.result()
+            for i, vector, near in zip(read, vectors, found, strict=True):
+                prepared[i] = replace(prepared[i], vector=vector, nearest=near)
         return prepared
+
+    def _embed_and_search(
+        self, snapshot: Snapshot, texts: list[str], n: int
+    ) -> tuple[np.ndarray, list[tuple[tuple[str, float], ...] | Exception | None]]:
+        """The texts' vectors and (``n`` > 0) each one's ``n`` nearest chunks in the vector
+        store, or the error its search raised (the dense leg answers it with an exact scan)."""
+        vectors = self.embedder.embed_query(texts)
+        found: list[tuple[tuple[str, float], ...] | Exception | None] = []
+        for vector in vectors:
+            if n <= 0:
+                found.append(None)
+                continue
+            try:
+                found.append(self._chroma_ranked(snapshot, vector, n))
+            except Exception as exc:  # a Chroma server down or failing
+                found.append(exc)
+        return vectors, found
 
     def _dense_decision(
         self, snapshot: Snapshot, text: str, wanted: Collection[str]
@@ -425,7 +453,10 @@ class Retriever:
         ranked: tuple[tuple[str, float], ...] | None = None
         if ranges is None:
             try:
-                ranked = self._chroma_ranked(snapshot, q.vector, n)
+                if isinstance(q.nearest, Exception):
+                    raise q.nearest
+                # Searched in the embedding thread for as many (``n`` is the same) or now.
+                ranked = q.nearest or self._chroma_ranked(snapshot, q.vector, n)
             except Exception as exc:  # a Chroma server down or failing: answer without it
                 log.warning("vector store query failed, exact search instead: %s", exc)
                 outage = f"vector store unavailable ({type(exc).__name__}): exact search"
