@@ -45,6 +45,10 @@ CONFIGS: dict[str, tuple[int, dict[str, object]]] = {
     "nocls_det1280": (200, {"use_cls": False, "detect_side": 1280}),
     "nocls_det1600": (200, {"use_cls": False, "detect_side": 1600}),
     "nocls_rec16": (200, {"use_cls": False, "rec_batch_num": 16}),
+    # The shipped engine's settings (classifier off, one thread) on each runtime.
+    "ort_t1": (200, {"use_cls": False, "intra_op_num_threads": 1}),
+    "ov_f32": (200, {"use_cls": False, "intra_op_num_threads": 1, "openvino": "f32"}),
+    "ov_auto": (200, {"use_cls": False, "intra_op_num_threads": 1, "openvino": "auto"}),
     "det960_t1": (
         200,
         {
@@ -138,9 +142,17 @@ def _one_page_bytes(data: bytes, page: int) -> bytes:
 def _model(kwargs: dict[str, object]):  # type: ignore[no-untyped-def]
     from rapidocr_onnxruntime import RapidOCR
 
+    from rag_core.ocr.engine import OpenVinoSession, _model_paths
+
     args = {"intra_op_num_threads": 2, "inter_op_num_threads": 1}
-    args.update({k: v for k, v in kwargs.items() if k not in ("use_cls", "detect_side")})
+    ours = ("use_cls", "detect_side", "openvino")
+    args.update({k: v for k, v in kwargs.items() if k not in ours})
     model = RapidOCR(**args)
+    if "openvino" in kwargs:  # the models on OpenVINO, as rag_core.ocr.engine runs them
+        paths, threads = _model_paths(), int(args["intra_op_num_threads"])  # type: ignore[call-overload]
+        precision = kwargs["openvino"]
+        model.text_det.infer = OpenVinoSession(paths["Det"], threads, precision)  # type: ignore[arg-type]
+        model.text_rec.session = OpenVinoSession(paths["Rec"], threads, precision)  # type: ignore[arg-type]
     if "detect_side" in kwargs:
         limit_detection(model, int(kwargs["detect_side"]))  # type: ignore[call-overload]
     for attr in ("text_det", "text_cls", "text_rec"):

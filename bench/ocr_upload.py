@@ -1,11 +1,13 @@
 """OCR (issue 16): upload to searchable for a scanned PDF, with the library's OCR settings.
 
     python bench/ocr_upload.py [--pdf 3M_2018_10K.pdf] [--pages 50] [--configs 2x1,1x2]
+                               [--backend auto] [--precision auto]
 
 The first ``--pages`` pages of a FinanceBench 10-K are scanned as ``bench/scanned_copy.py``
-does (150 dpi JPEG, no text layer), added with ``Library.add`` (OCR on, FOLIO_OCR_DPI from the
-environment), and the OCR backlog is run to the end (``Library.run_ocr``: every page read, the
-document indexed again with its OCR text). Then words of the last pages' text layers (7+
+does (150 dpi JPEG, no text layer), added with ``Library.add`` (OCR on, Folio's default
+settings but for ``--backend`` and ``--precision``, FOLIO_OCR_BACKEND and
+FOLIO_OCR_PRECISION), and the OCR backlog is run to the end (``Library.run_ocr``: every page
+read, the document indexed again with its OCR text). Then words of the last pages' text layers (7+
 letters) are searched: found when a hit of the top 3 is that page. ``--configs`` lists OCR
 configurations as WORKERSxTHREADS (``FOLIO_OCR_WORKERS`` pages read at once, each with
 ``FOLIO_OCR_THREADS`` threads), run one after the other on the same scan in a fresh library
@@ -27,9 +29,9 @@ from ocr_quality import WORD, _extract, _library
 from scanned_copy import scanned_copy
 
 
-def _run(scan: bytes, name: str, pages: int, layers, check: int, workers: int, threads: int):  # type: ignore[no-untyped-def]
+def _run(scan: bytes, name: str, pages: int, layers, check: int, workers: int, threads: int, **ocr):  # type: ignore[no-untyped-def]
     with tempfile.TemporaryDirectory() as tmp:
-        library = _library(Path(tmp), "on", ocr_workers=workers, ocr_threads=threads)
+        library = _library(Path(tmp), "on", ocr_workers=workers, ocr_threads=threads, **ocr)
         library.warm_up()
         settings = library.settings
         started = time.perf_counter()
@@ -61,6 +63,8 @@ def _run(scan: bytes, name: str, pages: int, layers, check: int, workers: int, t
         "ocr_dpi": settings.ocr_dpi,
         "ocr_workers": settings.ocr_workers,
         "ocr_threads": settings.ocr_threads,
+        "ocr_runtime": library.ocr.engine.name if library.ocr else None,
+        "ocr_precision": settings.ocr_precision,
         "add_s": round(added, 1),
         "searchable_s": round(searchable, 1),
         "ocr_and_reindex_s": round(ocr_seconds, 1),
@@ -85,7 +89,10 @@ def main() -> None:
     parser.add_argument(
         "--configs", default="", help="WORKERSxTHREADS,... (default: the settings as they are)"
     )
+    parser.add_argument("--backend", default="auto", choices=["auto", "openvino", "onnxruntime"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "f32"])
     args = parser.parse_args()
+    ocr = {"ocr_backend": args.backend, "ocr_precision": args.precision}
     path = shared_data() / "financebench" / "pdfs" / args.pdf
     scan = scanned_copy(path.read_bytes(), 150, args.pages)
     layers = _extract(path).pages[: args.pages]
@@ -98,7 +105,7 @@ def main() -> None:
     first: list[str] | None = None
     for workers, threads in configs:
         texts, result = _run(
-            scan, f"scan-{args.pdf}", args.pages, layers, args.check, workers, threads
+            scan, f"scan-{args.pdf}", args.pages, layers, args.check, workers, threads, **ocr
         )
         first = texts if first is None else first
         result["same_text_as_first"] = texts == first

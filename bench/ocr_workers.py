@@ -2,15 +2,19 @@
 
     python bench/ocr_workers.py [--pdf 3M_2018_10K.pdf] [--pages 4] [--rounds 3]
                                 [--configs 1x2,2x1]
+    python bench/ocr_workers.py --configs 2x1:onnxruntime,2x1:openvino,2x1:openvino-auto
 
 The first ``--pages`` pages of a FinanceBench 10-K are scanned as ``bench/scanned_copy.py``
 does (150 dpi JPEG, no text layer) and drawn at FOLIO_OCR_DPI once. Each configuration
 WORKERSxTHREADS is an ``OcrEngine(threads, workers)`` reading those pages the way the backlog
-does (``workers`` pages at once, each copy of the models with ``threads`` threads); the copies
-are loaded and warmed before timing. Round after round, the configurations take turns on the
+does (``workers`` pages at once, each copy of the models with ``threads`` threads), on the
+runtime after the colon (``onnxruntime``, ``openvino`` (float32), ``openvino-auto`` (the CPU's
+fastest precision); none: Folio's defaults, auto and auto); the copies are loaded and warmed
+before timing. Round after round, the configurations take turns on the
 same pages, so the machine's load hits them alike. Prints JSON per round and a summary: wall
 seconds per page (median over rounds), process CPU seconds per page, the ratio of each to the
-first configuration, and whether every configuration read the same text.
+first configuration, whether every configuration read the same text as the first, and the
+character error rate of its text against the first's.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from scanned_copy import scanned_copy
 
 from rag_core.config import Settings
 from rag_core.ocr.engine import OcrEngine
+from rag_core.ocr.quality import cer
 
 
 def _drawn(scan: bytes, dpi: int) -> list:  # type: ignore[type-arg]
@@ -59,8 +64,11 @@ def main() -> None:
     images = _drawn(scanned_copy(path.read_bytes(), 150, args.pages), dpi)
     engines = {}
     for config in args.configs.split(","):
-        workers, threads = (int(n) for n in config.split("x"))
-        engine = OcrEngine(threads=threads, workers=workers)
+        shape, _, runtime = config.partition(":")
+        workers, threads = (int(n) for n in shape.split("x"))
+        backend, _, precision = (runtime or "auto").partition("-")
+        precision = precision or ("f32" if runtime else "auto")  # none: the defaults
+        engine = OcrEngine(threads, workers, backend, precision)  # type: ignore[arg-type]
         _read_all(engine, images[:workers])  # every copy loaded and warmed
         engines[config] = engine
     wall: dict[str, list[float]] = {c: [] for c in engines}
@@ -98,6 +106,8 @@ def main() -> None:
                 round(w / f, 3) for w, f in zip(wall[config], wall[first], strict=True)
             ],
             "same_text_as_first": texts[config] == texts[first],
+            "cer_vs_first": round(cer("\n".join(texts[first]), "\n".join(texts[config])), 4),
+            "runtime": engines[config].name,
         }
         for config in engines
     }

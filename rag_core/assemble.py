@@ -352,7 +352,7 @@ def open_library(
         registry,
         data / "files" / folder,
         data / "ocr" / folder,
-        ocr_engine or OcrEngine(s.ocr_threads, s.ocr_workers),
+        ocr_engine or OcrEngine(s.ocr_threads, s.ocr_workers, s.ocr_backend, s.ocr_precision),
         ocr_config(s),
     )
     ingestor.page_texts = ocr.page_texts  # OCR'd pages are indexed with their OCR text

@@ -174,6 +174,14 @@ class Settings(BaseSettings):
     ocr_threads: int = 1
     # Pages are drawn at this resolution for OCR; 150 dpi raised English CER 0.146 -> 0.217.
     ocr_dpi: int = 200
+    # Who runs the OCR models: auto (OpenVINO where installed, else onnxruntime), openvino,
+    # onnxruntime. In float32 OpenVINO reads the same text with 0.30x the CPU.
+    ocr_backend: Literal["auto", "openvino", "onnxruntime"] = "auto"
+    # OpenVINO's precision: auto (its default, the CPU's fastest: bfloat16 where the CPU has
+    # AVX-512 BF16 or AMX, else float32) or f32 (the same text as onnxruntime). bfloat16
+    # read 50 scanned pages in 0.57x the time of f32, English CER 0.099 -> 0.101, word
+    # recall 0.959 -> 0.962 (docs/benchmarks.md, OCR, OpenVINO).
+    ocr_precision: Literal["f32", "auto"] = "auto"
 
     # Answers. Who writes them: auto (Claude with ANTHROPIC_API_KEY, else the model at
     # llm_base_url when it is set, else extractive), claude, openai (llm_base_url), extractive.

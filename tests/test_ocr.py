@@ -381,6 +381,46 @@ def test_real_models_read_english_and_chinese_scans():
 
 
 @pytest.mark.slow
+def test_openvino_reads_the_same_text_as_onnxruntime():
+    """The same models on OpenVINO (float32): the same lines, text and boxes, page by page."""
+    import pypdfium2 as pdfium
+
+    onnx = OcrEngine(backend="onnxruntime")
+    openvino = OcrEngine(backend="openvino", precision="f32")
+    assert (onnx.runtime, openvino.runtime) == ("onnxruntime", "openvino")
+    assert openvino.name == "RapidOCR PP-OCRv4 on openvino"
+    doc = pdfium.PdfDocument(scanned(make_pdf([*ENGLISH, CHINESE]), dpi=150))
+    try:
+        images = [doc[i].render(scale=200 / 72).to_pil() for i in range(len(doc))]
+    finally:
+        doc.close()
+    for image in images:
+        expected, got = onnx.read(image), openvino.read(image)
+        assert got.text == expected.text
+        assert len(got.lines) == len(expected.lines) >= 2
+        for a, b in zip(got.lines, expected.lines, strict=True):
+            assert (a.start, a.end) == (b.start, b.end)
+            assert a.box == pytest.approx(b.box, abs=0.002)
+    assert "turbocharger" in openvino.read(images[0]).text.split()
+
+
+def test_the_ocr_runtime_follows_what_is_installed(monkeypatch):
+    from rag_core.errors import ConfigurationError
+    from rag_core.ocr import engine as ocr_engine
+
+    assert OcrEngine().runtime == "openvino"  # a requirement: installed with Folio
+    assert OcrEngine(backend="onnxruntime").runtime == "onnxruntime"
+    real = ocr_engine._installed
+    monkeypatch.setattr(
+        ocr_engine, "_installed", lambda package: package != "openvino" and real(package)
+    )
+    assert OcrEngine().runtime == "onnxruntime"
+    OcrEngine().check()  # auto: onnxruntime will do
+    with pytest.raises(ConfigurationError, match="FOLIO_OCR_BACKEND=openvino needs OpenVINO"):
+        OcrEngine(backend="openvino").check()
+
+
+@pytest.mark.slow
 def test_real_models_through_the_cli(tmp_path, monkeypatch):
     from rag_core.cli.commands import main
 
@@ -395,7 +435,9 @@ def test_real_models_through_the_cli(tmp_path, monkeypatch):
         return out.getvalue()
 
     run("add", str(tmp_path / "scan.pdf"))
-    assert "0/2 pages read" in run("ocr", "status")
+    status = run("ocr", "status")
+    assert "OCR: on (RapidOCR PP-OCRv4 on openvino)" in status
+    assert "0/2 pages read" in status
     assert "OCR backlog empty" in run("ocr", "run")
     assert "2/2 pages read" in run("ocr", "status")
     assert _first_hit(run("search", "gearbox warranty", "-k", "1")).startswith(

@@ -489,7 +489,8 @@ def cmd_ocr(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         print(f"OCR backlog empty ({count} steps: pages read, documents indexed)", file=out)
         return 0
     status = ocr.status()
-    print(f"OCR: {status.state}", file=out)
+    reader = f" ({ocr.engine.name})" if status.state == "on" else ""
+    print(f"OCR: {status.state}{reader}", file=out)
     if status.state != "on" or status.progress is None:
         print(status.notice or "FOLIO_OCR=off", file=out)
         return 0

@@ -1,5 +1,11 @@
 """Reading a page image: RapidOCR with the PP-OCRv4 models its wheel ships (nothing is
-downloaded). The models load on the first page, once per engine."""
+downloaded). The models load on the first page, once per engine.
+
+RapidOCR runs them with onnxruntime. Where OpenVINO is installed (it is a requirement of
+Folio's CPU embedder), the detection and recognition models run on it instead: the same ONNX
+files, the same pre- and post-processing. In float32 it reads the same text as onnxruntime
+with 0.30x the CPU; in bfloat16 (OpenVINO's default where the CPU has it) 0.18x, with text
+that differs a little (docs/benchmarks.md, OCR, OpenVINO)."""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rag_core.errors import ConfigurationError
 from rag_core.ocr.words import repair_words
@@ -17,6 +23,14 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 INSTALL_HINT = "OCR needs rapidocr-onnxruntime: pip install rapidocr-onnxruntime==1.4.4"
+OPENVINO_HINT = "FOLIO_OCR_BACKEND=openvino needs OpenVINO: pip install openvino==2026.4.1"
+
+# Who runs the models: "auto" (OpenVINO where installed, else onnxruntime), or either.
+OcrBackend = Literal["auto", "openvino", "onnxruntime"]
+# OpenVINO's inference precision: "auto" (its default, what the CPU is fastest at: bfloat16
+# on CPUs with AVX-512 BF16 or AMX, else float32; the text can differ from onnxruntime's a
+# little), or "f32" (the same text as onnxruntime).
+OcrPrecision = Literal["f32", "auto"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,20 +87,37 @@ class OcrEngine:
     ``workers`` pages can be read at once, each by its own copy of the models running
     ``threads`` threads (a copy is loaded the first time that many reads overlap)."""
 
-    name = "rapidocr-onnxruntime PP-OCRv4"
-
-    def __init__(self, threads: int = 1, workers: int = 1) -> None:
+    def __init__(
+        self,
+        threads: int = 1,
+        workers: int = 1,
+        backend: OcrBackend = "auto",
+        precision: OcrPrecision = "auto",
+    ) -> None:
         self.threads = threads
         self.workers = workers
+        self.backend = backend
+        self.precision = precision
         self._free: list[Any] = []  # loaded copies not reading a page now
         self._lock = threading.Lock()
 
-    def check(self) -> None:
-        """A ``ConfigurationError`` with the install hint when the package is missing."""
-        import importlib.util
+    @property
+    def runtime(self) -> Literal["openvino", "onnxruntime"]:
+        """Who runs the models: ``backend``, with "auto" resolved by what is installed."""
+        if self.backend == "auto":
+            return "openvino" if _installed("openvino") else "onnxruntime"
+        return self.backend
 
-        if importlib.util.find_spec("rapidocr_onnxruntime") is None:
+    @property
+    def name(self) -> str:
+        return f"RapidOCR PP-OCRv4 on {self.runtime}"
+
+    def check(self) -> None:
+        """A ``ConfigurationError`` with the install hint when a package is missing."""
+        if not _installed("rapidocr_onnxruntime"):
             raise ConfigurationError(INSTALL_HINT)
+        if self.backend == "openvino" and not _installed("openvino"):
+            raise ConfigurationError(OPENVINO_HINT)
 
     def _new_model(self) -> Any:
         self.check()
@@ -96,7 +127,12 @@ class OcrEngine:
         # table page it turned short cells upside down (CER 0.29 with it, 0.11 without).
         # Detection keeps RapidOCR's sizing (the whole drawing): on a scaled down page it
         # missed lines of small print (docs/benchmarks.md, OCR, Speed).
-        return RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1, use_cls=False)
+        model = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1, use_cls=False)
+        if self.runtime == "openvino":
+            paths = _model_paths()
+            model.text_det.infer = OpenVinoSession(paths["Det"], self.threads, self.precision)
+            model.text_rec.session = OpenVinoSession(paths["Rec"], self.threads, self.precision)
+        return model
 
     @contextmanager
     def _model(self) -> Iterator[Any]:
@@ -127,3 +163,48 @@ class OcrEngine:
             (str(text), relative_box(quad, width, height)) for quad, text, _score in result or ()
         ]
         return page_from_lines(found)
+
+
+class OpenVinoSession:
+    """An ONNX model compiled by OpenVINO for the CPU, called as RapidOCR calls its
+    onnxruntime sessions: ``session(batch)`` -> the model's outputs (one here)."""
+
+    def __init__(self, path: str, threads: int, precision: OcrPrecision) -> None:
+        import openvino as ov
+
+        # Not pinned: OpenVINO pins each model's threads to cores, and two copies of one
+        # thread each (two pages read at once) then shared one core (measured: no faster
+        # than one page at a time).
+        config: dict[str, Any] = {
+            "INFERENCE_NUM_THREADS": str(threads),
+            "PERFORMANCE_HINT": "LATENCY",
+            "ENABLE_CPU_PINNING": False,
+        }
+        if precision == "f32":
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        core = ov.Core()
+        self._model = core.compile_model(core.read_model(path), "CPU", config)
+
+    def __call__(self, batch: Any) -> list[Any]:
+        # The output copied, then the model's working memory released: OpenVINO keeps it
+        # sized for the largest input it has seen (a whole page for detection), and two
+        # copies of the models held 1.95 GB after reading two pages, 0.90 GB released.
+        output = self._model(batch)[0].copy()
+        self._model.release_memory()
+        return [output]
+
+
+def _model_paths() -> dict[str, str]:
+    """The model files RapidOCR loads, by stage ("Det", "Rec", "Cls"): its own default
+    configuration, resolved as it resolves it."""
+    from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH
+    from rapidocr_onnxruntime.utils import read_yaml, update_model_path
+
+    config = update_model_path(read_yaml(DEFAULT_CFG_PATH))
+    return {stage: str(config[stage]["model_path"]) for stage in ("Det", "Rec", "Cls")}
+
+
+def _installed(package: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(package) is not None
