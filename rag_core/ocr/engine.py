@@ -174,11 +174,15 @@ class OpenVinoSession:
 
         # Not pinned: OpenVINO pins each model's threads to cores, and two copies of one
         # thread each (two pages read at once) then shared one core (measured: no faster
-        # than one page at a time).
+        # than one page at a time). Its cache of kernels compiled per input shape (every
+        # batch of lines has a width of its own) is bounded: at its default of 5,000 shapes
+        # a process reading 24 pages with two copies grew from 1.6 to 2.9 GB; at 200 it
+        # ended at 2.4 GB, no slower (docs/benchmarks.md, OCR, OpenVINO).
         config: dict[str, Any] = {
             "INFERENCE_NUM_THREADS": str(threads),
             "PERFORMANCE_HINT": "LATENCY",
             "ENABLE_CPU_PINNING": False,
+            "CPU_RUNTIME_CACHE_CAPACITY": 200,
         }
         if precision == "f32":
             config["INFERENCE_PRECISION_HINT"] = "f32"
