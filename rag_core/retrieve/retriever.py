@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -81,30 +80,6 @@ def dense_decision(
             f"dense leg down-weighted: {model} cannot read {share} of the query's tokens",
         )
     return DenseDecision(weight, "on", "")
-
-
-class _Background:
-    """``fn(*args)`` run in a thread of its own; ``result()`` waits for it (and raises what
-    it raised)."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._fn, self._args = fn, args
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="query-embedding", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._fn(*self._args)
-        except BaseException as error:  # handed to the caller
-            self._error = error
-
-    def result(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,11 +293,13 @@ class Retriever:
         decisions = [self._dense_decision(snapshot, text, wanted) for text in texts]
         read = [i for i, d in enumerate(decisions) if d.status != "off"]
         nearest = n if ranges is None else 0
-        background = (
-            _Background(self._embed_and_search, snapshot, [texts[i] for i in read], nearest)
-            if read
-            else None
-        )
+        background = None
+        if read:
+            thread = ThreadPoolExecutor(1, thread_name_prefix="query-embedding")
+            background = thread.submit(
+                self._embed_and_search, snapshot, [texts[i] for i in read], nearest
+            )
+            thread.shutdown(wait=False)  # the thread ends with its one task
         prepared = [
             self._prepare(snapshot, text, wanted, scope, decision)
             for text, decision in zip(texts, decisions, strict=True)
@@ -456,7 +433,8 @@ class Retriever:
                 if isinstance(q.nearest, Exception):
                     raise q.nearest
                 # Searched in the embedding thread for as many (``n`` is the same) or now.
-                ranked = q.nearest or self._chroma_ranked(snapshot, q.vector, n)
+                near = q.nearest
+                ranked = near if near is not None else self._chroma_ranked(snapshot, q.vector, n)
             except Exception as exc:  # a Chroma server down or failing: answer without it
                 log.warning("vector store query failed, exact search instead: %s", exc)
                 outage = f"vector store unavailable ({type(exc).__name__}): exact search"
