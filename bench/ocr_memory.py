@@ -7,7 +7,8 @@ The first ``--pages`` pages of 3M_2018_10K are scanned as ``bench/scanned_copy.p
 drawn at 200 dpi (held in memory: the first line's RSS), then an ``OcrEngine`` of 2 workers x
 1 thread reads them 4 at a time, as the backlog does; prints the process RSS (MB) after every
 4 pages, the seconds, and the peak. ``--cache``: OpenVINO's ``CPU_RUNTIME_CACHE_CAPACITY``
-instead of Folio's (kernels compiled per input shape, kept for this many shapes).
+(kernels compiled per input shape, kept for this many shapes) instead of Folio's
+(``rag_core.ocr.engine.SHAPE_CACHE``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import argparse
 import resource
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pypdfium2 as pdfium
 from _common import shared_data
@@ -39,25 +39,7 @@ def main() -> None:
     parser.add_argument("--cache", type=int, default=None)
     args = parser.parse_args()
     if args.cache is not None:
-        compile_model = ocr_engine.OpenVinoSession.__init__
-
-        def with_cache(self: Any, path: str, threads: int, precision: Any) -> None:
-            import openvino as ov
-
-            real = ov.Core.compile_model
-
-            def compile_with(core: Any, model: Any, device: str, config: dict) -> Any:  # type: ignore[type-arg]
-                return real(
-                    core, model, device, {**config, "CPU_RUNTIME_CACHE_CAPACITY": args.cache}
-                )
-
-            ov.Core.compile_model = compile_with  # type: ignore[method-assign]
-            try:
-                compile_model(self, path, threads, precision)
-            finally:
-                ov.Core.compile_model = real  # type: ignore[method-assign]
-
-        ocr_engine.OpenVinoSession.__init__ = with_cache  # type: ignore[method-assign]
+        ocr_engine.SHAPE_CACHE = args.cache
     path = shared_data() / "financebench" / "pdfs" / "3M_2018_10K.pdf"
     doc = pdfium.PdfDocument(scanned_copy(path.read_bytes(), 150, args.pages))
     try:

@@ -142,17 +142,15 @@ def _one_page_bytes(data: bytes, page: int) -> bytes:
 def _model(kwargs: dict[str, object]):  # type: ignore[no-untyped-def]
     from rapidocr_onnxruntime import RapidOCR
 
-    from rag_core.ocr.engine import OpenVinoSession, _model_paths
+    from rag_core.ocr.engine import run_on_openvino
 
     args = {"intra_op_num_threads": 2, "inter_op_num_threads": 1}
     ours = ("use_cls", "detect_side", "openvino")
     args.update({k: v for k, v in kwargs.items() if k not in ours})
     model = RapidOCR(**args)
     if "openvino" in kwargs:  # the models on OpenVINO, as rag_core.ocr.engine runs them
-        paths, threads = _model_paths(), int(args["intra_op_num_threads"])  # type: ignore[call-overload]
-        precision = kwargs["openvino"]
-        model.text_det.infer = OpenVinoSession(paths["Det"], threads, precision)  # type: ignore[arg-type]
-        model.text_rec.session = OpenVinoSession(paths["Rec"], threads, precision)  # type: ignore[arg-type]
+        threads = int(args["intra_op_num_threads"])  # type: ignore[call-overload]
+        run_on_openvino(model, threads, kwargs["openvino"])  # type: ignore[arg-type]
     if "detect_side" in kwargs:
         limit_detection(model, int(kwargs["detect_side"]))  # type: ignore[call-overload]
     for attr in ("text_det", "text_cls", "text_rec"):

@@ -129,9 +129,7 @@ class OcrEngine:
         # missed lines of small print (docs/benchmarks.md, OCR, Speed).
         model = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1, use_cls=False)
         if self.runtime == "openvino":
-            paths = _model_paths()
-            model.text_det.infer = OpenVinoSession(paths["Det"], self.threads, self.precision)
-            model.text_rec.session = OpenVinoSession(paths["Rec"], self.threads, self.precision)
+            run_on_openvino(model, self.threads, self.precision)
         return model
 
     @contextmanager
@@ -165,6 +163,18 @@ class OcrEngine:
         return page_from_lines(found)
 
 
+# OpenVINO's cache of kernels compiled per input shape, in shapes (its default: 5,000).
+SHAPE_CACHE = 200
+
+
+def run_on_openvino(model: Any, threads: int, precision: OcrPrecision) -> None:
+    """Swap a ``RapidOCR`` model's detection and recognition sessions for OpenVINO ones on
+    the same model files (its pre- and post-processing stay)."""
+    paths = _model_paths()
+    model.text_det.infer = OpenVinoSession(paths["Det"], threads, precision)
+    model.text_rec.session = OpenVinoSession(paths["Rec"], threads, precision)
+
+
 class OpenVinoSession:
     """An ONNX model compiled by OpenVINO for the CPU, called as RapidOCR calls its
     onnxruntime sessions: ``session(batch)`` -> the model's outputs (one here)."""
@@ -182,7 +192,7 @@ class OpenVinoSession:
             "INFERENCE_NUM_THREADS": str(threads),
             "PERFORMANCE_HINT": "LATENCY",
             "ENABLE_CPU_PINNING": False,
-            "CPU_RUNTIME_CACHE_CAPACITY": 200,
+            "CPU_RUNTIME_CACHE_CAPACITY": SHAPE_CACHE,
         }
         if precision == "f32":
             config["INFERENCE_PRECISION_HINT"] = "f32"
