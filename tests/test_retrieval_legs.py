@@ -12,6 +12,7 @@ import pytest
 
 from rag_core.config import Settings
 from rag_core.library import Library
+from rag_core.retrieve import retriever as retriever_module
 from rag_core.types import Filters, SearchResult
 
 from .fakes import HashingEmbedder
@@ -122,9 +123,30 @@ class _SignallingEmbedder(HashingEmbedder):
         return super().embed_query(texts)
 
 
-def test_the_query_is_embedded_while_bm25_scores_it(tmp_path: Path) -> None:
-    """The lexical scoring of a search waits (up to 5 s) for its query embedding to begin:
-    a search that scored first and embedded after would make it wait in vain."""
+def _waiting_rankings(
+    monkeypatch: pytest.MonkeyPatch, began: threading.Event
+) -> tuple[list[bool], list[str]]:
+    """Lexical rankings that, in the caller's thread, wait (up to 5 s) for ``began``: what
+    each wait saw, and the thread of every ranking."""
+    rank = retriever_module.top_of_fields
+    overlapped: list[bool] = []
+    threads: list[str] = []
+
+    def ranking(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        if threading.current_thread() is threading.main_thread():
+            overlapped.append(began.wait(timeout=5))
+        return rank(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retriever_module, "top_of_fields", ranking)
+    return overlapped, threads
+
+
+def test_the_query_is_embedded_while_bm25_scores_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lexical ranking of a search waits (up to 5 s) for its query embedding to begin:
+    a search that ranked first and embedded after would make it wait in vain."""
     began = threading.Event()
     embedder = _SignallingEmbedder(began)
     folder = tmp_path / "overlap"
@@ -132,18 +154,10 @@ def test_the_query_is_embedded_while_bm25_scores_it(tmp_path: Path) -> None:
         Settings(data_dir=folder / "data", db=folder / "feedback.db"), embedder=embedder
     )
     library.add([("handbook.pdf", make_pdf(HANDBOOK))])
-    retriever = library.retriever
-    lexical = retriever._prepare
-    overlapped: list[bool] = []
-
-    def prepare(*args: object, **kwargs: object) -> object:
-        overlapped.append(began.wait(timeout=5))
-        return lexical(*args, **kwargs)  # type: ignore[arg-type]
-
-    retriever._prepare = prepare  # type: ignore[method-assign]
+    overlapped, threads = _waiting_rankings(monkeypatch, began)
     began.clear()
     result = library.search("How many days of paid leave do staff take?", k=3, decompose=False)
-    assert overlapped == [True]
+    assert len(threads) == 2 and all(overlapped)  # ranked in either thread, never before
     assert leg(result, "dense").status == "on"
     assert "twenty five days" in result.hits[0].chunk.text
     began.clear()
@@ -152,7 +166,9 @@ def test_the_query_is_embedded_while_bm25_scores_it(tmp_path: Path) -> None:
         library.search("Which class is booked for short journeys?", k=3, decompose=False)
 
 
-def test_the_vector_store_is_searched_while_bm25_scores(tmp_path: Path) -> None:
+def test_the_vector_store_is_searched_while_bm25_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Unfiltered, the HNSW search of the query vector runs in the embedding thread: the
     lexical scoring waits (up to 5 s) for it to begin, and the dense leg uses what it found
     (one search, not two). Filtered, the dense leg scans the filters' rows exactly, as
@@ -175,18 +191,11 @@ def test_the_vector_store_is_searched_while_bm25_scores(tmp_path: Path) -> None:
             raise ConnectionError("the vector store went away")
         return store_query(vector, k)
 
-    lexical = retriever._prepare
-    overlapped: list[bool] = []
-
-    def prepare(*args: object, **kwargs: object) -> object:
-        overlapped.append(began.wait(timeout=5))
-        return lexical(*args, **kwargs)  # type: ignore[arg-type]
-
+    overlapped, threads = _waiting_rankings(monkeypatch, began)
     retriever.chroma.query = query  # type: ignore[method-assign]
-    retriever._prepare = prepare  # type: ignore[method-assign]
     question = "How many days of paid leave do staff take?"
     result = library.search(question, k=3, decompose=False)
-    assert overlapped == [True]
+    assert len(threads) == 2 and all(overlapped)
     assert len(searches) == 1
     dense = leg(result, "dense")
     assert dense.status == "on" and dense.note == ""
@@ -195,10 +204,10 @@ def test_the_vector_store_is_searched_while_bm25_scores(tmp_path: Path) -> None:
     assert [key for key, _ in dense.ranked] == [key for key, _ in expected]
     assert "twenty five days" in result.hits[0].chunk.text
 
-    broken, overlapped[:], searches[:] = True, [], []
+    broken, overlapped[:], threads[:], searches[:] = True, [], [], []
     began.clear()
     result = library.search(question, k=3, decompose=False)
-    assert overlapped == [True] and len(searches) == 1  # not asked twice
+    assert len(threads) == 2 and all(overlapped) and len(searches) == 1  # not asked twice
     dense = leg(result, "dense")
     assert "vector store unavailable (ConnectionError): exact search" in dense.note
     assert "twenty five days" in result.hits[0].chunk.text

@@ -10,16 +10,18 @@ Rows of removed documents are masked (``live``): they count in no statistic and 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from rag_core.index.bm25 import top_in_ranges
+from rag_core.index.maxscore import TermPostings, top_rows
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,43 @@ def load_postings(folder: Path) -> Postings:
     return Postings(terms, **arrays)
 
 
+def _tfc_robertson(counts: np.ndarray, norm: np.ndarray, k1: float) -> np.ndarray:
+    out: np.ndarray = counts / (norm + counts)
+    return out
+
+
+def _tfc_atire(counts: np.ndarray, norm: np.ndarray, k1: float) -> np.ndarray:
+    out: np.ndarray = (counts * (k1 + 1)) / (counts + norm)
+    return out
+
+
+# bm25s's term-frequency functions given the length norm (``LiveField._norm``): the same
+# operations in the same order (tests/test_maxscore.py checks them bit for bit).
+_NORMED = {"robertson": _tfc_robertson, "lucene": _tfc_robertson, "atire": _tfc_atire}
+
+
+@dataclass(frozen=True)
+class _QueryTerm:
+    """A query term's live rows in scope (ascending), its count in each, how often the query
+    holds it, its idf and (bm25l, bm25+) what it gives a row without it."""
+
+    rows: np.ndarray
+    counts: np.ndarray
+    times: int
+    idf: float
+    absent: float
+
+    def within(self, ranges: Sequence[tuple[int, int]]) -> _QueryTerm:
+        """The term at its rows inside ``ranges`` only (row ranges ``[start, stop)``)."""
+        edges = np.asarray(ranges, dtype=np.int64).reshape(-1)
+        bounds = np.searchsorted(self.rows, np.minimum(edges, np.iinfo(self.rows.dtype).max))
+        at = np.concatenate(
+            [np.arange(a, b) for a, b in zip(bounds[::2], bounds[1::2], strict=True)]
+            or [np.zeros(0, dtype=np.int64)]
+        )
+        return replace(self, rows=self.rows[at], counts=self.counts[at])
+
+
 @dataclass(frozen=True)
 class LiveField:
     """One field over several segments, as one BM25 index over their live rows.
@@ -194,7 +233,7 @@ class LiveField:
                 out.append((offset, None))
                 offset += postings.size
                 continue
-            rows = np.full(postings.size, -1, dtype=np.int64)
+            rows = np.full(postings.size, -1, dtype=np.int32)
             rows[kept] = np.arange(offset, offset + len(kept))
             out.append((offset, rows))
             offset += len(kept)
@@ -203,6 +242,79 @@ class LiveField:
     @cached_property
     def average_length(self) -> float:
         return float(self._lengths.sum(dtype=np.float64)) / self.size if self.size else 0.0
+
+    @cached_property
+    def _shortest(self) -> float:
+        """The fewest tokens of a live row (a bound: no row is shorter)."""
+        return float(self._lengths.min()) if self.size else 0.0
+
+    def _statistics(
+        self, scope: Sequence[tuple[int, int]] | None
+    ) -> tuple[int, float, np.ndarray | None]:
+        """BM25's row count and average length over ``scope`` (None: all live rows), and
+        which rows are in it."""
+        if scope is None:
+            return self.size, self.average_length, None
+        inside = np.zeros(self.size, dtype=bool)
+        for start, stop in scope:
+            inside[start:stop] = True
+        size = int(inside.sum())
+        avg = float(self._lengths[inside].sum(dtype=np.float64)) / size if size else 0.0
+        return size, avg, inside
+
+    def _query_terms(
+        self, query_tokens: Sequence[str], size: int, avg: float, inside: np.ndarray | None
+    ) -> list[_QueryTerm]:
+        """Each distinct query term held by a live row in scope, in the query's order."""
+        from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
+
+        p = self.params
+        idf_of = _select_idf_scorer(p.idf_method or p.method)
+        tfc_of = _select_tfc_scorer(p.method)
+        out = []
+        for token, times in Counter(query_tokens).items():
+            rows, counts = self._term_rows(token)
+            if inside is not None:
+                keep = inside[rows]
+                rows, counts = rows[keep], counts[keep]
+            if len(rows) == 0:
+                continue  # in no live row: unknown to an index of the live rows
+            idf = idf_of(len(rows), N=size)
+            absent = 0.0
+            if p.method in ("bm25l", "bm25+"):
+                absent = idf * tfc_of(tf_array=0, l_d=avg, l_avg=avg, k1=p.k1, b=p.b, delta=p.delta)
+            out.append(_QueryTerm(rows, counts, times, idf, absent))
+        return out
+
+    @cached_property
+    def _length_norm(self) -> np.ndarray:
+        """``k1 * (1 - b + b * length / average)`` of every live row (float32)."""
+        return self._norm(self._lengths, self.average_length)
+
+    def _norm(self, lengths: np.ndarray, avg: float) -> np.ndarray:
+        # bm25s's own expression, operation for operation, so the scores are bit for bit its.
+        p = self.params
+        norm: np.ndarray = p.k1 * ((1 - p.b) + p.b * lengths / avg)
+        return norm
+
+    def _contribution(self, term: _QueryTerm, avg: float, at: np.ndarray | None) -> np.ndarray:
+        """What ``term`` adds to its rows (at positions ``at``; None: all)."""
+        p = self.params
+        rows, counts = (term.rows, term.counts) if at is None else (term.rows[at], term.counts[at])
+        if p.method in _NORMED:
+            if avg == self.average_length:
+                norm = self._length_norm[rows]
+            else:
+                norm = self._norm(self._lengths[rows], avg)
+            tfc = _NORMED[p.method](counts, norm, p.k1)
+        else:
+            from bm25s.scoring import _select_tfc_scorer
+
+            tfc = _select_tfc_scorer(p.method)(
+                tf_array=counts, l_d=self._lengths[rows], l_avg=avg, k1=p.k1, b=p.b, delta=p.delta
+            )
+        added: np.ndarray = term.times * (term.idf * tfc - term.absent)
+        return added
 
     def scores(
         self, query_tokens: Sequence[str], scope: Sequence[tuple[int, int]] | None = None
@@ -217,44 +329,15 @@ class LiveField:
         (``np.bincount``): at 1M rows a question's terms hold about 600k postings, and a
         score array per term added into the whole (a gather and a scatter each) cost twice
         as much."""
-        from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
-
-        p = self.params
-        idf_of = _select_idf_scorer(p.idf_method or p.method)
-        tfc_of = _select_tfc_scorer(p.method)
-        inside: np.ndarray | None = None
-        size, avg = self.size, self.average_length
-        if scope is not None:
-            inside = np.zeros(self.size, dtype=bool)
-            for start, stop in scope:
-                inside[start:stop] = True
-            size = int(inside.sum())
-            avg = float(self._lengths[inside].sum(dtype=np.float64)) / size if size else 0.0
-        held: list[np.ndarray] = []
-        adds: list[np.ndarray] = []
-        background = 0.0  # bm25l, bm25+: what a term adds to every row, held or not
-        for token, times in Counter(query_tokens).items():
-            rows, counts = self._term_rows(token)
-            if inside is not None:
-                keep = inside[rows]
-                rows, counts = rows[keep], counts[keep]
-            df = len(rows)
-            if df == 0:
-                continue  # in no live row: unknown to an index of the live rows
-            idf = idf_of(df, N=size)
-            absent = 0.0
-            if p.method in ("bm25l", "bm25+"):
-                absent = idf * tfc_of(tf_array=0, l_d=avg, l_avg=avg, k1=p.k1, b=p.b, delta=p.delta)
-                background += times * absent
-            tfc = tfc_of(
-                tf_array=counts, l_d=self._lengths[rows], l_avg=avg, k1=p.k1, b=p.b, delta=p.delta
-            )
-            held.append(rows)
-            adds.append(times * (idf * tfc - absent))
+        size, avg, inside = self._statistics(scope)
+        terms = self._query_terms(query_tokens, size, avg, inside)
+        background = sum(t.times * t.absent for t in terms)  # bm25l, bm25+: added to every row
         total: np.ndarray
-        if held:
+        if terms:
             total = np.bincount(
-                np.concatenate(held), weights=np.concatenate(adds), minlength=self.size
+                np.concatenate([t.rows for t in terms]),
+                weights=np.concatenate([self._contribution(t, avg, None) for t in terms]),
+                minlength=self.size,
             ).astype(np.float64, copy=False)
         else:
             total = np.zeros(self.size, dtype=np.float64)
@@ -262,8 +345,56 @@ class LiveField:
             total += background if inside is None else np.where(inside, background, 0.0)
         return total.astype(np.float32)
 
+    def postings(
+        self,
+        query_tokens: Sequence[str],
+        scope: Sequence[tuple[int, int]] | None = None,
+        ranges: Sequence[tuple[int, int]] | None = None,
+        field: int = 0,
+    ) -> list[TermPostings] | None:
+        """The query's terms for ``maxscore.top_rows``: each with its live rows in ``ranges``
+        (None: all), scored with ``scope``'s statistics as ``scores`` scores them; None where
+        that cannot be exact (bm25l and bm25+ give every row a score, held or not)."""
+        from bm25s.scoring import _select_tfc_scorer
+
+        p = self.params
+        if p.method in ("bm25l", "bm25+"):
+            return None
+        size, avg, inside = self._statistics(scope)
+        tfc_of = _select_tfc_scorer(p.method)
+        out = []
+        for term in self._query_terms(query_tokens, size, avg, inside):
+            if ranges is not None:
+                term = term.within(ranges)
+            if not len(term.rows):
+                continue
+            # tf / (tf + k1 (1 - b + b dl / avg)) grows with tf and shrinks with dl.
+            most = tfc_of(
+                tf_array=float(term.counts.max()),
+                l_d=self._shortest,
+                l_avg=avg,
+                k1=p.k1,
+                b=p.b,
+                delta=p.delta,
+            )
+            bound = term.times * (term.idf * float(most) - term.absent)
+            score = functools.partial(self._contribution, term, avg)
+            out.append(TermPostings(term.rows, score, max(bound, 0.0), field))
+        return out
+
+    def top(
+        self,
+        query_tokens: Sequence[str],
+        k: int,
+        scope: Sequence[tuple[int, int]] | None = None,
+        ranges: Sequence[tuple[int, int]] | None = None,
+    ) -> list[tuple[int, float]]:
+        """``top_in_ranges(self.scores(query_tokens, scope), k, ranges)``, computed without
+        scoring every posting (``maxscore``)."""
+        return top_of_fields([(self, query_tokens)], k, scope, ranges)
+
     def _term_rows(self, token: str) -> tuple[np.ndarray, np.ndarray]:
-        """The live rows holding ``token`` (ascending) and its count in each."""
+        """The live rows holding ``token`` (ascending, int32) and its count in each."""
         rows, counts = [], []
         for part, (offset, to_live) in zip(self.parts, self._placement, strict=True):
             found = part.term(token)
@@ -271,7 +402,7 @@ class LiveField:
                 continue
             held, times = found
             if to_live is None:
-                rows.append(held + np.int64(offset))  # one pass: int32 + int64 is int64
+                rows.append(held + offset if offset else held)  # int32 (an error past 2**31)
             else:
                 live = to_live[held]
                 kept = live >= 0
@@ -279,7 +410,9 @@ class LiveField:
                 times = times[kept]
             counts.append(np.asarray(times, dtype=np.float32))
         if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        if len(rows) == 1:
+            return rows[0], counts[0]
         return np.concatenate(rows), np.concatenate(counts)
 
     def search(
@@ -290,3 +423,31 @@ class LiveField:
     ) -> list[tuple[int, float]]:
         """Top ``k`` live rows, optionally only within ``ranges`` of rows ``[start, stop)``."""
         return top_in_ranges(self.scores(query_tokens), k, ranges)
+
+
+def top_of_fields(
+    fields: Sequence[tuple[LiveField, Sequence[str]]],
+    k: int,
+    scope: Sequence[tuple[int, int]] | None = None,
+    ranges: Sequence[tuple[int, int]] | None = None,
+) -> list[tuple[int, float]]:
+    """The top ``k`` live rows (in ``ranges``; None: all) by the sum of each field's BM25
+    scores for its query tokens (statistics over ``scope``): exactly ``top_in_ranges`` over
+    ``sum(field.scores(tokens, scope))`` (float32, fields added in order), without scoring
+    every posting of the query's common terms (``maxscore``)."""
+    terms: list[TermPostings] = []
+    for i, (live, tokens) in enumerate(fields):
+        found = live.postings(tokens, scope, ranges, field=i)
+        if found is None:  # a variant MaxScore cannot bound: score every row
+            return top_in_ranges(_summed(fields, scope), k, ranges)
+        terms.extend(found)
+    return top_rows(terms, k)
+
+
+def _summed(
+    fields: Sequence[tuple[LiveField, Sequence[str]]], scope: Sequence[tuple[int, int]] | None
+) -> np.ndarray:
+    total = fields[0][0].scores(fields[0][1], scope)
+    for live, tokens in fields[1:]:
+        total = total + live.scores(tokens, scope)
+    return total

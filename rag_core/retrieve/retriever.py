@@ -12,9 +12,9 @@ from typing import Literal, Protocol
 import numpy as np
 
 from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
-from rag_core.index.bm25 import top_in_ranges
 from rag_core.index.dense import ChromaStore
 from rag_core.index.lexical import LexicalTokenizer
+from rag_core.index.postings import LiveField, top_of_fields
 from rag_core.index.routing import generic_terms, named_documents, routing_terms
 from rag_core.index.snapshot import Snapshot, SnapshotStore
 from rag_core.retrieve.fusion import Fused, reciprocal_rank_fusion, score_fusion, zscore_fusion
@@ -82,14 +82,24 @@ def dense_decision(
     return DenseDecision(weight, "on", "")
 
 
+Fields = tuple[tuple[LiveField, tuple[str, ...]], ...]
+Ranges = list[tuple[int, int]] | None
+
+
 @dataclass(frozen=True, slots=True)
 class _Query:
     """What a query turns into, computed once and shared by every leg."""
 
     text: str
     tokens: tuple[str, ...]
-    bm25_scores: np.ndarray  # BM25 score of every snapshot row, computed once
-    section_scores: np.ndarray  # the same over the rows' sections
+    # The BM25 fields (chunk text, and the gram field's where Chinese is read both ways) and
+    # the section field with their query tokens, and the statistics' rows (None: all).
+    lexical: Fields
+    sections: Fields
+    scope: Ranges
+    # The best rows of each, within the filters, found while the query was embedded.
+    bm25_top: list[tuple[int, float]]
+    section_top: list[tuple[int, float]]
     dense: DenseDecision
     vector: np.ndarray | None
     # The vector store's nearest chunks to ``vector`` over the whole snapshot, queried in the
@@ -279,15 +289,15 @@ class Retriever:
         ranges: list[tuple[int, int]] | None = None,
         n: int = 0,
     ) -> list[_Query]:
-        """Each text's tokens, BM25 scores and dense decision, and the vectors of those the
-        dense leg reads, embedded in one call. ``ranges``: the rows the filters leave (None:
-        all); with ``bm25_scope`` "searched", the BM25 legs score them with their own
-        statistics.
+        """Each text's tokens, best ``n`` BM25 and section rows within ``ranges`` and dense
+        decision, and the vectors of those the dense leg reads, embedded in one call.
+        ``ranges``: the rows the filters leave (None: all); with ``bm25_scope`` "searched",
+        the BM25 legs score them with their own statistics.
 
-        The embedding runs in a thread of its own while this one scores BM25 (the model
+        The embedding runs in a thread of its own while this one ranks by BM25 (the model
         releases the GIL), and so does the vector store's search of the ``n`` nearest chunks
-        where the dense leg searches the whole library: at 1M chunks the lexical scores of a
-        question take about as long as its embedding and HNSW search together (one after
+        where the dense leg searches the whole library: at 1M chunks the lexical rankings of
+        a question take about as long as its embedding and HNSW search together (one after
         the other, a search cost both)."""
         scope = ranges if self.config.bm25_scope == "searched" else None
         decisions = [self._dense_decision(snapshot, text, wanted) for text in texts]
@@ -301,7 +311,7 @@ class Retriever:
             )
             thread.shutdown(wait=False)  # the thread ends with its one task
         prepared = [
-            self._prepare(snapshot, text, wanted, scope, decision)
+            self._prepare(snapshot, text, wanted, scope, ranges, n, decision)
             for text, decision in zip(texts, decisions, strict=True)
         ]
         if background is not None:
@@ -348,21 +358,35 @@ class Retriever:
         snapshot: Snapshot,
         text: str,
         wanted: Collection[str],
-        scope: list[tuple[int, int]] | None,
+        scope: Ranges,
+        ranges: Ranges,
+        n: int,
         decision: DenseDecision,
     ) -> _Query:
-        """A text's tokens and BM25 scores (over ``scope``'s statistics where given); its
-        vector comes after."""
+        """A text's tokens, the fields its lexical legs rank by (statistics over ``scope``'s
+        rows where given) and their best ``n`` rows within ``ranges``; its vector comes
+        after."""
         words = self.tokenizer.tokenize(text)
         # The chunk index's tokens (and the gram index's) read Chinese as the snapshot does.
         chunk, grams = self.tokenizer.fields(text, words, snapshot.chinese)
-        scores = np.zeros(0)
-        if "bm25" in wanted:
-            scores = snapshot.bm25.scores(chunk, scope)
-            if grams and snapshot.grams is not None:
-                scores = scores + snapshot.grams.scores(grams, scope)
-        sections = snapshot.sections.scores(words, scope) if "section" in wanted else np.zeros(0)
-        return _Query(text, (*chunk, *grams), scores, sections, decision, None)
+        lexical: Fields = ()
+        if "bm25" in wanted and chunk:
+            lexical = ((snapshot.bm25, tuple(chunk)),)
+        if "bm25" in wanted and grams and snapshot.grams is not None:
+            lexical += ((snapshot.grams, tuple(grams)),)
+        sections = ((snapshot.sections, tuple(words)),) if "section" in wanted and words else ()
+        # MaxScore: the exact best rows without scoring every posting of the common terms.
+        return _Query(
+            text,
+            (*chunk, *grams),
+            lexical,
+            sections,
+            scope,
+            top_of_fields(lexical, n, scope, ranges) if lexical else [],
+            top_of_fields(sections, n, scope, ranges) if sections else [],
+            decision,
+            None,
+        )
 
     def _fuse(self, traces: Sequence[LegTrace]) -> list[Fused]:
         rankings = {leg.leg: leg.ranked for leg in traces if leg.status != "off"}
@@ -409,13 +433,19 @@ class Retriever:
         if leg.kind == "section":
             if self.config.section_weight <= 0 or not q.tokens:
                 return _off(leg.name)
-            weight, scores, note = self.config.section_weight, q.section_scores, ""
+            weight, fields, found, note = (
+                self.config.section_weight,
+                q.sections,
+                q.section_top,
+                "",
+            )
         else:
-            weight, scores = self.config.bm25_weight, q.bm25_scores
+            weight, fields, found = self.config.bm25_weight, q.lexical, q.bm25_top
             silent = q.tokens or leg.routed
             note = "" if silent else "BM25 leg: the query has no searchable words"
         started = time.perf_counter()
-        found = top_in_ranges(scores, n, ranges)
+        if leg.routed:  # the documents the query names, searched again
+            found = top_of_fields(fields, n, q.scope, ranges) if fields else []
         ranked = tuple((snapshot.ids[row], score) for row, score in found)
         weight *= self.config.route_weight if leg.routed else 1.0
         return LegTrace(leg.name, weight, "on", note, ranked, _ms_since(started))
@@ -494,15 +524,21 @@ class Retriever:
 
         def share(term: str, rows: frozenset[int]) -> float:
             # Chunks holding the term, weighted by its BM25 score: the part in ``rows``' docs.
-            scores = snapshot.bm25.scores([term])
+            # Only its postings are scored (a BM25 variant that scores every row: all rows).
+            docs = [snapshot.doc_ranges[snapshot.router_docs[r]] for r in rows]
+            held = snapshot.bm25.postings([term])
+            if held is None:
+                scores = snapshot.bm25.scores([term]).astype(np.float64)
+                edges = np.asarray(docs, dtype=np.int64).reshape(-1, 2)
+            elif held:
+                scores = held[0].contribution(np.arange(len(held[0].rows))).astype(np.float64)
+                edges = np.searchsorted(held[0].rows, np.asarray(docs, held[0].rows.dtype))
+            else:
+                return 1.0  # the text never uses it: the name alone says it
             total = float(scores.sum())
             if total <= 0:
-                return 1.0  # the text never uses it: the name alone says it
-            inside = sum(
-                float(scores[slice(*snapshot.doc_ranges[snapshot.router_docs[r]])].sum())
-                for r in rows
-            )
-            return inside / total
+                return 1.0
+            return sum(float(scores[a:b].sum()) for a, b in edges.reshape(-1, 2)) / total
 
         return named_documents(term_docs, n_docs, generic_terms(self.tokenizer), share)
 
