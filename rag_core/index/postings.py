@@ -180,14 +180,13 @@ class _QueryTerm:
     absent: float
 
     def within(self, ranges: Sequence[tuple[int, int]]) -> _QueryTerm:
-        """The term at its rows inside ``ranges`` only (row ranges ``[start, stop)``)."""
-        edges = np.asarray(ranges, dtype=np.int64).reshape(-1)
-        bounds = np.searchsorted(self.rows, np.minimum(edges, np.iinfo(self.rows.dtype).max))
-        at = np.concatenate(
-            [np.arange(a, b) for a, b in zip(bounds[::2], bounds[1::2], strict=True)]
-            or [np.zeros(0, dtype=np.int64)]
-        )
-        return replace(self, rows=self.rows[at], counts=self.counts[at])
+        """The term at its rows inside ``ranges`` only (sorted row ranges ``[start, stop)``)."""
+        edges = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
+        if not len(edges):
+            return replace(self, rows=self.rows[:0], counts=self.counts[:0])
+        at = np.searchsorted(edges[:, 0], self.rows, side="right") - 1
+        keep = (at >= 0) & (self.rows < edges[np.maximum(at, 0), 1])
+        return replace(self, rows=self.rows[keep], counts=self.counts[keep])
 
 
 @dataclass(frozen=True)
@@ -364,7 +363,7 @@ class LiveField:
         tfc_of = _select_tfc_scorer(p.method)
         out = []
         for term in self._query_terms(query_tokens, size, avg, inside):
-            if ranges is not None:
+            if ranges is not None and ranges != scope:  # the scope's rows are in already
                 term = term.within(ranges)
             if not len(term.rows):
                 continue

@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
+from rag_core.index.bm25 import top_in_ranges
 from rag_core.index.dense import ChromaStore
 from rag_core.index.lexical import LexicalTokenizer
 from rag_core.index.postings import LiveField, top_of_fields
@@ -383,7 +384,10 @@ class Retriever:
             sections,
             scope,
             top_of_fields(lexical, n, scope, ranges) if lexical else [],
-            top_of_fields(sections, n, scope, ranges) if sections else [],
+            # Headings repeat over many chunks, so the section field's best rows tie in
+            # crowds and MaxScore prunes little: scoring every row is cheaper there
+            # (bench/bm25_topk.py: p50 / p95 3.5 / 7.3 ms against 4.4 / 8.4 at 1M).
+            top_in_ranges(snapshot.sections.scores(words, scope), n, ranges) if sections else [],
             decision,
             None,
         )
