@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag_core.index.bm25 import top_k
+
 # Pruning compares bounds summed in float64 with scores summed in float64 from float32 parts:
 # a relative margin far above their rounding keeps every row whose score might tie the k-th.
 _MARGIN = 1e-4
@@ -53,18 +55,8 @@ def top_rows(terms: Sequence[TermPostings], k: int) -> list[tuple[int, float]]:
     terms = [t for t in terms if len(t.rows)]
     if k <= 0 or not terms:
         return []
-    candidates = _candidates(terms, k)
-    scores = _exact(terms, candidates)
-    keep = scores > 0
-    candidates, scores = candidates[keep], scores[keep]
-    if candidates.size > k:
-        kth = np.partition(scores, candidates.size - k)[candidates.size - k]
-        above = scores > kth
-        tied = np.flatnonzero(scores == kth)[: k - int(above.sum())]
-        above[tied] = True
-        candidates, scores = candidates[above], scores[above]
-    order = np.lexsort((candidates, -scores))
-    return [(int(candidates[i]), float(scores[i])) for i in order]
+    candidates = _candidates(terms, k)  # ascending: ties by position are ties by row
+    return [(int(candidates[i]), s) for i, s in top_k(_exact(terms, candidates), k)]
 
 
 def _kth(values: np.ndarray, k: int) -> float:
