@@ -414,15 +414,6 @@ class LiveField:
             return rows[0], counts[0]
         return np.concatenate(rows), np.concatenate(counts)
 
-    def search(
-        self,
-        query_tokens: Sequence[str],
-        k: int,
-        ranges: Sequence[tuple[int, int]] | None = None,
-    ) -> list[tuple[int, float]]:
-        """Top ``k`` live rows, optionally only within ``ranges`` of rows ``[start, stop)``."""
-        return top_in_ranges(self.scores(query_tokens), k, ranges)
-
 
 def top_of_fields(
     fields: Sequence[tuple[LiveField, Sequence[str]]],

@@ -93,10 +93,9 @@ class _Query:
 
     text: str
     tokens: tuple[str, ...]
-    # The BM25 fields (chunk text, and the gram field's where Chinese is read both ways) and
-    # the section field with their query tokens, and the statistics' rows (None: all).
+    # The BM25 fields (chunk text, and the gram field's where Chinese is read both ways) with
+    # their query tokens, and the statistics' rows (None: all): a routed leg ranks them again.
     lexical: Fields
-    sections: Fields
     scope: Ranges
     # The best rows of each, within the filters, found while the query was embedded.
     bm25_top: list[tuple[int, float]]
@@ -375,22 +374,15 @@ class Retriever:
             lexical = ((snapshot.bm25, tuple(chunk)),)
         if "bm25" in wanted and grams and snapshot.grams is not None:
             lexical += ((snapshot.grams, tuple(grams)),)
-        sections = ((snapshot.sections, tuple(words)),) if "section" in wanted and words else ()
+        # Headings repeat over many chunks, so the section field's best rows tie in crowds
+        # and MaxScore prunes little: scoring every row is cheaper there (bench/bm25_topk.py:
+        # p50 / p95 3.5 / 7.3 ms against 4.4 / 8.4 at 1M).
+        sections: list[tuple[int, float]] = []
+        if "section" in wanted and words:
+            sections = top_in_ranges(snapshot.sections.scores(words, scope), n, ranges)
         # MaxScore: the exact best rows without scoring every posting of the common terms.
-        return _Query(
-            text,
-            (*chunk, *grams),
-            lexical,
-            sections,
-            scope,
-            top_of_fields(lexical, n, scope, ranges) if lexical else [],
-            # Headings repeat over many chunks, so the section field's best rows tie in
-            # crowds and MaxScore prunes little: scoring every row is cheaper there
-            # (bench/bm25_topk.py: p50 / p95 3.5 / 7.3 ms against 4.4 / 8.4 at 1M).
-            top_in_ranges(snapshot.sections.scores(words, scope), n, ranges) if sections else [],
-            decision,
-            None,
-        )
+        bm25 = top_of_fields(lexical, n, scope, ranges) if lexical else []
+        return _Query(text, (*chunk, *grams), lexical, scope, bm25, sections, decision, None)
 
     def _fuse(self, traces: Sequence[LegTrace]) -> list[Fused]:
         rankings = {leg.leg: leg.ranked for leg in traces if leg.status != "off"}
@@ -437,19 +429,14 @@ class Retriever:
         if leg.kind == "section":
             if self.config.section_weight <= 0 or not q.tokens:
                 return _off(leg.name)
-            weight, fields, found, note = (
-                self.config.section_weight,
-                q.sections,
-                q.section_top,
-                "",
-            )
+            weight, found, note = self.config.section_weight, q.section_top, ""
         else:
-            weight, fields, found = self.config.bm25_weight, q.lexical, q.bm25_top
+            weight, found = self.config.bm25_weight, q.bm25_top
             silent = q.tokens or leg.routed
             note = "" if silent else "BM25 leg: the query has no searchable words"
         started = time.perf_counter()
-        if leg.routed:  # the documents the query names, searched again
-            found = top_of_fields(fields, n, q.scope, ranges) if fields else []
+        if leg.routed:  # the documents the query names, searched again (BM25 only)
+            found = top_of_fields(q.lexical, n, q.scope, ranges) if q.lexical else []
         ranked = tuple((snapshot.ids[row], score) for row, score in found)
         weight *= self.config.route_weight if leg.routed else 1.0
         return LegTrace(leg.name, weight, "on", note, ranked, _ms_since(started))
