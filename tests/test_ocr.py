@@ -66,6 +66,22 @@ def test_word_repair_exact():
     assert repair_words("internationalization") == "internationalization"
 
 
+def test_word_repair_keeps_names_and_acronyms_it_would_need_rare_pieces_for():
+    # Words OCR read right that are not in the list: splitting them needs rare short pieces
+    # (EB IT DA, Amc or, Un audited), which cost more than the unknown word.
+    for unchanged in ("EBITDA", "Amcor", "Unaudited", "EBITDAR", "Kenvue"):
+        assert repair_words(unchanged) == unchanged
+    # An inflection of a listed word is a word.
+    for unchanged in ("repurchases", "borrowings"):
+        assert repair_words(unchanged) == unchanged
+    # Unknown stretches inside a run stay whole while the words around them are parted ...
+    assert repair_words("AdjustedEBITDAwas 4,512million") == "Adjusted EBITDA was 4,512 million"
+    assert repair_words("AmcorFlexiblesNorthAmerica") == "Amcor Flexibles North America"
+    # ... and never span a lower-to-upper case change, where OCR most often lost a space.
+    assert repair_words("SixMonthsEndedDecember") == "Six Months Ended December"
+    assert repair_words("endedDecember") == "ended December"
+
+
 def test_lines_keep_their_offsets_and_boxes():
     page = page_from_lines(
         [
