@@ -5,6 +5,8 @@ the slow tier, the real PP-OCRv4 models reading generated English and Chinese sc
 from __future__ import annotations
 
 import io
+import json
+import sqlite3
 import threading
 from datetime import UTC
 from pathlib import Path
@@ -17,7 +19,7 @@ from api.observability import ApiMetrics
 from rag_core.config import Settings
 from rag_core.library import Library
 from rag_core.ocr import OcrEngine, OcrLine, OcrPage, needs_ocr, repair_words
-from rag_core.ocr.engine import page_from_lines, relative_box
+from rag_core.ocr.engine import REPAIR_VERSION, page_from_lines, relative_box, same_row
 from rag_core.ocr.quality import cer
 from rag_core.ocr.rule import TextLayer, text_layer
 from rag_core.types import Citation
@@ -80,6 +82,28 @@ def test_word_repair_keeps_names_and_acronyms_it_would_need_rare_pieces_for():
     # ... and never span a lower-to-upper case change, where OCR most often lost a space.
     assert repair_words("SixMonthsEndedDecember") == "Six Months Ended December"
     assert repair_words("endedDecember") == "ended December"
+
+
+def test_cells_of_one_visual_row_make_one_line():
+    # The recognizer reads a table one cell per box, in rows: a row label and its figures
+    # become one line of the page text (as a text layer gives them); each keeps its box.
+    label, first, second = (
+        (0.05, 0.30, 0.30, 0.32),
+        (0.60, 0.301, 0.70, 0.321),
+        (0.80, 0.30, 0.9, 0.32),
+    )
+    below = (0.05, 0.34, 0.30, 0.36)
+    page = page_from_lines(
+        [("Net sales", label), ("4,512", first), ("4,118", second), ("Cost of sales", below)]
+    )
+    assert page.text == "Net sales 4,512 4,118\nCost of sales"
+    assert [ln.box for ln in page.lines] == [label, first, second, below]
+    assert all(page.text[ln.start : ln.end] == ln.text for ln in page.lines)
+    # Not a row: a box lower by more than half a line, or one that starts left of the
+    # previous box's middle (the next line of a paragraph, a second column's first line).
+    assert not same_row((0.1, 0.30, 0.5, 0.32), (0.6, 0.312, 0.7, 0.332))
+    assert not same_row((0.1, 0.30, 0.5, 0.32), (0.2, 0.30, 0.6, 0.32))
+    assert same_row((0.1, 0.30, 0.5, 0.32), (0.31, 0.30, 0.6, 0.32))
 
 
 def test_lines_keep_their_offsets_and_boxes():
@@ -507,3 +531,58 @@ def test_metrics_show_the_ocr_backlog_and_its_age(ocr_settings, tmp_path):
     }
     off = Settings(data_dir=tmp_path / "off", db=tmp_path / "off.db", ocr="off")
     assert _ocr_metrics(Library.open(off, embedder=HashingEmbedder())) == {}
+
+
+def test_a_better_repair_reaches_pages_already_read_without_reading_them_again(ocr_settings):
+    library = _open(ocr_settings, ScriptedEngine(["turbocharger", "gearbox", "radiator"]))
+    library.add([("scan.pdf", _scan())])
+    library.run_ocr()
+    doc = library.find("scan.pdf")
+    backlog = library.ocr
+    assert backlog is not None
+    path = backlog.store.path
+    library.stop_background()
+    # Rewrite the store as an older Folio left it: no repair version, and page 1 without
+    # the recognizer's lines, its table row stored one cell per line; page 2 with the
+    # recognizer's line, which the older repair had left joined.
+    label, figure = [0.05, 0.3, 0.3, 0.32], [0.6, 0.3, 0.7, 0.32]
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM meta WHERE key = 'repair'")
+        db.execute(
+            "UPDATE pages SET text = ?, lines = ?, raw = '[]' WHERE doc_id = ? AND page = 1",
+            (
+                "Netsales\n4,512",
+                json.dumps([["Netsales", 0, 8, label], ["4,512", 9, 14, figure]]),
+                doc.id,
+            ),
+        )
+        db.execute(
+            "UPDATE pages SET text = ?, lines = ?, raw = ? WHERE doc_id = ? AND page = 2",
+            (
+                "radiatorendedDecember",
+                json.dumps([["radiatorendedDecember", 0, 21, label]]),
+                json.dumps([["radiatorendedDecember", label]]),
+                doc.id,
+            ),
+        )
+    engine = ScriptedEngine([])
+    restarted = _open(ocr_settings, engine)
+    assert restarted.run_ocr() == 1  # the document indexed again; no page read again
+    assert engine.reads == 0
+    assert [restarted.page_text(doc.id, p) for p in range(3)] == [
+        "turbocharger",
+        "Net sales 4,512",  # the old lines, repaired and joined as one row
+        "radiator ended December",  # made again from what the recognizer read
+    ]
+    assert restarted.ocr_lines(doc.id, 1) == (
+        OcrLine("Net sales", 0, 9, tuple(label)),
+        OcrLine("4,512", 10, 15, tuple(figure)),
+    )
+    assert _pages(restarted, "december")[0] == ("scan.pdf", 2)
+    cited = Citation(1, "c", doc.id, "scan.pdf", 1, "4,512", 10, 15)
+    assert restarted.citation_boxes(cited).boxes == (tuple(figure),)
+    restarted.stop_background()
+    # Made once: the next start finds the store at this repair version.
+    again = _open(ocr_settings, ScriptedEngine([]))
+    assert again.ocr is not None and again.ocr.store.rederive(REPAIR_VERSION) == 0
+    assert again.run_ocr() == 0

@@ -28,7 +28,7 @@ from typing import Literal
 from rag_core.background import BackgroundWorker, oldest_added
 from rag_core.errors import ConfigurationError
 from rag_core.ingest.pdfium_lock import PDFIUM
-from rag_core.ocr.engine import OcrEngine, OcrLine
+from rag_core.ocr.engine import REPAIR_VERSION, OcrEngine, OcrLine
 from rag_core.ocr.rule import needs_ocr
 from rag_core.ocr.store import OcrStore
 from rag_core.store.registry import Registry
@@ -125,6 +125,7 @@ class OcrBacklog:
         self._unappliable: set[str] = set()  # indexing with OCR text failed (this process)
         self._rate: tuple[int, float] = (0, 0.0)  # pages read, wall seconds reading them
         self._step_lock = threading.Lock()
+        self._rederived = False  # the store's pages are of this REPAIR_VERSION (this process)
         self.worker = BackgroundWorker(
             "folio-ocr",
             lambda: self.step(),
@@ -242,6 +243,15 @@ class OcrBacklog:
         (as many at once as the engine has workers); returns how many of those it did
         (0: nothing is left)."""
         with self._step_lock:
+            if not self._rederived:
+                # Pages read by an older repair are made again from what was read; the
+                # documents whose text changed are then indexed again, one per step.
+                changed = self.store.rederive(REPAIR_VERSION)
+                self._rederived = True
+                if changed:
+                    log.info(
+                        "OCR: %d pages made again with repair version %d", changed, REPAIR_VERSION
+                    )
             for doc_id in self.unapplied():
                 self._apply(doc_id)
                 return 1

@@ -45,24 +45,55 @@ class OcrLine:
 
 @dataclass(frozen=True, slots=True)
 class OcrPage:
-    """A page's OCR text (its lines joined by newlines) and its lines."""
+    """A page's OCR text and its lines: the lines of one visual row joined by a space (a
+    table row's cells, as a text layer gives them), rows by newlines."""
 
     text: str
     lines: tuple[OcrLine, ...]
+    # What the recognizer read, box by box, before any repair: the store keeps it, so a
+    # better repair reaches pages already read without reading them again.
+    raw: tuple[tuple[str, Box], ...] = ()
+
+
+# The version of what ``page_from_lines`` makes of the recognizer's lines (its word repair
+# and row joining). The OCR store re-derives its pages when it changes (``OcrStore.rederive``).
+# 1: words split when every piece was a listed word, one line per box. 2: cheapest
+# segmentation with unknown stretches, a visual row's boxes on one line.
+REPAIR_VERSION = 2
+
+# Two boxes in a row share at least this share of the shorter one's height.
+SAME_ROW_OVERLAP = 0.5
+
+
+def same_row(left: Box, right: Box) -> bool:
+    """``right`` continues the visual row of ``left``: they share most of a line's height, and
+    ``right`` starts to the right of ``left``'s middle."""
+    height = min(left[3] - left[1], right[3] - right[1])
+    overlap = min(left[3], right[3]) - max(left[1], right[1])
+    return (
+        height > 0 and overlap >= SAME_ROW_OVERLAP * height and right[0] >= (left[0] + left[2]) / 2
+    )
 
 
 def page_from_lines(found: Sequence[tuple[str, Box]]) -> OcrPage:
-    """The page text of recognised lines (words repaired, empty lines dropped), each line
-    with its offsets into that text."""
+    """The page text of recognised lines in the recognizer's order (words repaired, empty
+    lines dropped), each line with its offsets into that text. The recognizer reads a table
+    one cell per box; a box on the row of the one before it continues that row's line, so
+    that a row label and its figures stay together (as in a text layer, and as the chunker's
+    table and heading rules expect)."""
     lines: list[OcrLine] = []
+    parts: list[str] = []
     start = 0
     for raw, box in found:
         text = " ".join(repair_words(raw).split())
         if not text:
             continue
+        if lines:
+            parts.append(" " if same_row(lines[-1].box, box) else "\n")
         lines.append(OcrLine(text, start, start + len(text), box))
+        parts.append(text)
         start += len(text) + 1
-    return OcrPage("\n".join(line.text for line in lines), tuple(lines))
+    return OcrPage("".join(parts), tuple(lines), tuple((str(t), b) for t, b in found))
 
 
 def relative_box(quad: Sequence[Sequence[float]], width: int, height: int) -> Box:

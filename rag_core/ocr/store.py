@@ -1,8 +1,11 @@
 """What OCR read, per workspace: ``<data>/ocr/<workspace>/ocr.db`` (SQLite).
 
-One row per page OCR has finished: its text and lines (with boxes), or why it failed. A row
-is committed as soon as its page is read, so a crash loses at most the page in hand. The
-rows follow the registry: the OCR backlog deletes those of documents that left it.
+One row per page OCR has finished: its text and lines (with boxes), what the recognizer read
+before any repair, or why it failed. A row is committed as soon as its page is read, so a
+crash loses at most the page in hand. The rows follow the registry: the OCR backlog deletes
+those of documents that left it. When the repair changes (``REPAIR_VERSION``), ``rederive``
+makes each page again from what was read; pages stored before the recognizer's own lines
+were kept are made again from their stored lines.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag_core.ocr.engine import OcrLine, OcrPage
+from rag_core.ocr.engine import OcrLine, OcrPage, page_from_lines
+from rag_core.types import Box
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS pages ("
     " doc_id TEXT NOT NULL, page INTEGER NOT NULL, status TEXT NOT NULL,"
     " text TEXT NOT NULL DEFAULT '', lines TEXT NOT NULL DEFAULT '[]',"
     " error TEXT NOT NULL DEFAULT '', seconds REAL NOT NULL DEFAULT 0,"
+    " raw TEXT NOT NULL DEFAULT '[]',"
     " PRIMARY KEY (doc_id, page))",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
@@ -51,6 +56,9 @@ class OcrStore:
                     db.execute("PRAGMA journal_mode=WAL")
                     for statement in SCHEMA:
                         db.execute(statement)
+                    columns = {r[1] for r in db.execute("PRAGMA table_info(pages)")}
+                    if "raw" not in columns:  # a store from before the raw lines were kept
+                        db.execute("ALTER TABLE pages ADD COLUMN raw TEXT NOT NULL DEFAULT '[]'")
                     self._ready = True
                 with db:  # one transaction
                     yield db
@@ -125,13 +133,45 @@ class OcrStore:
 
     # Writing ------------------------------------------------------------------------------
     def put(self, doc_id: str, page: int, read: OcrPage, seconds: float) -> None:
-        lines = json.dumps([[ln.text, ln.start, ln.end, list(ln.box)] for ln in read.lines])
+        raw = json.dumps([[text, list(box)] for text, box in read.raw])
         with self._db() as db:
             db.execute(
-                "INSERT OR REPLACE INTO pages (doc_id, page, status, text, lines, seconds) "
-                "VALUES (?, ?, 'done', ?, ?, ?)",
-                (doc_id, page, read.text, lines, seconds),
+                "INSERT OR REPLACE INTO pages (doc_id, page, status, text, lines, seconds, raw) "
+                "VALUES (?, ?, 'done', ?, ?, ?, ?)",
+                (doc_id, page, read.text, _lines_json(read), seconds, raw),
             )
+
+    def rederive(self, version: int) -> int:
+        """Make every page again with today's ``page_from_lines`` unless the store already
+        holds pages of repair ``version``; returns how many pages changed. A document at a
+        time, so readers wait for one document's rows at most."""
+        with self._db() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'repair'").fetchone()
+        if row is not None and row[0] == str(version):
+            return 0
+        changed = 0
+        for doc_id in sorted(self.doc_ids()):
+            with self._db() as db:
+                rows = db.execute(
+                    "SELECT page, text, lines, raw FROM pages WHERE doc_id = ? AND status = 'done'",
+                    (doc_id,),
+                ).fetchall()
+                for page, text, lines, raw in rows:
+                    found: list[tuple[str, Box]] = [(t, _box(b)) for t, b in json.loads(raw)]
+                    if not found:  # stored before the raw lines were: its repaired lines
+                        found = [(t, _box(b)) for t, _s, _e, b in json.loads(lines)]
+                    made = page_from_lines(found)
+                    if made.text != text or _lines_json(made) != lines:
+                        db.execute(
+                            "UPDATE pages SET text = ?, lines = ? WHERE doc_id = ? AND page = ?",
+                            (made.text, _lines_json(made), doc_id, page),
+                        )
+                        changed += 1
+        with self._db() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('repair', ?)", (str(version),)
+            )
+        return changed
 
     def fail(self, doc_id: str, page: int, error: str) -> None:
         with self._db() as db:
@@ -153,3 +193,11 @@ class OcrStore:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('paused', ?)",
                 ("1" if paused else "0",),
             )
+
+
+def _lines_json(read: OcrPage) -> str:
+    return json.dumps([[ln.text, ln.start, ln.end, list(ln.box)] for ln in read.lines])
+
+
+def _box(values: list[float]) -> Box:
+    return (values[0], values[1], values[2], values[3])
