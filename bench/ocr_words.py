@@ -121,14 +121,18 @@ def legacy_split(run: str) -> tuple[str, ...]:
     among the 100,000 most frequent (one letter only ``a``/``i``) and the run is no word."""
     import wordninja
 
-    from rag_core.ocr.words import MIN_RUN, _ranks, known
+    from rag_core.ocr.words import MAX_RANK, MIN_RUN, _ranks
 
-    if len(run) < MIN_RUN or run.lower() in _ranks():
+    ranks = _ranks()
+    if len(run) < MIN_RUN or run.lower() in ranks:
         return (run,)
     pieces = wordninja.split(run)
     if len(pieces) < 2 or "".join(pieces) != run:
         return (run,)
-    if any((len(p) < 2 and p.lower() not in {"a", "i"}) or not known(p) for p in pieces):
+    if any(
+        (len(p) < 2 and p.lower() not in {"a", "i"}) or ranks.get(p.lower(), MAX_RANK) >= MAX_RANK
+        for p in pieces
+    ):
         return (run,)
     return tuple(pieces)
 

@@ -101,8 +101,7 @@ class OcrStore:
         if row is None:
             return None
         lines = tuple(
-            OcrLine(text, start, end, (box[0], box[1], box[2], box[3]))
-            for text, start, end, box in json.loads(row[1])
+            OcrLine(text, start, end, _box(box)) for text, start, end, box in json.loads(row[1])
         )
         return OcrPage(row[0], lines)
 
@@ -161,10 +160,11 @@ class OcrStore:
                     if not found:  # stored before the raw lines were: its repaired lines
                         found = [(t, _box(b)) for t, _s, _e, b in json.loads(lines)]
                     made = page_from_lines(found)
-                    if made.text != text or _lines_json(made) != lines:
+                    made_lines = _lines_json(made)
+                    if made.text != text or made_lines != lines:
                         db.execute(
                             "UPDATE pages SET text = ?, lines = ? WHERE doc_id = ? AND page = ?",
-                            (made.text, _lines_json(made), doc_id, page),
+                            (made.text, made_lines, doc_id, page),
                         )
                         changed += 1
         with self._db() as db:

@@ -50,12 +50,6 @@ def _ranks() -> dict[str, int]:
     return {w: i for i, w in enumerate(sorted(cost, key=cost.__getitem__))}
 
 
-def known(word: str) -> bool:
-    """A common English word (case ignored)."""
-    rank = _ranks().get(word.lower())
-    return rank is not None and rank < MAX_RANK
-
-
 def is_word(run: str) -> bool:
     """``run`` is a word of the list, however rare, or an inflection of one."""
     low, ranks = run.lower(), _ranks()
@@ -86,12 +80,11 @@ def split_run(run: str) -> tuple[str, ...]:
     if len(run) < MIN_RUN or is_word(run):
         return (run,)
     low, n = run.lower(), len(run)
-    # case[k]: a lower-to-upper change between letters k-1 and k; an unknown stretch
-    # [j, i) may not contain one (it may start at one).
-    case = [False] + [run[k - 1].islower() and run[k].isupper() for k in range(1, n)]
-    changes = [0] * (n + 1)  # changes[k] = number of case changes at positions 1..k-1
-    for k in range(1, n + 1):
-        changes[k] = changes[k - 1] + (case[k - 1] if k - 1 >= 1 else 0)
+    # changes[k]: how many lower-to-upper changes come before letter k - 1 (between letters
+    # m - 1 and m for m < k); an unknown stretch [j, i) may start at one but not contain one.
+    changes = [0, 0]
+    for k in range(1, n):
+        changes.append(changes[-1] + (run[k - 1].islower() and run[k].isupper()))
     best = [0.0] + [math.inf] * n
     back = [0] * (n + 1)
     for i in range(1, n + 1):
