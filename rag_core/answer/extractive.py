@@ -28,17 +28,30 @@ from rag_core.answer.common import (
     sentence_units,
     stream_refusal,
 )
-from rag_core.answer.values import Kind, Value, answer_values, asked_kind, values_in
+from rag_core.answer.periods import (
+    Amount,
+    Ask,
+    Result,
+    asked,
+    compute,
+    row_cells,
+    row_values,
+    sentence_values,
+    share,
+    total_row,
+)
+from rag_core.answer.values import Kind, Value, answer_values, asked_kind, fits, values_in
 from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
 from rag_core.embed.sentences import SentenceVectors, is_quotable
 from rag_core.index.lexical import LexicalTokenizer
-from rag_core.text import language_of
+from rag_core.text import language_of, split_sentences
 from rag_core.types import (
     Answer,
     AnswerDone,
     AnswerEvent,
     Citation,
     CitationEvent,
+    Hit,
     PageImage,
     SearchResult,
     TextDelta,
@@ -93,9 +106,69 @@ def value_unit(
     for i in sorted(range(len(units)), key=lambda i: (-support[i], i)):
         if support[i] < floor:
             break
-        found = answer_values(question, values_in(units[i].text, kind))
+        found = answer_values(question, values_in(units[i].text, kind), units[i].text)
         if found:
             return i, found[0]
+    return None
+
+
+HEADER_LOOKBACK = 12  # sentences before a table row searched for its header of years
+
+
+def _around(unit: Unit, hit: Hit) -> tuple[list[str], list[str]]:
+    """The sentences of ``unit``'s chunk above it (closest first) and below it, in reach."""
+    chunk = hit.chunk
+    offset = unit.span.start - chunk.start
+    before = chunk.text[: max(0, offset)]
+    after = chunk.text[offset + len(unit.text) :]
+    above = [before[s.start : s.end] for s in split_sentences(before)][-HEADER_LOOKBACK:]
+    below = [after[s.start : s.end] for s in split_sentences(after)][:HEADER_LOOKBACK]
+    return above[::-1], below
+
+
+def period_values(unit: Unit, hit: Hit) -> dict[str, Amount]:
+    """The figures ``unit`` states for years: a table row matched to the nearest header of
+    years above it in its chunk, else a sentence that ties figures to years (pure)."""
+    headers, _ = _around(unit, hit)
+    return row_values(unit.text, headers) or sentence_values(unit.text)
+
+
+def period_result(unit: Unit, hit: Hit, ask: Ask) -> Result | None:
+    """What ``ask`` asks, from ``unit`` (a share: the unit's row over its table's total)."""
+    if ask.op != "share":
+        return compute(ask, period_values(unit, hit))
+    headers, below = _around(unit, hit)
+    part = row_values(unit.text, headers).get(ask.periods[0])
+    label = row_cells(unit.text)
+    if part is None or label is None or label[0].lower().lstrip().startswith("total"):
+        return None
+    whole = total_row(below, headers, ask.periods[0])
+    return share(ask, part, whole) if whole is not None else None
+
+
+def period_unit(
+    units: Sequence[Unit],
+    support: Sequence[float],
+    hits: Sequence[Hit],
+    question: str,
+    ask: Ask,
+    min_support: float,
+) -> tuple[int, Result] | None:
+    """The best-supported unit that states a figure for every period ``ask`` reads, and what
+    the question asks computed from them (pure). Only units close to the best support."""
+    if not units:
+        return None
+    floor = max(min_support, VALUE_POOL * max(support))
+    for i in sorted(range(len(units)), key=lambda i: (-support[i], i)):
+        if support[i] < floor:
+            break
+        result = period_result(units[i], hits[units[i].hit_index], ask)
+        if result is None:
+            continue
+        texts = [result.text] if result.value is not None else [a.text for _, a in result.inputs]
+        shown = [Value("quantity", t, 0, len(t)) for t in texts]
+        if all(fits(question, v) for v in shown):
+            return i, result
     return None
 
 
@@ -183,8 +256,14 @@ class ExtractiveAnswerer(Answerer):
         support = self.support(question, units) if units else []
         chosen = select_units(units, support, self.min_support) if units else []
         kind = asked_kind(question) if chosen else None
+        ask = asked(question) if kind == "quantity" else None
+        computed = (
+            period_unit(units, support, hits, question, ask, self.min_support) if ask else None
+        )
         found = value_unit(units, support, kind, question, self.min_support) if kind else None
-        if found is not None:
+        if computed is not None:
+            chosen = with_unit(chosen, units[computed[0]], support[computed[0]])
+        elif found is not None:
             chosen = with_unit(chosen, units[found[0]], support[found[0]])
         timings = (Timing("answer", (time.perf_counter() - started) * 1000),)
         if not chosen:
@@ -192,7 +271,7 @@ class ExtractiveAnswerer(Answerer):
             return
         language = "zh" if language_of(question) == "zh" else "en"
         parts: list[str] = []
-        for piece in self._lead(language, kind, found, chosen, units):
+        for piece in self._lead(language, kind, found, chosen, units, computed):
             parts.append(piece)
             yield TextDelta(piece)
         citations: list[Citation] = []
@@ -236,13 +315,21 @@ class ExtractiveAnswerer(Answerer):
         found: tuple[int, Value] | None,
         chosen: Sequence[tuple[Unit, float]],
         units: Sequence[Unit],
+        computed: tuple[int, Result] | None = None,
     ) -> list[str]:
-        """The value asked for first, cited; or "closest passages" when none states one."""
+        """The value asked for first, cited (with what it was computed from, where it was);
+        or "closest passages" when none states one."""
         if kind is None:
             return [LEADS[language]]
+        label = "答案：" if language == "zh" else "Answer: "
+        if computed is not None:
+            unit = units[computed[0]]
+            number = next(n for n, (u, _) in enumerate(chosen, start=1) if u == unit)
+            how = computed[1].explanation()
+            how = f" ({how})" if how and computed[1].ask.op != "value" else ""
+            return [f"{label}{computed[1].text}{how} [{number}]\n\n", LEADS[language]]
         if found is None:
             return [CLOSEST[language].format(what=KIND_WORDS[language][kind])]
         unit = units[found[0]]
         number = next(n for n, (u, _) in enumerate(chosen, start=1) if u == unit)
-        label = "答案：" if language == "zh" else "Answer: "
         return [f"{label}{found[1].text} [{number}]\n\n", LEADS[language]]
