@@ -65,6 +65,8 @@ def test_a_question_for_an_amount_is_answered_with_the_amount_first(library: Lib
     cited = answer.citations[0]
     page = library.page_text(cited.doc_id, cited.page)
     assert "120" in page[cited.start : cited.end] and cited.doc_name == "orchard.pdf"
+    lead = answer.sentences[0]  # "Answer:" is Folio's label, not a claim of its own
+    assert (lead.text, lead.support) == ("Answer: 120", "supported")
 
 
 def test_no_value_of_the_asked_kind_says_closest_passages(library: Library):

@@ -13,9 +13,9 @@ looked up in its passages: the cited text and the text (with headings) of the ch
   number is also tried times 1,000, 1,000,000 and 1,000,000,000 and their inverses; a
   percentage only as written). Signs and brackets are ignored ("(3.2)%" is 3.2%). A number
   one step of arithmetic away from two numbers the sentence states and the passage holds
-  ("grew 12% from $1.0 billion to $1.12 billion") counts as found. A sentence none of whose
-  numbers occur is ``unsupported``; one with some missing is at best ``partial``: a wrong
-  number is never ``supported``.
+  ("grew 12% from $1.0 billion to $1.12 billion"), or their total or mean, counts as found.
+  A sentence none of whose numbers occur is ``unsupported``; one with some missing is at
+  best ``partial``: a wrong number is never ``supported``.
 - **Names**: runs of capitalised words (not the sentence's first word alone, not units such
   as USD, not words with digits) must have all their words in a passage or the question,
   else the sentence is at best ``partial``. Chinese has no capitals: its words count through
@@ -58,6 +58,7 @@ CONNECTIVE_WORDS = 4
 NOT_FOUND = "NOT_FOUND"  # the reply Folio asks a model for when it finds no answer
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
+_ANSWER_LABEL = re.compile(r"^(?:Answer:\s*|答案：)")
 _MARKUP = re.compile(r"^\s*(?:[-•*·▪●○◦>#]+|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])(?:\s+|$)|[*_`#]+")
 
 
@@ -121,8 +122,9 @@ def _unique(numbers: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def plain(sentence: str) -> str:
-    """A sentence without list bullets and Markdown emphasis, as it is checked."""
-    return _MARKUP.sub(" ", sentence).strip()
+    """A sentence without list bullets, Markdown emphasis and the extractive answerer's
+    "Answer:" label, as it is checked."""
+    return _ANSWER_LABEL.sub("", _MARKUP.sub(" ", sentence).strip())
 
 
 # Numbers -----------------------------------------------------------------------------------
@@ -214,12 +216,12 @@ def number_found(quantity: Quantity, values: np.ndarray) -> bool:
 def computed_from(quantity: Quantity, stated: Sequence[float]) -> bool:
     """Whether ``quantity`` is one step of arithmetic on two numbers the same sentence states
     and its passage holds: a sum, difference, product or ratio, a percentage (a / b x 100) or
-    a percentage change; or the mean of them all ("grew 12% from $1.0 billion to $1.12
+    a percentage change; or the total or the mean of them all ("grew 12% from $1.0 billion to $1.12
     billion"). A sentence's numbers only, so that a wrong number is not found by chance."""
     if len(stated) < 2:
         return False
     values = [abs(v) for v in stated]
-    results = [sum(values) / len(values)]
+    results = [sum(values), sum(values) / len(values)]
     for a in values:
         for b in values:
             if a is b:
@@ -380,13 +382,16 @@ def evidence(
 
 UNITS = (
     "thousand thousands million millions billion billions trillion bn mn percent per cent "
-    "usd dollar dollars eur euro euros rmb yuan 元 万元 亿元"
+    "usd dollar dollars eur euro euros rmb yuan 元 万元 亿元 "
+    # the words of a computation ("the total of ...", "the percentage change from ..."),
+    # whose result is checked as a number computed from the cited ones
+    "total average percentage change compound annual growth"
 )
 
 
 @functools.lru_cache(maxsize=4)
 def _units(tokenizer: LexicalTokenizer) -> frozenset[str]:
-    """Scale and currency words: part of a number, not content words."""
+    """Scale, currency and arithmetic words: part of a number, not content words."""
     return frozenset(tokenizer.tokenize(UNITS))
 
 
