@@ -24,6 +24,9 @@ from rag_core.answer.values import answer_values, asked_kind, values_in
         ("Why did margins fall?", None),
         ("为什么利润下降？", None),
         ("Summarise the risk factors.", None),
+        ("How does the company account for options granted to employees?", None),
+        ("When can the justices be removed?", None),
+        ("How large was revenue in 2019?", "quantity"),
     ],
 )
 def test_asked_kind(question: str, kind: str | None):
@@ -68,3 +71,15 @@ def test_rates_want_percentages_ratios_plain_numbers_and_plural_who_is_no_name()
     assert [v.text for v in answer_values("What is the coverage ratio?", values)] == ["3.2x"]
     assert asked_kind("Who are the primary customers of Boeing?") is None
     assert asked_kind("Who audits the company?") == "name"
+
+
+def test_counts_in_words_reference_marks_and_lengths_of_time():
+    text = "The court has nine justices.[137] They serve 29 years on average (see [72])."
+    values = values_in(text, "quantity")
+    assert [v.text for v in values] == ["nine", "29"]  # "[137]" and "[72]" mark references
+    how_many = "How many justices are there?"
+    assert [v.text for v in answer_values(how_many, values)] == ["nine", "29"]
+    # a number in words answers "how many" only; "how long" wants a length of time
+    assert [v.text for v in answer_values("What was the revenue?", values)] == ["29"]
+    assert [v.text for v in answer_values("How long do justices serve?", values, text)] == ["29"]
+    assert answer_values("How long do justices serve?", values[:1], text) == []

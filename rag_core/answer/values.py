@@ -43,7 +43,9 @@ _MEASURES = (
 _QUANTITY_Q = re.compile(
     r"\b(?:how (?:much|many|large|big|high|low|long|far|old)|what (?:percent|percentage|"
     r"portion|fraction|share)|by how)\b"
-    rf"|^\s*(?:what|which|how|list|give|state|report)\b.*\b(?:{_MEASURES})\b"
+    # "how" only as "how much/many/...": "How does the company account for options granted
+    # to employees?" asks for a method, not an amount
+    rf"|^\s*(?:what|which|list|give|state|report)\b.*\b(?:{_MEASURES})\b"
     r"|(?:多少|几[个家年次%％倍]?|百分之几|比例|比率|金额|数量|占比|收入|利润|营收|成本|费用|总额|增长率)",
     re.IGNORECASE,
 )
@@ -56,7 +58,8 @@ _WHY_Q = re.compile(
     re.IGNORECASE,
 )
 _DATE_Q = re.compile(
-    r"\b(?:when|what (?:year|date|day|month|quarter)|which (?:year|date|day|month|quarter)|"
+    r"\b(?:when(?!\s+(?:can|could|should|must|may|might)\b)|"  # "when can ...": a condition
+    r"what (?:year|date|day|month|quarter)|which (?:year|date|day|month|quarter)|"
     r"in what year|since when|by when)\b"
     r"|(?:什么时候|何时|哪一年|哪年|哪一天|哪天|几月|几号|日期|何年)",
     re.IGNORECASE,
@@ -83,16 +86,24 @@ _RATIO_Q = re.compile(r"\b(?:ratio|times|multiple)\b|倍", re.IGNORECASE)
 _COUNT_Q = re.compile(
     r"\bhow many\b|多少(?:个|家|人|名|次|座|台)|几(?:个|家|人|名|次)", re.IGNORECASE
 )
+_NUMBER_WORD = re.compile(
+    r"(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|"
+    r"ninety|hundred)",
+    re.IGNORECASE,
+)
 _PERCENT = re.compile(r"(?:%|percent|per cent|个百分点)$|^百分之", re.IGNORECASE)
 _MONEY = re.compile(r"[$€£¥]|US|USD|EUR|RMB|HK|NT|元", re.IGNORECASE)
 
 
 def fits(question: str, value: Value) -> bool:
     """Whether a quantity has the shape the question asks for: a percentage for "what
-    percent" or a rate, a plain number (no currency, no percent) for "how many" or a ratio;
-    any other value fits."""
+    percent" or a rate, a plain number (no currency, no percent) for "how many" or a ratio,
+    a count in words ("nine justices") for "how many" only; any other value fits."""
     if value.kind != "quantity":
         return True
+    if _NUMBER_WORD.fullmatch(value.text):
+        return _COUNT_Q.search(question) is not None
     if _PERCENT_Q.search(question):
         return _PERCENT.search(value.text) is not None
     if _COUNT_Q.search(question) or _RATIO_Q.search(question):
@@ -119,7 +130,8 @@ _SCALE = (
 )
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _QUANTITY = re.compile(
-    rf"(?:[$€£¥]\s?|(?:US|USD|EUR|RMB|HK|NT)\$?\s?)?\(?(?<![A-Za-z0-9_./])(?<![A-Za-z]-)(?:{_NUMBER})\)?"
+    rf"(?:[$€£¥]\s?|(?:US|USD|EUR|RMB|HK|NT)\$?\s?)?\(?(?<![A-Za-z0-9_./\[])(?<![A-Za-z]-)"
+    rf"(?:{_NUMBER})(?![\d\]])\)?"  # not "[72]", a reference mark
     rf"(?:{_SCALE})?(?:\s?(?:%|percent\b|per cent\b|个百分点|倍|x\b))?",
     re.IGNORECASE,
 )
@@ -179,6 +191,10 @@ def _quantities(text: str) -> list[Value]:
             continue  # "1", "3": list numbers and footnotes, not amounts
         found.append(Value("quantity", value, m.start(), m.end()))
     found += [Value("quantity", m.group(), m.start(), m.end()) for m in _CN_QUANTITY.finditer(text)]
+    found += [
+        Value("quantity", m.group(), m.start(), m.end())
+        for m in re.finditer(rf"\b{_NUMBER_WORD.pattern}\b", text, re.IGNORECASE)
+    ]
     return sorted(found, key=lambda v: v.start)
 
 
@@ -213,8 +229,20 @@ def _sentence_start(text: str, index: int) -> bool:
     return not before or before[-1] in ".!?:;\n"
 
 
-def answer_values(question: str, values: list[Value]) -> list[Value]:
+_DURATION_Q = re.compile(r"\bhow long\b|多长时间|多久", re.IGNORECASE)
+_DURATION_AFTER = re.compile(
+    r"\s*(?:-|to|and|or)?\s*(?:\d+\s*)?(?:years?|months?|weeks?|days?|hours?|minutes?|"
+    r"decades?|centuries|century|年|个月|月|周|天|小时|分钟)\b",
+    re.IGNORECASE,
+)
+
+
+def answer_values(question: str, values: list[Value], text: str = "") -> list[Value]:
     """The values that could answer ``question``: of the shape it asks for, and not ones it
-    states itself (it names its year and company)."""
+    states itself (it names its year and company). With the ``text`` they were read from, a
+    "how long" question takes only a length of time ("12 years", not a reference number)."""
     asked = question.casefold()
-    return [v for v in values if v.text.casefold() not in asked and fits(question, v)]
+    found = [v for v in values if v.text.casefold() not in asked and fits(question, v)]
+    if text and _DURATION_Q.search(question):
+        found = [v for v in found if _DURATION_AFTER.match(text, v.end)]
+    return found
