@@ -59,6 +59,11 @@ NOT_FOUND = "NOT_FOUND"  # the reply Folio asks a model for when it finds no ans
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _ANSWER_LABEL = re.compile(r"^(?:Answer:\s*|答案：)")
+_COMPUTATION = re.compile(
+    r"\bthe (?:total|sum|average|mean|(?:percentage )?change|compound annual growth"
+    r"(?: over \d+ years)?) (?:of|from)\b",
+    re.IGNORECASE,
+)
 _MARKUP = re.compile(r"^\s*(?:[-•*·▪●○◦>#]+|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])(?:\s+|$)|[*_`#]+")
 
 
@@ -122,9 +127,11 @@ def _unique(numbers: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def plain(sentence: str) -> str:
-    """A sentence without list bullets, Markdown emphasis and the extractive answerer's
-    "Answer:" label, as it is checked."""
-    return _ANSWER_LABEL.sub("", _MARKUP.sub(" ", sentence).strip())
+    """A sentence without list bullets, Markdown emphasis, the extractive answerer's "Answer:"
+    label and the words that name a computation ("the total of", "the percentage change
+    from": its result is checked as a number computed from the cited ones), as it is checked."""
+    text = _ANSWER_LABEL.sub("", _MARKUP.sub(" ", sentence).strip())
+    return _COMPUTATION.sub(" ", text)
 
 
 # Numbers -----------------------------------------------------------------------------------
@@ -382,16 +389,13 @@ def evidence(
 
 UNITS = (
     "thousand thousands million millions billion billions trillion bn mn percent per cent "
-    "usd dollar dollars eur euro euros rmb yuan 元 万元 亿元 "
-    # the words of a computation ("the total of ...", "the percentage change from ..."),
-    # whose result is checked as a number computed from the cited ones
-    "total average percentage change compound annual growth"
+    "usd dollar dollars eur euro euros rmb yuan 元 万元 亿元"
 )
 
 
 @functools.lru_cache(maxsize=4)
 def _units(tokenizer: LexicalTokenizer) -> frozenset[str]:
-    """Scale, currency and arithmetic words: part of a number, not content words."""
+    """Scale and currency words: part of a number, not content words."""
     return frozenset(tokenizer.tokenize(UNITS))
 
 
