@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from rag_core.answer.common import sentence_units
+from rag_core.answer.extractive import period_values
 from rag_core.answer.periods import (
     Ask,
     asked,
@@ -18,6 +20,7 @@ from rag_core.answer.periods import (
     total_row,
 )
 from rag_core.library import Library
+from rag_core.types import Chunk, Hit
 
 from .pdfs import make_pdf
 
@@ -84,6 +87,12 @@ def test_a_row_takes_the_years_of_the_nearest_header_that_fits_it():
     assert row_values("Net sales 100 90", headers) == {}
     assert row_values("Net sales 100 90", ["Revenue grew.", "2019 2018"])["2019"].value == 100
     assert row_values("Balance at October 31, 2009 26,202", ["2009 2008"]) == {}
+    # change columns after the years: the years' cells come first; "11 %" is one cell
+    change = row_values("Net sales $ 100 $ 90 $ 10 11 %", ["2019 2018 $ Change % Change"])
+    assert {y: a.text for y, a in change.items()} == {"2019": "$ 100", "2018": "$ 90"}
+    assert row_values("Net sales $ 100 $ 90 $ 10 11 %", ["2019 2018"]) == {}
+    margin = row_values("Gross margin 21.5 % 20.0 %", ["Fiscal 2019 Fiscal 2018"])
+    assert {y: a.text for y, a in margin.items()} == {"2019": "21.5 %", "2018": "20.0 %"}
 
 
 def test_sentences_tie_figures_to_years_by_for_or_respectively():
@@ -189,3 +198,20 @@ def test_the_extractive_answer_leads_with_the_computed_value_and_its_inputs(libr
     )
     year = library.ask("What was the total cost of common share repurchases in 2015?")
     assert year.text.startswith("Answer: $ 4,195 [")  # the 2015 column, not the row's first figure
+
+
+def test_a_rows_header_may_be_in_the_chunk_before_it_on_its_page():
+    page = (
+        "Consolidated Balance Sheets\n(in millions) August 29, 2021 August 30, 2020\n"
+        "Cash and cash equivalents $ 11,258 $ 12,277\n"
+        "TOTAL ASSETS $ 59,268 $ 55,556\n"
+    )
+    cut = page.index("Cash")  # the second chunk starts at the first row
+    first = Chunk("c1", "d", 3, 0, 0, cut + 10, page[: cut + 10])  # overlapping, as chunks do
+    second = Chunk("c2", "d", 3, 1, cut, len(page), page[cut:])
+    other_page = Chunk("c3", "d", 4, 0, 0, 20, "Fiscal 2022 Fiscal 2021")
+    row_hit, header_hit = Hit(second, "10-K.pdf", 1.0, 1), Hit(first, "10-K.pdf", 0.5, 2)
+    row = next(u for u in sentence_units([row_hit])[0] if u.text.startswith("TOTAL ASSETS"))
+    assert period_values(row, row_hit) == {}  # its own chunk has no header
+    values = period_values(row, row_hit, [Hit(other_page, "10-K.pdf", 0.9, 3), header_hit])
+    assert {y: a.text for y, a in values.items()} == {"2021": "$ 59,268", "2020": "$ 55,556"}

@@ -115,29 +115,40 @@ def value_unit(
 HEADER_LOOKBACK = 12  # sentences before a table row searched for its header of years
 
 
-def _around(unit: Unit, hit: Hit) -> tuple[list[str], list[str]]:
-    """The sentences of ``unit``'s chunk above it (closest first) and below it, in reach."""
+def _around(unit: Unit, hit: Hit, others: Sequence[Hit] = ()) -> tuple[list[str], list[str]]:
+    """The sentences above ``unit`` (closest first) and below it, in reach: of its chunk, and
+    above it of the chunk before it on its page when that one was found too (a table's header
+    of years is often in the chunk before the row's)."""
     chunk = hit.chunk
     offset = unit.span.start - chunk.start
     before = chunk.text[: max(0, offset)]
+    earlier = [
+        o.chunk
+        for o in others
+        if (o.chunk.doc_id, o.chunk.page) == (chunk.doc_id, chunk.page)
+        and o.chunk.start < chunk.start
+    ]
+    if earlier:
+        previous = max(earlier, key=lambda c: c.start)
+        before = previous.text[: chunk.start - previous.start] + "\n" + before
     after = chunk.text[offset + len(unit.text) :]
     above = [before[s.start : s.end] for s in split_sentences(before)][-HEADER_LOOKBACK:]
     below = [after[s.start : s.end] for s in split_sentences(after)][:HEADER_LOOKBACK]
     return above[::-1], below
 
 
-def period_values(unit: Unit, hit: Hit) -> dict[str, Amount]:
+def period_values(unit: Unit, hit: Hit, others: Sequence[Hit] = ()) -> dict[str, Amount]:
     """The figures ``unit`` states for years: a table row matched to the nearest header of
-    years above it in its chunk, else a sentence that ties figures to years (pure)."""
-    headers, _ = _around(unit, hit)
+    years above it (``_around``), else a sentence that ties figures to years (pure)."""
+    headers, _ = _around(unit, hit, others)
     return row_values(unit.text, headers) or sentence_values(unit.text)
 
 
-def period_result(unit: Unit, hit: Hit, ask: Ask) -> Result | None:
+def period_result(unit: Unit, hit: Hit, ask: Ask, others: Sequence[Hit] = ()) -> Result | None:
     """What ``ask`` asks, from ``unit`` (a share: the unit's row over its table's total)."""
     if ask.op != "share":
-        return compute(ask, period_values(unit, hit))
-    headers, below = _around(unit, hit)
+        return compute(ask, period_values(unit, hit, others))
+    headers, below = _around(unit, hit, others)
     part = row_values(unit.text, headers).get(ask.periods[0])
     label = row_cells(unit.text)
     if part is None or label is None or label[0].lower().lstrip().startswith("total"):
@@ -153,6 +164,7 @@ def period_unit(
     question: str,
     ask: Ask,
     min_support: float,
+    others: Sequence[Hit] = (),
 ) -> tuple[int, Result] | None:
     """The best-supported unit that states a figure for every period ``ask`` reads, and what
     the question asks computed from them (pure). Only units close to the best support."""
@@ -162,7 +174,7 @@ def period_unit(
     for i in sorted(range(len(units)), key=lambda i: (-support[i], i)):
         if support[i] < floor:
             break
-        result = period_result(units[i], hits[units[i].hit_index], ask)
+        result = period_result(units[i], hits[units[i].hit_index], ask, others)
         if result is None:
             continue
         texts = [result.text] if result.value is not None else [a.text for _, a in result.inputs]
@@ -258,7 +270,9 @@ class ExtractiveAnswerer(Answerer):
         kind = asked_kind(question) if chosen else None
         ask = asked(question) if kind == "quantity" else None
         computed = (
-            period_unit(units, support, hits, question, ask, self.min_support) if ask else None
+            period_unit(units, support, hits, question, ask, self.min_support, result.hits)
+            if ask
+            else None
         )
         found = value_unit(units, support, kind, question, self.min_support) if kind else None
         if computed is not None:

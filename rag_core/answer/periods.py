@@ -239,8 +239,8 @@ def row_cells(text: str) -> tuple[str, list[Amount | None]] | None:
     first = len(tokens)
     while (
         first > 0
-        and _CELL_TOKEN.match(word := tokens[first - 1].group())
-        and any(ch.isdigit() or ch in "$€£¥-–—−" for ch in word)
+        and (_CELL_TOKEN.match(word := tokens[first - 1].group()) or word in ("%", "%)"))
+        and any(ch.isdigit() or ch in "$€£¥-–—−%" for ch in word)
         and not _PLAIN_YEAR.match(word)  # "Balance at October 31, 2009 ...", "2018 $ 313"
     ):
         first -= 1
@@ -255,6 +255,12 @@ def row_cells(text: str) -> tuple[str, list[Amount | None]] | None:
         word = token.group()
         if word in "$€£¥" and len(word) == 1:
             pending = (word, token.start())
+            continue
+        if word in ("%", "%)"):
+            last = cells[-1] if cells else None
+            if last is None or last.suffix:
+                return None
+            cells[-1] = parse_figure(text[last.start : token.end()], last.start)  # "11 %"
             continue
         if _DASH_CELL.match(word):
             cells.append(None)
@@ -273,6 +279,13 @@ def row_cells(text: str) -> tuple[str, list[Amount | None]] | None:
     return (label, cells) if cells else None
 
 
+_CHANGE_COLUMNS = re.compile(
+    r"(?:19|20)\d{2}\D*\b(?:change|variance|increase|decrease|growth|var\.?)\b[^0-9]*$|"
+    r"(?:19|20)\d{2}\s*(?:\$|%)\s*(?:change|chg)?[^0-9]*$",
+    re.IGNORECASE,
+)
+
+
 def header_years(text: str) -> list[str]:
     """The distinct years a header line names, in order ("Fiscal 2019 Fiscal 2018")."""
     return list(dict.fromkeys(m.group() for m in _YEAR.finditer(text)))
@@ -280,7 +293,9 @@ def header_years(text: str) -> list[str]:
 
 def row_values(row: str, headers: Sequence[str]) -> dict[str, Amount]:
     """A row's figures by year, matched to the nearest header (closest first in ``headers``)
-    that names as many distinct years as the row has cells; {} when none does."""
+    that names as many distinct years as the row has cells, or fewer followed by the names of
+    change columns ("2019 2018 $ Change % Change": the years' cells come first); {} when the
+    nearest header of years does not fit the row."""
     parsed = row_cells(row)
     if parsed is None:
         return {}
@@ -294,8 +309,8 @@ def row_values(row: str, headers: Sequence[str]) -> dict[str, Amount]:
         years = header_years(header)
         if len(years) < 2:
             continue
-        if len(years) == len(cells):
-            return {y: c for y, c in zip(years, cells, strict=True) if c is not None}
+        if len(years) == len(cells) or (len(years) < len(cells) and _CHANGE_COLUMNS.search(header)):
+            return {y: c for y, c in zip(years, cells[: len(years)], strict=True) if c is not None}
         return {}  # the nearest header of years does not fit this row: nothing is guessed
     return {}
 

@@ -86,24 +86,16 @@ _RATIO_Q = re.compile(r"\b(?:ratio|times|multiple)\b|倍", re.IGNORECASE)
 _COUNT_Q = re.compile(
     r"\bhow many\b|多少(?:个|家|人|名|次|座|台)|几(?:个|家|人|名|次)", re.IGNORECASE
 )
-_NUMBER_WORD = re.compile(
-    r"(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
-    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|"
-    r"ninety|hundred)",
-    re.IGNORECASE,
-)
 _PERCENT = re.compile(r"(?:%|percent|per cent|个百分点)$|^百分之", re.IGNORECASE)
 _MONEY = re.compile(r"[$€£¥]|US|USD|EUR|RMB|HK|NT|元", re.IGNORECASE)
 
 
 def fits(question: str, value: Value) -> bool:
     """Whether a quantity has the shape the question asks for: a percentage for "what
-    percent" or a rate, a plain number (no currency, no percent) for "how many" or a ratio,
-    a count in words ("nine justices") for "how many" only; any other value fits."""
+    percent" or a rate, a plain number (no currency, no percent) for "how many" or a ratio;
+    any other value fits."""
     if value.kind != "quantity":
         return True
-    if _NUMBER_WORD.fullmatch(value.text):
-        return _COUNT_Q.search(question) is not None
     if _PERCENT_Q.search(question):
         return _PERCENT.search(value.text) is not None
     if _COUNT_Q.search(question) or _RATIO_Q.search(question):
@@ -191,10 +183,6 @@ def _quantities(text: str) -> list[Value]:
             continue  # "1", "3": list numbers and footnotes, not amounts
         found.append(Value("quantity", value, m.start(), m.end()))
     found += [Value("quantity", m.group(), m.start(), m.end()) for m in _CN_QUANTITY.finditer(text)]
-    found += [
-        Value("quantity", m.group(), m.start(), m.end())
-        for m in re.finditer(rf"\b{_NUMBER_WORD.pattern}\b", text, re.IGNORECASE)
-    ]
     return sorted(found, key=lambda v: v.start)
 
 
