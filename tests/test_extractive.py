@@ -14,6 +14,14 @@ def test_weighted_coverage_prefers_rare_question_terms():
     assert weighted_coverage(set(), sentences) == [0.0, 0.0, 0.0]
 
 
+def test_terms_naming_the_document_weigh_the_least():
+    sentences = [{"westwater", "resources"}, {"leadership", "changed", "ceo"}]
+    question = {"westwater", "resources", "leadership", "changed"}
+    assert weighted_coverage(question, sentences) == [0.5, 0.5]
+    low = weighted_coverage(question, sentences, background={"westwater", "resources"})
+    assert low[1] > 0.8 > 0.2 > low[0]
+
+
 def test_select_units_keeps_close_runners_up_in_reading_order():
     units = [
         Unit(1, Span(0, 5), "b"),

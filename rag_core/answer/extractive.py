@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 
 import numpy as np
 
@@ -44,7 +44,7 @@ from rag_core.answer.values import Kind, Value, answer_values, asked_kind, fits,
 from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
 from rag_core.embed.sentences import SentenceVectors, is_quotable
 from rag_core.index.lexical import LexicalTokenizer
-from rag_core.text import language_of, split_sentences
+from rag_core.text import language_of, looks_like_heading, split_sentences
 from rag_core.types import (
     Answer,
     AnswerDone,
@@ -60,16 +60,25 @@ from rag_core.types import (
 
 MAX_SENTENCES = 3
 HITS_CONSIDERED = 5
+BACKGROUND_SHARE = 0.8  # a term in the name or context of this share of the passages
 VALUE_POOL = 0.5  # a value may come from a unit with at least this share of the best support
 
 
-def weighted_coverage(question_tokens: set[str], sentences: Sequence[set[str]]) -> list[float]:
-    """Per sentence: the IDF-weighted share of the question's terms it contains (pure)."""
+def weighted_coverage(
+    question_tokens: set[str], sentences: Sequence[set[str]], background: Set[str] = frozenset()
+) -> list[float]:
+    """Per sentence: the IDF-weighted share of the question's terms it contains (pure).
+    ``background`` terms (the name of the document every passage is from) weigh the least."""
     if not question_tokens or not sentences:
         return [0.0 for _ in sentences]
     n = len(sentences)
     weights = {
-        t: math.log(1.0 + n / (1.0 + sum(1 for s in sentences if t in s))) + 0.1
+        t: (
+            0.0
+            if t in background
+            else math.log(1.0 + n / (1.0 + sum(1 for s in sentences if t in s)))
+        )
+        + 0.1
         for t in question_tokens
     }
     total = sum(weights.values())
@@ -230,9 +239,14 @@ class ExtractiveAnswerer(Answerer):
         self.max_unknown_ratio = max_unknown_ratio
         self.model = "extractive"
 
-    def support(self, question: str, units: Sequence[Unit]) -> list[float]:
+    def support(
+        self, question: str, units: Sequence[Unit], hits: Sequence[Hit] = ()
+    ) -> list[float]:
         q_tokens = set(self.tokenizer.tokenize(question))
-        lexical = weighted_coverage(q_tokens, [set(self.tokenizer.tokenize(u.text)) for u in units])
+        background = self._background(hits)
+        lexical = weighted_coverage(
+            q_tokens, [set(self.tokenizer.tokenize(u.text)) for u in units], background
+        )
         semantic = self._semantic(question, units)
         prior = [1.0 - 0.04 * u.hit_index for u in units]
         if semantic is None:
@@ -241,6 +255,17 @@ class ExtractiveAnswerer(Answerer):
             (0.5 * lex + 0.5 * sem) * p
             for lex, sem, p in zip(lexical, semantic, prior, strict=True)
         ]
+
+    def _background(self, hits: Sequence[Hit]) -> set[str]:
+        """Terms in the name or context (title, headings) of nearly every passage: they say
+        which document the passages are from, not which of its sentences answers."""
+        if len(hits) < 2:
+            return set()
+        counts: dict[str, int] = {}
+        for hit in hits:
+            for t in set(self.tokenizer.tokenize(f"{hit.doc_name} {hit.chunk.context}")):
+                counts[t] = counts.get(t, 0) + 1
+        return {t for t, c in counts.items() if c >= BACKGROUND_SHARE * len(hits)}
 
     def _semantic(self, question: str, units: Sequence[Unit]) -> list[float] | None:
         if self.embedder is None or not units:
@@ -265,7 +290,9 @@ class ExtractiveAnswerer(Answerer):
         started = time.perf_counter()
         hits = result.hits[:HITS_CONSIDERED]
         units = [u for per_hit in sentence_units(hits) for u in per_hit if is_quotable(u.text)]
-        support = self.support(question, units) if units else []
+        # a heading ("Westwater Resources, Inc.", "Audit Fees") states nothing to quote
+        units = [u for u in units if not looks_like_heading(u.text)]
+        support = self.support(question, units, hits) if units else []
         chosen = select_units(units, support, self.min_support) if units else []
         kind = asked_kind(question) if chosen else None
         ask = asked(question) if kind == "quantity" else None
