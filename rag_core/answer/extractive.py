@@ -100,6 +100,16 @@ def select_units(
     return [(units[i], support[i]) for i in chosen]
 
 
+def in_pool(support: Sequence[float], min_support: float) -> list[int]:
+    """The units a value may come from, best-supported first: those with at least
+    ``VALUE_POOL`` of the best support (and ``min_support``) (pure)."""
+    if not support:
+        return []
+    floor = max(min_support, VALUE_POOL * max(support))
+    ranked = sorted(range(len(support)), key=lambda i: (-support[i], i))
+    return [i for i in ranked if support[i] >= floor]
+
+
 def value_unit(
     units: Sequence[Unit],
     support: Sequence[float],
@@ -109,12 +119,7 @@ def value_unit(
 ) -> tuple[int, Value] | None:
     """The best-supported unit that states a value of ``kind`` the question does not state
     itself, and that value (pure). Only units close to the best support are considered."""
-    if not units:
-        return None
-    floor = max(min_support, VALUE_POOL * max(support))
-    for i in sorted(range(len(units)), key=lambda i: (-support[i], i)):
-        if support[i] < floor:
-            break
+    for i in in_pool(support, min_support):
         found = answer_values(question, values_in(units[i].text, kind), units[i].text)
         if found:
             return i, found[0]
@@ -177,12 +182,7 @@ def period_unit(
 ) -> tuple[int, Result] | None:
     """The best-supported unit that states a figure for every period ``ask`` reads, and what
     the question asks computed from them (pure). Only units close to the best support."""
-    if not units:
-        return None
-    floor = max(min_support, VALUE_POOL * max(support))
-    for i in sorted(range(len(units)), key=lambda i: (-support[i], i)):
-        if support[i] < floor:
-            break
+    for i in in_pool(support, min_support):
         result = period_result(units[i], hits[units[i].hit_index], ask, others)
         if result is None:
             continue
