@@ -34,11 +34,9 @@ from rag_core.answer.periods import (
     Result,
     asked,
     compute,
-    row_cells,
     row_values,
     sentence_values,
-    share,
-    total_row,
+    share_in_table,
 )
 from rag_core.answer.values import Kind, Value, answer_values, asked_kind, fits, values_in
 from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
@@ -129,13 +127,12 @@ def value_unit(
 HEADER_LOOKBACK = 12  # sentences before a table row searched for its header of years
 
 
-def _around(unit: Unit, hit: Hit, others: Sequence[Hit] = ()) -> tuple[list[str], list[str]]:
-    """The sentences above ``unit`` (closest first) and below it, in reach: of its chunk, and
-    above it of the chunk before it on its page when that one was found too (a table's header
-    of years is often in the chunk before the row's)."""
+def _above(unit: Unit, hit: Hit, others: Sequence[Hit] = ()) -> list[str]:
+    """The sentences above ``unit``, closest first, in reach: of its chunk, and of the chunk
+    before it on its page when that one was found too (a table's header of years is often in
+    the chunk before the row's)."""
     chunk = hit.chunk
-    offset = unit.span.start - chunk.start
-    before = chunk.text[: max(0, offset)]
+    before = chunk.text[: max(0, unit.span.start - chunk.start)]
     earlier = [
         o.chunk
         for o in others
@@ -145,30 +142,28 @@ def _around(unit: Unit, hit: Hit, others: Sequence[Hit] = ()) -> tuple[list[str]
     if earlier:
         previous = max(earlier, key=lambda c: c.start)
         before = previous.text[: chunk.start - previous.start] + "\n" + before
-    after = chunk.text[offset + len(unit.text) :]
     above = [before[s.start : s.end] for s in split_sentences(before)][-HEADER_LOOKBACK:]
-    below = [after[s.start : s.end] for s in split_sentences(after)][:HEADER_LOOKBACK]
-    return above[::-1], below
+    return above[::-1]
+
+
+def _below(unit: Unit, hit: Hit) -> list[str]:
+    """The sentences of ``unit``'s chunk below it, in reading order, in reach."""
+    chunk = hit.chunk
+    after = chunk.text[unit.span.end - chunk.start :]
+    return [after[s.start : s.end] for s in split_sentences(after)][:HEADER_LOOKBACK]
 
 
 def period_values(unit: Unit, hit: Hit, others: Sequence[Hit] = ()) -> dict[str, Amount]:
     """The figures ``unit`` states for years: a table row matched to the nearest header of
-    years above it (``_around``), else a sentence that ties figures to years (pure)."""
-    headers, _ = _around(unit, hit, others)
-    return row_values(unit.text, headers) or sentence_values(unit.text)
+    years above it (``_above``), else a sentence that ties figures to years (pure)."""
+    return row_values(unit.text, _above(unit, hit, others)) or sentence_values(unit.text)
 
 
 def period_result(unit: Unit, hit: Hit, ask: Ask, others: Sequence[Hit] = ()) -> Result | None:
     """What ``ask`` asks, from ``unit`` (a share: the unit's row over its table's total)."""
-    if ask.op != "share":
-        return compute(ask, period_values(unit, hit, others))
-    headers, below = _around(unit, hit, others)
-    part = row_values(unit.text, headers).get(ask.periods[0])
-    label = row_cells(unit.text)
-    if part is None or label is None or label[0].lower().lstrip().startswith("total"):
-        return None
-    whole = total_row(below, headers, ask.periods[0])
-    return share(ask, part, whole) if whole is not None else None
+    if ask.op == "share":
+        return share_in_table(ask, unit.text, _above(unit, hit, others), _below(unit, hit))
+    return compute(ask, period_values(unit, hit, others))
 
 
 def period_unit(
@@ -301,11 +296,14 @@ class ExtractiveAnswerer(Answerer):
             if ask
             else None
         )
-        found = value_unit(units, support, kind, question, self.min_support) if kind else None
-        if computed is not None:
-            chosen = with_unit(chosen, units[computed[0]], support[computed[0]])
-        elif found is not None:
-            chosen = with_unit(chosen, units[found[0]], support[found[0]])
+        found = (
+            value_unit(units, support, kind, question, self.min_support)
+            if kind and computed is None
+            else None
+        )
+        lead = computed or found
+        if lead is not None:
+            chosen = with_unit(chosen, units[lead[0]], support[lead[0]])
         timings = (Timing("answer", (time.perf_counter() - started) * 1000),)
         if not chosen:
             yield from stream_refusal(question, result, "extractive", self.model, timings, images)
@@ -362,15 +360,14 @@ class ExtractiveAnswerer(Answerer):
         or "closest passages" when none states one."""
         if kind is None:
             return [LEADS[language]]
-        label = "答案：" if language == "zh" else "Answer: "
         if computed is not None:
-            unit = units[computed[0]]
-            number = next(n for n, (u, _) in enumerate(chosen, start=1) if u == unit)
             how = computed[1].explanation()
             how = f" ({how})" if how and computed[1].ask.op != "value" else ""
-            return [f"{label}{computed[1].text}{how} [{number}]\n\n", LEADS[language]]
-        if found is None:
+            index, value = computed[0], f"{computed[1].text}{how}"
+        elif found is not None:
+            index, value = found[0], found[1].text
+        else:
             return [CLOSEST[language].format(what=KIND_WORDS[language][kind])]
-        unit = units[found[0]]
-        number = next(n for n, (u, _) in enumerate(chosen, start=1) if u == unit)
-        return [f"{label}{found[1].text} [{number}]\n\n", LEADS[language]]
+        number = next(n for n, (u, _) in enumerate(chosen, start=1) if u == units[index])
+        label = "答案：" if language == "zh" else "Answer: "
+        return [f"{label}{value} [{number}]\n\n", LEADS[language]]

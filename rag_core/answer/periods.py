@@ -331,6 +331,19 @@ def total_row(after: Sequence[str], headers: Sequence[str], period: str) -> Amou
     return None
 
 
+def share_in_table(
+    ask: Ask, row: str, headers: Sequence[str], below: Sequence[str]
+) -> Result | None:
+    """What share of its table's total ``row`` is in the year ``ask`` names: the row's figure
+    for that year over the first "Total ..." row below it; None for a total row itself."""
+    parsed = row_cells(row)
+    if parsed is None or _TOTAL_LABEL.match(parsed[0]):
+        return None
+    part = row_values(row, headers).get(ask.periods[0])
+    whole = total_row(below, headers, ask.periods[0]) if part is not None else None
+    return share(ask, part, whole) if part is not None and whole is not None else None
+
+
 def share(ask: Ask, part: Amount, whole: Amount) -> Result | None:
     """``part`` as a percentage of ``whole`` (the table's total for the same period)."""
     if not whole.value or part.suffix != whole.suffix or abs(part.value) > abs(whole.value):
