@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rag_core.answer.common import refusal_text
+from rag_core.answer.common import VALUE_LABEL, refusal_text
 from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
 from rag_core.index.lexical import ENGLISH_STOPWORDS, LexicalTokenizer
 from rag_core.text import YEAR, looks_like_heading, split_sentences
@@ -58,7 +58,6 @@ CONNECTIVE_WORDS = 4
 NOT_FOUND = "NOT_FOUND"  # the reply Folio asks a model for when it finds no answer
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
-_ANSWER_LABEL = re.compile(r"^(?:Answer:\s*|答案：)")
 _COMPUTATION = re.compile(
     r"\bthe (?:total|sum|average|mean|(?:percentage )?change|compound annual growth"
     r"(?: over \d+ years)?) (?:of|from)\b",
@@ -130,7 +129,7 @@ def plain(sentence: str) -> str:
     """A sentence without list bullets, Markdown emphasis, the extractive answerer's "Answer:"
     label and the words that name a computation ("the total of", "the percentage change
     from": its result is checked as a number computed from the cited ones), as it is checked."""
-    text = _ANSWER_LABEL.sub("", _MARKUP.sub(" ", sentence).strip())
+    text = VALUE_LABEL.sub("", _MARKUP.sub(" ", sentence).strip())
     return _COMPUTATION.sub(" ", text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from rag_core.types import (
     TextDelta,
     Timing,
 )
+
+VALUE_LABELS = {"en": "Answer: ", "zh": "答案："}
+"""The label before the value the extractive answerer puts first, by answer language."""
+VALUE_LABEL = re.compile("^(?:" + "|".join(re.escape(v) for v in VALUE_LABELS.values()) + ")")
 
 
 class Answerer(ABC):

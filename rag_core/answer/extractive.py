@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence, Set
 import numpy as np
 
 from rag_core.answer.common import (
+    VALUE_LABELS,
     Answerer,
     Unit,
     citation_for,
@@ -369,5 +370,4 @@ class ExtractiveAnswerer(Answerer):
         else:
             return [CLOSEST[language].format(what=KIND_WORDS[language][kind])]
         number = next(n for n, (u, _) in enumerate(chosen, start=1) if u == units[index])
-        label = "答案：" if language == "zh" else "Answer: "
-        return [f"{label}{value} [{number}]\n\n", LEADS[language]]
+        return [f"{VALUE_LABELS[language]}{value} [{number}]\n\n", LEADS[language]]

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from rag_core.answer.common import VALUE_LABEL
 from rag_core.config import Settings
 from rag_core.errors import ConfigurationError, NotFoundError
 from rag_core.eval.judge import Verdict, judge_answer, number_recall
@@ -45,7 +46,7 @@ _LEAD_LINES = re.compile(
     r"|最接近的段落（[^）\n]*）：)[ \t]*$",
     re.MULTILINE,
 )
-_VALUE_LABEL = re.compile(r"^(?:Answer: |答案：)", re.MULTILINE)
+_VALUE_LABEL = re.compile(VALUE_LABEL.pattern, re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
