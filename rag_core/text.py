@@ -179,12 +179,31 @@ def _sentence_ends(text: str) -> list[int]:
             line = text[line_start:i]
             if (
                 not next_line.strip()
-                or _line_is_structural(line, wrap_width)
+                or (_line_is_structural(line, wrap_width) and not _runs_on(line, next_line))
                 or _BULLET.match(next_line)
             ):
                 ends.append(i)
         i += 1
     return ends
+
+
+def _runs_on(line: str, next_line: str) -> bool:
+    """A line of prose that only looks like a table row because a wrap left a figure at
+    its end ("... fiscal 2022 totaled $1.6" / "billion compared to $1.5 billion ..."): one
+    figure ends it (or a comma: "... since January 29, 2022,"), its words outnumber its
+    figures, and the next line goes on in lower case. A table row ends in its columns'
+    figures, or its figures dominate it."""
+    following = next_line.lstrip()
+    if not following or not following[0].islower():
+        return False
+    words = line.split()
+    trailing = 0
+    for word in reversed(words):
+        if not _NUMERIC_WORD.fullmatch(word):
+            break
+        trailing += 1
+    ends_mid_sentence = trailing == 1 or line.rstrip().endswith(",")
+    return ends_mid_sentence and len(_NUMBER.findall(line)) * 2 < len(words) - 2
 
 
 def _western_end(text: str, i: int) -> bool:

@@ -56,6 +56,33 @@ def test_soft_wraps_join_but_table_rows_and_headings_stand_alone():
     ]
 
 
+def test_a_wrap_after_a_figure_does_not_end_the_sentence():
+    # pdfium's lines of a press release: the wraps leave "$1.6" and "2022," at line ends,
+    # which made them look like table rows and cut the sentences there
+    text = (
+        "Merchandise inventories, net at the end of the fourth quarter of fiscal 2022 totaled $1.6\n"
+        "billion compared to $1.5 billion at the end of the fourth quarter of fiscal 2021. The $104.2\n"
+        "million increase was primarily due to the opening of 47 new stores since January 29, 2022,\n"
+        "inventory to support new brand launches and brand expansions, and inventory cost\n"
+        "increases.\n"
+        "Cash and cash equivalents $ 737,877 $ 431,560\n"
+        "Goodwill 10,870 10,870\n"
+        "accuracy 0.91 0.93\n"
+        "precision 0.88 0.90"
+    )
+    assert sentences(text) == [
+        "Merchandise inventories, net at the end of the fourth quarter of fiscal 2022 totaled $1.6\n"
+        "billion compared to $1.5 billion at the end of the fourth quarter of fiscal 2021.",
+        "The $104.2\nmillion increase was primarily due to the opening of 47 new stores since "
+        "January 29, 2022,\ninventory to support new brand launches and brand expansions, and "
+        "inventory cost\nincreases.",
+        "Cash and cash equivalents $ 737,877 $ 431,560",
+        "Goodwill 10,870 10,870",
+        "accuracy 0.91 0.93",  # a table row, though the next row's label is lower case
+        "precision 0.88 0.90",
+    ]
+
+
 def test_spans_are_exact_slices_without_surrounding_space():
     text = "  One.  Two!\n\n  Three?  "
     spans = split_sentences(text)
