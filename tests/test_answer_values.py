@@ -27,6 +27,12 @@ from rag_core.answer.values import answer_values, asked_kind, values_in
         ("How does the company account for options granted to employees?", None),
         ("When can the justices be removed?", None),
         ("How large was revenue in 2019?", "quantity"),
+        (
+            "in millions, for 2016, 2015 and 2014 what was the total amount of repurchases?",
+            "quantity",
+        ),
+        ("Based on the balance sheet, what is the FY2018 amount of accounts payable?", "quantity"),
+        ("In 2022 Q2, which of JPM's business segments had the highest net income?", None),
     ],
 )
 def test_asked_kind(question: str, kind: str | None):
@@ -81,3 +87,22 @@ def test_reference_marks_are_no_amounts_and_how_long_wants_a_length_of_time():
     marks = values_in("Ratified in 1989 by 13 states.[4]", "quantity")
     assert [v.text for v in marks] == ["13"]
     assert answer_values("How long did ratification take?", marks, "Ratified by 13 states.") == []
+
+
+def test_form_names_and_the_numbers_of_exhibits_notes_and_pages_are_no_amounts():
+    exhibits = (
+        "10.25 Sonic Automotive, Inc. Supplemental Executive Retirement Plan (incorporated by "
+        "reference to Exhibit 10.15 to the Annual Report on Form 10-K for 2002)\n"
+        "3.1(a) Restated Medallion Financial Corp. Certificate of Incorporation.\n"
+        "10.36 — HCA Healthcare, Inc. 2021 Senior Officer Performance Excellence Program\n"
+        "30 Commerzbank Annual Report 2022"
+    )
+    assert values_in(exhibits, "quantity") == []
+    assert [
+        v.text for v in values_in("See Note 5, Item 7 and page 42 of the 8-K.", "quantity")
+    ] == []
+    # amounts beside them still count, and so does a count that opens a sentence
+    text = "126 hospitals were open; we paid 15 notes of $1,000 each (Note 4)."
+    assert [v.text for v in values_in(text, "quantity")] == ["126", "15", "$1,000"]
+    row = "Number of freestanding outpatient surgery centers at end of period(a) 126 125 121"
+    assert [v.text for v in values_in(row, "quantity")] == ["126", "125", "121"]

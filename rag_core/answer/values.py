@@ -46,6 +46,10 @@ _QUANTITY_Q = re.compile(
     # "how" only as "how much/many/...": "How does the company account for options granted
     # to employees?" asks for a method, not an amount
     rf"|^\s*(?:what|which|list|give|state|report)\b.*\b(?:{_MEASURES})\b"
+    # "what" after a preamble too: "in millions, for 2016, 2015 and 2014 what was the total
+    # ...", "Based on the balance sheet, what is the FY2018 amount of ..." (a "which" there
+    # is more often a name's: "In 2022 Q2, which of JPM's segments had the highest ...")
+    rf"|\bwhat\b.*\b(?:{_MEASURES})\b"
     r"|(?:多少|几[个家年次%％倍]?|百分之几|比例|比率|金额|数量|占比|收入|利润|营收|成本|费用|总额|增长率)",
     re.IGNORECASE,
 )
@@ -181,9 +185,32 @@ def _quantities(text: str) -> list[Value]:
         digits = re.sub(r"\D", "", value)
         if not digits or (len(digits) == 1 and value == digits):
             continue  # "1", "3": list numbers and footnotes, not amounts
+        if _FORM_NAME.match(text, m.end()) or _numbering(text, m.start(), m.end(), value):
+            continue
+        if _LABEL_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            continue  # "Exhibit 10.15", "Note 5", "Item 7", "page 42": which one, not how much
         found.append(Value("quantity", value, m.start(), m.end()))
     found += [Value("quantity", m.group(), m.start(), m.end()) for m in _CN_QUANTITY.finditer(text)]
     return sorted(found, key=lambda v: v.start)
+
+
+_FORM_NAME = re.compile(r"-[A-Za-z]")  # "Form 10-K", "8-K", "20-F": names, not amounts
+_LABEL_BEFORE = re.compile(
+    r"\b(?:exhibits?|items?|notes?|sections?|rules?|articles?|parts?|schedules?|forms?|pages?|"
+    r"tables?|figures?|fig\.|chapters?|appendix|annex|clauses?|paragraphs?|no\.)\s*$",
+    re.IGNORECASE,
+)
+_TITLE_AFTER = re.compile(r"(?:\([a-z0-9]{1,3}\))?\s+(?:[A-Z]|[—–-]\s)")
+
+
+def _numbering(text: str, start: int, end: int, value: str) -> bool:
+    """A bare number opening a line, before a title: an exhibit's, a section's or a page's
+    number ("10.25 Sonic Automotive, Inc. Supplemental ...", "3.1(a) Restated ...",
+    "30 Commerzbank Annual Report 2022"), not an amount."""
+    if not re.fullmatch(r"[\d.,]+", value):
+        return False
+    line_start = text.rfind("\n", 0, start) + 1
+    return not text[line_start:start].strip() and _TITLE_AFTER.match(text, end) is not None
 
 
 def _is_plain_year(value: str, text: str, start: int) -> bool:
