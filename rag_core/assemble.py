@@ -78,6 +78,7 @@ def retrieval_config(s: Settings) -> RetrievalConfig:
         route_cover_weight=s.route_cover_weight,
         route_min_chunks=s.route_min_chunks,
         bm25_scope=s.bm25_scope,
+        exact_dense_max=s.exact_dense_max,
     )
 
 

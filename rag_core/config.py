@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     feedback_chunks: int = 5
     feedback_weight: float = 0.3
     candidates: int = 100
+    # Up to this many chunk vectors, a search of the whole library scans them exactly (the
+    # same candidates after every restart); above it, Chroma's HNSW (faster, approximate,
+    # and not the same from one process to the next). docs/benchmarks.md, "Exact below 200k".
+    exact_dense_max: int = 200_000
     # Questions of several parts searched once per part (rag_core/retrieve/decompose.py):
     # auto (the answering model proposes the parts, else the rules), rules, off.
     decompose: Literal["auto", "rules", "off"] = "auto"
@@ -337,6 +341,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "section_weight",
+        "exact_dense_max",
         "feedback_weight",
         "feedback_chunks",
         "source_every",

@@ -25,6 +25,7 @@ def test_library_on_a_chroma_server(tmp_path):
             db=tmp_path / "feedback.db",
             chroma_host=server.host,
             chroma_port=server.port,
+            exact_dense_max=0,  # the server's HNSW searches the whole library, not a scan
         )
         embedder = HashingEmbedder()
         library = Library.open(settings, embedder=embedder)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -174,8 +175,11 @@ def test_the_vector_store_is_searched_while_bm25_scores(
     (one search, not two). Filtered, the dense leg scans the filters' rows exactly, as
     before; a vector store that fails there leaves an exact scan and a note."""
     folder = tmp_path / "overlap"
-    # No feedback round: the dense leg's ranking is then the vector store's.
-    settings = Settings(data_dir=folder / "data", db=folder / "feedback.db", feedback_chunks=0)
+    # No feedback round: the dense leg's ranking is then the vector store's. Without an
+    # exact scan below a size (``exact_dense_max`` 0), the store searches the whole library.
+    settings = Settings(
+        data_dir=folder / "data", db=folder / "feedback.db", feedback_chunks=0, exact_dense_max=0
+    )
     library = Library.open(settings, embedder=HashingEmbedder())
     library.add([("handbook.pdf", make_pdf(HANDBOOK))])
     retriever = library.retriever
@@ -218,3 +222,39 @@ def test_the_vector_store_is_searched_while_bm25_scores(
     assert searches == []  # the filters' rows, scanned exactly
     assert leg(result, "dense").status == "on"
     assert "twenty five days" in result.hits[0].chunk.text
+
+
+def test_up_to_exact_dense_max_the_whole_library_is_scanned_exactly(tmp_path: Path) -> None:
+    """A library of at most ``exact_dense_max`` vectors is searched by an exact scan of the
+    snapshot, never by the vector store (whose HNSW candidates change from one process to
+    the next): the dense leg's ranking is the brute-force cosine order of every chunk, and
+    a library opened again ranks the same. Above the limit the store is asked."""
+    folder = tmp_path / "exact"
+    settings = Settings(data_dir=folder / "data", db=folder / "feedback.db", feedback_chunks=0)
+    library = Library.open(settings, embedder=HashingEmbedder())
+    library.add([("handbook.pdf", make_pdf(HANDBOOK))])
+    retriever = library.retriever
+    searches: list[int] = []
+    store_query = retriever.chroma.query
+
+    def query(vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        searches.append(k)
+        return store_query(vector, k)
+
+    retriever.chroma.query = query  # type: ignore[method-assign]
+    question = "How many days of paid leave do staff take?"
+    result = library.search(question, k=3, decompose=False)
+    assert searches == []
+    dense = leg(result, "dense")
+    snapshot = retriever.snapshot()
+    rows = [r for r in range(snapshot.size) if snapshot.dense[r]]
+    vector = library.embedder.embed_query([question])[0]
+    cosine = snapshot.vectors_of(np.array(rows)) @ vector
+    brute = [snapshot.ids[rows[i]] for i in np.lexsort((rows, -cosine))]
+    assert [key for key, _ in dense.ranked] == brute[: len(dense.ranked)]
+    again = Library.open(settings, embedder=HashingEmbedder())
+    assert leg(again.search(question, k=3, decompose=False), "dense").ranked == dense.ranked
+
+    retriever.config = replace(retriever.config, exact_dense_max=len(rows) - 1)
+    library.search(question, k=3, decompose=False)
+    assert len(searches) == 1

@@ -54,6 +54,7 @@ class RetrievalConfig:
     route_cover_weight: float
     route_min_chunks: int
     bm25_scope: str
+    exact_dense_max: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,10 +296,10 @@ class Retriever:
         the BM25 legs score them with their own statistics.
 
         The embedding runs in a thread of its own while this one ranks by BM25 (the model
-        releases the GIL), and so does the vector store's search of the ``n`` nearest chunks
-        where the dense leg searches the whole library: at 1M chunks the lexical rankings of
-        a question take about as long as its embedding and HNSW search together (one after
-        the other, a search cost both)."""
+        releases the GIL), and so does the search of the ``n`` nearest chunks where the dense
+        leg searches the whole library (``_nearest``: an exact scan or HNSW): at 1M chunks the
+        lexical rankings of a question take about as long as its embedding and HNSW search
+        together (one after the other, a search cost both)."""
         scope = ranges if self.config.bm25_scope == "searched" else None
         decisions = [self._dense_decision(snapshot, text, wanted) for text in texts]
         read = [i for i, d in enumerate(decisions) if d.status != "off"]
@@ -332,7 +333,7 @@ class Retriever:
                 found.append(None)
                 continue
             try:
-                found.append(self._chroma_ranked(snapshot, vector, n))
+                found.append(self._nearest(snapshot, vector, n))
             except Exception as exc:  # a Chroma server down or failing
                 found.append(exc)
         return vectors, found
@@ -455,7 +456,7 @@ class Retriever:
                     raise q.nearest
                 # Searched in the embedding thread for as many (``n`` is the same) or now.
                 near = q.nearest
-                ranked = near if near is not None else self._chroma_ranked(snapshot, q.vector, n)
+                ranked = near if near is not None else self._nearest(snapshot, q.vector, n)
             except Exception as exc:  # a Chroma server down or failing: answer without it
                 log.warning("vector store query failed, exact search instead: %s", exc)
                 outage = f"vector store unavailable ({type(exc).__name__}): exact search"
@@ -533,12 +534,24 @@ class Retriever:
 
         return named_documents(term_docs, n_docs, generic_terms(self.tokenizer), share)
 
-    def _chroma_ranked(
+    def _nearest(
         self, snapshot: Snapshot, vector: np.ndarray, n: int
     ) -> tuple[tuple[str, float], ...]:
+        """The ``n`` chunks nearest to ``vector`` in the whole library: an exact scan of the
+        snapshot's vectors up to ``exact_dense_max`` of them, Chroma's HNSW above.
+
+        The exact scan is exact and the same after every restart; Chroma's HNSW is neither:
+        it replays its log's last items into the graph when it loads, so its approximate
+        candidates differ from one process to the next (measured: the same question over
+        uda_ex's 5,204 chunks got two different top-100 lists in three processes, and with
+        the pseudo-relevance feedback that followed, two different answers). Up to 200k
+        chunks the scan costs about what the query's BM25 ranking costs beside it."""
+        if snapshot.dense_count <= self.config.exact_dense_max:
+            found = snapshot.dense_search(vector, n, [(0, snapshot.size)])
+            return tuple((snapshot.ids[row], score) for row, score in found)
         # Ids Chroma holds that the snapshot does not (a document still being indexed) drop out.
-        found = self.chroma.query(vector, min(n, snapshot.dense_count))
-        return tuple((cid, s) for cid, s in found if cid in snapshot.row_of)
+        near = self.chroma.query(vector, min(n, snapshot.dense_count))
+        return tuple((cid, s) for cid, s in near if cid in snapshot.row_of)
 
 
 def _rescored(
