@@ -188,7 +188,7 @@ def _quantities(text: str) -> list[Value]:
         if _FORM_NAME.match(text, m.end()) or _numbering(text, m.start(), m.end(), value):
             continue
         if _LABEL_BEFORE.search(text, max(0, m.start() - 12), m.start()):
-            continue  # "Exhibit 10.15", "Note 5", "Item 7", "page 42": which one, not how much
+            continue  # "Exhibit 10.15", "Note 5", "ASC 825", "page 42": which one, not how much
         found.append(Value("quantity", value, m.start(), m.end()))
     found += [Value("quantity", m.group(), m.start(), m.end()) for m in _CN_QUANTITY.finditer(text)]
     return sorted(found, key=lambda v: v.start)
@@ -197,7 +197,8 @@ def _quantities(text: str) -> list[Value]:
 _FORM_NAME = re.compile(r"-[A-Za-z]")  # "Form 10-K", "8-K", "20-F": names, not amounts
 _LABEL_BEFORE = re.compile(
     r"\b(?:exhibits?|items?|notes?|sections?|rules?|articles?|parts?|schedules?|forms?|pages?|"
-    r"tables?|figures?|fig\.|chapters?|appendix|annex|clauses?|paragraphs?|no\.)\s*$",
+    r"tables?|figures?|fig\.|chapters?|appendix|annex|clauses?|paragraphs?|no\.|"
+    r"asc|asu|ifrs|ias|sfas|topic|regulation)\s*$",  # accounting standards: "ASC 825"
     re.IGNORECASE,
 )
 _TITLE_AFTER = re.compile(r"(?:\([a-z0-9]{1,3}\))?\s+(?:[A-Z]|[—–-]\s)")
