@@ -141,8 +141,8 @@ def run(size: int, queries: list[str], embedder: RandomDocumentEmbedder) -> dict
         lambda q: np.argpartition(-(matrix @ next(it_vec)), 10)[:10], queries
     )
     tokens = {q: tokenizer.tokenize(q) for q in queries}
-    results["bm25s scoring (tokens given)"] = timed(
-        lambda q: snapshot.bm25.search(tokens[q], 10), queries
+    results["BM25 top 10 (tokens given)"] = timed(
+        lambda q: snapshot.bm25.top(tokens[q], 10), queries
     )
     corpus_tokens = [r[2].split() for r in library.registry.iter_ready_chunks()]
     oracle = BM25Okapi(corpus_tokens, k1=1.2, b=0.75, epsilon=0)
@@ -158,7 +158,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     queries = question_pool(args.queries)
-    embedder = RandomDocumentEmbedder(SentenceTransformerEmbedder())
+    # Every search embeds its question afresh, as a new question does: without this the
+    # embedder's memory of recent queries answered every pass after the first one, and the
+    # "query embedding" row timed a dictionary lookup.
+    embedder = RandomDocumentEmbedder(SentenceTransformerEmbedder(query_memory=0))
     for size in args.sizes:
         r = run(size, queries, embedder)
         print(f"\n== {size} chunks, {len(queries)} queries")
@@ -167,7 +170,7 @@ def main() -> None:
         p50 = {name: percentile(v, 50) for name, v in r.items()}
         p95 = {name: percentile(v, 95) for name, v in r.items()}
         floor = p95["query embedding"] + p95["exact numpy scan"]
-        speedup = p50["rank-bm25 (tokens given)"] / p50["bm25s scoring (tokens given)"]
+        speedup = p50["rank-bm25 (tokens given)"] / p50["BM25 top 10 (tokens given)"]
         print(f"BM25 speed-up over rank-bm25 (p50): {speedup:.1f}x")
         print(f"hybrid p95 / (embedding p95 + numpy scan p95): {p95['hybrid'] / floor:.2f}")
         print(f"hybrid p95, shipped / HNSW at any size: {p95['hybrid'] / p95['hybrid, HNSW']:.2f}")

@@ -124,8 +124,10 @@ class Settings(BaseSettings):
     candidates: int = 100
     # Up to this many chunk vectors, a search of the whole library scans them exactly (the
     # same candidates after every restart); above it, Chroma's HNSW (faster, approximate,
-    # and not the same from one process to the next). docs/benchmarks.md, "Exact below 200k".
-    exact_dense_max: int = 200_000
+    # and not the same from one process to the next). At 10k chunks the scan costs what
+    # HNSW does; at 100k it made hybrid search 1.6x slower at p50 and p95 (docs/benchmarks.md,
+    # "The same answer after a restart").
+    exact_dense_max: int = 50_000
     # Questions of several parts searched once per part (rag_core/retrieve/decompose.py):
     # auto (the answering model proposes the parts, else the rules), rules, off.
     decompose: Literal["auto", "rules", "off"] = "auto"

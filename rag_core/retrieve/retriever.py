@@ -544,8 +544,8 @@ class Retriever:
         it replays its log's last items into the graph when it loads, so its approximate
         candidates differ from one process to the next (measured: the same question over
         uda_ex's 5,204 chunks got two different top-100 lists in three processes, and with
-        the pseudo-relevance feedback that followed, two different answers). Up to 200k
-        chunks the scan costs about what the query's BM25 ranking costs beside it."""
+        the pseudo-relevance feedback that followed, two different answers). A scan reads
+        every vector (about 4 ms at 50k chunks here, 9 ms at 100k), HNSW a few hundred."""
         if snapshot.dense_count <= self.config.exact_dense_max:
             found = snapshot.dense_search(vector, n, [(0, snapshot.size)])
             return tuple((snapshot.ids[row], score) for row, score in found)
