@@ -105,5 +105,6 @@ def test_form_names_and_the_numbers_of_exhibits_notes_and_pages_are_no_amounts()
     # amounts beside them still count, and so does a count that opens a sentence
     text = "126 hospitals were open; we paid 15 notes of $1,000 each (Note 4)."
     assert [v.text for v in values_in(text, "quantity")] == ["126", "15", "$1,000"]
+    assert [v.text for v in values_in("a 30-year term", "quantity")] == ["30"]
     row = "Number of freestanding outpatient surgery centers at end of period(a) 126 125 121"
     assert [v.text for v in values_in(row, "quantity")] == ["126", "125", "121"]

@@ -194,7 +194,8 @@ def _quantities(text: str) -> list[Value]:
     return sorted(found, key=lambda v: v.start)
 
 
-_FORM_NAME = re.compile(r"-[A-Za-z]")  # "Form 10-K", "8-K", "20-F": names, not amounts
+# "Form 10-K", "8-K", "20-F": names, not amounts ("a 30-year term" is one)
+_FORM_NAME = re.compile(r"-[A-Z](?![a-z])")
 _LABEL_BEFORE = re.compile(
     r"\b(?:exhibits?|items?|notes?|sections?|rules?|articles?|parts?|schedules?|forms?|pages?|"
     r"tables?|figures?|fig\.|chapters?|appendix|annex|clauses?|paragraphs?|no\.|"
