@@ -248,9 +248,10 @@ def test_up_to_exact_dense_max_the_whole_library_is_scanned_exactly(tmp_path: Pa
     dense = leg(result, "dense")
     snapshot = retriever.snapshot()
     rows = [r for r in range(snapshot.size) if snapshot.dense[r]]
-    vector = library.embedder.embed_query([question])[0]
-    cosine = snapshot.vectors_of(np.array(rows)) @ vector
-    brute = [snapshot.ids[rows[i]] for i in np.lexsort((rows, -cosine))]
+    vector = library.embedder.embed_query([question])[0].astype(np.float64)
+    cosine = snapshot.vectors_of(np.array(rows)).astype(np.float64) @ vector
+    ids = [snapshot.ids[r] for r in rows]
+    brute = [ids[i] for i in np.lexsort((np.array(ids), -cosine))]  # equal scores by chunk id
     assert [key for key, _ in dense.ranked] == brute[: len(dense.ranked)]
     again = Library.open(settings, embedder=HashingEmbedder())
     assert leg(again.search(question, k=3, decompose=False), "dense").ranked == dense.ranked

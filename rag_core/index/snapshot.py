@@ -225,18 +225,34 @@ class Snapshot:
     def dense_search(
         self, query: np.ndarray, k: int, ranges: Sequence[tuple[int, int]]
     ) -> list[tuple[int, float]]:
-        """Exact cosine top ``k`` over the given row ranges (vectors are normalised)."""
-        found: list[tuple[int, float]] = []
+        """Exact cosine top ``k`` over the given row ranges (vectors are normalised).
+
+        The rows each part finds are scored again in float64: a float32 product's last bits
+        depend on the shape of the block it is computed in, so two chunks a hair apart could
+        rank one way in a segmented index and the other way in the same rows written as one
+        (and the pseudo-relevance feedback, which follows the first fusion's top 5, would then
+        move the query differently); for the same reason equal scores are ordered by chunk
+        id. Each part yields ``SPARE`` more rows than asked, so a float32 near-tie at the cut
+        cannot leave out a row that float64 ranks in."""
+        found: list[int] = []
         for start, stop in ranges:
             i = max(0, bisect.bisect_right(self._starts, start) - 1)
             while i < len(self.parts) and self.parts[i].offset < stop:
                 part = self.parts[i]
                 a, b = max(start, part.offset), min(stop, part.offset + part.size)
                 if a < b and part.segment.vectors.shape[1] == len(query):
-                    found.extend(_part_search(part, query, k, a, b))
+                    found.extend(row for row, _ in _part_search(part, query, k + SPARE, a, b))
                 i += 1
-        found.sort(key=lambda item: (-item[1], item[0]))
-        return found[:k]
+        if not found:
+            return []
+        rows = np.asarray(found, dtype=np.int64)
+        exact = self.vectors_of(rows).astype(np.float64) @ np.asarray(query, dtype=np.float64)
+        ids = np.asarray([self.ids[int(r)] for r in rows])
+        order = np.lexsort((ids, -exact))[:k]  # ties by chunk id, not by where the row lies
+        return [(int(rows[i]), float(exact[i])) for i in order]
+
+
+SPARE = 16  # rows beyond the k asked that each part's float32 scan hands to the float64 pass
 
 
 def _part_search(
