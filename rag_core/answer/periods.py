@@ -340,8 +340,10 @@ def share_in_table(
     if parsed is None or _TOTAL_LABEL.match(parsed[0]):
         return None
     part = row_values(row, headers).get(ask.periods[0])
-    whole = total_row(below, headers, ask.periods[0]) if part is not None else None
-    return share(ask, part, whole) if part is not None and whole is not None else None
+    if part is None:
+        return None
+    whole = total_row(below, headers, ask.periods[0])
+    return share(ask, part, whole) if whole is not None else None
 
 
 def share(ask: Ask, part: Amount, whole: Amount) -> Result | None:

@@ -45,11 +45,12 @@ _QUANTITY_Q = re.compile(
     r"portion|fraction|share)|by how)\b"
     # "how" only as "how much/many/...": "How does the company account for options granted
     # to employees?" asks for a method, not an amount
-    rf"|^\s*(?:what|which|list|give|state|report)\b.*\b(?:{_MEASURES})\b"
-    # "what" after a preamble too: "in millions, for 2016, 2015 and 2014 what was the total
-    # ...", "Based on the balance sheet, what is the FY2018 amount of ..." (a "which" there
-    # is more often a name's: "In 2022 Q2, which of JPM's segments had the highest ...")
+    # "what" anywhere, after a preamble too: "in millions, for 2016, 2015 and 2014 what was
+    # the total ...", "Based on the balance sheet, what is the FY2018 amount of ..."; the
+    # others only opening the question (a "which" after a preamble is more often a name's:
+    # "In 2022 Q2, which of JPM's segments had the highest ...")
     rf"|\bwhat\b.*\b(?:{_MEASURES})\b"
+    rf"|^\s*(?:which|list|give|state|report)\b.*\b(?:{_MEASURES})\b"
     r"|(?:多少|几[个家年次%％倍]?|百分之几|比例|比率|金额|数量|占比|收入|利润|营收|成本|费用|总额|增长率)",
     re.IGNORECASE,
 )
