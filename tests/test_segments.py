@@ -359,3 +359,57 @@ def test_the_manifest_is_parsed_again_only_when_its_file_is_another(tmp_path: Pa
     assert segments.manifest_text(second, reused) == segments.manifest_text(second)
     (folder / "SEGMENTS").unlink()
     assert read_manifest(folder) is None
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(12, dtype=np.float32).reshape(3, 4),
+        np.zeros((0, 384), dtype=np.float32),
+        np.array([True, False, True]),
+        np.zeros(0, dtype=bool),
+        np.arange(5, dtype=np.int64),
+        np.arange(7, dtype=np.uint32),
+        np.asfortranarray(np.arange(6, dtype=np.float64).reshape(2, 3)),
+        np.float32(2.5),
+    ],
+    ids=["matrix", "no-rows", "flags", "no-flags", "int64", "uint32", "fortran", "scalar"],
+)
+def test_index_arrays_are_read_without_ast(
+    array: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numpy parses a header with ``ast``, which on CPython 3.11 fails when two threads parse
+    at once (gh-106905: a merge thread failed so). The index reads what it wrote without it,
+    the same arrays numpy reads, mapped or in memory."""
+    import ast
+
+    from rag_core.index import npy
+
+    path = tmp_path / "a.npy"
+    np.save(path, array)
+    expected = np.load(path)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ast used while reading an index array")
+
+    monkeypatch.setattr(ast, "literal_eval", refuse)
+    monkeypatch.setattr(ast, "parse", refuse)
+    with pytest.raises(AssertionError):
+        np.load(path)  # the patch bites numpy's own reader
+    for got in (npy.load(path), npy.load(path, mmap=True)):
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        assert np.array_equal(np.asarray(got), expected)
+        assert got.flags.f_contiguous == expected.flags.f_contiguous
+
+
+def test_a_cut_short_index_array_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    from rag_core.index import npy
+
+    path = tmp_path / "vectors.npy"
+    np.save(path, np.ones((4, 3), dtype=np.float32))
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(ValueError, match=r"vectors\.npy"):
+        npy.load(path)
+    odd = tmp_path / "odd.npy"
+    np.save(odd, np.zeros(2, dtype=[("a", "<i4"), ("b", "<f8")]))  # a header numpy must read
+    assert npy.load(odd).dtype.names == ("a", "b")

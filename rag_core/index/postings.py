@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag_core.index import npy
 from rag_core.index.bm25 import top_in_ranges
 from rag_core.index.maxscore import TermPostings, top_rows
 
@@ -146,7 +147,7 @@ def load_postings(folder: Path) -> Postings:
     # Memory-mapped, as plain arrays: a slice of an ``np.memmap`` is a memmap too, and
     # building one (per term, per segment, per query) cost more than reading the postings.
     arrays = {
-        name: np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r"))
+        name: np.asarray(npy.load(folder / f"{name}.npy", mmap=True))
         for name in ("indptr", "rows", "counts", "lengths")
     }
     terms = tuple(json.loads((folder / "terms.json").read_text()))

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag_core.index import npy
 from rag_core.index.postings import (
     BM25Params,
     Postings,
@@ -166,8 +167,8 @@ def load_segment(folder: Path, name: str) -> Segment:
         doc_ranges={d: (r[0], r[1]) for d, r in meta["doc_ranges"].items()},
         router_docs=tuple(meta["router_docs"]),
         fields={key: load_postings(target / key) for key in FIELDS},
-        vectors=np.load(target / "vectors.npy", mmap_mode="r"),
-        dense=np.load(target / "dense.npy"),
+        vectors=npy.load(target / "vectors.npy", mmap=True),
+        dense=npy.load(target / "dense.npy"),
     )
 
 
