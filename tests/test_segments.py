@@ -251,6 +251,11 @@ def test_a_snapshot_of_segments_equals_one_segment_of_its_live_documents(tmp_pat
             wanted = [(expected.ids[r], s) for r, s in expected.dense_search(vector, 7, right)]
             assert [i for i, _ in found] == [i for i, _ in wanted]
             np.testing.assert_allclose([s for _, s in found], [s for _, s in wanted], rtol=1e-6)
+            # The oracle: float64 cosine of every row in the ranges that has a vector.
+            rows = [r for a, b in right for r in range(a, b) if expected.dense[r]]
+            exact = expected.vectors_of(rows).astype(np.float64) @ vector.astype(np.float64)
+            brute = sorted(zip(rows, exact, strict=True), key=lambda p: (-p[1], expected.ids[p[0]]))
+            assert [i for i, _ in found] == [expected.ids[r] for r, _ in brute[:7]]
 
     check()
     segments_before = len(read_manifest(segmented).segments)  # type: ignore[union-attr]

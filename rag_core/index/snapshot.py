@@ -29,7 +29,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from rag_core.index.bm25 import BM25Index, top_k
+from rag_core.index.bm25 import BM25Index
 from rag_core.index.lexical import ChineseAnalysis
 from rag_core.index.postings import BM25Params, LiveField
 from rag_core.index.segments import (
@@ -232,41 +232,46 @@ class Snapshot:
         rank one way in a segmented index and the other way in the same rows written as one
         (and the pseudo-relevance feedback, which follows the first fusion's top 5, would then
         move the query differently); for the same reason equal scores are ordered by chunk
-        id. Each part yields ``SPARE`` more rows than asked, so a float32 near-tie at the cut
+        id. The float32 scan yields ``SPARE`` more rows than asked, so a near-tie at the cut
         cannot leave out a row that float64 ranks in."""
-        found: list[int] = []
+        rows: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
         for start, stop in ranges:
             i = max(0, bisect.bisect_right(self._starts, start) - 1)
             while i < len(self.parts) and self.parts[i].offset < stop:
                 part = self.parts[i]
                 a, b = max(start, part.offset), min(stop, part.offset + part.size)
                 if a < b and part.segment.vectors.shape[1] == len(query):
-                    found.extend(row for row, _ in _part_search(part, query, k + SPARE, a, b))
+                    rows.append(np.arange(a, b))
+                    scores.append(_part_scores(part, query, a, b))
                 i += 1
-        if not found:
+        if not rows:
             return []
-        rows = np.asarray(found, dtype=np.int64)
-        exact = self.vectors_of(rows).astype(np.float64) @ np.asarray(query, dtype=np.float64)
-        ids = np.asarray([self.ids[int(r)] for r in rows])
+        # One selection over every range (a filter to 600 documents is 600 ranges): the
+        # float32 best ``k + SPARE``, then only those read again.
+        every, score = np.concatenate(rows), np.concatenate(scores)
+        take = min(k + SPARE, len(score))
+        best = np.argpartition(-score, take - 1)[:take] if take < len(score) else np.arange(take)
+        found = every[best[np.isfinite(score[best])]]
+        if not found.size:
+            return []
+        exact = self.vectors_of(found).astype(np.float64) @ np.asarray(query, dtype=np.float64)
+        ids = np.asarray([self.ids[int(r)] for r in found])
         order = np.lexsort((ids, -exact))[:k]  # ties by chunk id, not by where the row lies
-        return [(int(rows[i]), float(exact[i])) for i in order]
+        return [(int(found[i]), float(exact[i])) for i in order]
 
 
-SPARE = 16  # rows beyond the k asked that each part's float32 scan hands to the float64 pass
+SPARE = 16  # rows beyond the k asked that the float32 scan hands to the float64 pass
 
 
-def _part_search(
-    part: _Part, query: np.ndarray, k: int, start: int, stop: int
-) -> list[tuple[int, float]]:
-    """Exact cosine top ``k`` over snapshot rows [start, stop) of one part."""
+def _part_scores(part: _Part, query: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """float32 cosine of snapshot rows [start, stop) of one part (-inf: no vector)."""
     local = part.local(np.arange(start, stop))
     lo, hi = int(local[0]), int(local[-1]) + 1
-    scores = part.segment.vectors[lo:hi] @ query
+    scores = np.asarray(part.segment.vectors[lo:hi] @ query, dtype=np.float32)
     if hi - lo != len(local):  # removed rows in between: keep the live ones
         scores = scores[local - lo]
-    scores = np.where(part.segment.dense[local], scores, -np.inf)
-    # top_k keeps positive scores; shift cosine [-1, 1] to (0, 2].
-    return [(row, s - 1.0) for row, s in top_k(scores + 1.0, k, offset=start)]
+    return np.where(part.segment.dense[local], scores, np.float32(-np.inf))
 
 
 def open_snapshot(manifest: Manifest, segments: Mapping[str, Segment]) -> Snapshot:
