@@ -256,6 +256,10 @@ def test_a_snapshot_of_segments_equals_one_segment_of_its_live_documents(tmp_pat
             exact = expected.vectors_of(rows).astype(np.float64) @ vector.astype(np.float64)
             brute = sorted(zip(rows, exact, strict=True), key=lambda p: (-p[1], expected.ids[p[0]]))
             assert [i for i, _ in found] == [expected.ids[r] for r, _ in brute[:7]]
+        # Ranges that touch or overlap are their union (a row is found once).
+        joined = expected.dense_search(vector, 30, [(5, 9), (0, 5), (3, 12)])
+        assert joined == expected.dense_search(vector, 30, [(0, 12)])
+        assert len(joined) == int(expected.dense[:12].sum())
 
     check()
     segments_before = len(read_manifest(segmented).segments)  # type: ignore[union-attr]

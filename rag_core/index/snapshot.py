@@ -236,7 +236,7 @@ class Snapshot:
         cannot leave out a row that float64 ranks in."""
         rows: list[np.ndarray] = []
         scores: list[np.ndarray] = []
-        for start, stop in ranges:
+        for start, stop in _coalesced(ranges):
             i = max(0, bisect.bisect_right(self._starts, start) - 1)
             while i < len(self.parts) and self.parts[i].offset < stop:
                 part = self.parts[i]
@@ -259,6 +259,18 @@ class Snapshot:
         ids = np.asarray([self.ids[int(r)] for r in found])
         order = np.lexsort((ids, -exact))[:k]  # ties by chunk id, not by where the row lies
         return [(int(found[i]), float(exact[i])) for i in order]
+
+
+def _coalesced(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``ranges`` sorted, with ranges that touch or overlap joined (the documents of a filter
+    often lie side by side: one scan instead of one per document)."""
+    out: list[tuple[int, int]] = []
+    for start, stop in sorted(ranges):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], stop))
+        elif start < stop:
+            out.append((start, stop))
+    return out
 
 
 SPARE = 16  # rows beyond the k asked that the float32 scan hands to the float64 pass
