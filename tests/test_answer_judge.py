@@ -163,3 +163,33 @@ def test_only_the_gold_answers_first_sentence_can_stand_in_for_its_numbers():
     assert first_sentence(gold) == "36%."
     verdict = judge_answer(question, gold, answer)
     assert (verdict.label, verdict.basis) == ("incorrect", "numbers")
+
+
+def test_a_text_answer_is_judged_on_the_gold_lead_not_its_caveat():
+    """FinanceBench's gold answers add caveats after the answer; an answer stating the lead is
+    right (judge-agreement with the human labels: 936 -> 946 correct answers agreed, no
+    incorrect one more called correct)."""
+    question = "What drove the reduction in SG&A expense as a percent of net sales in FY2023?"
+    gold = (
+        "Lower marketing expenses and leverage of incentive compensation due to higher sales. "
+        "The answer here assumes FY2023 refers to the 12 months ended on January 28, 2023 "
+        "(although the company refers to this period as its fiscal 2022)."
+    )
+    answer = (
+        "As a percentage of net sales, SG&A expenses decreased to 23.5%, primarily due to lower "
+        "marketing expenses and leverage of incentive compensation due to higher sales [1]."
+    )
+    assert judge_answer(question, gold, answer).label == "correct"
+    wrong = "SG&A expenses increased 16.2% to $2.4 billion, due to store payroll [1]."
+    assert judge_answer(question, gold, wrong).label == "incorrect"
+
+
+def test_a_gold_lead_that_restates_the_question_does_not_stand_in_for_it():
+    question = "Did the wages expense as a percent of net sales increase or decrease in FY2023?"
+    gold = (
+        "Wages expense as a percent of net sales increased in FY2023. The answer here assumes "
+        "FY2023 refers to the 12 months ended on January 28, 2023 (the company's fiscal 2022)."
+    )
+    answer = "SG&A expenses as a percent of net sales decreased, with wage investments [1]."
+    verdict = judge_answer(question, gold, answer)
+    assert verdict.label == "incorrect", verdict.reason

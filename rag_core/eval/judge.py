@@ -289,5 +289,14 @@ def judge_answer(
         return Verdict("incorrect", "numbers", f"missing {missing}", share)
     if refused:
         return Verdict("refusal", "refusal", "declines to answer", overlap)
+    # As with numbers: the gold's first sentence is the answer, what follows explains or
+    # qualifies it ("... The answer here assumes FY2023 refers to ..."), and an answer that
+    # states the lead is right though it leaves the caveat out. Only a lead that says more
+    # than the question asked: one restating it matches any answer that does.
+    lead = first_sentence(gold)
+    words = set(tokenize(lead))
+    new = words - set(tokenize(question))
+    if lead.strip() != gold.strip() and len(words) >= TEXT_WORDS and new:
+        overlap = max(overlap, word_recall(lead, answer, question, tokenize))
     label = "correct" if overlap >= min_overlap else "incorrect"
     return Verdict(label, "overlap", f"{overlap:.0%} of the gold words", overlap)
