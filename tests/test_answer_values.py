@@ -33,6 +33,9 @@ from rag_core.answer.values import answer_values, asked_kind, values_in
         ),
         ("Based on the balance sheet, what is the FY2018 amount of accounts payable?", "quantity"),
         ("In 2022 Q2, which of JPM's business segments had the highest net income?", None),
+        ("What does the company use to estimate fair value?", None),
+        ("What can the growth elasticity of poverty depend on?", None),
+        ("what would be the balance if the company paid the total tax liability?", "quantity"),
     ],
 )
 def test_asked_kind(question: str, kind: str | None):
@@ -108,3 +111,12 @@ def test_form_names_and_the_numbers_of_exhibits_notes_and_pages_are_no_amounts()
     assert [v.text for v in values_in("a 30-year term", "quantity")] == ["30"]
     row = "Number of freestanding outpatient surgery centers at end of period(a) 126 125 121"
     assert [v.text for v in values_in(row, "quantity")] == ["126", "125", "121"]
+
+
+def test_a_clause_opening_word_is_no_name_after_a_reference_mark_or_a_quote():
+    text = (
+        "For a case to be heard, there must be a quorum of at least six justices.[168] If a "
+        'quorum is not available, the judgment stands. He said." The Court agreed. However '
+        "Congress added justices."
+    )
+    assert [v.text for v in values_in(text, "name")] == ["Court", "Congress"]

@@ -49,7 +49,9 @@ _QUANTITY_Q = re.compile(
     # the total ...", "Based on the balance sheet, what is the FY2018 amount of ..."; the
     # others only opening the question (a "which" after a preamble is more often a name's:
     # "In 2022 Q2, which of JPM's segments had the highest ...")
-    rf"|\bwhat\b.*\b(?:{_MEASURES})\b"
+    # but not "what does/did/can ...": "What does the company use to estimate fair value?"
+    # asks for a thing ("what does cash and cash equivalents consist of?" too)
+    rf"|\bwhat\b(?!\s+(?:do|does|did|can|could)\b).*\b(?:{_MEASURES})\b"
     rf"|^\s*(?:which|list|give|state|report)\b.*\b(?:{_MEASURES})\b"
     r"|(?:多少|几[个家年次%％倍]?|百分之几|比例|比率|金额|数量|占比|收入|利润|营收|成本|费用|总额|增长率)",
     re.IGNORECASE,
@@ -157,7 +159,10 @@ _NAME = re.compile(
 _YEAR = re.compile(r"(?:19|20)\d\d")
 _OPENER = re.compile(
     rf"{_MONTHS}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|the|this|these|those|our|we|it|"
-    r"its|in|on|at|as|by|for|from|during|after|before|a|an|of|and|&|de|to|with|since|while",
+    r"its|in|on|at|as|by|for|from|during|after|before|a|an|of|and|&|de|to|with|since|while|"
+    # conjunctions and pronouns that open a clause ("If a quorum is not available ...")
+    r"if|although|though|but|however|because|unless|whether|where|which|what|who|that|"
+    r"there|they|he|she|his|her|their|so|thus|also|then|yet|or",
     re.IGNORECASE,
 )
 
@@ -244,7 +249,12 @@ def _names(text: str) -> list[Value]:
 
 def _sentence_start(text: str, index: int) -> bool:
     before = text[:index].rstrip()
-    return not before or before[-1] in ".!?:;\n"
+    return not before or _ENDED.search(before) is not None
+
+
+# A sentence's end, with closing quotes or brackets and reference marks after it
+# ('... at least six justices.[168] If a quorum ...', 'said." The')
+_ENDED = re.compile(r"[.!?:;\n][\"'\u201d\u2019)\]]*(?:\[\d+\])*$")
 
 
 _DURATION_Q = re.compile(r"\bhow long\b|多长时间|多久", re.IGNORECASE)
