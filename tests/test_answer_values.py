@@ -120,3 +120,12 @@ def test_a_clause_opening_word_is_no_name_after_a_reference_mark_or_a_quote():
         "Congress added justices."
     )
     assert [v.text for v in values_in(text, "name")] == ["Court", "Congress"]
+
+
+def test_an_earlier_year_after_a_preposition_is_a_date_not_a_count():
+    text = (
+        "In 1869, the Act of 1789 set nine seats; by 1837 there were 1869 cases, and 1850.5 "
+        "units in 1600 patients of 1500 trials since 1850 was"
+    )
+    assert [v.text for v in values_in(text, "quantity")] == ["1869", "1850.5", "1600", "1500"]
+    assert [v.text for v in values_in(text, "date")] == ["1869", "1789", "1837", "1850"]

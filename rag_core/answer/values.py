@@ -149,7 +149,11 @@ _DATE = re.compile(
     r"|\b(?:19|20)\d\d-\d\d-\d\d\b"
     r"|\b(?:fiscal(?: year)?|FY|Q[1-4])\s?'?(?:19|20)?\d\d\b"
     r"|(?<!\d)(?:19|20)\d\d年(?:\d{1,2}月(?:\d{1,2}日)?)?"
-    r"|\b(?:19|20)\d\d\b",
+    r"|\b(?:19|20)\d\d\b"
+    # an earlier year where a preposition makes it one ("In 1869, the Act ...", "the Act of
+    # 1789"), not a count of things ("in 1600 patients", "of 1500 cases")
+    r"|(?:(?<=\bin )|(?<=\bsince )|(?<=\bfrom )|(?<=\buntil )|(?<=\bduring )|(?<=\bby )"
+    r"|(?<=\bof ))1[5-8]\d\d\b(?![.,]\d)(?!\s+(?!(?:was|has|is|its|his|as|this|thus)\b)[a-z]+s\b)",
     re.IGNORECASE,
 )
 _NAME = re.compile(
