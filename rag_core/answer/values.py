@@ -91,7 +91,16 @@ _PERCENT_Q = re.compile(
 )
 _RATIO_Q = re.compile(r"\b(?:ratio|times|multiple)\b|倍", re.IGNORECASE)
 _COUNT_Q = re.compile(
-    r"\bhow many\b|多少(?:个|家|人|名|次|座|台)|几(?:个|家|人|名|次)", re.IGNORECASE
+    r"\bhow many\b|\bnumber of\b|\b(?:count|headcount)\b(?!\s+(?:as|on|towards?)\b)"
+    r"|多少(?:个|家|人|名|次|座|台)|几(?:个|家|人|名|次)|数量|人数",
+    re.IGNORECASE,
+)
+# A question that names its currency ("in USD", "(in EUR)", "in dollars") asks for an
+# amount of money, never a percentage.
+_CURRENCY_Q = re.compile(
+    r"\b(?:USD|EUR|GBP|AUD|CAD|JPY|CNY|RMB|HKD|CHF|SGD|NZD|INR|TWD|NTD|dollars?|euros?|"
+    r"pounds sterling|yen|yuan|renminbi)\b|美元|欧元|港元|人民币|新台币|日元",
+    re.IGNORECASE,
 )
 _PERCENT = re.compile(r"(?:%|percent|per cent|个百分点)$|^百分之", re.IGNORECASE)
 _MONEY = re.compile(r"[$€£¥]|US|USD|EUR|RMB|HK|NT|元", re.IGNORECASE)
@@ -99,14 +108,17 @@ _MONEY = re.compile(r"[$€£¥]|US|USD|EUR|RMB|HK|NT|元", re.IGNORECASE)
 
 def fits(question: str, value: Value) -> bool:
     """Whether a quantity has the shape the question asks for: a percentage for "what
-    percent" or a rate, a plain number (no currency, no percent) for "how many" or a ratio;
-    any other value fits."""
+    percent" or a rate, a plain number (no currency, no percent) for "how many", "the
+    number of" or a ratio, no percentage for an amount in a named currency; any other value
+    fits."""
     if value.kind != "quantity":
         return True
     if _PERCENT_Q.search(question):
         return _PERCENT.search(value.text) is not None
     if _COUNT_Q.search(question) or _RATIO_Q.search(question):
         return not _MONEY.search(value.text) and not _PERCENT.search(value.text)
+    if _CURRENCY_Q.search(question):
+        return _PERCENT.search(value.text) is None
     return True
 
 
