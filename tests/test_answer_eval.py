@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,13 @@ from rag_core.answer.claude import ClaudeAnswerer
 from rag_core.cli.commands import main
 from rag_core.config import Settings
 from rag_core.errors import ConfigurationError
-from rag_core.eval.answers import add_answers_to_report, plain_answer, run_answer_eval
+from rag_core.eval.answers import (
+    AnsweredQuestion,
+    add_answers_to_report,
+    plain_answer,
+    run_answer_eval,
+    score_answers,
+)
 from rag_core.eval.retrieval import EvalReport, write_report
 from rag_core.library import Library
 
@@ -70,8 +77,12 @@ def test_plain_answer_drops_markers_and_the_extractive_lead():
         "120\n\nRose to 120 t."
     )
     assert plain_answer(
-        "Closest passages (none of them states the date asked for):\n\nEvery two years. [1]"
+        "None of the passages found states the date asked for. The closest passages:\n\n"
+        "Every two years. [1]"
     ) == ("Every two years.")
+    assert plain_answer("找到的段落中没有所问的日期。最接近的段落：\n\n每两年一次。[1]") == (
+        "每两年一次。"
+    )
 
 
 def test_offline_answer_eval(tmp_path, settings, library):
@@ -105,6 +116,33 @@ def test_offline_answer_eval(tmp_path, settings, library):
     assert own.metrics["correct"] == 1.0 and own.metrics["refused"] == pytest.approx(1 / 3)
     assert own.metrics["numbers"] == 1.0  # over the two questions with numbers
     assert "| own document | extractive |" in report.table()
+
+
+def test_an_unanswerable_question_is_declined_by_the_flag_or_by_the_words(library):
+    library.add([("engine.pdf", make_pdf(ENGINES))])
+    asked = library.ask("How often should the engine oil be changed?")
+    assert not asked.refused
+    question = "Who won the 1998 football world cup?"
+    texts = {
+        # a model that declines in its own words, not through Folio's gate
+        "words": (False, "The documents do not state who won the 1998 football world cup."),
+        "flag": (True, "None of the passages found states the name asked for. The closest "
+                 "passages:\n\nChange the engine oil every 5000 kilometres. [1]"),
+        "answered": (False, "France won it. [1]"),
+    }
+    answered = [
+        AnsweredQuestion(
+            key, replace(asked, question=question, text=text, refused=refused), "", (),
+            "own document", answerable=False,
+        )
+        for key, (refused, text) in texts.items()
+    ]
+    verdicts = {i.id: (i.verdict, i.verdict_reason) for i in score_answers(library, answered)}
+    assert verdicts == {
+        "words": ("correct", "unanswerable: declined"),
+        "flag": ("correct", "unanswerable: declined"),
+        "answered": ("incorrect", "unanswerable: answered anyway"),
+    }
 
 
 def test_limit_indexes_only_the_pdfs_asked_about(tmp_path, settings, library):

@@ -77,13 +77,20 @@ def test_a_question_for_an_amount_is_answered_with_the_amount_first(library: Lib
     assert (lead.text, lead.support) == ("Answer: 120", "supported")
 
 
-def test_no_value_of_the_asked_kind_says_closest_passages(library: Library):
+def test_no_value_of_the_asked_kind_declines_with_the_closest_passages(library: Library):
     library.add([("engine.pdf", make_pdf(ENGINES))])
     answer = library.ask("When does the turbocharger need inspection?")
-    assert not answer.refused
+    # it declines (no date in the passages), and shows what came closest, cited
+    assert answer.refused and answer.evidence_found
     assert answer.text.startswith(
-        "Closest passages (none of them states the date asked for):\n\n"
+        "None of the passages found states the date asked for. The closest passages:\n\n"
         "The turbocharger needs inspection every two years. [1]"
     )
+    assert answer.citations and answer.citations[0].doc_name == "engine.pdf"
+    # the claim check reads the declining lead as Folio's own words, not a claim to cite
+    assert [(s.support, s.reason) for s in answer.sentences[:2]] == [
+        ("supported", "Folio's refusal"),
+        ("supported", "a heading or connective, no claim"),
+    ]
     explained = library.ask("How does the turbocharger inspection work?")
     assert explained.text.startswith("From your documents:")

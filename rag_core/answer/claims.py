@@ -43,7 +43,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rag_core.answer.common import VALUE_LABEL, refusal_text
+from rag_core.answer.common import VALUE_LABEL, no_value_lead, refusal_text
+from rag_core.answer.values import asked_kind
 from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
 from rag_core.index.lexical import ENGLISH_STOPWORDS, LexicalTokenizer
 from rag_core.text import YEAR, looks_like_heading, split_sentences
@@ -444,10 +445,13 @@ def is_connective(sentence: str, tokenizer: LexicalTokenizer) -> bool:
 
 
 def refusal_sentences(answer: Answer) -> str:
-    """Folio's refusal text as this answer would have it (empty unless refused)."""
+    """Folio's refusal text as this answer would have it, and the lead of an answer that
+    found no value of the asked kind (empty unless refused)."""
     if not answer.refused:
         return ""
-    return refusal_text(answer.question, SearchResult(answer.hits, answer.trace, answer.pages))
+    text = refusal_text(answer.question, SearchResult(answer.hits, answer.trace, answer.pages))
+    kind = asked_kind(answer.question)
+    return f"{text}\n{no_value_lead(answer.question, kind)}" if kind else text
 
 
 # The checkers ------------------------------------------------------------------------------

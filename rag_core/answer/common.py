@@ -193,6 +193,25 @@ def refusal_text(question: str, result: SearchResult) -> str:
     )
 
 
+# The extractive answerer's lead when the question asks for a value (an amount, a date, a
+# name) and none of the passages found states one of that kind: the answer declines (it is
+# ``refused``) and shows the passages that came closest, cited, for the reader to judge.
+NO_VALUE_LEADS = {
+    "en": "None of the passages found states the {what} asked for. The closest passages:\n\n",
+    "zh": "找到的段落中没有所问的{what}。最接近的段落：\n\n",
+}
+KIND_WORDS = {
+    "en": {"quantity": "amount", "date": "date", "name": "name"},
+    "zh": {"quantity": "数值", "date": "日期", "name": "名称"},
+}
+
+
+def no_value_lead(question: str, kind: str) -> str:
+    """The lead of an answer that found no value of the asked ``kind`` (pure)."""
+    language = "zh" if language_of(question) == "zh" else "en"
+    return NO_VALUE_LEADS[language].format(what=KIND_WORDS[language][kind])
+
+
 def _scope(result: SearchResult) -> dict[str, str]:
     if result.trace.filters.doc_ids:
         n = len(result.trace.filters.doc_ids)

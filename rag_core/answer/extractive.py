@@ -27,6 +27,7 @@ from rag_core.answer.common import (
     citation_for,
     page_pointers,
     sentence_units,
+    no_value_lead,
     stream_refusal,
 )
 from rag_core.answer.periods import (
@@ -204,14 +205,6 @@ LEADS = {
     "en": "From your documents:\n\n",
     "zh": "根据您的文档：\n\n",
 }
-CLOSEST = {
-    "en": "Closest passages (none of them states the {what} asked for):\n\n",
-    "zh": "最接近的段落（其中没有所问的{what}）：\n\n",
-}
-KIND_WORDS = {
-    "en": {"quantity": "amount", "date": "date", "name": "name"},
-    "zh": {"quantity": "数值", "date": "日期", "name": "名称"},
-}
 
 
 class ExtractiveAnswerer(Answerer):
@@ -311,7 +304,9 @@ class ExtractiveAnswerer(Answerer):
             return
         language = "zh" if language_of(question) == "zh" else "en"
         parts: list[str] = []
-        for piece in self._lead(language, kind, found, chosen, units, computed):
+        # asked for a value and none found: the answer declines, with the closest passages
+        declined = kind is not None and lead is None
+        for piece in self._lead(question, language, kind, found, chosen, units, computed):
             parts.append(piece)
             yield TextDelta(piece)
         citations: list[Citation] = []
@@ -340,7 +335,7 @@ class ExtractiveAnswerer(Answerer):
                 citations=tuple(citations),
                 mode="extractive",
                 model=self.model,
-                refused=False,
+                refused=declined,
                 hits=result.hits,
                 trace=result.trace,
                 timings=timings,
@@ -350,6 +345,7 @@ class ExtractiveAnswerer(Answerer):
 
     @staticmethod
     def _lead(
+        question: str,
         language: str,
         kind: Kind | None,
         found: tuple[int, Value] | None,
@@ -358,7 +354,7 @@ class ExtractiveAnswerer(Answerer):
         computed: tuple[int, Result] | None = None,
     ) -> list[str]:
         """The value asked for first, cited (with what it was computed from, where it was);
-        or "closest passages" when none states one."""
+        or, when none states one, that none does and the closest passages follow."""
         if kind is None:
             return [LEADS[language]]
         if computed is not None:
@@ -368,6 +364,6 @@ class ExtractiveAnswerer(Answerer):
         elif found is not None:
             index, value = found[0], found[1].text
         else:
-            return [CLOSEST[language].format(what=KIND_WORDS[language][kind])]
+            return [no_value_lead(question, kind)]
         number = next(n for n, (u, _) in enumerate(chosen, start=1) if u == units[index])
         return [f"{VALUE_LABELS[language]}{value} [{number}]\n\n", LEADS[language]]

@@ -22,7 +22,7 @@ from typing import Literal
 from rag_core.answer.common import VALUE_LABEL
 from rag_core.config import Settings
 from rag_core.errors import ConfigurationError, NotFoundError
-from rag_core.eval.judge import Verdict, judge_answer, number_recall
+from rag_core.eval.judge import Verdict, is_refusal, judge_answer, number_recall
 from rag_core.eval.metrics import average
 from rag_core.eval.ragas_metrics import (
     AnswerSample,
@@ -42,8 +42,9 @@ SETTINGS = ("own document", "shared store")
 _MARKER = re.compile(r"\s*\[\d+\]")
 # The extractive answerer's lead lines and the label before the value it puts first.
 _LEAD_LINES = re.compile(
-    r"^(?:From your documents:|根据您的文档：|Closest passages \([^)\n]*\):"
-    r"|最接近的段落（[^）\n]*）：)[ \t]*$",
+    r"^(?:From your documents:|根据您的文档："
+    r"|None of the passages found states the [^.\n]* asked for\. The closest passages:"
+    r"|找到的段落中没有所问的[^。\n]*。最接近的段落：)[ \t]*$",
     re.MULTILINE,
 )
 _VALUE_LABEL = re.compile(VALUE_LABEL.pattern, re.MULTILINE)
@@ -176,11 +177,14 @@ def score_answers(
         verdict = judge_answer(s.question, s.gold_answer, a.answer.text)
         values = {**offline[i].values, **judged[i].values}
         if not a.answerable:  # only declining is right; the gold answer is no answer
+            # declined: Folio's refusal, or an answer whose text declines (a model that
+            # says the documents do not state it)
+            declined = a.answer.refused or is_refusal(a.answer.text)
             verdict = Verdict(
-                "correct" if a.answer.refused else "incorrect",
+                "correct" if declined else "incorrect",
                 "refusal",
-                "unanswerable: " + ("declined" if a.answer.refused else "answered anyway"),
-                float(a.answer.refused),
+                "unanswerable: " + ("declined" if declined else "answered anyway"),
+                float(declined),
             )
             for name in ("string_similarity", "rouge_l", "factual_correctness"):
                 values.pop(name, None)
