@@ -126,14 +126,21 @@ def test_an_unanswerable_question_is_declined_by_the_flag_or_by_the_words(librar
     texts = {
         # a model that declines in its own words, not through Folio's gate
         "words": (False, "The documents do not state who won the 1998 football world cup."),
-        "flag": (True, "None of the passages found states the name asked for. The closest "
-                 "passages:\n\nChange the engine oil every 5000 kilometres. [1]"),
+        "flag": (
+            True,
+            "None of the passages found states the name asked for. The closest "
+            "passages:\n\nChange the engine oil every 5000 kilometres. [1]",
+        ),
         "answered": (False, "France won it. [1]"),
     }
     answered = [
         AnsweredQuestion(
-            key, replace(asked, question=question, text=text, refused=refused), "", (),
-            "own document", answerable=False,
+            key,
+            replace(asked, question=question, text=text, refused=refused),
+            "",
+            (),
+            "own document",
+            answerable=False,
         )
         for key, (refused, text) in texts.items()
     ]

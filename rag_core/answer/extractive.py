@@ -25,9 +25,9 @@ from rag_core.answer.common import (
     Answerer,
     Unit,
     citation_for,
+    no_value_lead,
     page_pointers,
     sentence_units,
-    no_value_lead,
     stream_refusal,
 )
 from rag_core.answer.periods import (
