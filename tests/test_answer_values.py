@@ -129,3 +129,21 @@ def test_an_earlier_year_after_a_preposition_is_a_date_not_a_count():
     )
     assert [v.text for v in values_in(text, "quantity")] == ["1869", "1850.5", "1600", "1500"]
     assert [v.text for v in values_in(text, "date")] == ["1869", "1789", "1837", "1850"]
+
+
+def test_the_number_of_things_is_a_count_and_a_named_currency_no_percentage():
+    values = values_in("It held 31 patents, 99.77% of votes, and paid $213.0 million.", "quantity")
+    number_of = "For Rectifier, what was the value of Number of patents at year-end?"
+    assert [v.text for v in answer_values(number_of, values)] == ["31"]
+    assert [v.text for v in answer_values("What was the patent count?", values)] == ["31"]
+    in_aud = "What was the largest single spending on executive compensation in AUD?"
+    assert [v.text for v in answer_values(in_aud, values)] == ["31", "$213.0 million"]
+    assert [
+        v.text
+        for v in answer_values("员工人数是多少？", values_in("员工3200人，占比5%", "quantity"))
+    ] == ["3200"]
+
+
+def test_a_month_after_a_preposition_is_a_date_and_so_is_a_chinese_month_and_day():
+    text = "Frost hit in April, until early March; it may rise in May-June. 公司于4月15日发布，历时4个月。"
+    assert [v.text for v in values_in(text, "date")] == ["April", "early March", "4月15日"]

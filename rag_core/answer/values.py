@@ -161,6 +161,12 @@ _DATE = re.compile(
     r"|\b(?:19|20)\d\d-\d\d-\d\d\b"
     r"|\b(?:fiscal(?: year)?|FY|Q[1-4])\s?'?(?:19|20)?\d\d\b"
     r"|(?<!\d)(?:19|20)\d\d年(?:\d{1,2}月(?:\d{1,2}日)?)?"
+    # a month without its year where a preposition makes it the time ("frost in April",
+    # "until early March"); in Chinese a month and day ("4月", "4月15日"; not "4个月")
+    rf"|(?:(?<=\bin )|(?<=\bsince )|(?<=\buntil )|(?<=\bduring )|(?<=\bby )|(?<=\bfrom ))"
+    r"(?:(?:early|late|mid)[- ])?(?-i:January|February|March|April|May|June|July|August|"
+    r"September|October|November|December)\b(?!-)"
+    r"|(?<![\d个])\d{1,2}月(?:\d{1,2}日)?"
     r"|\b(?:19|20)\d\d\b"
     # an earlier year where a preposition makes it one ("In 1869, the Act ...", "the Act of
     # 1789"), not a count of things ("in 1600 patients", "of 1500 cases")
