@@ -94,3 +94,22 @@ def test_no_value_of_the_asked_kind_declines_with_the_closest_passages(library: 
     ]
     explained = library.ask("How does the turbocharger inspection work?")
     assert explained.text.startswith("From your documents:")
+
+
+HOSPITALS = [
+    "Harbour Health Annual Report\n\nAt year-end the number of hospitals was 14. "
+    "Net income was $5,643 million in 2022.",
+    "Our outpatient clinics are managed by regional teams who report to the board. "
+    "Clinics follow the same safety rules as hospitals.",
+]
+
+
+def test_an_amount_comes_from_a_passage_that_names_what_is_asked(library: Library):
+    library.add([("harbour.pdf", make_pdf(HOSPITALS))])
+    counted = library.ask("How many hospitals were there at year-end?")
+    assert counted.text.startswith("Answer: 14 [")
+    # "14" is a count in the passages, but of hospitals: no passage states the clinics'
+    answer = library.ask("What was the number of managed clinics at year-end?")
+    assert answer.refused and answer.evidence_found
+    assert answer.text.startswith("None of the passages found states the amount asked for.")
+    assert "Answer:" not in answer.text and answer.citations

@@ -44,7 +44,7 @@ from rag_core.answer.values import Kind, Value, answer_values, asked_kind, fits,
 from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
 from rag_core.embed.sentences import SentenceVectors, is_quotable
 from rag_core.index.lexical import LexicalTokenizer
-from rag_core.text import language_of, looks_like_heading, split_sentences
+from rag_core.text import CONTEXT_SEPARATOR, language_of, looks_like_heading, split_sentences
 from rag_core.types import (
     Answer,
     AnswerDone,
@@ -61,6 +61,13 @@ from rag_core.types import (
 MAX_SENTENCES = 3
 HITS_CONSIDERED = 5
 BACKGROUND_SHARE = 0.8  # a term in the name or context of this share of the passages
+# Words that say which kind of figure or which time a question asks for, not what it is a
+# figure of: no passage is about the question for having them.
+GENERIC_WORDS = (
+    "how much many whose get got value values number numbers total amount amounts year years "
+    "end period periods annual report fiscal quarter date current last data according listed "
+    "available return give provide based shown"
+)
 VALUE_POOL = 0.5  # a value may come from a unit with at least this share of the best support
 
 
@@ -116,10 +123,14 @@ def value_unit(
     kind: Kind,
     question: str,
     min_support: float,
+    grounded: Sequence[bool] = (),
 ) -> tuple[int, Value] | None:
     """The best-supported unit that states a value of ``kind`` the question does not state
-    itself, and that value (pure). Only units close to the best support are considered."""
+    itself, and that value (pure). Only units close to the best support are considered, and
+    with ``grounded``, only those it marks (they name what the question asks about)."""
     for i in in_pool(support, min_support):
+        if grounded and not grounded[i]:
+            continue
         found = answer_values(question, values_in(units[i].text, kind), units[i].text)
         if found:
             return i, found[0]
@@ -176,10 +187,13 @@ def period_unit(
     ask: Ask,
     min_support: float,
     others: Sequence[Hit] = (),
+    grounded: Sequence[bool] = (),
 ) -> tuple[int, Result] | None:
     """The best-supported unit that states a figure for every period ``ask`` reads, and what
     the question asks computed from them (pure). Only units close to the best support."""
     for i in in_pool(support, min_support):
+        if grounded and not grounded[i]:
+            continue
         result = period_result(units[i], hits[units[i].hit_index], ask, others)
         if result is None:
             continue
@@ -229,13 +243,18 @@ class ExtractiveAnswerer(Answerer):
         self.model = "extractive"
 
     def support(
-        self, question: str, units: Sequence[Unit], hits: Sequence[Hit] = ()
+        self,
+        question: str,
+        units: Sequence[Unit],
+        hits: Sequence[Hit] = (),
+        tokens: Sequence[set[str]] | None = None,
     ) -> list[float]:
+        """Each unit's support for the question; ``tokens``: the units' terms, if known."""
         q_tokens = set(self.tokenizer.tokenize(question))
         background = self._background(hits)
-        lexical = weighted_coverage(
-            q_tokens, [set(self.tokenizer.tokenize(u.text)) for u in units], background
-        )
+        if tokens is None:
+            tokens = [set(self.tokenizer.tokenize(u.text)) for u in units]
+        lexical = weighted_coverage(q_tokens, tokens, background)
         semantic = self._semantic(question, units)
         prior = [1.0 - 0.04 * u.hit_index for u in units]
         if semantic is None:
@@ -245,16 +264,48 @@ class ExtractiveAnswerer(Answerer):
             for lex, sem, p in zip(lexical, semantic, prior, strict=True)
         ]
 
-    def _background(self, hits: Sequence[Hit]) -> set[str]:
-        """Terms in the name or context (title, headings) of nearly every passage: they say
-        which document the passages are from, not which of its sentences answers."""
+    def _background(self, hits: Sequence[Hit], titles_only: bool = False) -> set[str]:
+        """Terms in the name or context (title, headings; with ``titles_only`` the title) of
+        nearly every passage: they say which document the passages are from, not which of
+        its sentences answers."""
         if len(hits) < 2:
             return set()
         counts: dict[str, int] = {}
         for hit in hits:
-            for t in set(self.tokenizer.tokenize(f"{hit.doc_name} {hit.chunk.context}")):
+            context = hit.chunk.context
+            if titles_only:
+                context = context.split(CONTEXT_SEPARATOR, 1)[0]
+            for t in set(self.tokenizer.tokenize(f"{hit.doc_name} {context}")):
                 counts[t] = counts.get(t, 0) + 1
         return {t for t, c in counts.items() if c >= BACKGROUND_SHARE * len(hits)}
+
+    def grounded(
+        self,
+        question: str,
+        units: Sequence[Unit],
+        hits: Sequence[Hit],
+        tokens: Sequence[set[str]] | None = None,
+    ) -> list[bool]:
+        """Whether each unit names what the question asks a value of: one of the question's
+        focus terms in its text or its headings. Focus terms leave out words that say which
+        kind of figure or which time is asked ("the value of", "the total number of", "at
+        year-end") and words in the name or title of nearly every passage (they say which
+        document, not which of its sentences)."""
+        generic = set(self.tokenizer.tokenize(GENERIC_WORDS))
+        common = self._background(hits, titles_only=True)
+        focus = set(self.tokenizer.tokenize(question)) - generic - common
+        if not focus:
+            return [True] * len(units)
+        if tokens is None:
+            tokens = [set(self.tokenizer.tokenize(u.text)) for u in units]
+        headings = [
+            set(self.tokenizer.tokenize(h.chunk.context.partition(CONTEXT_SEPARATOR)[2]))
+            for h in hits
+        ]
+        return [
+            bool(focus & (terms | headings[unit.hit_index]))
+            for unit, terms in zip(units, tokens, strict=True)
+        ]
 
     def _semantic(self, question: str, units: Sequence[Unit]) -> list[float] | None:
         if self.embedder is None or not units:
@@ -281,17 +332,24 @@ class ExtractiveAnswerer(Answerer):
         units = [u for per_hit in sentence_units(hits) for u in per_hit if is_quotable(u.text)]
         # a heading ("Westwater Resources, Inc.", "Audit Fees") states nothing to quote
         units = [u for u in units if not looks_like_heading(u.text)]
-        support = self.support(question, units, hits) if units else []
+        tokens = [set(self.tokenizer.tokenize(u.text)) for u in units]
+        support = self.support(question, units, hits, tokens) if units else []
         chosen = select_units(units, support, self.min_support) if units else []
         kind = asked_kind(question) if chosen else None
         ask = asked(question) if kind == "quantity" else None
+        # an amount must come from a passage about what is asked (a row or sentence that
+        # names it); names and dates are left to support alone ("who determines the size of
+        # the court": "Congress ... the number of justices" shares no word with it)
+        grounded = self.grounded(question, units, hits, tokens) if kind == "quantity" else []
         computed = (
-            period_unit(units, support, hits, question, ask, self.min_support, result.hits)
+            period_unit(
+                units, support, hits, question, ask, self.min_support, result.hits, grounded
+            )
             if ask
             else None
         )
         found = (
-            value_unit(units, support, kind, question, self.min_support)
+            value_unit(units, support, kind, question, self.min_support, grounded)
             if kind and computed is None
             else None
         )
