@@ -36,6 +36,8 @@ from rag_core.answer.values import answer_values, asked_kind, values_in
         ("What does the company use to estimate fair value?", None),
         ("What can the growth elasticity of poverty depend on?", None),
         ("what would be the balance if the company paid the total tax liability?", "quantity"),
+        ("What are Audit-Related fees related to?", None),
+        ("What were the Audit-Related fees in 2019?", "quantity"),
     ],
 )
 def test_asked_kind(question: str, kind: str | None):

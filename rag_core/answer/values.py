@@ -51,7 +51,10 @@ _QUANTITY_Q = re.compile(
     # "In 2022 Q2, which of JPM's segments had the highest ...")
     # but not "what does/did/can ...": "What does the company use to estimate fair value?"
     # asks for a thing ("what does cash and cash equivalents consist of?" too)
-    rf"|\bwhat\b(?!\s+(?:do|does|did|can|could)\b).*\b(?:{_MEASURES})\b"
+    # nor one that ends on a preposition: "What are Audit-Related fees related to?" asks
+    # what they relate to
+    rf"|\bwhat\b(?!\s+(?:do|does|did|can|could)\b)(?!.*\b(?:to|for|with|about|from)\s*\??\s*$)"
+    rf".*\b(?:{_MEASURES})\b"
     rf"|^\s*(?:which|list|give|state|report)\b.*\b(?:{_MEASURES})\b"
     r"|(?:多少|几[个家年次%％倍]?|百分之几|比例|比率|金额|数量|占比|收入|利润|营收|成本|费用|总额|增长率)",
     re.IGNORECASE,
