@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag_core.answer.values import answer_values, asked_kind, values_in
+from rag_core.answer.values import answer_values, asked_kind, organisations, values_in
 
 
 @pytest.mark.parametrize(
@@ -149,3 +149,18 @@ def test_the_number_of_things_is_a_count_and_a_named_currency_no_percentage():
 def test_a_month_after_a_preposition_is_a_date_and_so_is_a_chinese_month_and_day():
     text = "Frost hit in April, until early March; it may rise in May-June. 公司于4月15日发布，历时4个月。"
     assert [v.text for v in values_in(text, "date")] == ["April", "early March", "4月15日"]
+
+
+def test_organisations_named_with_their_legal_form():
+    assert organisations(
+        "What is the total number of employees let go by Pintec Technology Holdings Limited?"
+    ) == ["Pintec Technology Holdings Limited"]
+    assert organisations("What was the spending of Kiniksa Pharmaceuticals, Ltd. in USD?") == [
+        "Kiniksa Pharmaceuticals, Ltd."
+    ]
+    assert organisations("贵州茅台酒股份有限公司2019年营业收入是多少？") == [
+        "贵州茅台酒股份有限公司"
+    ]
+    # no legal form, or a word alone: nothing ("Group revenue" is a figure)
+    assert organisations("What is the FY2018 capital expenditure amount for 3M?") == []
+    assert organisations("Group revenue in 2019?") == []

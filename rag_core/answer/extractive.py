@@ -40,7 +40,15 @@ from rag_core.answer.periods import (
     sentence_values,
     share_in_table,
 )
-from rag_core.answer.values import Kind, Value, answer_values, asked_kind, fits, values_in
+from rag_core.answer.values import (
+    Kind,
+    Value,
+    answer_values,
+    asked_kind,
+    fits,
+    organisations,
+    values_in,
+)
 from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
 from rag_core.embed.sentences import SentenceVectors, is_quotable
 from rag_core.index.lexical import LexicalTokenizer
@@ -289,11 +297,13 @@ class ExtractiveAnswerer(Answerer):
         """Whether each unit names what the question asks a value of: one of the question's
         focus terms in its text or its headings. Focus terms leave out words that say which
         kind of figure or which time is asked ("the value of", "the total number of", "at
-        year-end") and words in the name or title of nearly every passage (they say which
-        document, not which of its sentences)."""
+        year-end"), an organisation named with its legal form ("HCA Healthcare, Inc.") and
+        words in the name or title of nearly every passage: they say whose figure or which
+        document, not which of its sentences."""
         generic = set(self.tokenizer.tokenize(GENERIC_WORDS))
         common = self._background(hits, titles_only=True)
-        focus = set(self.tokenizer.tokenize(question)) - generic - common
+        named = set(self.tokenizer.tokenize(" ".join(organisations(question))))
+        focus = set(self.tokenizer.tokenize(question)) - generic - common - named
         if not focus:
             return [True] * len(units)
         if tokens is None:

@@ -138,6 +138,25 @@ def asked_kind(question: str) -> Kind | None:
     return None
 
 
+# An organisation named with its legal form ("HCA Healthcare, Inc.", "KP Tissue Inc.",
+# "Structural Monitoring Systems Plc", "某某股份有限公司"): a question names it to say whose
+# figure it asks for, not which figure.
+_LEGAL = (
+    r"(?:Inc|Incorporated|Ltd|Limited|Corp|Corporation|Plc|PLC|LLC|LLP|L\.P|N\.V|S\.A|AG|SE|"
+    r"GmbH|Holdings|Group|Bancorp|Company)\b\.?"
+)
+_ORGANISATION = re.compile(
+    rf"(?:[A-Z][\w&'.-]*,?\s+){{0,6}}?{_LEGAL}(?:,?\s+{_LEGAL})*"
+    r"|[\u4e00-\u9fff]{2,20}?(?:股份)?有限公司|[\u4e00-\u9fff]{2,12}?集团"
+)
+
+
+def organisations(question: str) -> list[str]:
+    """The organisations ``question`` names with their legal form (pure)."""
+    found = (m.group(0) for m in _ORGANISATION.finditer(question))
+    return [name for name in found if " " in name or not name.isascii()]
+
+
 # Where a text states one -----------------------------------------------------------------
 _SCALE = (
     r"(?:\s?(?:thousand|million|billion|trillion|mn|bn|tn)\b|[KMB]\b|\s?(?:万|亿|千)(?:元)?|\s?元)"
