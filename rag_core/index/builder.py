@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rag_core.embed.embeddings import Embedder, EmbeddingCache
+from rag_core.hanzi import has_traditional
 from rag_core.index.lexical import ChineseAnalysis, LexicalTokenizer
 from rag_core.index.postings import BM25Params
 from rag_core.index.routing import name_terms, profile_of, routing_terms
@@ -110,7 +111,13 @@ class SnapshotBuilder:
         wanted = None if everything else list(stamps)
         rows = list(self.registry.iter_ready_chunks(wanted))
         grams: list[list[str]] = [[] for _ in rows]
-        tokens = [r.tokens.split() for r in rows]
+        # words stored before Traditional Chinese was read as Simplified are read again
+        tokens = [
+            self.tokenizer.tokenize(r.indexed_text)
+            if has_traditional(r.indexed_text)
+            else r.tokens.split()
+            for r in rows
+        ]
         if self.chinese != "jieba":  # the stored tokens are jieba's: read the text again
             fields = [
                 self.tokenizer.fields(r.indexed_text, t, self.chinese)

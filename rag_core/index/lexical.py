@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
+from rag_core.hanzi import simplified
 from rag_core.text import HAN, nfkc
 
 _LETTER_DIGIT = re.compile(r"[a-z]+|[0-9]+(?:\.[0-9]+)?")
@@ -286,8 +287,8 @@ class LexicalTokenizer:
         tokens: list[str] = []
         english: list[str] = []
         for match in _TOKEN_OR_CJK.finditer(text):
-            if match.group("cjk"):
-                tokens.extend(chinese(match.group("cjk")))
+            if match.group("cjk"):  # Traditional read as Simplified: either finds the other
+                tokens.extend(chinese(simplified(match.group("cjk"))))
             else:
                 english.extend(_english_parts(match.group("word")))
         return tokens + self._stem_words(english)
@@ -303,8 +304,10 @@ class LexicalTokenizer:
 
 
 def han_grams(run: str) -> list[str]:
-    """A run of Chinese characters as its characters, then its overlapping pairs:
-    "北京大学" -> 北, 京, 大, 学, 北京, 京大, 大学."""
+    """A run of Chinese characters as its characters, then its overlapping pairs, Traditional
+    characters written Simplified (so either script finds the other): "北京大學" -> 北, 京,
+    大, 学, 北京, 京大, 大学."""
+    run = simplified(run)
     return [*run, *(run[i : i + 2] for i in range(len(run) - 1))]
 
 

@@ -40,7 +40,9 @@ from rag_core.index.postings import (
     save_postings,
 )
 
-FORMAT = 8  # 5: sections; 6: Chinese characters and pairs; 7: names without ids; 8: segments
+# 5: sections; 6: Chinese characters and pairs; 7: names without ids; 8: segments; 9: the
+# character pairs of Traditional Chinese written Simplified
+FORMAT = 9
 MANIFEST = "SEGMENTS"
 FIELDS = ("text", "sections", "grams", "router", "router_cover")
 UNUSED_GRACE_S = 60.0  # an unnamed segment folder younger than this may be being read
