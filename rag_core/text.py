@@ -89,6 +89,16 @@ def language_of(text: str) -> str:
     return "zh" if cjk_ratio(text) >= 0.3 else "en"
 
 
+def answer_language(question: str) -> str:
+    """The language to answer ``question`` in: 'en', 'zh' (Simplified Chinese) or 'zh-Hant'
+    (Traditional: most of its characters that differ between the scripts are Traditional)."""
+    if language_of(question) != "zh":
+        return "en"
+    from rag_core.hanzi import traditional_share
+
+    return "zh-Hant" if traditional_share(question) > 0.5 else "zh"
+
+
 def normalize_page_text(raw: str) -> str:
     """Clean extracted page text; spans of chunks and citations refer to the result."""
     text = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")

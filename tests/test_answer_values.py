@@ -164,3 +164,21 @@ def test_organisations_named_with_their_legal_form():
     # no legal form, or a word alone: nothing ("Group revenue" is a figure)
     assert organisations("What is the FY2018 capital expenditure amount for 3M?") == []
     assert organisations("Group revenue in 2019?") == []
+
+
+def test_traditional_chinese_is_read_as_simplified_and_quoted_as_written():
+    assert [
+        asked_kind(q)
+        for q in ("有幾個工廠？", "該公司何時成立？", "誰是董事長？", "為什麼利潤下降？")
+    ] == [
+        "quantity",
+        "date",
+        "name",
+        None,
+    ]
+    text = "淨利潤達到五十億元，員工3200人，於2019年4月15日公告。"
+    assert [v.text for v in values_in(text, "quantity")] == ["五十億元", "3200"]
+    assert [v.text for v in values_in(text, "date")] == ["2019年4月15日"]
+    staff = values_in("員工3200人，佔比5個百分點", "quantity")
+    assert [v.text for v in answer_values("員工人數是多少？", staff)] == ["3200"]
+    assert organisations("台積電股份有限公司2019年員工人數是多少？") == ["台積電股份有限公司"]

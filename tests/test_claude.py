@@ -75,6 +75,13 @@ def test_chinese_question_is_answered_in_chinese(claude_library, fake):
     assert answer.text.startswith("根据文档，") and answer.citations[0].doc_name == "年报.pdf"
 
 
+def test_a_traditional_chinese_question_is_answered_in_traditional_chinese(claude_library, fake):
+    claude_library.ask("營業收入增長了多少？")
+    assert fake.requests[-1]["messages"][0]["content"][-1]["text"].endswith(
+        "Answer in Traditional Chinese."
+    )
+
+
 def test_weak_evidence_is_refused_without_calling_the_model(claude_library, fake):
     calls = len(fake.requests)
     answer = claude_library.ask("Who won the 1998 football world cup?")

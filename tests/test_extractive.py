@@ -113,3 +113,18 @@ def test_an_amount_comes_from_a_passage_that_names_what_is_asked(library: Librar
     assert answer.refused and answer.evidence_found
     assert answer.text.startswith("None of the passages found states the amount asked for.")
     assert "Answer:" not in answer.text and answer.citations
+
+
+def test_a_traditional_question_finds_simplified_text_and_is_answered_in_traditional(
+    library: Library,
+):
+    library.add([("年报.pdf", make_pdf(CHINESE)), ("orchard.pdf", make_pdf(APPLES))])
+    answer = library.ask("淨利潤達到多少？")  # Traditional; the report is Simplified
+    assert not answer.refused
+    # the labels in the reader's script, the passage quoted as the document writes it
+    assert answer.text.startswith("答案：五十亿元 [1]\n\n根據您的文件：\n\n净利润达到五十亿元。")
+    assert answer.citations[0].doc_name == "年报.pdf"
+    refused = library.ask("量子電腦的原理是什麼？")
+    assert refused.refused and refused.text.startswith(
+        "在您的文件中未找到答案。已在整個文件庫中搜尋"
+    )

@@ -31,7 +31,7 @@ from rag_core.answer.common import (
     stream_refusal,
 )
 from rag_core.errors import AnswerError
-from rag_core.text import language_of
+from rag_core.text import answer_language
 from rag_core.types import (
     Answer,
     AnswerDone,
@@ -119,8 +119,11 @@ def page_image_blocks(images: Sequence[PageImage]) -> list[dict[str, Any]]:
     return blocks
 
 
+LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese", "zh-Hant": "Traditional Chinese"}
+
+
 def user_prompt(question: str, searched_query: str) -> str:
-    language = "Simplified Chinese" if language_of(question) == "zh" else "English"
+    language = LANGUAGE_NAMES[answer_language(question)]
     lines = [f"Question: {question}"]
     if searched_query and searched_query != question:
         lines.append(f"(In the context of the conversation, this means: {searched_query})")

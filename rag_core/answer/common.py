@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from rag_core.index.lexical import LexicalTokenizer
-from rag_core.text import language_of, split_sentences
+from rag_core.text import answer_language, split_sentences
 from rag_core.types import (
     Answer,
     AnswerDone,
@@ -24,7 +24,7 @@ from rag_core.types import (
     Timing,
 )
 
-VALUE_LABELS = {"en": "Answer: ", "zh": "答案："}
+VALUE_LABELS = {"en": "Answer: ", "zh": "答案：", "zh-Hant": "答案："}
 """The label before the value the extractive answerer puts first, by answer language."""
 VALUE_LABEL = re.compile("^(?:" + "|".join(re.escape(v) for v in VALUE_LABELS.values()) + ")")
 
@@ -118,7 +118,16 @@ def page_pointers(
     if not images:
         return "", ()
     citations = tuple(page_citation(first_number + i, im) for i, im in enumerate(images))
-    if language_of(question) == "zh":
+    language = answer_language(question)
+    if language == "zh-Hant":
+        lead = (
+            "按頁面影像找到、但未傳送給語言模型的頁面（FOLIO_LLM_VISION 未開啟）："
+            if text_model
+            else "按頁面影像找到、但沒有語言模型無法讀取的頁面："
+        )
+        items = "；".join(f"見 {c.doc_name} 第 {c.page_number} 頁 [{c.number}]" for c in citations)
+        return f"{lead}{items}。", citations
+    if language == "zh":
         lead = (
             "按页面图像找到、但未发送给语言模型的页面（FOLIO_LLM_VISION 未开启）："
             if text_model
@@ -182,7 +191,13 @@ def query_coverage(tokenizer: LexicalTokenizer, question: str, text: str) -> flo
 def refusal_text(question: str, result: SearchResult) -> str:
     searched = result.trace.searched_query or question
     scope = _scope(result)
-    if language_of(question) == "zh":
+    language = answer_language(question)
+    if language == "zh-Hant":
+        return (
+            f"在您的文件中未找到答案。已在{scope['zh-Hant']}中搜尋「{searched}」，"
+            "沒有找到能回答這個問題的內容。"
+        )
+    if language == "zh":
         return (
             f"在您的文档中未找到答案。已在{scope['zh']}中搜索“{searched}”，"
             "没有找到能回答这个问题的内容。"
@@ -199,24 +214,30 @@ def refusal_text(question: str, result: SearchResult) -> str:
 NO_VALUE_LEADS = {
     "en": "None of the passages found states the {what} asked for. The closest passages:\n\n",
     "zh": "找到的段落中没有所问的{what}。最接近的段落：\n\n",
+    "zh-Hant": "找到的段落中沒有所問的{what}。最接近的段落：\n\n",
 }
 KIND_WORDS = {
     "en": {"quantity": "amount", "date": "date", "name": "name"},
     "zh": {"quantity": "数值", "date": "日期", "name": "名称"},
+    "zh-Hant": {"quantity": "數值", "date": "日期", "name": "名稱"},
 }
 
 
 def no_value_lead(question: str, kind: str) -> str:
     """The lead of an answer that found no value of the asked ``kind`` (pure)."""
-    language = "zh" if language_of(question) == "zh" else "en"
+    language = answer_language(question)
     return NO_VALUE_LEADS[language].format(what=KIND_WORDS[language][kind])
 
 
 def _scope(result: SearchResult) -> dict[str, str]:
     if result.trace.filters.doc_ids:
         n = len(result.trace.filters.doc_ids)
-        return {"en": f"{n} selected document{'s' if n != 1 else ''}", "zh": f"所选的 {n} 个文档"}
-    return {"en": "the whole library", "zh": "整个文档库"}
+        return {
+            "en": f"{n} selected document{'s' if n != 1 else ''}",
+            "zh": f"所选的 {n} 个文档",
+            "zh-Hant": f"所選的 {n} 個文件",
+        }
+    return {"en": "the whole library", "zh": "整个文档库", "zh-Hant": "整個文件庫"}
 
 
 def refusal(

@@ -52,7 +52,12 @@ from rag_core.answer.values import (
 from rag_core.embed.embeddings import Embedder, readable_unknown_ratio
 from rag_core.embed.sentences import SentenceVectors, is_quotable
 from rag_core.index.lexical import LexicalTokenizer
-from rag_core.text import CONTEXT_SEPARATOR, language_of, looks_like_heading, split_sentences
+from rag_core.text import (
+    CONTEXT_SEPARATOR,
+    answer_language,
+    looks_like_heading,
+    split_sentences,
+)
 from rag_core.types import (
     Answer,
     AnswerDone,
@@ -226,6 +231,7 @@ def with_unit(
 LEADS = {
     "en": "From your documents:\n\n",
     "zh": "根据您的文档：\n\n",
+    "zh-Hant": "根據您的文件：\n\n",
 }
 
 
@@ -370,7 +376,7 @@ class ExtractiveAnswerer(Answerer):
         if not chosen:
             yield from stream_refusal(question, result, "extractive", self.model, timings, images)
             return
-        language = "zh" if language_of(question) == "zh" else "en"
+        language = answer_language(question)
         parts: list[str] = []
         # asked for a value and none found: the answer declines, with the closest passages
         declined = kind is not None and lead is None

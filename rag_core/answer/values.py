@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from rag_core.hanzi import simplified
 from rag_core.text import CJK_CHAR
 
 Kind = Literal["quantity", "date", "name"]
@@ -113,9 +114,10 @@ def fits(question: str, value: Value) -> bool:
     """Whether a quantity has the shape the question asks for: a percentage for "what
     percent" or a rate, a plain number (no currency, no percent) for "how many", "the
     number of" or a ratio, no percentage for an amount in a named currency; any other value
-    fits."""
+    fits. Traditional Chinese is read as Simplified."""
     if value.kind != "quantity":
         return True
+    question, value = simplified(question), Value(value.kind, simplified(value.text), 0, 0)
     if _PERCENT_Q.search(question):
         return _PERCENT.search(value.text) is not None
     if _COUNT_Q.search(question) or _RATIO_Q.search(question):
@@ -126,7 +128,9 @@ def fits(question: str, value: Value) -> bool:
 
 
 def asked_kind(question: str) -> Kind | None:
-    """The kind of value the question asks for, or None (yes/no, why, how, explain...)."""
+    """The kind of value the question asks for, or None (yes/no, why, how, explain...).
+    Traditional Chinese is read as Simplified."""
+    question = simplified(question)
     if _WHY_Q.search(question) or _YES_NO_Q.match(question):
         return None
     if _DATE_Q.search(question):
@@ -153,7 +157,7 @@ _ORGANISATION = re.compile(
 
 def organisations(question: str) -> list[str]:
     """The organisations ``question`` names with their legal form (pure)."""
-    found = (m.group(0) for m in _ORGANISATION.finditer(question))
+    found = (question[m.start() : m.end()] for m in _ORGANISATION.finditer(simplified(question)))
     return [name for name in found if " " in name or not name.isascii()]
 
 
@@ -212,7 +216,20 @@ _OPENER = re.compile(
 
 
 def values_in(text: str, kind: Kind) -> list[Value]:
-    """Every value of ``kind`` that ``text`` states, in reading order."""
+    """Every value of ``kind`` that ``text`` states, in reading order (Traditional Chinese
+    read as Simplified; each value as the text writes it)."""
+    plain = simplified(text)
+    found = _values_in(plain, kind)
+    if plain == text:
+        return found
+    written = []
+    for v in found:
+        at = plain.find(v.text, v.start, v.end)  # a value's text lies within its match
+        written.append(Value(v.kind, text[at : at + len(v.text)], v.start, v.end) if at >= 0 else v)
+    return written
+
+
+def _values_in(text: str, kind: Kind) -> list[Value]:
     if kind == "date":
         return [Value(kind, m.group().strip(), m.start(), m.end()) for m in _DATE.finditer(text)]
     dates = [(m.start(), m.end()) for m in _DATE.finditer(text)]
@@ -313,8 +330,8 @@ def answer_values(question: str, values: list[Value], text: str = "") -> list[Va
     """The values that could answer ``question``: of the shape it asks for, and not ones it
     states itself (it names its year and company). With the ``text`` they were read from, a
     "how long" question takes only a length of time ("12 years", not a reference number)."""
-    asked = question.casefold()
-    found = [v for v in values if v.text.casefold() not in asked and fits(question, v)]
+    asked = simplified(question).casefold()
+    found = [v for v in values if simplified(v.text).casefold() not in asked and fits(question, v)]
     if text and _DURATION_Q.search(question):
         found = [v for v in found if _DURATION_AFTER.match(text, v.end)]
     return found

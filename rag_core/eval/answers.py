@@ -42,9 +42,9 @@ SETTINGS = ("own document", "shared store")
 _MARKER = re.compile(r"\s*\[\d+\]")
 # The extractive answerer's lead lines and the label before the value it puts first.
 _LEAD_LINES = re.compile(
-    r"^(?:From your documents:|根据您的文档："
+    r"^(?:From your documents:|根据您的文档：|根據您的文件："
     r"|None of the passages found states the [^.\n]* asked for\. The closest passages:"
-    r"|找到的段落中没有所问的[^。\n]*。最接近的段落：)[ \t]*$",
+    r"|找到的段落中[没沒]有所[问問]的[^。\n]*。最接近的段落：)[ \t]*$",
     re.MULTILINE,
 )
 _VALUE_LABEL = re.compile(VALUE_LABEL.pattern, re.MULTILINE)

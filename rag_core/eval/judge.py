@@ -71,7 +71,7 @@ _MONTH_BEFORE = re.compile(
     re.IGNORECASE,
 )
 _REFUSAL = re.compile(
-    r"not found in your documents|在您的文档中未找到|"
+    r"not found in your documents|在您的文[档件]中未找到|"
     r"\b(?:does|do|did) not (?:contain|provide|include|mention|specify|give|state|say|disclose)"
     r"|\b(?:is|are|was|were) not (?:provided|available|given|included|mentioned|specified|"
     r"disclosed|explicitly)|\bthere is no (?:specific |explicit |direct )?(?:information|data|"

@@ -21,6 +21,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag_core.hanzi import simplified
+
 MAX_PARTS = 4
 MAX_ITEM_WORDS = 4
 MAX_RANGE_YEARS = 5
@@ -184,8 +186,11 @@ _ZH_LIST = re.compile(rf"{_ZH_ITEM}(?:、{_ZH_ITEM})+(?:(?:和|与|及|以及){_
 
 
 def decompose(question: str) -> Decomposition:
-    """The searches ``question`` needs by the rules; ``NONE`` when one search will do."""
-    text = " ".join(question.split())
+    """The searches ``question`` needs by the rules; ``NONE`` when one search will do.
+    Traditional Chinese is read as Simplified, and its sub-queries written as it was."""
+    written = " ".join(question.split())
+    text = simplified(written)
+    back = {s: t for s, t in zip(text, written, strict=True) if s != t}
     for rule, find in (
         ("periods", _periods),
         ("comparison", _comparison),
@@ -194,6 +199,7 @@ def decompose(question: str) -> Decomposition:
     ):
         parts = _distinct(find(text), text)
         if len(parts) >= 2:
+            parts = tuple("".join(back.get(c, c) for c in p) for p in parts)
             return Decomposition(parts[:MAX_PARTS], rule)
     return NONE
 
