@@ -10,6 +10,9 @@ runs on the copy as on the original. The copy is written outside the repository:
 
 ``--config s2t`` (the default) is OpenCC's character map, Simplified to Traditional
 characters; ``s2twp`` also swaps in Taiwanese vocabulary (软件 -> 軟體), a harder test.
+``--only queries`` converts the queries alone (Traditional questions over the Simplified
+corpus), ``--only corpus`` the corpus alone: a reader of one script searching the other's
+documents.
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ def main() -> None:
     parser.add_argument("--src", type=Path, required=True, help="a beir set (corpus.jsonl ...)")
     parser.add_argument("--out", type=Path, required=True, help="the folder to write")
     parser.add_argument("--config", default="s2t", help="OpenCC configuration (s2t, s2twp ...)")
+    parser.add_argument(
+        "--only", choices=("queries", "corpus"), help="convert only these (the other copied)"
+    )
     args = parser.parse_args()
     for needed in ("corpus.jsonl", "queries.jsonl", "qrels"):
         if not (args.src / needed).exists():
@@ -76,14 +82,24 @@ def main() -> None:
         raise SystemExit("--out must differ from --src")
     convert = _converter(args.config)
     args.out.mkdir(parents=True, exist_ok=True)
+    def same(text: str) -> str:
+        return text
+
     docs = convert_jsonl(
-        args.src / "corpus.jsonl", args.out / "corpus.jsonl", ("title", "text"), convert
+        args.src / "corpus.jsonl",
+        args.out / "corpus.jsonl",
+        ("title", "text"),
+        same if args.only == "queries" else convert,
     )
     queries = convert_jsonl(
-        args.src / "queries.jsonl", args.out / "queries.jsonl", ("text", "metadata"), convert
+        args.src / "queries.jsonl",
+        args.out / "queries.jsonl",
+        ("text", "metadata"),
+        same if args.only == "corpus" else convert,
     )
     shutil.copytree(args.src / "qrels", args.out / "qrels", dirs_exist_ok=True)
-    print(f"{args.out}: {docs} documents, {queries} queries converted with OpenCC {args.config}")
+    which = {"queries": "queries only", "corpus": "corpus only"}.get(args.only or "", "both")
+    print(f"{args.out}: {docs} documents, {queries} queries; {which} converted ({args.config})")
 
 
 if __name__ == "__main__":
