@@ -82,6 +82,7 @@ def main() -> None:
         raise SystemExit("--out must differ from --src")
     convert = _converter(args.config)
     args.out.mkdir(parents=True, exist_ok=True)
+
     def same(text: str) -> str:
         return text
 
