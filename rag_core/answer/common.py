@@ -118,31 +118,39 @@ def page_pointers(
     if not images:
         return "", ()
     citations = tuple(page_citation(first_number + i, im) for i, im in enumerate(images))
-    language = answer_language(question)
-    if language == "zh-Hant":
-        lead = (
-            "按頁面影像找到、但未傳送給語言模型的頁面（FOLIO_LLM_VISION 未開啟）："
-            if text_model
-            else "按頁面影像找到、但沒有語言模型無法讀取的頁面："
-        )
-        items = "；".join(f"見 {c.doc_name} 第 {c.page_number} 頁 [{c.number}]" for c in citations)
-        return f"{lead}{items}。", citations
-    if language == "zh":
-        lead = (
-            "按页面图像找到、但未发送给语言模型的页面（FOLIO_LLM_VISION 未开启）："
-            if text_model
-            else "按页面图像找到、但没有语言模型无法读取的页面："
-        )
-        items = "；".join(f"见 {c.doc_name} 第 {c.page_number} 页 [{c.number}]" for c in citations)
-        return f"{lead}{items}。", citations
-    lead = (
-        "Pages found by their image, which the language model was not shown "
-        "(FOLIO_LLM_VISION is off): "
-        if text_model
-        else "Pages found by their image, which Folio cannot read without a language model: "
+    # (not shown to the model, no model to read it, one page, between pages, the end)
+    words = _POINTER_WORDS[answer_language(question)]
+    lead = words[0] if text_model else words[1]
+    items = words[3].join(
+        words[2].format(page=c.page_number, doc=c.doc_name, n=c.number) for c in citations
     )
-    items = "; ".join(f"see page {c.page_number} of {c.doc_name} [{c.number}]" for c in citations)
-    return f"{lead}{items}.", citations
+    return f"{lead}{items}{words[4]}", citations
+
+
+_POINTER_WORDS = {
+    "en": (
+        "Pages found by their image, which the language model was not shown "
+        "(FOLIO_LLM_VISION is off): ",
+        "Pages found by their image, which Folio cannot read without a language model: ",
+        "see page {page} of {doc} [{n}]",
+        "; ",
+        ".",
+    ),
+    "zh": (
+        "按页面图像找到、但未发送给语言模型的页面（FOLIO_LLM_VISION 未开启）：",
+        "按页面图像找到、但没有语言模型无法读取的页面：",
+        "见 {doc} 第 {page} 页 [{n}]",
+        "；",
+        "。",
+    ),
+    "zh-Hant": (
+        "按頁面影像找到、但未傳送給語言模型的頁面（FOLIO_LLM_VISION 未開啟）：",
+        "按頁面影像找到、但沒有語言模型無法讀取的頁面：",
+        "見 {doc} 第 {page} 頁 [{n}]",
+        "；",
+        "。",
+    ),
+}
 
 
 def data_rule(container: str) -> str:
