@@ -340,6 +340,24 @@ def test_the_interface_follows_a_chinese_browser(server: Server, browser, artifa
     context.close()
 
 
+def test_the_interface_follows_a_taiwan_browser_in_traditional_chinese(
+    server: Server, browser, artifacts: Path
+):
+    context = browser.new_context(locale="zh-TW", viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    steps = Steps(page, artifacts)
+    page.goto(server.url)
+    page.wait_for_selector("#upload")
+    for name in ("文件庫", "問答", "反饋分析", "評測"):  # labels (the browser's table)
+        assert page.get_by_role("tab", name=name).is_visible()
+    steps.wait_text("#library-summary", "個就緒文件")  # text the server writes
+    page.get_by_role("tab", name="問答").click()
+    steps.wait_text("#notices", "摘錄式回答")
+    assert page.get_by_role("button", name="傳送").is_visible()
+    steps.shot("zh-hant-chat")
+    context.close()
+
+
 def test_the_evaluation_tab_runs_a_set_and_compares_with_the_previous_run(
     server: Server, browser, artifacts: Path
 ):

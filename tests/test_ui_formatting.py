@@ -26,13 +26,32 @@ def test_both_languages_have_every_key_with_the_same_placeholders():
     assert EN.keys() == ZH.keys()
     assert {k: fields(v) for k, v in EN.items()} == {k: fields(v) for k, v in ZH.items()}
     assert t("page", "zh", page=3) == "第 3 页" and t("page", "en", page=3) == "page 3"
+    assert t("page", "zh-Hant", page=3) == "第 3 頁"
+
+
+def test_the_traditional_table_has_every_key_and_placeholder_of_the_simplified_one():
+    import string
+
+    from ui.i18n import ZH
+    from ui.i18n_hant import ZH_HANT
+
+    assert ZH_HANT.keys() == ZH.keys()
+
+    def fields(text: str) -> list[str]:
+        return sorted(f for _, f, _, _ in string.Formatter().parse(text) if f)
+
+    assert all(fields(ZH_HANT[k]) == fields(ZH[k]) for k in ZH)
+    assert ZH_HANT["tab_library"] == "文件庫" and ZH_HANT["send_button"] == "傳送"
 
 
 @pytest.mark.parametrize(
     ("header", "lang"),
     [
         ("zh-CN,zh;q=0.9,en;q=0.8", "zh"),
-        ("zh-TW", "zh"),
+        ("zh-TW", "zh-Hant"),
+        ("zh-HK,zh;q=0.9", "zh-Hant"),
+        ("zh-Hant-TW, en;q=0.5", "zh-Hant"),
+        ("zh-SG", "zh"),
         ("en-US,en;q=0.9,zh-CN;q=0.8", "en"),
         ("fr-FR, zh;q=0.5", "zh"),
         ("de", "en"),

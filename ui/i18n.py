@@ -1,9 +1,11 @@
-"""The interface's words in English and Simplified Chinese.
+"""The interface's words in English, Simplified Chinese and Traditional Chinese.
 
 One table serves both ways of translating: fixed labels go to the browser as ``gr.I18n``
 keys (the browser's language picks the table); text the server writes (tables, citation
 cards, traces, messages) is looked up with ``t(key, lang)``, where ``lang`` comes from the
-request's Accept-Language header, which is the same browser language.
+request's Accept-Language header, which is the same browser language. The Traditional table
+(``ui/i18n_hant.py``) is the Simplified one converted by ``scripts/i18n_hant.py``; Taiwan,
+Hong Kong, Macau and ``zh-Hant`` browsers get it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from typing import Literal
 import gradio as gr
 from gradio.i18n import I18nData
 
-Lang = Literal["en", "zh"]
+from .i18n_hant import ZH_HANT
+
+Lang = Literal["en", "zh", "zh-Hant"]
+_TRADITIONAL_TAGS = ("zh-tw", "zh-hk", "zh-mo", "zh-hant")
 
 EN: dict[str, str] = {
     # Static labels (gr.I18n).
@@ -616,12 +621,16 @@ ZH: dict[str, str] = {
     "src_removed": "{name} 不再同步；其 {n} 个文档已移除。",
 }
 
-I18N = gr.I18n(en=EN, zh=ZH)
+# Gradio picks the browser's locale when it knows it ("zh-TW", "zh-CN") and falls back from
+# "zh-CN" to "zh"; a Hong Kong browser gets its default (English) labels, and its server text
+# in Traditional.
+I18N = gr.I18n(en=EN, zh=ZH, **{"zh-TW": ZH_HANT})
 
 
 def language(accept_language: str | None) -> Lang:
-    """The interface language for an Accept-Language header: Chinese if preferred, else English."""
-    best, best_q = "en", -1.0
+    """The interface language for an Accept-Language header: Chinese if preferred (Traditional
+    for Taiwan, Hong Kong, Macau and ``zh-Hant``), else English."""
+    best, best_q, best_tag = "en", -1.0, ""
     for part in (accept_language or "").split(","):
         tag, _, params = part.strip().partition(";")
         tag = tag.strip().lower()
@@ -634,13 +643,15 @@ def language(accept_language: str | None) -> Lang:
             except ValueError:
                 q = 0.0
         if tag.split("-")[0] in ("zh", "en") and q > best_q:
-            best, best_q = tag.split("-")[0], q
-    return "zh" if best == "zh" else "en"
+            best, best_q, best_tag = tag.split("-")[0], q, tag
+    if best != "zh":
+        return "en"
+    return "zh-Hant" if best_tag.startswith(_TRADITIONAL_TAGS) else "zh"
 
 
 def t(key: str, lang: Lang, **values: object) -> str:
     """The text for ``key`` in ``lang`` (English when missing), with ``values`` filled in."""
-    table = ZH if lang == "zh" else EN
+    table = {"zh": ZH, "zh-Hant": ZH_HANT}.get(lang, EN)
     return table.get(key, EN[key]).format(**values)
 
 
