@@ -208,6 +208,15 @@ def test_dislike_causes_follow_their_definitions(rated: FeedbackStore):
     ]
 
 
+def test_a_declined_answer_that_shows_the_closest_passages_is_not_cited(
+    filled: Library, store: FeedbackStore
+):
+    answer = filled.ask("When does the turbocharger need inspection?")  # no date stated
+    assert answer.refused and answer.evidence_found and answer.citations
+    record = store.rate(rating(answer, -1, "m9"))
+    assert dislike_cause(record) == "not_cited"
+
+
 def test_analytics_match_the_rows_in_feedback_db(rated: FeedbackStore, settings):
     records = rated.records()
     with sqlite3.connect(settings.db) as db:

@@ -12,7 +12,8 @@ Definitions (also in the README):
   ``no_evidence`` — retrieval found nothing the answerer could use (no hit, or no hit sharing
   enough of the question's words), so Folio refused before any answerer ran;
   ``not_cited`` — evidence was retrieved and passed that check, but the answer cites none of
-  it (the answerer refused, or answered without a citation);
+  it as an answer (the answerer declined, even when it showed the closest passages, or
+  answered without a citation);
   ``cited_wrong`` — the answer cites passages and was still disliked: the cited passages or
   what the answer made of them were wrong.
 - **By support**: each rated answer counts once, under the weakest label of its sentences
@@ -140,7 +141,7 @@ def dislike_cause(record: FeedbackRecord) -> DislikeCause:
     """Why an answer may have been disliked, from its trace (see the module docstring)."""
     if not record.evidence_found or not record.hits:
         return "no_evidence"
-    if not record.citations:
+    if record.refused or not record.citations:
         return "not_cited"
     return "cited_wrong"
 
