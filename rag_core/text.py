@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import PurePath
 
+from rag_core.hanzi import traditional_share
 from rag_core.types import Span
 
 # Scripts written without spaces, as ranges for a regex character class. Each widens the one
@@ -94,8 +95,6 @@ def answer_language(question: str) -> str:
     (Traditional: most of its characters that differ between the scripts are Traditional)."""
     if language_of(question) != "zh":
         return "en"
-    from rag_core.hanzi import traditional_share
-
     return "zh-Hant" if traditional_share(question) > 0.5 else "zh"
 
 
