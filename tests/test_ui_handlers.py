@@ -401,7 +401,7 @@ def test_app_wiring(settings):
         Workspaces(settings, embedder=HashingEmbedder()), RuleRewriter(), chat_concurrency=5
     )
     options = launch_options()
-    assert set(options["i18n"].translations_dict) == {"en", "zh"}
+    assert set(options["i18n"].translations_dict) == {"en", "zh", "zh-TW"}
     assert "allowed_paths" not in options and "auth" not in options  # nothing served by path
     fns = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
     assert fns["chat"].concurrency_limit == 5 and fns["chat"].concurrency_id == "chat"
