@@ -111,13 +111,13 @@ class SnapshotBuilder:
         wanted = None if everything else list(stamps)
         rows = list(self.registry.iter_ready_chunks(wanted))
         grams: list[list[str]] = [[] for _ in rows]
-        # words stored before Traditional Chinese was read as Simplified are read again
-        tokens = [
-            self.tokenizer.tokenize(r.indexed_text)
-            if has_traditional(r.indexed_text)
-            else r.tokens.split()
-            for r in rows
-        ]
+        tokens = [r.tokens.split() for r in rows]
+        if self.chinese != "grams":  # jieba's words are indexed (grams re-read the text)
+            # words stored before Traditional Chinese was read as Simplified: read again
+            tokens = [
+                self.tokenizer.tokenize(r.indexed_text) if has_traditional(r.indexed_text) else t
+                for r, t in zip(rows, tokens, strict=True)
+            ]
         if self.chinese != "jieba":  # the stored tokens are jieba's: read the text again
             fields = [
                 self.tokenizer.fields(r.indexed_text, t, self.chinese)

@@ -287,8 +287,8 @@ class LexicalTokenizer:
         tokens: list[str] = []
         english: list[str] = []
         for match in _TOKEN_OR_CJK.finditer(text):
-            if match.group("cjk"):  # Traditional read as Simplified: either finds the other
-                tokens.extend(chinese(simplified(match.group("cjk"))))
+            if match.group("cjk"):
+                tokens.extend(chinese(match.group("cjk")))
             else:
                 english.extend(_english_parts(match.group("word")))
         return tokens + self._stem_words(english)
@@ -298,8 +298,10 @@ class LexicalTokenizer:
 
     @staticmethod
     def _chinese(run: str) -> list[str]:
+        """jieba's words of a run, Traditional read as Simplified (its dictionary's script,
+        and so either script finds the other)."""
         jieba = _get_jieba()
-        words = jieba.lcut_for_search(run, HMM=True)
+        words = jieba.lcut_for_search(simplified(run), HMM=True)
         return [w for w in words if w.strip() and w not in CHINESE_STOPWORDS]
 
 
