@@ -13,6 +13,7 @@ the closest passages instead of pretending to answer.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -120,14 +121,17 @@ def select_units(
     return [(units[i], support[i]) for i in chosen]
 
 
-def in_pool(support: Sequence[float], min_support: float) -> list[int]:
+def in_pool(
+    support: Sequence[float], min_support: float, grounded: Sequence[bool] = ()
+) -> list[int]:
     """The units a value may come from, best-supported first: those with at least
-    ``VALUE_POOL`` of the best support (and ``min_support``) (pure)."""
+    ``VALUE_POOL`` of the best support (and ``min_support``), and with ``grounded``, only
+    those it marks (they name what the question asks about) (pure)."""
     if not support:
         return []
     floor = max(min_support, VALUE_POOL * max(support))
     ranked = sorted(range(len(support)), key=lambda i: (-support[i], i))
-    return [i for i in ranked if support[i] >= floor]
+    return [i for i in ranked if support[i] >= floor and (not grounded or grounded[i])]
 
 
 def value_unit(
@@ -139,11 +143,9 @@ def value_unit(
     grounded: Sequence[bool] = (),
 ) -> tuple[int, Value] | None:
     """The best-supported unit that states a value of ``kind`` the question does not state
-    itself, and that value (pure). Only units close to the best support are considered, and
-    with ``grounded``, only those it marks (they name what the question asks about)."""
-    for i in in_pool(support, min_support):
-        if grounded and not grounded[i]:
-            continue
+    itself, and that value (pure). Only units close to the best support are considered
+    (``in_pool``)."""
+    for i in in_pool(support, min_support, grounded):
         found = answer_values(question, values_in(units[i].text, kind), units[i].text)
         if found:
             return i, found[0]
@@ -204,9 +206,7 @@ def period_unit(
 ) -> tuple[int, Result] | None:
     """The best-supported unit that states a figure for every period ``ask`` reads, and what
     the question asks computed from them (pure). Only units close to the best support."""
-    for i in in_pool(support, min_support):
-        if grounded and not grounded[i]:
-            continue
+    for i in in_pool(support, min_support, grounded):
         result = period_result(units[i], hits[units[i].hit_index], ask, others)
         if result is None:
             continue
@@ -260,14 +260,12 @@ class ExtractiveAnswerer(Answerer):
         self,
         question: str,
         units: Sequence[Unit],
-        hits: Sequence[Hit] = (),
-        tokens: Sequence[set[str]] | None = None,
+        hits: Sequence[Hit],
+        tokens: Sequence[set[str]],
     ) -> list[float]:
-        """Each unit's support for the question; ``tokens``: the units' terms, if known."""
+        """Each unit's support for the question; ``tokens``: each unit's terms."""
         q_tokens = set(self.tokenizer.tokenize(question))
         background = self._background(hits)
-        if tokens is None:
-            tokens = [set(self.tokenizer.tokenize(u.text)) for u in units]
         lexical = weighted_coverage(q_tokens, tokens, background)
         semantic = self._semantic(question, units)
         prior = [1.0 - 0.04 * u.hit_index for u in units]
@@ -298,7 +296,7 @@ class ExtractiveAnswerer(Answerer):
         question: str,
         units: Sequence[Unit],
         hits: Sequence[Hit],
-        tokens: Sequence[set[str]] | None = None,
+        tokens: Sequence[set[str]],
     ) -> list[bool]:
         """Whether each unit names what the question asks a value of: one of the question's
         focus terms in its text or its headings. Focus terms leave out words that say which
@@ -306,14 +304,11 @@ class ExtractiveAnswerer(Answerer):
         year-end"), an organisation named with its legal form ("HCA Healthcare, Inc.") and
         words in the name or title of nearly every passage: they say whose figure or which
         document, not which of its sentences."""
-        generic = set(self.tokenizer.tokenize(GENERIC_WORDS))
         common = self._background(hits, titles_only=True)
         named = set(self.tokenizer.tokenize(" ".join(organisations(question))))
-        focus = set(self.tokenizer.tokenize(question)) - generic - common - named
+        focus = set(self.tokenizer.tokenize(question)) - self._generic - common - named
         if not focus:
             return [True] * len(units)
-        if tokens is None:
-            tokens = [set(self.tokenizer.tokenize(u.text)) for u in units]
         headings = [
             set(self.tokenizer.tokenize(h.chunk.context.partition(CONTEXT_SEPARATOR)[2]))
             for h in hits
@@ -322,6 +317,11 @@ class ExtractiveAnswerer(Answerer):
             bool(focus & (terms | headings[unit.hit_index]))
             for unit, terms in zip(units, tokens, strict=True)
         ]
+
+    @functools.cached_property
+    def _generic(self) -> frozenset[str]:
+        """The terms of ``GENERIC_WORDS``, tokenized once."""
+        return frozenset(self.tokenizer.tokenize(GENERIC_WORDS))
 
     def _semantic(self, question: str, units: Sequence[Unit]) -> list[float] | None:
         if self.embedder is None or not units:
