@@ -197,23 +197,18 @@ def query_coverage(tokenizer: LexicalTokenizer, question: str, text: str) -> flo
 
 
 def refusal_text(question: str, result: SearchResult) -> str:
-    searched = result.trace.searched_query or question
-    scope = _scope(result)
     language = answer_language(question)
-    if language == "zh-Hant":
-        return (
-            f"在您的文件中未找到答案。已在{scope['zh-Hant']}中搜尋「{searched}」，"
-            "沒有找到能回答這個問題的內容。"
-        )
-    if language == "zh":
-        return (
-            f"在您的文档中未找到答案。已在{scope['zh']}中搜索“{searched}”，"
-            "没有找到能回答这个问题的内容。"
-        )
-    return (
-        f"Not found in your documents. I searched {scope['en']} for “{searched}” and found "
-        "nothing that answers it."
-    )
+    searched = result.trace.searched_query or question
+    return REFUSALS[language].format(scope=_scope(result, language), searched=searched)
+
+
+REFUSALS = {
+    "en": "Not found in your documents. I searched {scope} for “{searched}” and found nothing "
+    "that answers it.",
+    "zh": "在您的文档中未找到答案。已在{scope}中搜索“{searched}”，没有找到能回答这个问题的内容。",
+    "zh-Hant": "在您的文件中未找到答案。已在{scope}中搜尋「{searched}」，"
+    "沒有找到能回答這個問題的內容。",
+}
 
 
 # The extractive answerer's lead when the question asks for a value (an amount, a date, a
@@ -237,15 +232,15 @@ def no_value_lead(question: str, kind: str) -> str:
     return NO_VALUE_LEADS[language].format(what=KIND_WORDS[language][kind])
 
 
-def _scope(result: SearchResult) -> dict[str, str]:
-    if result.trace.filters.doc_ids:
-        n = len(result.trace.filters.doc_ids)
-        return {
-            "en": f"{n} selected document{'s' if n != 1 else ''}",
-            "zh": f"所选的 {n} 个文档",
-            "zh-Hant": f"所選的 {n} 個文件",
-        }
-    return {"en": "the whole library", "zh": "整个文档库", "zh-Hant": "整個文件庫"}
+def _scope(result: SearchResult, language: str) -> str:
+    n = len(result.trace.filters.doc_ids)
+    if not n:
+        return {"en": "the whole library", "zh": "整个文档库", "zh-Hant": "整個文件庫"}[language]
+    return {
+        "en": f"{n} selected document{'s' if n != 1 else ''}",
+        "zh": f"所选的 {n} 个文档",
+        "zh-Hant": f"所選的 {n} 個文件",
+    }[language]
 
 
 def refusal(
