@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import percentile, question_pool
+from _common import question_pool, summary
 from query_latency import RandomDocumentEmbedder, build
 
 from rag_core.embed.embeddings import SentenceTransformerEmbedder
@@ -39,7 +39,7 @@ def main() -> None:
             started = time.perf_counter()
             library.search(q, k=10, filters=filters)
             spent.append((time.perf_counter() - started) * 1000)
-        return f"p50 {percentile(spent, 50):6.1f} ms  p95 {percentile(spent, 95):6.1f} ms"
+        return summary(spent)
 
     print(f"== {args.size} chunks, {len(queries)} questions, hybrid")
     for years in (0, 1, 3, 15, 30):
