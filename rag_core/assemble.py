@@ -51,13 +51,14 @@ from rag_core.index.lexical import LexicalTokenizer
 from rag_core.index.merging import MergePolicy, merge_once
 from rag_core.index.snapshot import SnapshotStore
 from rag_core.ingest.boxes import CitationBoxes
+from rag_core.ingest.chunking import DENSE_TEXT_VERSION
 from rag_core.ingest.pipeline import IngestConfig, Ingestor
 from rag_core.ingest.rendering import PageImages
 from rag_core.library import Library
 from rag_core.ocr import OcrBacklog, OcrConfig, OcrEngine, OcrLine
 from rag_core.retrieve.retriever import RetrievalConfig, Retriever
 from rag_core.store.database import create_engine
-from rag_core.store.registry import Registry
+from rag_core.store.registry import DENSE_TEXT_KEY, Registry
 from rag_core.vision import ColVisionEmbedder, VisionConfig, VisionIndex
 
 
@@ -313,6 +314,8 @@ def open_library(
     registry.migrate()
     if check_model:
         check_embed_model(registry, embedder.name)
+    if registry.meta(DENSE_TEXT_KEY) is None and not registry.documents():
+        registry.set_meta(DENSE_TEXT_KEY, DENSE_TEXT_VERSION)  # new: nothing to embed again
     data, folder = s.data_dir, safe_folder(workspace)
     chroma = ChromaStore(
         path=None if s.chroma_host else data / "chroma",

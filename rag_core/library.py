@@ -32,6 +32,7 @@ from rag_core.config import DEFAULT_WORKSPACE, Settings, safe_folder
 from rag_core.embed.embeddings import Embedder
 from rag_core.errors import ConfigurationError, DocumentError, InputError, NotFoundError
 from rag_core.ingest.boxes import CitationBoxes
+from rag_core.ingest.chunking import DENSE_TEXT_VERSION
 from rag_core.ingest.highlights import citation_pictures
 from rag_core.ingest.lock import IngestLock
 from rag_core.ingest.pipeline import Ingestor, Prepared, content_id, unexpected_failure
@@ -48,7 +49,7 @@ from rag_core.retrieve.route import (
     vision_dominates,
 )
 from rag_core.sources import Sources
-from rag_core.store.registry import Registry
+from rag_core.store.registry import DENSE_TEXT_KEY, Registry
 from rag_core.types import (
     Answer,
     AnswerDone,
@@ -893,8 +894,24 @@ class Library:
                     results.append(self.ingestor.resume(doc))
                 except DocumentError as exc:
                     self.ingestor._rollback(doc.id, exc.reason)
+            self._refresh_vectors()
             self._sweep_files()
         return results
+
+    def _refresh_vectors(self) -> None:
+        """Once after an upgrade that changed what the embedder reads of a chunk
+        (``DENSE_TEXT_VERSION``): the chunks whose embedded text changed get new vectors, and
+        the index is written again over them."""
+        if self.registry.meta(DENSE_TEXT_KEY) == DENSE_TEXT_VERSION:
+            return
+        started = time.perf_counter()
+        count = self.ingestor.refresh_vectors()
+        self.registry.set_meta(DENSE_TEXT_KEY, DENSE_TEXT_VERSION)
+        self.registry.bump_generation()
+        log.info(
+            "workspace %s: %d chunks embedded again for dense text version %s in %.1f s",
+            self.workspace, count, DENSE_TEXT_VERSION, time.perf_counter() - started,
+        )  # fmt: skip
 
     def _sweep_files(self) -> None:
         known = {d.id for d in self.documents()}

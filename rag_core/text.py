@@ -130,17 +130,6 @@ def is_table_row(line: str) -> bool:
     return len(numbers) * 2 >= len(stripped.split()) - 2 or stripped.endswith(numbers[-1])
 
 
-def without_numbers(text: str) -> str:
-    """``text`` with the numbers of its table rows removed (labels kept); other lines as is."""
-    lines = []
-    for line in text.split("\n"):
-        if is_table_row(line):
-            line = " ".join(w for w in line.split() if not _NUMERIC_WORD.fullmatch(w))
-        if line.strip():
-            lines.append(line)
-    return "\n".join(lines)
-
-
 def _line_is_structural(line: str, wrap_width: int) -> bool:
     """A line that stands on its own: a table row, a heading, a list item, a short last line."""
     stripped = line.strip()

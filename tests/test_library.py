@@ -315,3 +315,89 @@ def test_an_unexpected_failure_fails_its_file_with_a_reason_and_nothing_else(set
         "last.md": ("ready", True, None),
     }
     assert_consistent(library)
+
+
+REPORT_MD = (
+    b"# Annual Report\n\n## Cash Flows\n\n"
+    b"(Millions) 2018 2017 2016\n"
+    b"Purchases of property, plant and equipment (1,577) (1,373) (1,420)\n"
+    b"Proceeds from sale of businesses 846 1,065 111\n"
+)
+OUTLOOK_MD = b"# Outlook\n\nThe company expects capital spending to rise next year."
+
+
+def test_vectors_of_an_older_dense_text_are_embedded_again_once(settings, embedder):
+    """A library written when table numbers were left out of the embedded text (version 1,
+    no meta key) gets vectors of the current text for the chunks whose text changed, the
+    index rewritten over them, once."""
+    import re
+
+    from rag_core.embed.embeddings import text_hash
+    from rag_core.ingest.chunking import DENSE_TEXT_VERSION, dense_text
+    from rag_core.store.registry import DENSE_TEXT_KEY
+
+    library = Library.open(settings, embedder=embedder)
+    library.add([("report.md", REPORT_MD), ("outlook.md", OUTLOOK_MD)])
+
+    def version_1(context: str, text: str) -> str:  # what Folio embedded before
+        number = re.compile(r"[(]?[\d,.]*\d[\d,.]*[)]?")
+        lines = [
+            " ".join(w for w in line.split() if not number.fullmatch(w))
+            if len(number.findall(line)) >= 2
+            else line
+            for line in text.split("\n")
+        ]
+        body = "\n".join(line for line in lines if line.strip())
+        return f"{context}\n{body}" if context else body
+
+    rows = [r for d in library.documents() for r in library.registry.chunk_rows(d.id)]
+    old = {r.chunk.id: version_1(r.chunk.context, r.chunk.text) for r in rows}
+    changed = {
+        r.chunk.id for r in rows if old[r.chunk.id] != dense_text(r.chunk.context, r.chunk.text)
+    }
+    assert changed and changed != {r.chunk.id for r in rows}  # the table's chunk, not the prose
+    ids = sorted(old)
+    library.ingestor.cache.put(
+        embedder.name, [text_hash(old[i]) for i in ids], embedder.embed([old[i] for i in ids])
+    )
+    library.ingestor.chroma.upsert(ids, embedder.embed([old[i] for i in ids]))
+    library.registry.set_chunk_vectors({i: (text_hash(old[i]), True) for i in ids})
+    from sqlalchemy import text as sql
+
+    cache = library.ingestor.cache
+    with library.registry.engine.begin() as conn:  # as a library written before version 2
+        conn.execute(sql("DELETE FROM library_meta WHERE key = :k"), {"k": DENSE_TEXT_KEY})
+        for i in changed:  # never embedded: no vector of the new text in the cache
+            now = next(r for r in rows if r.chunk.id == i)
+            conn.execute(
+                sql("DELETE FROM embedding_cache WHERE text_hash = :h"),
+                {"h": cache._key(text_hash(dense_text(now.chunk.context, now.chunk.text)))},
+            )
+    library.registry.bump_generation()
+    library.search("capital spending", k=1)  # the index over the old vectors
+
+    before = embedder.embedded_count
+    reopened = Library.open(settings, embedder=embedder)
+    assert embedder.embedded_count - before == len(changed)  # only the changed chunks
+    assert reopened.registry.meta(DENSE_TEXT_KEY) == DENSE_TEXT_VERSION
+    snapshot = reopened.retriever.snapshot()
+    for r in (r for d in reopened.documents() for r in reopened.registry.chunk_rows(d.id)):
+        now = dense_text(r.chunk.context, r.chunk.text)
+        assert r.text_hash == text_hash(now)
+        vector = snapshot.vectors_of([snapshot.row_of[r.chunk.id]])[0]
+        assert vector == pytest.approx(embedder.embed([now])[0], abs=1e-3)  # float16 cache
+    hit = reopened.search("purchases of property 1,577", k=1, legs=("dense",)).hits[0]
+    assert "1,577" in hit.chunk.text
+    assert_consistent(reopened)
+
+    again = embedder.embedded_count
+    Library.open(settings, embedder=embedder)
+    assert embedder.embedded_count == again  # once
+
+
+def test_a_new_library_starts_at_the_current_dense_text(settings, embedder):
+    from rag_core.ingest.chunking import DENSE_TEXT_VERSION
+    from rag_core.store.registry import DENSE_TEXT_KEY
+
+    library = Library.open(settings, embedder=embedder)
+    assert library.registry.meta(DENSE_TEXT_KEY) == DENSE_TEXT_VERSION

@@ -5,7 +5,8 @@ covers); the documents removed or changed are marked deleted in the segments hol
 
 A document is recognised by its stamp (when its current version began indexing, and its
 chunk count): a re-indexed document has a new one. An index written with another model,
-BM25 or Chinese analysis, by an older Folio, or with segments off (``segmented``) is
+BM25 or Chinese analysis, over vectors of another dense text (``DENSE_TEXT_KEY``), by an
+older Folio, or with segments off (``segmented``) is
 written again whole, as one segment.
 """
 
@@ -30,7 +31,7 @@ from rag_core.index.segments import (
     write_manifest,
     write_segment,
 )
-from rag_core.store.registry import Registry
+from rag_core.store.registry import DENSE_TEXT_KEY, Registry
 from rag_core.text import section_of
 from rag_core.types import Document
 
@@ -77,11 +78,15 @@ class SnapshotBuilder:
         # documents themselves only for those written into the new segment.
         ready = {d: stamp_of(*v) for d, v in self.registry.ready_versions().items()}
         old = read_manifest(folder)
-        fresh = Manifest(generation, self.embedder.name, self.chinese, self.params())
+        vectors = self.registry.meta(DENSE_TEXT_KEY) or ""
+        fresh = Manifest(
+            generation, self.embedder.name, self.chinese, self.params(), vectors=vectors
+        )
+        built_with = (fresh.model, fresh.vectors, fresh.chinese, fresh.bm25)
         if (
             not self.segmented
             or old is None
-            or (old.model, old.chinese, old.bm25) != (fresh.model, fresh.chinese, fresh.bm25)
+            or (old.model, old.vectors, old.chinese, old.bm25) != built_with
         ):
             docs = self._ready_documents(ready)
             entry = write_segment(folder, self.source(docs, ready, everything=True))

@@ -41,8 +41,8 @@ from rag_core.index.postings import (
 )
 
 # 5: sections; 6: Chinese characters and pairs; 7: names without ids; 8: segments; 9: the
-# character pairs of Traditional Chinese written Simplified
-FORMAT = 9
+# character pairs of Traditional Chinese written Simplified; 10: the vectors' text version
+FORMAT = 10
 MANIFEST = "SEGMENTS"
 FIELDS = ("text", "sections", "grams", "router", "router_cover")
 UNUSED_GRACE_S = 60.0  # an unnamed segment folder younger than this may be being read
@@ -115,6 +115,7 @@ class Manifest:
     chinese: str
     bm25: BM25Params
     segments: tuple[SegmentEntry, ...] = field(default=())
+    vectors: str = ""  # what the vectors embed: the registry's dense-text version
 
     def stamps(self) -> dict[str, str]:
         """The stamp of every live document."""
@@ -226,6 +227,7 @@ def read_manifest(folder: Path) -> Manifest | None:
         model=content["model"],
         chinese=content["chinese"],
         bm25=BM25Params(**content["bm25"]),
+        vectors=content.get("vectors", ""),
         segments=tuple(
             SegmentEntry(
                 s["name"],
@@ -248,6 +250,7 @@ def manifest_text(manifest: Manifest, docs_json: Mapping[str, str] | None = None
             "generation": manifest.generation,
             "model": manifest.model,
             "chinese": manifest.chinese,
+            "vectors": manifest.vectors,
             "bm25": {
                 "method": manifest.bm25.method,
                 "k1": manifest.bm25.k1,

@@ -25,7 +25,6 @@ from rag_core.text import (
     looks_like_heading,
     repeated_lines,
     split_sentences,
-    without_numbers,
 )
 from rag_core.types import PageText, Span
 
@@ -284,8 +283,18 @@ def _context(title: str, headings: Sequence[str]) -> str:
     return CONTEXT_SEPARATOR.join(p for p in (title, section) if p)
 
 
+# The version of ``dense_text``: a library whose vectors embed another one has them embedded
+# again when it opens (``Library.recover``). 1: table numbers left out; 2: kept.
+DENSE_TEXT_VERSION = "2"
+
+
 def dense_text(context: str, text: str) -> str:
-    """What the embedder sees: the context, then the text with table numbers left out
-    (a sentence embedder gets no meaning from them; BM25 still indexes them)."""
-    body = without_numbers(text)
+    """What the embedder sees: the context, then the text's lines, table rows whole (blank
+    lines left out, as the embedder reads them: the same text as before version 2 for a
+    chunk without a table).
+
+    Table numbers stay: their years, units and magnitudes tell the embedder which rows a
+    question is about (docs/benchmarks.md, "The dense leg keeps table numbers"). Changing
+    what this returns changes stored vectors: bump ``DENSE_TEXT_VERSION``."""
+    body = "\n".join(line for line in text.split("\n") if line.strip())
     return f"{context}\n{body}" if context else body

@@ -453,6 +453,40 @@ class Ingestor:
             total += sum(self._embed_and_store([batch]).values())
         return total
 
+    def refresh_vectors(self) -> int:
+        """Embed again the ready chunks whose stored vector embeds another text than
+        ``dense_text`` makes of them now (a library written by an older Folio): vectors
+        first (cache and vector store), then the chunk's hash, so an index built meanwhile
+        reads either the old vector or the new one, never none. Returns how many changed."""
+        total = 0
+        for doc in self.registry.documents():
+            if doc.status != "ready":
+                continue
+            rows = self.registry.chunk_rows(doc.id)
+            texts = [dense_text(r.chunk.context, r.chunk.text) for r in rows]
+            changed = [
+                (r, t) for r, t in zip(rows, texts, strict=True) if text_hash(t) != r.text_hash
+            ]
+            if not changed:
+                continue
+            unknown = readable_unknown_ratio(self.embedder, [t for _, t in changed])
+            fresh = [
+                replace(
+                    r,
+                    text_hash=text_hash(t),
+                    dense=u <= self.config.max_unknown_ratio and bool(t.strip()),
+                )
+                for (r, t), u in zip(changed, unknown, strict=True)
+            ]
+            batch = Prepared(doc, tuple(fresh), tuple(fresh), None, (), lambda s, f: None)
+            self._embed_and_store([batch])
+            unread = [r.chunk.id for r in fresh if not r.dense]
+            if unread:  # the embedder cannot read the new text: no stale vector stays
+                self.chroma.delete(unread)
+            self.registry.set_chunk_vectors({r.chunk.id: (r.text_hash, r.dense) for r in fresh})
+            total += len(fresh)
+        return total
+
     def _give_up(self, doc: Document, reason: str) -> None:
         """Fail a document whose registration may not have happened (the disk was full...)."""
         if self.registry.document(doc.id) is None:

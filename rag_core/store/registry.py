@@ -23,6 +23,10 @@ from rag_core.store.migrations import MIGRATIONS
 from rag_core.text import document_title
 from rag_core.types import Chunk, Document, DocumentMetadata, Filters, PageText
 
+# library_meta key: the version of ``dense_text`` the chunks' text hashes (and so the
+# vectors) were made with; unset in a library written before it was kept (version 1).
+DENSE_TEXT_KEY = "dense_text"
+
 
 @dataclass(frozen=True, slots=True)
 class ChunkRow:
@@ -325,6 +329,20 @@ class Registry:
             conn.execute(
                 text("UPDATE chunks SET dense = :v WHERE workspace = :ws AND id = :id"),
                 [{"v": int(v), "ws": self.workspace, "id": k} for k, v in flags.items()],
+            )
+
+    def set_chunk_vectors(self, chunks: dict[str, tuple[str, bool]]) -> None:
+        """Each chunk's (text hash, dense) after its vector was embedded again."""
+        with writing(self.engine) as conn:
+            conn.execute(
+                text(
+                    "UPDATE chunks SET text_hash = :h, dense = :v "
+                    "WHERE workspace = :ws AND id = :id"
+                ),
+                [
+                    {"h": h, "v": int(v), "ws": self.workspace, "id": k}
+                    for k, (h, v) in chunks.items()
+                ],
             )
 
     def _bump_generation(self, conn: Connection) -> None:
