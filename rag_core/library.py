@@ -904,8 +904,20 @@ class Library:
         the index is written again over them."""
         if self.registry.meta(DENSE_TEXT_KEY) == DENSE_TEXT_VERSION:
             return
+        log.info(
+            "workspace %s: vectors written by an older Folio; embedding again the chunks "
+            "whose embedded text changed (once; a large library takes minutes)",
+            self.workspace,
+        )
         started = time.perf_counter()
-        count = self.ingestor.refresh_vectors()
+        try:
+            count = self.ingestor.refresh_vectors()
+        except Exception as exc:  # a Chroma server down: what is left waits for the next open
+            log.warning(
+                "workspace %s: vectors not all embedded again (%s); the rest when the "
+                "library next opens", self.workspace, exc,
+            )  # fmt: skip
+            return
         self.registry.set_meta(DENSE_TEXT_KEY, DENSE_TEXT_VERSION)
         self.registry.bump_generation()
         log.info(

@@ -115,3 +115,39 @@ def test_unreachable_chroma_server_fails_the_upload_with_the_reason(tmp_path):
     [doc] = library.documents()
     assert doc.status == "failed" and f"127.0.0.1:{port}" in (doc.error or "")
     assert "CHROMA_HOST" in (doc.error or "")
+
+
+def test_vectors_embedded_again_wait_for_a_chroma_server_that_is_down(tmp_path):
+    """The once-after-an-upgrade re-embedding (dense text version 2) with the Chroma server
+    down: the library still opens and searches (exact scan), and the work is done at the
+    next open with the server back."""
+    from rag_core.embed.embeddings import text_hash
+    from rag_core.ingest.chunking import DENSE_TEXT_VERSION, dense_text
+    from rag_core.store.registry import DENSE_TEXT_KEY
+
+    from .test_library import OUTLOOK_MD, REPORT_MD, make_version_1
+
+    folder = tmp_path / "chroma-server"
+    embedder = HashingEmbedder()
+    with chroma_server(folder=folder) as server:
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            db=tmp_path / "feedback.db",
+            chroma_host=server.host,
+            chroma_port=server.port,
+        )
+        library = Library.open(settings, embedder=embedder)
+        library.add([("report.md", REPORT_MD), ("outlook.md", OUTLOOK_MD)])
+        changed = make_version_1(library)
+    down = Library.open(settings, embedder=embedder)  # the server is stopped
+    assert down.registry.meta(DENSE_TEXT_KEY) is None  # not done, not marked done
+    assert down.search("capital spending", k=1).hits
+    with chroma_server(folder=folder, port=server.port):
+        before = embedder.embedded_count
+        back = Library.open(settings, embedder=embedder)
+        assert back.registry.meta(DENSE_TEXT_KEY) == DENSE_TEXT_VERSION
+        assert embedder.embedded_count - before <= len(changed)  # cached by the failed try
+        for doc in back.documents():
+            for r in back.registry.chunk_rows(doc.id):
+                assert r.text_hash == text_hash(dense_text(r.chunk.context, r.chunk.text))
+        assert_consistent(back)
