@@ -100,6 +100,8 @@ def test_coverage_reads_the_asked_sentences_without_glued_words():
     assert asked_part("You are an analyst at a bank. What was the gross margin?", TOKENIZER) == (
         "What was the gross margin?"
     )
+    company = "Did Bionano Genomics, Inc. mention any acquisitions in the annual report?"
+    assert asked_part(f"{company} If there is no mention, return False.", TOKENIZER) == company
     for whole in (
         "What did Mr. Costa claim against ENEL?",  # "Mr." and "U.S." end no sentence
         "What U.S. entity said that corporal punishment was constitutional?",

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from rag_core.index.lexical import LexicalTokenizer
+from rag_core.text import split_sentences
 from rag_core.types import Hit
 
 FEATURES = (
@@ -72,9 +73,6 @@ def gate_features(
     )
 
 
-# A sentence ends at "?" or "!", at "." after a word of three characters or more (not
-# "Mr." or "E."), or at a Chinese mark.
-_BOUNDARY = re.compile(r"(?<=[?!])\s+|(?<=\w{3}\.)\s+|(?<=[。？！])")
 _GLUED = re.compile(r"[a-z]+|[0-9]+")
 MIN_SENTENCE = 4  # words (or Chinese tokens) a piece needs to count as a sentence
 
@@ -84,11 +82,15 @@ def asked_part(question: str, tokenizer: LexicalTokenizer) -> str:
     others (an instruction after the question, a preamble before it); else all of it (pure).
 
     A piece between sentence marks shorter than ``MIN_SENTENCE`` tokens joins the next one
-    ("Hello! What is X?" is one sentence)."""
+    ("Hello! What is X?" is one sentence). Sentences end as ``split_sentences`` ends them:
+    not after "Inc.", "Mr." or "U.S." ("Did Bionano Genomics, Inc. mention ...?" keeps its
+    company)."""
     sentences: list[str] = []
     pending = ""
-    for piece in _BOUNDARY.split(question.strip()):
-        pending = f"{pending} {piece}".strip() if pending else piece.strip()
+    text = question.strip()
+    for span in split_sentences(text):
+        piece = text[span.start : span.end]
+        pending = f"{pending} {piece}" if pending else piece
         if max(len(pending.split()), len(tokenizer.tokenize(pending))) >= MIN_SENTENCE:
             sentences.append(pending)
             pending = ""
