@@ -23,7 +23,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -376,12 +376,12 @@ class Ingestor:
         ]
         indexed = [c.indexed_text for c in chunks]
         embedded = [dense_text(c.context, c.text) for c in chunks]
-        unknown = readable_unknown_ratio(self.embedder, embedded)
+        readable = self._readable(embedded)
         tokens = self.tokenizer.tokenize_many(indexed)
         seen: dict[tuple[int, str], int] = {}
         rows: list[ChunkRow] = []
-        for chunk, text, vector_text, unk, toks in zip(
-            chunks, indexed, embedded, unknown, tokens, strict=True
+        for chunk, text, vector_text, ok, toks in zip(
+            chunks, indexed, embedded, readable, tokens, strict=True
         ):
             occurrence = seen.get((chunk.page, text), 0)
             seen[(chunk.page, text)] = occurrence + 1
@@ -391,7 +391,7 @@ class Ingestor:
                     replace(chunk, id=cid),
                     text_hash(vector_text),
                     tuple(toks),
-                    unk <= self.config.max_unknown_ratio and bool(vector_text.strip()),
+                    ok,
                 )
             )
         return rows
@@ -437,20 +437,11 @@ class Ingestor:
     def reembed_all(self) -> int:
         """Vectors of every ready chunk from this embedder (readability judged again)."""
         total = 0
-        for doc in self.registry.documents():
-            if doc.status != "ready":
-                continue
-            rows = self.registry.chunk_rows(doc.id)
-            unknown = readable_unknown_ratio(
-                self.embedder, [dense_text(r.chunk.context, r.chunk.text) for r in rows]
-            )
-            rows = [
-                replace(r, dense=u <= self.config.max_unknown_ratio)
-                for r, u in zip(rows, unknown, strict=True)
-            ]
+        for doc, rows in self._ready_rows():
+            readable = self._readable([dense_text(r.chunk.context, r.chunk.text) for r in rows])
+            rows = [replace(r, dense=ok) for r, ok in zip(rows, readable, strict=True)]
             self.registry.set_dense_flags({r.chunk.id: r.dense for r in rows})
-            batch = Prepared(doc, tuple(rows), tuple(rows), None, (), lambda s, f: None)
-            total += sum(self._embed_and_store([batch]).values())
+            total += self._embed_rows(doc, rows)
         return total
 
     def refresh_vectors(self) -> int:
@@ -459,33 +450,46 @@ class Ingestor:
         first (cache and vector store), then the chunk's hash, so an index built meanwhile
         reads either the old vector or the new one, never none. Returns how many changed."""
         total = 0
-        for doc in self.registry.documents():
-            if doc.status != "ready":
-                continue
-            rows = self.registry.chunk_rows(doc.id)
+        for doc, rows in self._ready_rows():
             texts = [dense_text(r.chunk.context, r.chunk.text) for r in rows]
             changed = [
                 (r, t) for r, t in zip(rows, texts, strict=True) if text_hash(t) != r.text_hash
             ]
             if not changed:
                 continue
-            unknown = readable_unknown_ratio(self.embedder, [t for _, t in changed])
+            readable = self._readable([t for _, t in changed])
             fresh = [
-                replace(
-                    r,
-                    text_hash=text_hash(t),
-                    dense=u <= self.config.max_unknown_ratio and bool(t.strip()),
-                )
-                for (r, t), u in zip(changed, unknown, strict=True)
+                replace(r, text_hash=text_hash(t), dense=ok)
+                for (r, t), ok in zip(changed, readable, strict=True)
             ]
-            batch = Prepared(doc, tuple(fresh), tuple(fresh), None, (), lambda s, f: None)
-            self._embed_and_store([batch])
+            self._embed_rows(doc, fresh)
             unread = [r.chunk.id for r in fresh if not r.dense]
             if unread:  # the embedder cannot read the new text: no stale vector stays
                 self.chroma.delete(unread)
             self.registry.set_chunk_vectors({r.chunk.id: (r.text_hash, r.dense) for r in fresh})
             total += len(fresh)
         return total
+
+    def _ready_rows(self) -> Iterator[tuple[Document, list[ChunkRow]]]:
+        """Each ready document with its chunk rows."""
+        for doc in self.registry.documents():
+            if doc.status == "ready":
+                yield doc, self.registry.chunk_rows(doc.id)
+
+    def _readable(self, texts: Sequence[str]) -> list[bool]:
+        """Whether the embedder can read each embedded text: not blank, and few of its
+        tokens unknown to the model (``max_unknown_ratio``)."""
+        unknown = readable_unknown_ratio(self.embedder, texts)
+        return [
+            u <= self.config.max_unknown_ratio and bool(t.strip())
+            for t, u in zip(texts, unknown, strict=True)
+        ]
+
+    def _embed_rows(self, doc: Document, rows: Sequence[ChunkRow]) -> int:
+        """Vectors of a stored document's ``rows`` (cache first) into the cache and the
+        vector store; how many had to be computed."""
+        batch = Prepared(doc, tuple(rows), tuple(rows), None, (), lambda s, f: None)
+        return sum(self._embed_and_store([batch]).values())
 
     def _give_up(self, doc: Document, reason: str) -> None:
         """Fail a document whose registration may not have happened (the disk was full...)."""
