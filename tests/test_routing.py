@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 
 from rag_core.index.lexical import LexicalTokenizer
 from rag_core.index.routing import (
+    asked_years,
     distinctive,
     generic_terms,
     id_like,
     max_name_df,
     name_terms,
     named_documents,
+    of_latest_year,
     period_like,
     profile_of,
     readable_name,
@@ -195,6 +197,39 @@ def test_a_hashed_pdf_library_searches_without_routing(library: Library) -> None
     for question in ("What did ACME report for 2019?", "e b c fc afbf 2019 2020"):
         assert route_of(library, question) == []
     assert library.search("What did ACME report for 2019?").hits
+
+
+def test_the_latest_year_a_question_asks_picks_among_the_named_reports() -> None:
+    tokenizer = LexicalTokenizer()
+    years = asked_years(
+        routing_terms(tokenizer, "Did ACME's margin grow between FY2021 and FY 2022?")
+    )
+    assert years == ["2022", "2021"]
+    assert asked_years(routing_terms(tokenizer, "In 2023Q4, ACME's 3M revenue (10-K)?")) == ["2023"]
+    holders = {"2018": frozenset({0}), "2021": frozenset({1}), "2022": frozenset({2, 5})}
+    holding = lambda year: holders.get(year, frozenset())  # noqa: E731
+    named = frozenset({0, 1, 2})
+    assert of_latest_year(named, ["2022", "2021"], holding) == {2}  # the report covering both
+    assert of_latest_year(named, ["2024", "2021"], holding) == {1}  # no named report of 2024
+    assert of_latest_year(named, ["2018"], holding) == {0}
+    assert of_latest_year(frozenset({0, 1}), ["2022"], holding) == {0, 1}  # none carries it
+    assert of_latest_year(named, [], holding) == named  # no year asked
+
+
+def test_a_question_about_one_year_routes_to_that_years_report(library: Library) -> None:
+    library.add([(name, make_pdf([cover, *FILLER])) for name, cover in REPORTS.items()])
+    assert route_of(library, "What is the FY2019 capital expenditure for ACME?") == [
+        "ACME_2019_10K.pdf"
+    ]
+    changed = "How did ACME's widget sales change between FY2021 and FY2022?"
+    assert route_of(library, changed) == ["ACME_2022_10K.pdf"]
+    assert library.search(changed).hits[0].doc_name == "ACME_2022_10K.pdf"
+    # No ACME report of the year asked, or no year: every ACME report, as before.
+    assert sorted(route_of(library, "ACME widget sales in 2015")) == [
+        "ACME_2019_10K.pdf",
+        "ACME_2022_10K.pdf",
+    ]
+    assert len(route_of(library, "ACME widget sales")) == 2
 
 
 def test_two_companies_or_a_year_do_not_route_in_a_library(library: Library) -> None:

@@ -393,6 +393,11 @@ class LiveField:
         scoring every posting (``maxscore``)."""
         return top_of_fields([(self, query_tokens)], k, scope, ranges)
 
+    def rows_holding(self, token: str) -> np.ndarray:
+        """The live rows holding ``token``, ascending: read from its postings, whatever the
+        BM25 variant gives a row without it."""
+        return self._term_rows(token)[0]
+
     def _term_rows(self, token: str) -> tuple[np.ndarray, np.ndarray]:
         """The live rows holding ``token`` (ascending, int32) and its count in each."""
         rows, counts = [], []

@@ -20,14 +20,16 @@ the library's text uses mostly inside those documents, never by a year, a period
 "2023Q4") or a word that says what kind of document it is ("annual", "report", "10-K"), and
 only when all its distinctive terms point at the same documents (a question naming two
 companies is about neither alone). Names that are hashes or ids carry no words
-(``readable_name``): a library named by content hash never routes.
+(``readable_name``): a library named by content hash never routes. A year never says which
+name, but among one name's documents it says which one: of the named documents whose names
+carry a year the question asks, the latest such year's are routed (``of_latest_year``).
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rag_core.index.lexical import LexicalTokenizer
@@ -172,3 +174,25 @@ def named_documents(
     if not sets:
         return frozenset()
     return frozenset.intersection(*sets)
+
+
+def asked_years(terms: Sequence[str]) -> list[str]:
+    """The years among a question's routing terms, latest first ("FY2021 and FY2022" ->
+    2022, 2021)."""
+    return sorted({t for t in terms if YEAR.fullmatch(t)}, reverse=True)
+
+
+def of_latest_year(
+    named: frozenset[int], years: Sequence[str], holding: Callable[[str], frozenset[int]]
+) -> frozenset[int]:
+    """Of the documents a question names, those whose names carry the latest of its
+    ``years`` that any of them carries; all of them where none carries one.
+
+    A question about FY2022 is about the 2022 report, not the 2018 one of the same company,
+    and a report covers the years before its own ("between FY2021 and FY2022": the 2022
+    report). ``holding(year)``: the documents whose names hold ``year``."""
+    for year in years:
+        held = named & holding(year)
+        if held:
+            return held
+    return named

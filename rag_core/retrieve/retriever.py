@@ -16,7 +16,13 @@ from rag_core.index.bm25 import top_in_ranges
 from rag_core.index.dense import ChromaStore
 from rag_core.index.lexical import LexicalTokenizer
 from rag_core.index.postings import LiveField, top_of_fields
-from rag_core.index.routing import generic_terms, named_documents, routing_terms
+from rag_core.index.routing import (
+    asked_years,
+    generic_terms,
+    named_documents,
+    of_latest_year,
+    routing_terms,
+)
 from rag_core.index.snapshot import Snapshot, SnapshotStore
 from rag_core.retrieve.fusion import Fused, reciprocal_rank_fusion, score_fusion, zscore_fusion
 from rag_core.retrieve.legs import CHUNK_LEGS, Leg, chunk_legs
@@ -483,6 +489,7 @@ class Retriever:
         # count it twice); one matching a year or a word of many names names nothing.
         if not named:
             return _off("route")
+        named = of_latest_year(named, asked_years(terms), lambda year: _holding(snapshot, year))
         scores = snapshot.router.scores(terms)
         if self.config.route_cover_weight > 0:
             scores = scores + self.config.route_cover_weight * snapshot.router_cover.scores(terms)
@@ -549,6 +556,12 @@ class Retriever:
         # Ids Chroma holds that the snapshot does not (a document still being indexed) drop out.
         near = self.chroma.query(vector, min(n, snapshot.dense_count))
         return tuple((cid, s) for cid, s in near if cid in snapshot.row_of)
+
+
+def _holding(snapshot: Snapshot, term: str) -> frozenset[int]:
+    """The router rows (documents) whose names hold ``term`` (from its postings: bm25l and
+    bm25+ score every name, holding the term or not)."""
+    return frozenset(int(r) for r in snapshot.router.rows_holding(term))
 
 
 def _rescored(
