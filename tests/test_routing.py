@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from rag_core.config import Settings
 from rag_core.index.lexical import LexicalTokenizer
 from rag_core.index.routing import (
     asked_years,
@@ -230,6 +233,17 @@ def test_a_question_about_one_year_routes_to_that_years_report(library: Library)
         "ACME_2022_10K.pdf",
     ]
     assert len(route_of(library, "ACME widget sales")) == 2
+
+
+@pytest.mark.parametrize("method", ["robertson", "bm25l", "bm25+"])
+def test_every_bm25_variant_routes_alike(settings: Settings, embedder, method: str) -> None:
+    # bm25l and bm25+ give every name a score, holding a term or not: which names hold a
+    # term is read from the postings, not from a score above 0.
+    library = Library.open(settings.model_copy(update={"bm25_method": method}), embedder=embedder)
+    library.add([(name, make_pdf([cover, *FILLER])) for name, cover in REPORTS.items()])
+    assert route_of(library, "Initech net income")[0] == "INITECH_2019_10K.pdf"
+    assert route_of(library, "ACME widget sales in FY2022") == ["ACME_2022_10K.pdf"]
+    assert route_of(library, "What happened in 2019?") == []
 
 
 def test_two_companies_or_a_year_do_not_route_in_a_library(library: Library) -> None:

@@ -513,24 +513,28 @@ class Retriever:
         """The router rows the question names distinctly (``named_documents``)."""
         term_docs = {}
         for term in dict.fromkeys(terms):
-            rows = np.flatnonzero(snapshot.router.scores([term]) > 0)
-            if rows.size:
-                term_docs[term] = frozenset(int(r) for r in rows)
+            rows = _holding(snapshot, term)
+            if rows:
+                term_docs[term] = rows
         n_docs = len(snapshot.router_docs)
 
         def share(term: str, rows: frozenset[int]) -> float:
             # Chunks holding the term, weighted by its BM25 score: the part in ``rows``' docs.
-            # Only its postings are scored (a BM25 variant that scores every row: all rows).
+            # Only its postings are scored; a BM25 variant that scores every row (bm25l,
+            # bm25+) is read at the rows holding the term, which its postings say.
             docs = [snapshot.doc_ranges[snapshot.router_docs[r]] for r in rows]
             held = snapshot.bm25.postings([term])
             if held is None:
-                scores = snapshot.bm25.scores([term]).astype(np.float64)
-                edges = np.asarray(docs, dtype=np.int64).reshape(-1, 2)
+                holding = snapshot.bm25.rows_holding(term)
+                scores = snapshot.bm25.scores([term])[holding].astype(np.float64)
             elif held:
-                scores = held[0].contribution(np.arange(len(held[0].rows))).astype(np.float64)
-                edges = np.searchsorted(held[0].rows, np.asarray(docs, held[0].rows.dtype))
+                holding = held[0].rows
+                scores = held[0].contribution(np.arange(len(holding))).astype(np.float64)
             else:
+                holding = np.zeros(0, dtype=np.int32)
+            if not len(holding):
                 return 1.0  # the text never uses it: the name alone says it
+            edges = np.searchsorted(holding, np.asarray(docs, holding.dtype))
             total = float(scores.sum())
             if total <= 0:
                 return 1.0
