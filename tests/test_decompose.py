@@ -161,6 +161,22 @@ def test_a_question_has_at_most_four_parts():
     assert split.parts == tuple(f"Revenue in {year}" for year in (2015, 2016, 2017, 2018))
 
 
+def test_a_name_after_an_abbreviation_stays_with_each_noun_phrase():
+    # "Inc." does not end the sentence: "Europe" is a name in it, searched with each item
+    # (a new sentence's first word is not; nor is the word after a colon).
+    split = decompose(
+        "What are the gross margin and the operating margin of Acme, Inc. Europe in FY2021?"
+    )
+    assert split.parts == (
+        "gross margin Acme Inc Europe FY2021",
+        "operating margin Acme Inc Europe FY2021",
+    )
+    split = decompose(
+        "Answer this: What were the capital expenditure and the free cash flow of Acme in FY2021?"
+    )
+    assert split.parts == ("capital expenditure Acme FY2021", "free cash flow Acme FY2021")
+
+
 # The router ------------------------------------------------------------------------------
 def test_the_router_takes_the_cheapest_route_that_can_answer():
     assert choose_route(0) == "single"

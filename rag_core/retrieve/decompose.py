@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag_core.hanzi import simplified
+from rag_core.text import split_sentences
 
 MAX_PARTS = 4
 MAX_ITEM_WORDS = 4
@@ -373,7 +374,12 @@ def _anchors(text: str) -> str:
     """What a noun phrase is searched with, out of the rest of the question: its names
     (capitalised words after the first word of a sentence) and its periods."""
     words: dict[str, None] = {}
-    for sentence in re.split(r"(?<=[.?!:])\s+", text):
+    clauses = (
+        clause
+        for span in split_sentences(text)  # "Inc." does not end a sentence
+        for clause in re.split(r"(?<=:)\s+", text[span.start : span.end])
+    )
+    for sentence in clauses:
         tokens = [t for t, _, _ in _tokens(sentence)]
         for i, token in enumerate(tokens):
             name = i > 0 and token[:1].isupper() and token.lower() not in _BREAK
