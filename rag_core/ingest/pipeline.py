@@ -453,14 +453,16 @@ class Ingestor:
         for doc, rows in self._ready_rows():
             texts = [dense_text(r.chunk.context, r.chunk.text) for r in rows]
             changed = [
-                (r, t) for r, t in zip(rows, texts, strict=True) if text_hash(t) != r.text_hash
+                (r, t, h)
+                for r, t in zip(rows, texts, strict=True)
+                if (h := text_hash(t)) != r.text_hash
             ]
             if not changed:
                 continue
-            readable = self._readable([t for _, t in changed])
+            readable = self._readable([t for _, t, _ in changed])
             fresh = [
-                replace(r, text_hash=text_hash(t), dense=ok)
-                for (r, t), ok in zip(changed, readable, strict=True)
+                replace(r, text_hash=h, dense=ok)
+                for (r, _, h), ok in zip(changed, readable, strict=True)
             ]
             self._embed_rows(doc, fresh)
             unread = [r.chunk.id for r in fresh if not r.dense]
