@@ -62,6 +62,31 @@ RULES = [
         "periods",
         ("How did sales grow in 2020?", "How did sales grow in 2019?"),
     ),
+    (  # ", and" joins a run; a month and day belong to their year
+        "In millions, for 2016, 2015, and 2014, what were total equity securities?",
+        "periods",
+        (
+            "In millions, for 2016, what were total equity securities?",
+            "In millions, for 2015, what were total equity securities?",
+            "In millions, for 2014, what were total equity securities?",
+        ),
+    ),
+    (
+        "What was the balance at December 31, 2019 and December 31, 2018?",
+        "periods",
+        (
+            "What was the balance at December 31, 2019?",
+            "What was the balance at December 31, 2018?",
+        ),
+    ),
+    (  # periods apart: each part keeps one, the other leaves with its words ("as of", "in")
+        "As of FY 2021, how much did Verizon expect to pay for its retirees in 2024?",
+        "periods",
+        (
+            "As of FY 2021, how much did Verizon expect to pay for its retirees?",
+            "how much did Verizon expect to pay for its retirees in 2024?",
+        ),
+    ),
     (
         "2019年与2020年的收入分别是多少？",
         "periods",
@@ -126,6 +151,51 @@ RULES = [
         (
             "cash flow statement American Water Works FY2021",
             "income statement American Water Works FY2021",
+        ),
+    ),
+    (  # "of" inside an item of its own: an article after "and", or an "of" on both sides
+        "Basing your answers off of the statement of income and the statement of cash flows, "
+        "what is the FY2015 EBITDA margin for Netflix?",
+        "list",
+        (
+            "statement of income FY2015 EBITDA Netflix",
+            "statement of cash flows FY2015 EBITDA Netflix",
+        ),
+    ),
+    (  # one "of" for every item: the items are swapped in the question
+        "What limits the delivery and secretion of MMPs?",
+        "list",
+        ("What limits the delivery of MMPs?", "What limits the secretion of MMPs?"),
+    ),
+    (
+        "What were the revenue and the cost of goods sold of Acme?",
+        "list",
+        ("What were the revenue of Acme?", "What were the cost of goods sold of Acme?"),
+    ),
+    (  # two coordinations: the periods swapped, and the statements searched, in turn
+        "What was revenue in 2019 and 2020 according to the income statement and the cash "
+        "flow statement?",
+        "periods+list",
+        (
+            "What was revenue in 2019 according to the income statement and the cash flow "
+            "statement?",
+            "income statement 2019 2020",
+            "What was revenue in 2020 according to the income statement and the cash flow "
+            "statement?",
+            "cash flow statement 2019 2020",
+        ),
+    ),
+    (
+        "Using the balance sheet and the statement of income, what is Corning's FY2020 asset "
+        "turnover? Use average total assets between FY2019 and FY2020.",
+        "periods+list",
+        (
+            "Using the balance sheet and the statement of income, what is Corning's FY2020 "
+            "asset turnover? Use average total assets FY2019.",
+            "balance sheet Corning FY2020 FY2019",
+            "Using the balance sheet and the statement of income, what is Corning's FY2020 "
+            "asset turnover? Use average total assets FY2020.",
+            "statement of income Corning FY2020 FY2019",
         ),
     ),
     (

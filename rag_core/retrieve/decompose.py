@@ -12,13 +12,17 @@ question and writes one sub-query per item, the rest of the question kept around
 - ``documents``: several named files ("report.pdf and memo.pdf");
 - ``list``: "A, B and C", "A and B" between noun phrases, "A、B和C".
 
-The first rule that finds a span wins; at most ``MAX_PARTS`` sub-queries.
+The first rule that finds a span wins; at most ``MAX_PARTS`` sub-queries. Noun phrases a
+question lists ("from the balance sheet and the income statement") are searched beside the
+winner's sub-queries too, taken in turn with them: they are the only searches that differ
+from the question in more than one word.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from rag_core.hanzi import simplified
@@ -114,6 +118,21 @@ _BREAK = frozenset(
         "all",
         "based",
         "using",
+        "within",
+        "into",
+        "about",
+        "under",
+        "across",
+        "through",
+        "among",
+        "after",
+        "before",
+        "since",
+        "until",
+        "via",
+        "without",
+        "upon",
+        "against",
     ]
 )
 # "increase or decrease", "yes or no": one thing asked two ways, not two things.
@@ -162,12 +181,13 @@ _OPPOSITES = frozenset(
 )
 _DETERMINERS = frozenset({"a", "an", "the"})
 _TOKEN = re.compile(r"[\w$%][\w\-&'.$%/]*\w|[\w$%]|[^\w\s]")
-_YEAR = r"(?:FY\s?|CY\s?|Q[1-4]\s?|H[12]\s?)?(?:19|20)\d{2}"
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+(?:\d{1,2},?\s+)?"
+_YEAR = rf"(?:FY\s?|CY\s?|Q[1-4]\s?|H[12]\s?|{_MONTH})?(?:19|20)\d{{2}}"
 _PERIOD = re.compile(rf"(?<![A-Za-z0-9.]){_YEAR}(?:年(?:度)?)?(?![A-Za-z0-9])", re.IGNORECASE)
 _PERIOD_LEAD = re.compile(r"(?:\bbetween|\bfrom)\s+$", re.IGNORECASE)
-_PERIOD_JOIN = re.compile(
-    r"^\s*(?:,|，|、|and|or|to|through|vs\.?|versus|than|compared (?:to|with)|-|–|—|~|"
-    r"和|与|及|跟|至|到|或|还是|对比)\s*"
+_PERIOD_JOIN = re.compile(  # "," / "and" / ", and" / nothing but a space ("2016 2015")
+    r"^\s*(?:(?:[,，、]\s*)?(?:and|or|to|through|vs\.?|versus|than|compared (?:to|with)|-|–|—|~|"
+    r"和|与|及|跟|至|到|或|还是|对比)|[,，、])?\s*"
     r"(?:(?:in|for|during|of|at|on)\s+)?"  # the preposition said again: "in 2019 and in 2020"
     r"(?:the\s+|fiscal\s+(?:year\s+)?)?$",
     re.IGNORECASE,
@@ -199,9 +219,15 @@ def decompose(question: str) -> Decomposition:
         ("list", _list),
     ):
         parts = _distinct(find(text), text)
-        if len(parts) >= 2:
-            parts = tuple("".join(back.get(c, c) for c in p) for p in parts)
-            return Decomposition(parts[:MAX_PARTS], rule)
+        if len(parts) < 2:
+            continue
+        nouns = _distinct(_noun_phrases(text), text) if rule in _SWAPPED else ()
+        if len(nouns) >= 2:
+            turns = itertools.zip_longest(parts, nouns)
+            parts = _distinct([p for turn in turns for p in turn if p is not None], text)
+            rule = f"{rule}+list"
+        parts = tuple("".join(back.get(c, c) for c in p) for p in parts)
+        return Decomposition(parts[:MAX_PARTS], rule)
     return NONE
 
 
@@ -338,10 +364,24 @@ def _documents(text: str) -> list[str]:
     return [_without(text, [m for m in names if m is not keep]) for keep in names]
 
 
+# The words that lead a period or file into the sentence, dropped with it ("in 2024").
+_LEAD_WORDS = re.compile(
+    r"(?:\b(?:as\s+of|in|of|for|during|at|on|by|from|since|until|through)\s+|"
+    r"(?:截至|截止|在|于|从))$",
+    re.IGNORECASE,
+)
+
+
 def _without(text: str, matches: Sequence[re.Match[str]]) -> str:
+    """``text`` without ``matches`` and the words that lead them in, tidied: "As of FY2021,
+    how much ... in 2024?" without FY2021 is "how much ... in 2024?"."""
     for m in sorted(matches, key=lambda m: -m.start()):
-        text = text[: m.start()] + text[m.end() :]
-    return text
+        head = text[: m.start()]
+        lead = _LEAD_WORDS.search(head)
+        text = (head[: lead.start()] if lead else head) + text[m.end() :]
+    text = re.sub(r"\s+([,.?!;:，。？、])", r"\1", text)  # no space before punctuation
+    text = re.sub(r"([,，、])(?=[,.?!;:，。？、])", "", text)  # no comma before another mark
+    return re.sub(r"^\s*[,，、]\s*", "", " ".join(text.split()))
 
 
 # Lists -----------------------------------------------------------------------------------
@@ -352,6 +392,40 @@ def _list(text: str) -> list[str]:
         head = _zh_left(names[0])
         start = m.start() + len(names[0]) - len(head)
         return _replaced(text, start, m.end(), [head, *names[1:]])
+    for names, start, end in _english_lists(text):
+        if _nouns(names):
+            return _searched_with_anchors(text, names, start, end)
+        return _replaced(text, start, end, names)
+    return []
+
+
+# Rules whose sub-queries swap one period or file in the question: a list of noun phrases
+# beside them is searched too ("... FY2018 and FY2019 ... the balance sheet and the income
+# statement"); a comparison or a list already splits the question's nouns.
+_SWAPPED = ("periods", "documents")
+
+
+def _noun_phrases(text: str) -> list[str]:
+    """The first English list of noun phrases (not of periods), each searched with its
+    anchors."""
+    for names, start, end in _english_lists(text):
+        if _nouns(names) and not any(_PERIOD.search(name) for name in names):
+            return _searched_with_anchors(text, names, start, end)
+    return []
+
+
+def _nouns(names: Sequence[str]) -> bool:
+    """Items of two words or more ("the cash flow statement"), not a word swapped."""
+    return min(len(x.split()) for x in names) >= 2
+
+
+def _searched_with_anchors(text: str, names: Sequence[str], start: int, end: int) -> list[str]:
+    anchors = _anchors(text[:start] + " " + text[end:])
+    return [f"{name} {anchors}".strip() for name in names]
+
+
+def _english_lists(text: str) -> Iterator[tuple[list[str], int, int]]:
+    """The English lists "A, B and C" in ``text``: their items and the span they take."""
     tokens = _tokens(text)
     for i, (word, _, _) in enumerate(tokens):
         if word.lower() != "and" or i == 0:
@@ -361,13 +435,32 @@ def _list(text: str) -> list[str]:
             continue
         longest = max(len(x.split()) for x, _ in items)
         right = _item(tokens[i + 1 :], from_end=False, limit=longest + 1)
+        wide = _of_phrase(tokens, i)
+        if wide is not None:
+            right, items = wide
         if right is not None:
-            names = [*(x for x, _ in items), right[0]]
-            if min(len(x.split()) for x in names) >= 2:  # noun phrases: search each with
-                anchors = _anchors(text[: items[0][1]] + " " + text[right[1] :])  # its anchors
-                return [f"{name} {anchors}".strip() for name in names]
-            return _replaced(text, items[0][1], right[1], names)
-    return []
+            yield [*(x for x, _ in items), right[0]], items[0][1], right[1]
+
+
+def _of_phrase(
+    tokens: Sequence[Token], joint: int
+) -> tuple[tuple[str, int], list[tuple[str, int]]] | None:
+    """The items around the "and" at ``joint`` read as noun phrases of their own with an
+    "of" inside ("the income statement and the statement of cash flows"), where the words
+    say so: an article after "and", or an "of" on the left too ("statement of income and
+    statement of cash flows"). Otherwise "of" belongs to every item ("the delivery and
+    secretion of MMPs", "revenue and EPS of 3M"): None."""
+    right = _item(tokens[joint + 1 :], from_end=False, of_phrase=True)
+    if right is None or " of " not in right[0]:
+        return None
+    after = next((t for t in tokens if t[1] >= right[1]), None)
+    if after is not None and _is_word(after[0]):
+        return None  # cut by the length limit: the phrase goes on
+    items = _items_before(tokens, joint, of_phrase=True)
+    article = joint + 1 < len(tokens) and tokens[joint + 1][0].lower() in _DETERMINERS
+    if not items or not (article or any(" of " in x for x, _ in items)):
+        return None
+    return right, items
 
 
 def _anchors(text: str) -> str:
@@ -388,12 +481,14 @@ def _anchors(text: str) -> str:
     return " ".join(list(words)[:6])
 
 
-def _items_before(tokens: Sequence[Token], joint: int) -> list[tuple[str, int]]:
+def _items_before(
+    tokens: Sequence[Token], joint: int, *, of_phrase: bool = False
+) -> list[tuple[str, int]]:
     """The items before the "and" at ``joint``, separated by commas: "A, B(,) and"."""
     items: list[tuple[str, int]] = []
     stop = joint - 1 if tokens[joint - 1][0] == "," else joint
     while True:
-        left = _item(tokens[:stop], from_end=True)
+        left = _item(tokens[:stop], from_end=True, of_phrase=of_phrase)
         if left is None:
             return items
         items.insert(0, left)
@@ -412,21 +507,43 @@ def _tokens(text: str) -> list[Token]:
 
 
 def _item(
-    tokens: Sequence[Token], *, from_end: bool, limit: int = MAX_ITEM_WORDS
+    tokens: Sequence[Token],
+    *,
+    from_end: bool,
+    limit: int = MAX_ITEM_WORDS,
+    of_phrase: bool = False,
 ) -> tuple[str, int] | None:
     """The noun phrase at one edge of ``tokens``: up to ``MAX_ITEM_WORDS`` words, no break
-    word or punctuation inside (a leading article on the right is passed over). Returns its
-    text and, from the end, its start offset; from the start, its end offset."""
+    word or punctuation inside (a leading article on the right is passed over); with
+    ``of_phrase``, one "of" between common nouns ("statement of cash flows", not "EPS of
+    3M"). Returns its text and, from the end, its start offset; from the start, its end
+    offset."""
     words: list[Token] = []
     sequence = list(reversed(tokens)) if from_end else list(tokens)
     if not from_end:
         while sequence and sequence[0][0].lower() in _DETERMINERS:
             sequence.pop(0)
-    for token in sequence:
-        if token[0].lower() in _BREAK or not (token[0][0].isalnum() or token[0][0] in "$%"):
+    most = min(limit, MAX_ITEM_WORDS)
+    crossed = False
+    for at, token in enumerate(sequence):
+        word = token[0]
+        if (
+            of_phrase
+            and word.lower() == "of"
+            and words
+            and not crossed
+            and len(words) + 2 <= most
+            and at + 1 < len(sequence)
+            and _common_noun((words[-1] if from_end else sequence[at + 1])[0])
+            and _is_word(sequence[at + 1][0])
+        ):
+            crossed = True
+            words.append(token)
+            continue
+        if word.lower() in _BREAK or not _is_word(word):
             break
         words.append(token)
-        if len(words) == min(limit, MAX_ITEM_WORDS):
+        if len(words) == most:
             break
     if not words:
         return None
@@ -434,6 +551,15 @@ def _item(
         words.reverse()
         return " ".join(w for w, _, _ in words), words[0][1]
     return " ".join(w for w, _, _ in words), words[-1][2]
+
+
+def _is_word(token: str) -> bool:
+    return token.lower() not in _BREAK and (token[0].isalnum() or token[0] in "$%")
+
+
+def _common_noun(token: str) -> bool:
+    """A word after "of" that belongs to the item ("of cash"), not a name it is said of."""
+    return token[:1].islower()
 
 
 def _zh_left(item: str) -> str:
