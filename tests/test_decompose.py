@@ -79,6 +79,11 @@ RULES = [
             "What was the balance at December 31, 2018?",
         ),
     ),
+    (  # a word that starts like a month is not one ("margin", "market")
+        "What was the operating margin 2019 and 2020?",
+        "periods",
+        ("What was the operating margin 2019?", "What was the operating margin 2020?"),
+    ),
     (  # periods apart: each part keeps one, the other leaves with its words ("as of", "in")
         "As of FY 2021, how much did Verizon expect to pay for its retirees in 2024?",
         "periods",

@@ -181,7 +181,10 @@ _OPPOSITES = frozenset(
 )
 _DETERMINERS = frozenset({"a", "an", "the"})
 _TOKEN = re.compile(r"[\w$%][\w\-&'.$%/]*\w|[\w$%]|[^\w\s]")
-_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+(?:\d{1,2},?\s+)?"
+_MONTH = (  # a month's name or abbreviation, and its day: "December 31, 2019", "Dec. 2019"
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?\s+(?:\d{1,2},?\s+)?"
+)
 _YEAR = rf"(?:FY\s?|CY\s?|Q[1-4]\s?|H[12]\s?|{_MONTH})?(?:19|20)\d{{2}}"
 _PERIOD = re.compile(rf"(?<![A-Za-z0-9.]){_YEAR}(?:年(?:度)?)?(?![A-Za-z0-9])", re.IGNORECASE)
 _PERIOD_LEAD = re.compile(r"(?:\bbetween|\bfrom)\s+$", re.IGNORECASE)
